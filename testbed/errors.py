@@ -1,0 +1,84 @@
+"""Every user-facing failure is a TestbedError; the CLI maps the class to an exit code."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Iterable
+
+
+class TestbedError(Exception):
+    """Base of all errors the CLI reports without a traceback."""
+
+    exit_code = 1
+    __test__ = False  # not a pytest test class despite the name
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found in an input file, located by file, line and column (1-based)."""
+
+    file: str
+    line: int
+    col: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
+        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class InputError(TestbedError):
+    """Invalid input: a topology or scenario that cannot be used as written (exit 2)."""
+
+    exit_code = 2
+
+    def __init__(self, problems: Iterable[Problem] | str):
+        if isinstance(problems, str):
+            self.problems: list[Problem] = []
+            super().__init__(problems)
+        else:
+            self.problems = list(problems)
+            super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UsageError(TestbedError):
+    """Wrong command-line use (exit 2)."""
+
+    exit_code = 2
+
+
+class CapabilityError(TestbedError):
+    """The machine cannot do what was asked (exit 3); the message says how to fix it."""
+
+    exit_code = 3
+
+    def __init__(self, what: str, fix: str):
+        self.what = what
+        self.fix = fix
+        super().__init__(f"{what}\n  fix: {fix}")
+
+
+class EmulationError(TestbedError):
+    """Something failed while the emulated network was running (exit 1... but not an expectation)."""
+
+    exit_code = 4
+
+
+class ExpectationFailed(TestbedError):
+    """At least one expectation of a scenario did not hold (exit 1)."""
+
+    exit_code = 1
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """' (did you mean "x"?)' when a known word is close to `word`, else ''."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def unknown(kind: str, word: str, known: Iterable[str]) -> str:
+    """Message for an unknown name: lists what is known and suggests the closest."""
+    known = sorted(known)
+    return f'unknown {kind} "{word}"{did_you_mean(word, known)}; known: {", ".join(known)}'
