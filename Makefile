@@ -1,0 +1,48 @@
+# Every target sets up what it needs: apt packages, the virtualenv, the package itself.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := mininet iperf3 frr tcpdump fping iproute2 ethtool procps python3-venv chromium
+STAMP_APT := $(VENV)/.apt-done
+STAMP_PIP := $(VENV)/.pip-done
+
+.PHONY: setup demo test unit integration bench clean lint
+
+setup: $(STAMP_PIP)
+
+$(STAMP_APT):
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing apt packages:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "run as root (apt-get needs it)"; exit 3; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@touch $@
+
+$(STAMP_PIP): $(STAMP_APT) pyproject.toml
+	@$(PY) -m pip install -q --upgrade pip >/dev/null
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+demo: setup
+	$(VENV)/bin/testbed run scenarios/fiber-cut-failover.yaml
+
+test: setup
+	$(VENV)/bin/testbed clean --quiet || true
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+unit: setup
+	$(PY) -m pytest -q tests/unit
+
+integration: setup
+	$(PY) -m pytest -q tests/integration
+
+bench: setup
+	$(PY) -m bench
+
+clean:
+	-$(VENV)/bin/testbed clean
+	rm -rf $(VENV) results build *.egg-info
