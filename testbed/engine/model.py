@@ -1,0 +1,281 @@
+"""One direction of a link as a pure model in virtual time: the caller passes `now` (seconds).
+
+read → loss → corruption/duplication → drop-tail queue → serializer (rate or trace)
+     → delay line (+ jitter, order kept unless reorder_prob) → due()
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from typing import Any
+
+from testbed.errors import InputError
+from testbed.linkparams import JITTER_DISTRIBUTIONS, DirectionParams
+
+from . import jitter
+from .lateness import Lateness
+from .loss import make_loss
+from .seeding import direction_rng
+from .trace import OPPORTUNITY_BYTES, TraceSchedule, load_trace
+
+DROP_CAUSES = ("loss", "queue", "link_down")
+
+
+def check_params(p: DirectionParams) -> None:
+    """Reject parameters the model cannot honour (never silently weaken an impairment)."""
+    bad: list[str] = []
+    if p.rate_bps is not None and not p.rate_bps > 0:
+        bad.append(f"rate_bps must be > 0 or None, got {p.rate_bps}")
+    for name in ("delay_s", "jitter_s"):
+        if getattr(p, name) < 0:
+            bad.append(f"{name} must be >= 0, got {getattr(p, name)}")
+    for name in ("loss_prob", "corrupt_prob", "duplicate_prob", "reorder_prob"):
+        if not 0.0 <= getattr(p, name) <= 1.0:
+            bad.append(f"{name} must be in [0, 1], got {getattr(p, name)}")
+    if p.loss_ge is not None:
+        ge = p.loss_ge
+        if not (0 <= ge.p <= 1 and 0 < ge.r <= 1 and 0 <= ge.loss_good <= 1 and 0 <= ge.loss_bad <= 1):
+            bad.append(f"loss_ge needs p, loss_good, loss_bad in [0, 1] and r in (0, 1], got {ge}")
+    if p.jitter_dist not in JITTER_DISTRIBUTIONS:
+        bad.append(f"jitter_dist must be one of {', '.join(JITTER_DISTRIBUTIONS)}, got {p.jitter_dist!r}")
+    if p.queue_packets is not None and p.queue_packets < 1:
+        bad.append(f"queue_packets must be >= 1 or None, got {p.queue_packets}")
+    if p.queue_bytes is not None and p.queue_bytes < 1:
+        bad.append(f"queue_bytes must be >= 1 or None, got {p.queue_bytes}")
+    if bad:
+        raise InputError("; ".join(bad))
+
+
+class Direction:
+    """The pipeline of one link direction; frames are bytes, times are seconds."""
+
+    def __init__(self, params: DirectionParams, link_seed: int, direction: str, now: float = 0.0) -> None:
+        check_params(params)
+        self.name = direction
+        self.rng = direction_rng(link_seed, direction)
+        self.params = params
+        self.carrier = True
+        self._loss = make_loss(params.loss_prob, params.loss_ge)
+        self._queue: deque[tuple[bytes, float, bool]] = deque()  # (frame, jitter z, reorder)
+        self._qbytes = 0
+        self._finish: float | None = None    # end of the rate-mode serialization of queue[0]
+        self._trace: TraceSchedule | None = None
+        self._opp = 0                        # next trace opportunity for queue[0]
+        self._head_left = 0                  # bytes of queue[0] the trace still has to carry
+        self._line: list[tuple[float, int, bytes]] = []  # delay line heap: (due, seq, frame)
+        self._seq = 0
+        self._last_due = float("-inf")
+        self.frames_in = self.bytes_in = self.frames_out = self.bytes_out = 0
+        self.drops = dict.fromkeys(DROP_CAUSES, 0)
+        self.duplicated = self.corrupted = 0
+        self.queue_max = 0
+        self.write_errors = 0
+        self.lateness = Lateness()
+        if params.trace:
+            self._trace = TraceSchedule(load_trace(params.trace), now)
+        self._plain = False
+        self._update_plain()
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def _update_plain(self) -> None:
+        # A plain wire needs no draws, no queue and no heap: the daemon's fast path.
+        p = self.params
+        self._plain = (self.carrier and p.up and p.rate_bps is None and self._trace is None
+                       and p.delay_s == 0 and p.jitter_s == 0 and p.loss_prob == 0 and p.loss_ge is None
+                       and p.corrupt_prob == 0 and p.duplicate_prob == 0 and p.reorder_prob == 0
+                       and not self._queue and not self._line and self._finish is None)
+
+    def set_params(self, params: DirectionParams, now: float) -> None:
+        """Apply new parameters from `now`; queued frames keep going, drops only if the link goes down."""
+        check_params(params)
+        old = self.params
+        if params.trace != old.trace:
+            self._trace = TraceSchedule(load_trace(params.trace), now) if params.trace else None
+            if self._trace is not None and self._queue and self._finish is None:
+                self._opp = self._trace.first_at_or_after(now)
+                self._head_left = len(self._queue[0][0])
+        self._loss = make_loss(params.loss_prob, params.loss_ge, self._loss)
+        self.params = params
+        if self._trace is None and self._queue and self._finish is None:
+            # Leaving trace mode: the head restarts its serialization at the new rate now.
+            self._start_rate(now)
+        if not params.up:
+            self.flush(now)
+        self._update_plain()
+
+    def set_carrier(self, up: bool, now: float) -> None:
+        """Carrier off drops everything queued or in flight (counted as link_down)."""
+        self.carrier = up
+        if not up:
+            self.flush(now)
+        self._update_plain()
+
+    def flush(self, now: float) -> None:
+        """Drop every queued and in-flight frame as link_down."""
+        n = len(self._queue) + len(self._line)
+        self.drops["link_down"] += n
+        self._queue.clear()
+        self._qbytes = 0
+        self._line.clear()
+        self._finish = None
+        self._last_due = float("-inf")
+
+    # -- the pipeline ----------------------------------------------------------------------
+
+    def arrive(self, frame: bytes, now: float) -> None:
+        """A frame read at `now` enters the pipeline."""
+        self.frames_in += 1
+        self.bytes_in += len(frame)
+        if self._plain:
+            heapq.heappush(self._line, (now, self._seq, frame))
+            self._seq += 1
+            return
+        p = self.params
+        if not (p.up and self.carrier):
+            self.drops["link_down"] += 1
+            return
+        rng = self.rng
+        if self._loss.lose(rng):
+            self.drops["loss"] += 1
+            return
+        copies = 1
+        if p.duplicate_prob > 0 and rng.random() < p.duplicate_prob:
+            copies = 2
+            self.duplicated += 1
+        original = frame
+        if p.corrupt_prob > 0 and rng.random() < p.corrupt_prob and frame:
+            # Like netem, only the original is corrupted; a duplicate stays clean.
+            b = bytearray(frame)
+            bit = rng.randrange(len(b) * 8)
+            b[bit >> 3] ^= 1 << (bit & 7)
+            frame = bytes(b)
+            self.corrupted += 1
+        for i in range(copies):
+            z = jitter.draw(rng, p.jitter_dist) if p.jitter_s > 0 else 0.0
+            reorder = p.reorder_prob > 0 and rng.random() < p.reorder_prob
+            self._enqueue(frame if i == 0 else original, z, reorder, now)
+
+    def _enqueue(self, frame: bytes, z: float, reorder: bool, now: float) -> None:
+        p = self.params
+        n = len(frame)
+        if p.queue_bytes is not None:
+            if self._qbytes + n > p.queue_bytes:
+                self.drops["queue"] += 1
+                return
+        elif p.queue_packets is not None and len(self._queue) >= p.queue_packets:
+            self.drops["queue"] += 1
+            return
+        q = self._queue
+        idle = not q and self._finish is None
+        q.append((frame, z, reorder))
+        self._qbytes += n
+        if len(q) > self.queue_max:
+            self.queue_max = len(q)
+        if idle:
+            if self._trace is not None:
+                self._opp = self._trace.first_at_or_after(now)
+                self._head_left = n
+            else:
+                self._start_rate(now)
+        self._advance(now)
+
+    def _start_rate(self, t: float) -> None:
+        # The rate is read here, so a live change applies from the next serialization.
+        rate = self.params.rate_bps
+        self._finish = t + len(self._queue[0][0]) * 8 / rate if rate else t
+
+    def _advance(self, now: float) -> None:
+        """Run the serializer up to `now`, feeding finished frames into the delay line."""
+        q = self._queue
+        while q:
+            if self._finish is not None:
+                t = self._finish
+                if t > now:
+                    return
+                item = q.popleft()
+                self._qbytes -= len(item[0])
+                self._to_line(item, t)
+                self._finish = None
+                if q:
+                    if self._trace is not None:
+                        self._opp = self._trace.first_at_or_after(t)
+                        self._head_left = len(q[0][0])
+                    else:
+                        self._start_rate(t)
+            elif self._trace is not None:
+                t = self._trace.time_of(self._opp)
+                if t > now:
+                    return
+                budget = OPPORTUNITY_BYTES
+                while q and budget > 0:
+                    if self._head_left <= budget:
+                        budget -= self._head_left
+                        item = q.popleft()
+                        self._qbytes -= len(item[0])
+                        self._to_line(item, t)
+                        if q:
+                            self._head_left = len(q[0][0])
+                    else:
+                        self._head_left -= budget
+                        budget = 0
+                self._opp += 1
+            else:  # rate mode with a queue but nothing in service cannot happen; be safe
+                self._start_rate(now)
+
+    def _to_line(self, item: tuple[bytes, float, bool], t: float) -> None:
+        frame, z, reorder = item
+        p = self.params
+        if reorder:
+            due = t  # skips the delay line, so it may overtake frames already in it
+        else:
+            d = p.delay_s + p.jitter_s * z
+            due = t + (d if d > 0 else 0.0)
+            # Without reordering a jittered frame never departs before its predecessor.
+            if due < self._last_due:
+                due = self._last_due
+            self._last_due = due
+        heapq.heappush(self._line, (due, self._seq, frame))
+        self._seq += 1
+
+    def due(self, now: float) -> list[tuple[float, bytes]]:
+        """Frames whose scheduled write time is <= now, in departure order, as (scheduled, frame)."""
+        if self._queue:
+            self._advance(now)
+        line = self._line
+        out: list[tuple[float, bytes]] = []
+        while line and line[0][0] <= now:
+            t, _, frame = heapq.heappop(line)
+            out.append((t, frame))
+            self.bytes_out += len(frame)
+        self.frames_out += len(out)
+        return out
+
+    def next_time(self) -> float | None:
+        """Earliest virtual time at which due() may return something new, or None when idle."""
+        t = self._line[0][0] if self._line else None
+        if self._queue:
+            s = self._finish
+            if s is None and self._trace is not None:
+                s = self._trace.time_of(self._opp)
+            if s is not None and (t is None or s < t):
+                t = s
+        return t
+
+    # -- counters --------------------------------------------------------------------------
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of this direction (JSON-ready)."""
+        return {
+            "frames_in": self.frames_in, "bytes_in": self.bytes_in,
+            "frames_out": self.frames_out, "bytes_out": self.bytes_out,
+            "drops": dict(self.drops), "duplicated": self.duplicated, "corrupted": self.corrupted,
+            "queue_depth": len(self._queue), "queue_bytes": self._qbytes, "queue_max": self.queue_max,
+            "in_flight": len(self._line), "write_errors": self.write_errors,
+            "lateness_s": self.lateness.summary(),
+        }
