@@ -1,0 +1,1 @@
+"""Topology: YAML -> validated frozen model -> plan. Pure: no root, no Mininet."""

@@ -1,0 +1,311 @@
+"""Topology YAML -> frozen Topology, reporting every problem of the file at once."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from pathlib import Path
+from typing import Any
+
+from .. import units
+from ..errors import InputError, unknown
+from ..yamlsource import Source, load_yaml
+from .geo import distance_km
+from .model import (BACKENDS, NODE_KINDS, ROUTING, Addressing, Endpoint, Link, Node, OspfSettings,
+                    Power, Site, Topology)
+from .params import (BLOCK_KEYS, PROFILE_KEYS, Problems, Spec, builtin_profiles_raw, parse_block,
+                     resolve_link)
+from .validate import check_graph
+
+TOP_KEYS = ("name", "description", "defaults", "profiles", "nodes", "links", "ospf", "addressing", "seed")
+DEFAULTS_KEYS = ("routing", "link", "backend")
+NODE_KEYS = ("kind", "site", "power", "description", "subnet", "gateway")
+LINK_KEYS = BLOCK_KEYS + ("endpoints", "profile", "cost", "addresses", "name", "backend", "description")
+DEFAULT_LINK_KEYS = BLOCK_KEYS + ("profile", "cost", "backend")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+
+
+def load_topology(file: str | Path, text: str | None = None) -> Topology:
+    """Load and validate a topology file; raises InputError listing every problem found."""
+    src = load_yaml(file, text)
+    return build_topology(src, Path(file).parent)
+
+
+def build_topology(src: Source, base_dir: Path) -> Topology:
+    pr = Problems(src)
+    data = pr.mapping(src.data, (), "a topology")
+    if data is None:
+        raise InputError(pr.items)
+    pr.check_keys(data, TOP_KEYS, (), "topology")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        pr.add(("name",) if "name" in data else (), 'a topology needs a "name" (a string)')
+        name = Path(src.file).stem
+
+    profiles = _profiles(pr, data.get("profiles", {}), base_dir)
+    defaults = pr.mapping(data.get("defaults", {}), ("defaults",), "defaults") or {}
+    pr.check_keys(defaults, DEFAULTS_KEYS, ("defaults",), "defaults")
+    routing = defaults.get("routing", "static")
+    if routing not in ROUTING:
+        pr.add(("defaults", "routing"), unknown("routing", str(routing), ROUTING))
+        routing = "static"
+    default_backend = defaults.get("backend", "auto")
+    if default_backend not in BACKENDS:
+        pr.add(("defaults", "backend"), unknown("backend", str(default_backend), BACKENDS))
+        default_backend = "auto"
+    dlink = defaults.get("link", {})
+    dspec = parse_block(pr, dlink, ("defaults", "link"), DEFAULT_LINK_KEYS, "default link", base_dir)
+    dlink = dlink if isinstance(dlink, dict) else {}
+
+    nodes = _nodes(pr, data.get("nodes"))
+    links = _links(pr, data.get("links"), nodes, profiles, dspec, dlink, default_backend, base_dir)
+    ospf = _ospf(pr, data.get("ospf", {}))
+    addressing = _addressing(pr, data.get("addressing", {}))
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        pr.add(("seed",), f"expected an integer seed, got {seed!r}")
+        seed = 0
+    marks = {f"node:{n}": src.where(("nodes", n), key=True) for n in nodes}
+    marks.update({f"link:{lk.index}": src.where(("links", lk.index)) for lk in links})
+    topo = Topology(name=name, nodes=tuple(nodes.values()), links=tuple(links), routing=routing,
+                    ospf=ospf, addressing=addressing, description=str(data.get("description", "")),
+                    file=src.file, seed=seed, marks=marks)
+    if not pr.items:
+        for path, msg in check_graph(topo):
+            pr.add(path, msg)
+    if pr.items:
+        raise InputError(sorted(pr.items, key=lambda p: (p.line, p.col)))
+    return topo
+
+
+def _profiles(pr: Problems, user: Any, base_dir: Path) -> dict[str, Spec]:
+    """Built-in profiles plus the file's own, each resolved through its `extends` chain."""
+    raw: dict[str, tuple[Any, tuple | None]] = {k: (v, None) for k, v in builtin_profiles_raw().items()}
+    if (user := pr.mapping(user, ("profiles",), "profiles by name")) is not None:
+        for k, v in user.items():
+            raw[str(k)] = (v, ("profiles", k))
+    done: dict[str, Spec] = {}
+
+    def resolve(name: str, stack: tuple[str, ...]) -> Spec:
+        if name in done:
+            return done[name]
+        body, path = raw[name]
+        path = path or ("profiles", name)
+        spec = parse_block(pr, body, path, PROFILE_KEYS, f'profile "{name}"', base_dir)
+        parent = body.get("extends") if isinstance(body, dict) else None
+        if parent is not None:
+            if parent in stack:
+                pr.add(path + ("extends",), f"profiles extend each other in a loop: {' -> '.join(stack + (parent,))}")
+            elif parent not in raw:
+                pr.add(path + ("extends",), unknown("profile", str(parent), raw))
+            else:
+                spec = spec.merged_over(resolve(parent, stack + (parent,)))
+        done[name] = spec
+        return spec
+
+    for name in raw:
+        resolve(name, (name,))
+    return done
+
+
+def _nodes(pr: Problems, data: Any) -> dict[str, Node]:
+    nodes: dict[str, Node] = {}
+    if data is None:
+        pr.add((), 'a topology needs "nodes" (a mapping of node name to its settings)')
+        return nodes
+    if (data := pr.mapping(data, ("nodes",), "node name -> settings")) is None:
+        return nodes
+    for name, body in data.items():
+        path = ("nodes", name)
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            pr.add(path, f'node name "{name}" must start with a letter and hold only letters, '
+                   'digits, "-", "_" and "."', key=True)
+            continue
+        body = {} if body is None else body
+        if (body := pr.mapping(body, path, f'settings of node "{name}"')) is None:
+            continue
+        pr.check_keys(body, NODE_KEYS, path, "node")
+        kind = body.get("kind", "router")
+        if kind not in NODE_KINDS:
+            pr.add(path + ("kind",), unknown("node kind", str(kind), NODE_KINDS))
+            continue
+        nodes[name] = Node(name=name, kind=kind, site=_site(pr, body.get("site"), path + ("site",)),
+                           power=_power(pr, body.get("power"), path + ("power",)),
+                           description=str(body.get("description", "")),
+                           subnet=_subnet(pr, body, path, kind), gateway=body.get("gateway"))
+        if body.get("gateway") is not None and kind != "host":
+            pr.add(path + ("gateway",), "only a host has a default gateway")
+    return nodes
+
+
+def _site(pr: Problems, data: Any, path: tuple) -> Site | None:
+    if data is None or (data := pr.mapping(data, path, "a site {lat, lon}")) is None:
+        return None
+    pr.check_keys(data, ("lat", "lon"), path, "site")
+    try:
+        lat, lon = float(data["lat"]), float(data["lon"])
+    except (KeyError, TypeError, ValueError):
+        pr.add(path, "a site needs numeric lat and lon in degrees, e.g. {lat: 24.74, lon: 69.80}")
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        pr.add(path, f"lat must lie in [-90, 90] and lon in [-180, 180], got ({lat}, {lon})")
+        return None
+    return Site(lat, lon)
+
+
+def _power(pr: Problems, data: Any, path: tuple) -> Power | None:
+    if data is None or (data := pr.mapping(data, path, "power settings")) is None:
+        return None
+    pr.check_keys(data, ("battery", "solar", "grid"), path, "power")
+    battery = None
+    if "battery" in data:
+        try:
+            battery = units.parse_duration(data["battery"])
+        except ValueError as e:
+            pr.add(path + ("battery",), str(e))
+    for k in ("solar", "grid"):
+        if k in data and not isinstance(data[k], bool):
+            pr.add(path + (k,), f"expected true or false, got {data[k]!r}")
+    return Power(battery_s=battery, solar=bool(data.get("solar", False)), grid=bool(data.get("grid", True)))
+
+
+def _subnet(pr: Problems, body: dict, path: tuple, kind: str) -> str | None:
+    if "subnet" not in body:
+        return None
+    if kind != "switch":
+        pr.add(path + ("subnet",), "only a switch (a LAN) has a subnet; give routers and hosts "
+               "addresses on their links")
+        return None
+    try:
+        return str(ipaddress.ip_network(str(body["subnet"]), strict=True))
+    except ValueError as e:
+        pr.add(path + ("subnet",), f"expected an IPv4 subnet like 10.50.0.0/24: {e}")
+        return None
+
+
+def _endpoint(pr: Problems, v: Any, path: tuple, nodes: dict[str, Node]) -> Endpoint | None:
+    if not isinstance(v, str):
+        pr.add(path, f"expected a node name (or node:interface), got {v!r}")
+        return None
+    node, _, intf = v.partition(":")
+    if node not in nodes:
+        pr.add(path, unknown("node", node, nodes))
+        return None
+    if intf and not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9_-]{0,14}", intf):
+        pr.add(path, f'interface name "{intf}" must be 1-15 letters, digits, "-" or "_"')
+        return None
+    return Endpoint(node, intf or None)
+
+
+def _links(pr: Problems, data: Any, nodes: dict[str, Node], profiles: dict[str, Spec], dspec: Spec,
+           dlink: dict, default_backend: str, base_dir: Path) -> list[Link]:
+    links: list[Link] = []
+    if data is None:
+        return links
+    if not isinstance(data, list):
+        pr.add(("links",), "expected a list of links, each with endpoints: [a, b]")
+        return links
+    for i, body in enumerate(data):
+        path = ("links", i)
+        if (body := pr.mapping(body, path, "a link with endpoints: [a, b]")) is None:
+            continue
+        pr.check_keys(body, LINK_KEYS, path, "link")
+        eps = body.get("endpoints")
+        if not (isinstance(eps, list) and len(eps) == 2):
+            pr.add(path + ("endpoints",) if "endpoints" in body else path,
+                   "a link needs endpoints: [a, b] (exactly two node names)")
+            continue
+        a = _endpoint(pr, eps[0], path + ("endpoints", 0), nodes)
+        b = _endpoint(pr, eps[1], path + ("endpoints", 1), nodes)
+        pname = body.get("profile", dlink.get("profile"))
+        spec = dspec
+        if pname is not None:
+            if pname not in profiles:
+                pr.add(path + ("profile",) if "profile" in body else ("defaults", "link", "profile"),
+                       unknown("profile", str(pname), profiles))
+            else:
+                spec = profiles[pname].merged_over(dspec)
+        spec = parse_block(pr, body, path, LINK_KEYS, "link", base_dir).merged_over(spec)
+        cost = body.get("cost", dlink.get("cost", 10))
+        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost <= 0:
+            pr.add(path + ("cost",), f"expected a positive number (routing cost), got {cost!r}")
+            cost = 10
+        backend = body.get("backend", dlink.get("backend", default_backend))
+        if backend not in BACKENDS:
+            pr.add(path + ("backend",), unknown("backend", str(backend), BACKENDS))
+            backend = "auto"
+        addrs = _addresses(pr, body.get("addresses"), path + ("addresses",))
+        if a is None or b is None:
+            continue
+        name = body.get("name", f"{a.node}--{b.node}")
+        if not isinstance(name, str) or not NAME_RE.match(name.replace("--", "-")):
+            pr.add(path + ("name",), f"a link name must be letters, digits, '-', '_' or '.', got {name!r}")
+            continue
+        dist = None
+        sa, sb = nodes[a.node].site, nodes[b.node].site
+        if sa and sb:
+            dist = distance_km(sa, sb)
+        params = resolve_link(spec, dist)
+        links.append(Link(index=i, name=name, a=a, b=b, params=params, profile=pname, cost=float(cost),
+                          addresses=addrs, up=spec.meta.get("link_up", True), backend=backend,
+                          distance_km=dist))
+    return links
+
+
+def _addresses(pr: Problems, v: Any, path: tuple) -> tuple[str | None, str | None]:
+    if v is None:
+        return (None, None)
+    if not (isinstance(v, list) and len(v) == 2):
+        pr.add(path, "expected two addresses [a, b] like [10.9.0.1/30, 10.9.0.2/30] (null for a switch side)")
+        return (None, None)
+    out: list[str | None] = []
+    for j, item in enumerate(v):
+        if item is None:
+            out.append(None)
+            continue
+        try:
+            iface = ipaddress.ip_interface(str(item))
+            if "/" not in str(item) or iface.version != 4:
+                raise ValueError("give an IPv4 address with its prefix length")
+            out.append(str(iface))
+        except ValueError as e:
+            pr.add(path + (j,), f'expected an address like 10.9.0.1/30, got "{item}": {e}')
+            out.append(None)
+    return (out[0], out[1])
+
+
+def _ospf(pr: Problems, data: Any) -> OspfSettings:
+    if (data := pr.mapping(data, ("ospf",), "OSPF settings {hello, dead}")) is None:
+        return OspfSettings()
+    pr.check_keys(data, ("hello", "dead"), ("ospf",), "ospf")
+    vals = {}
+    for k in ("hello", "dead"):
+        if k in data:
+            try:
+                s = units.parse_duration(data[k])
+                if s < 1 or s != int(s):
+                    raise ValueError(f"OSPF timers are whole seconds of at least 1s, got {data[k]!r}")
+                vals[f"{k}_s"] = s
+            except ValueError as e:
+                pr.add(("ospf", k), str(e))
+    o = OspfSettings(**vals)
+    if o.dead_s <= o.hello_s:
+        pr.add(("ospf",), f"the dead interval ({o.dead_s:g}s) must be longer than hello ({o.hello_s:g}s)")
+    return o
+
+
+def _addressing(pr: Problems, data: Any) -> Addressing:
+    if (data := pr.mapping(data, ("addressing",), "address pools {p2p, lan, loopback}")) is None:
+        return Addressing()
+    pr.check_keys(data, ("p2p", "lan", "loopback"), ("addressing",), "addressing")
+    vals = {}
+    for k in ("p2p", "lan", "loopback"):
+        if k in data:
+            try:
+                net = ipaddress.ip_network(str(data[k]), strict=True)
+                if net.version != 4 or net.prefixlen > 28:
+                    raise ValueError("give an IPv4 pool of /28 or larger")
+                vals[k] = str(net)
+            except ValueError as e:
+                pr.add(("addressing", k), f"expected an address pool like 10.255.0.0/16: {e}")
+    return Addressing(**vals)

@@ -1,0 +1,116 @@
+"""The frozen topology model: what the YAML means, with every value resolved and checked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..linkparams import LinkParams
+
+NODE_KINDS = ("host", "router", "switch")
+ROUTING = ("static", "ospf")
+BACKENDS = ("auto", "engine", "netem", "veth")
+
+
+@dataclass(frozen=True)
+class Site:
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class Power:
+    """How a node is powered (informational; scenarios use it for schedules)."""
+
+    battery_s: float | None = None
+    solar: bool = False
+    grid: bool = True
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    kind: str
+    site: Site | None = None
+    power: Power | None = None
+    description: str = ""
+    subnet: str | None = None        # switches: the LAN's subnet, when given
+    gateway: str | None = None       # hosts: the router to use as default gateway, when given
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    node: str
+    intf: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.node}:{self.intf}" if self.intf else self.node
+
+
+@dataclass(frozen=True)
+class Link:
+    index: int
+    name: str
+    a: Endpoint
+    b: Endpoint
+    params: LinkParams
+    profile: str | None = None
+    cost: float = 10.0
+    addresses: tuple[str | None, str | None] = (None, None)
+    up: bool = True
+    backend: str = "auto"
+    distance_km: float | None = None
+
+
+@dataclass(frozen=True)
+class OspfSettings:
+    hello_s: float = 1.0
+    dead_s: float = 4.0
+
+
+@dataclass(frozen=True)
+class Addressing:
+    p2p: str = "10.255.0.0/16"
+    lan: str = "10.1.0.0/16"
+    loopback: str = "10.254.0.0/16"
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    nodes: tuple[Node, ...]
+    links: tuple[Link, ...]
+    routing: str = "static"
+    ospf: OspfSettings = OspfSettings()
+    addressing: Addressing = Addressing()
+    description: str = ""
+    file: str = ""
+    seed: int = 0
+    # where each link and node was written, for located errors after loading
+    marks: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False, hash=False, repr=False)
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def link(self, name: str) -> Link:
+        for link in self.links:
+            if link.name == name:
+                return link
+        raise KeyError(name)
+
+    @property
+    def node_names(self) -> list[str]:
+        return [n.name for n in self.nodes]
+
+    @property
+    def link_names(self) -> list[str]:
+        return [link.name for link in self.links]
+
+    def summary(self) -> dict[str, Any]:
+        kinds: dict[str, int] = {}
+        for n in self.nodes:
+            kinds[n.kind] = kinds.get(n.kind, 0) + 1
+        return {"name": self.name, "nodes": kinds, "links": len(self.links), "routing": self.routing}

@@ -1,0 +1,235 @@
+"""Link parameter blocks (in links, profiles and defaults) -> per-direction values, with profiles.
+
+A block may hold parameters for both directions, plus `up:` / `down:` mappings for one
+direction each (`up` is from the link's first endpoint to its second). `up: true|false` (a bool)
+is instead the link's initial state. Layers apply in order defaults < profile < link; within a
+layer, the both-directions keys first, then the direction's own block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from .. import units
+from ..errors import Problem, unknown
+from ..linkparams import JITTER_DISTRIBUTIONS, DirectionParams, GilbertElliott, LinkParams
+from ..yamlsource import Source
+from .geo import PROPAGATION_S_PER_KM
+
+PARAM_KEYS = ("rate", "delay", "jitter", "distribution", "loss", "corrupt", "duplicate", "reorder",
+              "queue", "mtu", "trace")
+BLOCK_KEYS = PARAM_KEYS + ("up", "down", "medium", "hop_delay")
+PROFILE_KEYS = BLOCK_KEYS + ("extends", "description", "source")
+DIRECTION_KEYS = PARAM_KEYS + ("up",)
+LOSS_MODEL_KEYS = ("model", "p", "r", "loss_bad", "loss_good")
+LOSS_MODELS = ("gilbert-elliott", "bernoulli")
+
+
+@dataclass
+class Spec:
+    """One layer of link parameters, parsed but not yet resolved."""
+
+    both: dict[str, Any] = field(default_factory=dict)
+    up: dict[str, Any] = field(default_factory=dict)      # a -> b
+    down: dict[str, Any] = field(default_factory=dict)    # b -> a
+    meta: dict[str, Any] = field(default_factory=dict)    # medium, hop_delay, link_up
+
+    def merged_over(self, base: "Spec") -> "Spec":
+        """This layer applied on top of base (the later layer wins, key by key)."""
+        out = Spec(dict(base.both), dict(base.up), dict(base.down), dict(base.meta))
+        for k, v in self.both.items():
+            out.both[k] = v
+            out.up.pop(k, None)
+            out.down.pop(k, None)
+        out.up.update(self.up)
+        out.down.update(self.down)
+        out.meta.update(self.meta)
+        return out
+
+
+class Problems:
+    """Collects located problems while parsing one source."""
+
+    def __init__(self, src: Source):
+        self.src = src
+        self.items: list[Problem] = []
+
+    def add(self, path: tuple, message: str, key: bool = False) -> None:
+        self.items.append(self.src.problem(path, message, key))
+
+    def check_keys(self, data: dict, allowed: tuple[str, ...], path: tuple, what: str) -> None:
+        for k in data:
+            if k not in allowed:
+                self.add(path + (k,), unknown(f"key in {what}", str(k), allowed), key=True)
+
+    def mapping(self, data: Any, path: tuple, what: str) -> dict | None:
+        if isinstance(data, dict):
+            return data
+        self.add(path, f"expected a mapping ({what}), got {_kind(data)}")
+        return None
+
+
+def _kind(v: Any) -> str:
+    if v is None:
+        return "nothing"
+    return {list: "a list", dict: "a mapping", str: f'"{v}"', bool: str(v).lower()}.get(type(v), repr(v))
+
+
+def _value(pr: Problems, path: tuple, fn: Callable[[Any], Any], v: Any) -> Any:
+    try:
+        return fn(v)
+    except ValueError as e:
+        pr.add(path, str(e))
+        return None
+
+
+def _parse_rate(v: Any) -> float | None:
+    return None if v in ("unlimited", "none") else units.parse_rate(v)
+
+
+def _parse_queue(v: Any) -> tuple[str, int]:
+    if isinstance(v, int) and not isinstance(v, bool):
+        if v < 1:
+            raise ValueError(f"a queue holds at least 1 packet, got {v}")
+        return ("packets", v)
+    if isinstance(v, str) and v.strip().endswith(("packets", "p")):
+        n = v.strip().rstrip("packets").strip()
+        if n.isdigit() and int(n) >= 1:
+            return ("packets", int(n))
+    return ("bytes", units.parse_size(v))
+
+
+def _parse_mtu(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 576 <= v <= 9000:
+        raise ValueError(f"expected an MTU in bytes between 576 and 9000, got {v!r}")
+    return v
+
+
+def _parse_distribution(v: Any) -> str:
+    if v not in JITTER_DISTRIBUTIONS:
+        raise ValueError(unknown("jitter distribution", str(v), JITTER_DISTRIBUTIONS))
+    return v
+
+
+def _parse_loss(pr: Problems, path: tuple, v: Any) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        p = _value(pr, path, units.parse_percent, v)
+        return {} if p is None else {"loss_prob": p, "loss_ge": None}
+    pr.check_keys(v, LOSS_MODEL_KEYS, path, "loss model")
+    model = v.get("model", "gilbert-elliott")
+    if model not in LOSS_MODELS:
+        pr.add(path + ("model",), unknown("loss model", str(model), LOSS_MODELS))
+        return {}
+    if model == "bernoulli":
+        p = _value(pr, path + ("p",), units.parse_percent, v.get("p", "0%"))
+        return {} if p is None else {"loss_prob": p, "loss_ge": None}
+    vals = {}
+    for k, default in (("p", None), ("r", None), ("loss_bad", "100%"), ("loss_good", "0%")):
+        if k not in v and default is None:
+            pr.add(path, f'a Gilbert-Elliott loss model needs "{k}" (a percentage: '
+                   f'{"P(good->bad)" if k == "p" else "P(bad->good)"} per frame)')
+            return {}
+        vals[k] = _value(pr, path + (k,), units.parse_percent, v.get(k, default))
+    if None in vals.values():
+        return {}
+    if vals["p"] + vals["r"] == 0:
+        pr.add(path, "a Gilbert-Elliott model needs p + r > 0")
+        return {}
+    return {"loss_ge": GilbertElliott(**vals), "loss_prob": 0.0}
+
+
+def parse_block(pr: Problems, data: Any, path: tuple, allowed: tuple[str, ...], what: str,
+                base_dir: Path) -> Spec:
+    """Parse a parameter block; unknown keys and bad values become problems."""
+    spec = Spec()
+    if (d := pr.mapping(data, path, what)) is None:
+        return spec
+    pr.check_keys(d, allowed, path, what)
+    spec.both = _parse_params(pr, d, path, base_dir)
+    for direction in ("up", "down"):
+        if direction not in d or direction not in allowed:
+            continue
+        v = d[direction]
+        if isinstance(v, bool) and direction == "up":
+            spec.meta["link_up"] = v
+            continue
+        sub = pr.mapping(v, path + (direction,), f"the {direction} direction's parameters "
+                         f"({'first endpoint to second' if direction == 'up' else 'second to first'})")
+        if sub is None:
+            continue
+        pr.check_keys(sub, DIRECTION_KEYS, path + (direction,), f"{direction} direction")
+        getattr(spec, direction).update(_parse_params(pr, sub, path + (direction,), base_dir))
+        if isinstance(sub.get("up"), bool):
+            getattr(spec, direction)["up"] = sub["up"]
+        elif "up" in sub:
+            pr.add(path + (direction, "up"), f"expected true or false, got {_kind(sub['up'])}")
+    if "medium" in d and "medium" in allowed:
+        if d["medium"] in PROPAGATION_S_PER_KM:
+            spec.meta["medium"] = d["medium"]
+        else:
+            pr.add(path + ("medium",), unknown("medium", str(d["medium"]), PROPAGATION_S_PER_KM))
+    if "hop_delay" in d and "hop_delay" in allowed:
+        hd = _value(pr, path + ("hop_delay",), units.parse_duration, d["hop_delay"])
+        if hd is not None:
+            spec.meta["hop_delay"] = hd
+    return spec
+
+
+def _parse_params(pr: Problems, d: dict, path: tuple, base_dir: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    simple: dict[str, tuple[str, Callable[[Any], Any]]] = {
+        "rate": ("rate_bps", _parse_rate), "delay": ("delay_s", units.parse_duration),
+        "jitter": ("jitter_s", units.parse_duration), "distribution": ("jitter_dist", _parse_distribution),
+        "corrupt": ("corrupt_prob", units.parse_percent), "duplicate": ("duplicate_prob", units.parse_percent),
+        "reorder": ("reorder_prob", units.parse_percent), "mtu": ("mtu", _parse_mtu),
+    }
+    for key, (name, fn) in simple.items():
+        if key in d:
+            v = _value(pr, path + (key,), fn, d[key])
+            if v is not None or (key == "rate" and d[key] in ("unlimited", "none")):
+                out[name] = v
+    if "loss" in d:
+        out.update(_parse_loss(pr, path + ("loss",), d["loss"]))
+    if "queue" in d:
+        q = _value(pr, path + ("queue",), _parse_queue, d["queue"])
+        if q is not None:
+            out["queue_packets"], out["queue_bytes"] = (q[1], None) if q[0] == "packets" else (None, q[1])
+    if "trace" in d:
+        t = d["trace"]
+        p = (base_dir / str(t)) if isinstance(t, str) else None
+        if p is None or not p.is_file():
+            pr.add(path + ("trace",), f'expected a Mahimahi trace file, "{t}" not found (looked for {p})')
+        else:
+            out["trace"] = str(p.resolve())
+    return out
+
+
+def builtin_profiles_raw() -> dict[str, Any]:
+    text = resources.files("testbed.topology").joinpath("profiles.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def resolve_direction(spec: Spec, direction: str) -> DirectionParams:
+    """DirectionParams for "up" (a->b) or "down" (b->a) from a fully merged spec."""
+    values = dict(spec.both)
+    values.update(getattr(spec, direction))
+    return DirectionParams(**values)
+
+
+def resolve_link(spec: Spec, distance_km: float | None) -> LinkParams:
+    """Both directions; a link without a delay gets distance * medium + hop delay."""
+    ab, ba = resolve_direction(spec, "up"), resolve_direction(spec, "down")
+    extra = spec.meta.get("hop_delay", 0.0)
+    if distance_km is not None and spec.meta.get("medium"):
+        extra += distance_km * PROPAGATION_S_PER_KM[spec.meta["medium"]]
+    has_delay = lambda d: "delay_s" in spec.both or "delay_s" in getattr(spec, d)  # noqa: E731
+    if not has_delay("up"):
+        ab = ab.with_changes(delay_s=extra)
+    if not has_delay("down"):
+        ba = ba.with_changes(delay_s=extra)
+    return LinkParams(ab=ab, ba=ba)

@@ -1,0 +1,90 @@
+"""Graph checks over a parsed topology (networkx): loops, duplicates, islands, address clashes."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import networkx as nx
+
+from ..errors import unknown
+from .model import Topology
+
+
+def topology_graph(topo: Topology) -> nx.MultiGraph:
+    """Nodes with their kind; one edge per link, keyed by link name, weighted by cost."""
+    g = nx.MultiGraph()
+    for n in topo.nodes:
+        g.add_node(n.name, kind=n.kind)
+    for link in topo.links:
+        g.add_edge(link.a.node, link.b.node, key=link.name, weight=link.cost, link=link.index)
+    return g
+
+
+def check_graph(topo: Topology) -> list[tuple[tuple, str]]:
+    """Problems as (yaml path, message)."""
+    out: list[tuple[tuple, str]] = []
+    seen_pairs: dict[object, int] = {}
+    seen_intf: dict[tuple[str, str], int] = {}
+    seen_addr: dict[str, tuple] = {}
+    for link in topo.links:
+        path = ("links", link.index)
+        a, b = link.a.node, link.b.node
+        if a == b:
+            out.append((path + ("endpoints",), f'a link from "{a}" to itself (self-loop)'))
+            continue
+        auto = link.name in (f"{a}--{b}", f"{b}--{a}")
+        key: object = frozenset((a, b)) if auto else link.name
+        if key in seen_pairs:
+            what = f"between {a} and {b}" if auto else f'named "{link.name}"'
+            out.append((path, f"duplicate link {what} (also links[{seen_pairs[key]}]); "
+                        "give parallel links distinct names"))
+        seen_pairs[key] = link.index
+        for j, ep in enumerate((link.a, link.b)):
+            if ep.intf:
+                k = (ep.node, ep.intf)
+                if k in seen_intf:
+                    out.append((path + ("endpoints", j), f'interface {ep} is already used by links[{seen_intf[k]}]'))
+                seen_intf[k] = link.index
+        for j, (ep, addr) in enumerate(zip((link.a, link.b), link.addresses)):
+            if addr is None:
+                continue
+            if topo.node(ep.node).kind == "switch":
+                out.append((path + ("addresses", j), f'"{ep.node}" is a switch: it has no address (write null)'))
+            ip = addr.split("/")[0]
+            if ip in seen_addr:
+                out.append((path + ("addresses", j), f"address {ip} is also given at links[{seen_addr[ip][1]}]"))
+            seen_addr[ip] = path
+        if None not in link.addresses:
+            na, nb = (ipaddress.ip_interface(x).network for x in link.addresses)
+            if na != nb:
+                out.append((path + ("addresses",), f"the two ends must share one subnet, got {na} and {nb}"))
+    g = topology_graph(topo)
+    comps = sorted((sorted(c) for c in nx.connected_components(g)), key=len, reverse=True)
+    for comp in comps[1:]:
+        first = comp[0]
+        out.append((("nodes", first), f"unreachable from the rest of the network: {', '.join(comp)} "
+                    f"(not linked to {comps[0][0]} and the others)"))
+    for n in topo.nodes:
+        if n.gateway is None:
+            continue
+        neighbours = _l3_neighbours(topo, g, n.name)
+        if n.gateway not in neighbours:
+            out.append((("nodes", n.name, "gateway"), unknown("gateway (a router next to this host)",
+                                                              n.gateway, neighbours)))
+    return out
+
+
+def _l3_neighbours(topo: Topology, g: nx.MultiGraph, name: str) -> list[str]:
+    """Routers reachable from a node directly or across switches."""
+    kinds = {n.name: n.kind for n in topo.nodes}
+    seen, todo, out = {name}, [name], []
+    while todo:
+        for nb in g.neighbors(todo.pop()):
+            if nb in seen:
+                continue
+            seen.add(nb)
+            if kinds[nb] == "switch":
+                todo.append(nb)
+            elif kinds[nb] == "router":
+                out.append(nb)
+    return sorted(out)

@@ -1,0 +1,125 @@
+"""Quantities as people write them ("10Mbit", "20ms", "0.5%", "64KB") to numbers, and back.
+
+Every parser raises ValueError with a message meant for the user; callers add the location.
+Ambiguity is an error: a rate written "10MB" could mean bytes or a typo for bits, so it is
+rejected with a hint instead of being read silently either way.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+_NUM = r"(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
+_QTY = re.compile(rf"^\s*{_NUM}\s*(?P<unit>[A-Za-zµ%/]*)\s*$")
+
+_SI = {"": 1.0, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "g": 1e9, "G": 1e9, "t": 1e12, "T": 1e12}
+_DURATIONS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0,
+              "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_SIZES = {"B": 1, "KB": 1000, "kB": 1000, "KiB": 1024, "MB": 10**6, "MiB": 2**20,
+          "GB": 10**9, "GiB": 2**30}
+
+RATE_HINT = 'a rate like "10Mbit" (units: bit, kbit, Mbit, Gbit; or bps, kbps, Mbps, Gbps)'
+DURATION_HINT = 'a duration like "20ms" (units: us, ms, s, min, h)'
+PERCENT_HINT = 'a percentage like "0.5%"'
+SIZE_HINT = 'a size like "64KB" (units: B, KB, KiB, MB, MiB)'
+
+
+def _split(text: object, hint: str) -> tuple[float, str]:
+    if isinstance(text, bool) or text is None:
+        raise ValueError(f"expected {hint}, got {text!r}")
+    if isinstance(text, (int, float)):
+        return float(text), ""
+    m = _QTY.match(str(text))
+    if not m:
+        raise ValueError(f'expected {hint}, got "{text}"')
+    num = float(m["num"])
+    if not math.isfinite(num):
+        raise ValueError(f'expected {hint}, got "{text}"')
+    return num, m["unit"]
+
+
+def parse_rate(text: object) -> float:
+    """Bits per second from "10Mbit", "1.5Gbit", "512kbps"; bytes ("10MB") are refused."""
+    num, unit = _split(text, RATE_HINT)
+    if unit == "":
+        raise ValueError(f'expected {RATE_HINT}, got {text!r}: a rate needs a unit')
+    m = re.fullmatch(r"([kKmMgGtT]?)(bit|bps|bit/s|b/s)", unit)
+    if not m:
+        if re.fullmatch(r"[kKmMgGtT]?i?(B|Bps|B/s|byte|bytes)", unit):
+            bits = re.sub(r"i?(B|Bps|B/s|byte|bytes)$", "bit", unit)
+            raise ValueError(
+                f'"{text}" is ambiguous: rates are written in bits; '
+                f'write "{_fmt_num(num * 8)}{bits}" for {text} bytes per second, or "{_fmt_num(num)}{bits}"')
+        raise ValueError(f'expected {RATE_HINT}, got "{text}"')
+    if num < 0:
+        raise ValueError(f'a rate cannot be negative, got "{text}"')
+    return num * _SI[m.group(1)]
+
+
+def parse_duration(text: object) -> float:
+    """Seconds from "20ms", "1.5s", "250us", "2min", "6h"."""
+    num, unit = _split(text, DURATION_HINT)
+    if unit == "":
+        if num == 0:
+            return 0.0
+        raise ValueError(f'expected {DURATION_HINT}, got {text!r}: a duration needs a unit')
+    if unit not in _DURATIONS:
+        raise ValueError(f'expected {DURATION_HINT}, got "{text}"')
+    if num < 0:
+        raise ValueError(f'a duration cannot be negative, got "{text}"')
+    return num * _DURATIONS[unit]
+
+
+def parse_percent(text: object) -> float:
+    """A fraction in [0, 1] from "2%" or "0.5%"."""
+    num, unit = _split(text, PERCENT_HINT)
+    if unit != "%":
+        if unit == "" and num == 0:
+            return 0.0
+        raise ValueError(f'expected {PERCENT_HINT}, got {text!r}' +
+                         (f'; write "{_fmt_num(num)}%"' if unit == "" else ""))
+    if not 0 <= num <= 100:
+        raise ValueError(f'a percentage must lie between 0% and 100%, got "{text}"')
+    return num / 100.0
+
+
+def parse_size(text: object) -> int:
+    """Bytes from "64KB", "1500B", "1MiB"; bits ("64Kbit") are refused for a size."""
+    num, unit = _split(text, SIZE_HINT)
+    if unit == "":
+        raise ValueError(f'expected {SIZE_HINT}, got {text!r}: a size needs a unit')
+    if unit not in _SIZES:
+        raise ValueError(f'expected {SIZE_HINT}, got "{text}"')
+    if num < 0:
+        raise ValueError(f'a size cannot be negative, got "{text}"')
+    return int(round(num * _SIZES[unit]))
+
+
+def _fmt_num(x: float) -> str:
+    return f"{x:.6g}"
+
+
+def format_rate(bps: float | None) -> str:
+    """"10Mbit" style, for labels and tables."""
+    if bps is None:
+        return "unlimited"
+    for unit, scale in (("Gbit", 1e9), ("Mbit", 1e6), ("kbit", 1e3)):
+        if bps >= scale:
+            return f"{_fmt_num(round(bps / scale, 3))}{unit}"
+    return f"{_fmt_num(bps)}bit"
+
+
+def format_duration(seconds: float) -> str:
+    """"20ms" style."""
+    if seconds == 0:
+        return "0ms"
+    if seconds >= 1:
+        return f"{_fmt_num(round(seconds, 3))}s"
+    if seconds >= 1e-3:
+        return f"{_fmt_num(round(seconds * 1e3, 3))}ms"
+    return f"{_fmt_num(round(seconds * 1e6, 3))}us"
+
+
+def format_percent(fraction: float) -> str:
+    return f"{_fmt_num(round(fraction * 100, 4))}%"
