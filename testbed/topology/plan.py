@@ -1,0 +1,360 @@
+"""Plan: addresses, interface names, routes and resolved link parameters. Pure, no root.
+
+Interfaces are named eth0, eth1, ... inside each node's namespace (names the user gave are kept),
+so node names never meet Linux's 15-character limit; names outside namespaces, which must be
+unique per run, are the emulation layer's business.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator
+
+import networkx as nx
+
+from ..errors import InputError, Problem
+from ..linkparams import LinkParams
+from .model import Link, Topology
+
+
+@dataclass(frozen=True)
+class PlanIntf:
+    node: str
+    name: str                 # inside the node's namespace, e.g. "eth0"
+    link: str                 # the link's name
+    address: str | None       # "10.255.0.1/30"; None on a switch port
+    peer: str                 # the node at the link's other end
+    lan: str | None = None    # the LAN (switch group) this interface sits on
+
+
+@dataclass(frozen=True)
+class Route:
+    dest: str                 # "10.1.0.0/24" or "default"
+    via: str                  # next-hop address
+    dev: str                  # outgoing interface
+    cost: float = 0.0
+
+
+@dataclass(frozen=True)
+class PlanNode:
+    name: str
+    kind: str
+    interfaces: tuple[PlanIntf, ...]
+    routes: tuple[Route, ...] = ()
+    loopback: str | None = None   # routers: a /32, also the OSPF router id
+
+    def intf(self, name: str) -> PlanIntf:
+        return next(i for i in self.interfaces if i.name == name)
+
+    @property
+    def addresses(self) -> list[str]:
+        return [i.address.split("/")[0] for i in self.interfaces if i.address]
+
+
+@dataclass(frozen=True)
+class PlanLink:
+    name: str
+    index: int
+    a: PlanIntf
+    b: PlanIntf
+    params: LinkParams
+    cost: float
+    backend: str              # "engine" | "veth" | "netem"
+    up: bool
+    subnet: str | None        # None when one end is a switch (the LAN has the subnet)
+
+
+@dataclass(frozen=True)
+class Lan:
+    name: str                 # the first switch's name
+    switches: tuple[str, ...]
+    subnet: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    topology: Topology
+    nodes: dict[str, PlanNode]
+    links: tuple[PlanLink, ...]
+    lans: tuple[Lan, ...]
+    routing: str
+    notes: tuple[str, ...] = field(default=())
+
+    def link(self, name: str) -> PlanLink:
+        for link in self.links:
+            if link.name == name:
+                return link
+        raise KeyError(name)
+
+    def address_of(self, node: str) -> str:
+        """The address other nodes should use to reach `node` (loopback, else first interface)."""
+        n = self.nodes[node]
+        if n.loopback:
+            return n.loopback.split("/")[0]
+        return n.addresses[0]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.topology.name, "routing": self.routing,
+            "ospf": asdict(self.topology.ospf) if self.routing == "ospf" else None,
+            "nodes": {k: {"kind": v.kind, "loopback": v.loopback,
+                          "interfaces": [asdict(i) for i in v.interfaces],
+                          "routes": [asdict(r) for r in v.routes]} for k, v in self.nodes.items()},
+            "links": [{"name": lk.name, "a": f"{lk.a.node}:{lk.a.name}", "b": f"{lk.b.node}:{lk.b.name}",
+                       "backend": lk.backend, "cost": lk.cost, "up": lk.up, "subnet": lk.subnet,
+                       "ab": lk.params.ab.to_dict(), "ba": lk.params.ba.to_dict()} for lk in self.links],
+            "lans": [asdict(x) for x in self.lans],
+            "notes": list(self.notes),
+        }
+
+
+class _Pool:
+    """Hands out subnets of one prefix length from a pool, skipping ones already taken."""
+
+    def __init__(self, pool: str, prefix: int, taken: list[ipaddress.IPv4Network]):
+        self._it: Iterator[ipaddress.IPv4Network] = ipaddress.ip_network(pool).subnets(new_prefix=prefix)
+        self.pool, self._taken = pool, taken
+
+    def next(self) -> ipaddress.IPv4Network:
+        for net in self._it:
+            if not any(net.overlaps(t) for t in self._taken):
+                self._taken.append(net)
+                return net
+        raise InputError(f"address pool {self.pool} is exhausted; give a larger one under addressing:")
+
+
+def make_plan(topo: Topology) -> Plan:
+    """Resolve a validated topology into a plan; address clashes raise InputError."""
+    kinds = {n.name: n.kind for n in topo.nodes}
+    problems: list[Problem] = []
+    names = _interface_names(topo)
+    lan_of, lans_raw = _lans(topo)
+    taken = [ipaddress.ip_interface(a).network for lk in topo.links for a in lk.addresses if a]
+    taken += [ipaddress.ip_network(n.subnet) for n in topo.nodes if n.subnet]
+    lan_pool = _Pool(topo.addressing.lan, 24, taken)
+    p2p_pool = _Pool(topo.addressing.p2p, 30, taken)
+    lo_pool = _Pool(topo.addressing.loopback, 32, taken)
+
+    def loc(link: Link, msg: str) -> Problem:
+        line, col = topo.marks.get(f"link:{link.index}", (0, 0))
+        return Problem(topo.file, line, col, f"links[{link.index}].addresses", msg)
+
+    # LAN subnets and member addresses
+    lans: list[Lan] = []
+    addr: dict[tuple[int, int], str] = {}  # (link index, 0|1) -> address
+    for lan_name, switches in lans_raw.items():
+        given = {kinds_subnet for s in switches if (kinds_subnet := topo.node(s).subnet)}
+        if len(given) > 1:
+            problems.append(Problem(topo.file, 0, 0, f"nodes.{lan_name}.subnet",
+                                    f"switches of one LAN give different subnets: {', '.join(sorted(given))}"))
+        net = ipaddress.ip_network(given.pop()) if given else lan_pool.next()
+        lans.append(Lan(lan_name, tuple(switches), str(net)))
+        members = [(lk, j) for lk in topo.links for j, ep in enumerate((lk.a, lk.b))
+                   if lan_of.get(ep.node) == lan_name and kinds[(lk.b, lk.a)[j].node] != "switch"]
+        members.sort(key=lambda m: (kinds[(m[0].b, m[0].a)[m[1]].node] != "router", m[0].index))
+        used = set()
+        for lk, j in members:
+            other = 1 - j
+            if lk.addresses[other]:
+                ip = ipaddress.ip_interface(lk.addresses[other])
+                if ip.network != net:
+                    problems.append(loc(lk, f"{ip} is not inside the LAN's subnet {net}"))
+                used.add(ip.ip)
+        hosts = (h for h in net.hosts() if h not in used)
+        for lk, j in members:
+            other = 1 - j
+            addr[(lk.index, other)] = lk.addresses[other] or f"{next(hosts)}/{net.prefixlen}"
+    # point-to-point subnets
+    for lk in topo.links:
+        if kinds[lk.a.node] == "switch" or kinds[lk.b.node] == "switch":
+            continue
+        if lk.addresses[0] and lk.addresses[1]:
+            addr[(lk.index, 0)], addr[(lk.index, 1)] = lk.addresses
+            continue
+        if lk.addresses[0] or lk.addresses[1]:
+            given_ip = ipaddress.ip_interface(lk.addresses[0] or lk.addresses[1])
+            free = [h for h in given_ip.network.hosts() if h != given_ip.ip]
+            if not free:
+                problems.append(loc(lk, f"{given_ip.network} has no room for the other end"))
+                continue
+            other = f"{free[0]}/{given_ip.network.prefixlen}"
+            addr[(lk.index, 0)], addr[(lk.index, 1)] = (str(given_ip), other) if lk.addresses[0] \
+                else (other, str(given_ip))
+            continue
+        net = p2p_pool.next()
+        h = list(net.hosts())
+        addr[(lk.index, 0)], addr[(lk.index, 1)] = f"{h[0]}/30", f"{h[1]}/30"
+    if problems:
+        raise InputError(problems)
+
+    intfs: dict[str, list[PlanIntf]] = {n.name: [] for n in topo.nodes}
+    plinks: list[PlanLink] = []
+    notes: list[str] = []
+    for lk in topo.links:
+        ends = []
+        for j, (ep, peer) in enumerate(((lk.a, lk.b), (lk.b, lk.a))):
+            lan = lan_of.get(ep.node) or lan_of.get(peer.node) if kinds[ep.node] == "switch" or \
+                kinds[peer.node] == "switch" else None
+            pi = PlanIntf(ep.node, names[(lk.index, j)], lk.name, addr.get((lk.index, j)), peer.node, lan)
+            intfs[ep.node].append(pi)
+            ends.append(pi)
+        backend = lk.backend
+        if backend == "auto":
+            backend = "engine" if (lk.params.ab.is_impaired() or lk.params.ba.is_impaired() or not lk.up) \
+                else "veth"
+        subnet = str(ipaddress.ip_interface(ends[0].address).network) if ends[0].address and ends[1].address \
+            else None
+        plinks.append(PlanLink(lk.name, lk.index, ends[0], ends[1], lk.params, lk.cost, backend, lk.up, subnet))
+    lo_pool.next()  # skip the pool's network address (x.x.0.0)
+    loopbacks = {n.name: f"{lo_pool.next().network_address}/32" for n in topo.nodes if n.kind == "router"}
+    pnodes = {n.name: PlanNode(n.name, n.kind, tuple(intfs[n.name]), (), loopbacks.get(n.name))
+              for n in topo.nodes}
+    routes = static_routes(topo, pnodes, plinks, lans)
+    for name, rs in routes.items():
+        if topo.routing == "ospf" and kinds[name] == "router":
+            continue
+        pnodes[name] = PlanNode(name, kinds[name], pnodes[name].interfaces, tuple(rs), pnodes[name].loopback)
+    for n in topo.nodes:
+        if n.kind == "host" and topo.routing == "ospf" and len(pnodes[n.name].interfaces) > 1:
+            notes.append(f'host "{n.name}" is multi-homed: its routes are static and will not fail over '
+                         "(make it a router to let OSPF move its traffic)")
+    return Plan(topo, pnodes, tuple(plinks), tuple(lans), topo.routing, tuple(notes))
+
+
+def _interface_names(topo: Topology) -> dict[tuple[int, int], str]:
+    """eth0, eth1, ... per node in link order, keeping names the user gave."""
+    given: dict[str, set[str]] = {}
+    for lk in topo.links:
+        for ep in (lk.a, lk.b):
+            if ep.intf:
+                given.setdefault(ep.node, set()).add(ep.intf)
+    counters: dict[str, int] = {}
+    out: dict[tuple[int, int], str] = {}
+    for lk in topo.links:
+        for j, ep in enumerate((lk.a, lk.b)):
+            if ep.intf:
+                out[(lk.index, j)] = ep.intf
+                continue
+            i = counters.get(ep.node, 0)
+            while f"eth{i}" in given.get(ep.node, ()):
+                i += 1
+            out[(lk.index, j)] = f"eth{i}"
+            counters[ep.node] = i + 1
+    return out
+
+
+def _lans(topo: Topology) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Group switches joined to each other into LANs, named after their first switch."""
+    g = nx.Graph()
+    switches = [n.name for n in topo.nodes if n.kind == "switch"]
+    g.add_nodes_from(switches)
+    for lk in topo.links:
+        if lk.a.node in g and lk.b.node in g:
+            g.add_edge(lk.a.node, lk.b.node)
+    lan_of: dict[str, str] = {}
+    lans: dict[str, list[str]] = {}
+    for comp in nx.connected_components(g):
+        members = [s for s in switches if s in comp]
+        lans[members[0]] = members
+        for s in members:
+            lan_of[s] = members[0]
+    return lan_of, dict(sorted(lans.items(), key=lambda kv: switches.index(kv[0])))
+
+
+def static_routes(topo: Topology, nodes: dict[str, PlanNode], links: list[PlanLink],
+                  lans: list[Lan]) -> dict[str, list[Route]]:
+    """Shortest paths over link costs; hosts never carry transit traffic.
+
+    A node whose every remote destination leaves through one next hop gets a default route.
+    """
+    kinds = {n.name: n.kind for n in topo.nodes}
+    g = nx.DiGraph()  # vertices: non-switch nodes and "lan:<name>"; edges keep the cheapest link
+    for lk in links:
+        if not lk.up:
+            continue
+        a, b = lk.a.node, lk.b.node
+        ua = f"lan:{lk.a.lan}" if kinds[a] == "switch" else a
+        ub = f"lan:{lk.b.lan}" if kinds[b] == "switch" else b
+        if ua == ub:
+            continue
+        for u, v, iu in ((ua, ub, lk.a), (ub, ua, lk.b)):
+            if g.has_edge(u, v) and g[u][v]["weight"] <= lk.cost:
+                continue
+            g.add_edge(u, v, weight=lk.cost, intf=iu)
+    # destinations: subnet -> vertices attached to it
+    dests: dict[str, set[str]] = {}
+    for lk in links:
+        if lk.subnet:
+            dests.setdefault(lk.subnet, set()).update((lk.a.node, lk.b.node))
+    for lan in lans:
+        dests.setdefault(lan.subnet, set()).add(f"lan:{lan.name}")
+    for name, pn in nodes.items():
+        if pn.loopback:
+            dests.setdefault(pn.loopback, set()).add(name)
+    out: dict[str, list[Route]] = {}
+    for src in (n for n in nodes if kinds[n] != "switch"):
+        if src not in g:
+            out[src] = []
+            continue
+        transit = g.subgraph([v for v in g if v == src or kinds.get(v) != "host"])
+        dist, paths = nx.single_source_dijkstra(transit, src, weight="weight")
+        own = {i.address and str(ipaddress.ip_interface(i.address).network) for i in nodes[src].interfaces}
+        own.add(nodes[src].loopback)
+        routes: list[Route] = []
+        for subnet, targets in sorted(dests.items()):
+            if subnet in own:
+                continue
+            best = None
+            for t in targets:
+                # a host can be a destination even though it is never transit
+                cand = _path_to(g, transit, dist, paths, src, t)
+                if cand and (best is None or cand[0] < best[0]):
+                    best = cand
+            if best is None:
+                continue
+            cost, path = best
+            first = path[1]
+            intf = g[src][first]["intf"]
+            hop = path[2] if first.startswith("lan:") else first
+            via = _address_towards(nodes[hop], intf, first)
+            if via:
+                routes.append(Route(subnet, via, intf.name, cost))
+        if kinds[src] == "host" and routes and len({(r.via, r.dev) for r in routes}) == 1:
+            routes = [Route("default", routes[0].via, routes[0].dev, 0.0)]
+        gw = topo.node(src).gateway
+        if gw and kinds[src] == "host":
+            for intf in nodes[src].interfaces:
+                via = _address_towards(nodes[gw], intf, f"lan:{intf.lan}" if intf.lan else gw)
+                if via:
+                    routes = [r for r in routes if r.dest != "default"] + [Route("default", via, intf.name, 0.0)]
+                    break
+        out[src] = routes
+    return out
+
+
+def _path_to(g: nx.DiGraph, transit: nx.DiGraph, dist: dict, paths: dict, src: str,
+             target: str) -> tuple[float, list[str]] | None:
+    if target in dist and target != src:
+        return dist[target], paths[target]
+    if target in g and target not in transit:  # a host: reach it through a transit neighbour
+        best = None
+        for pred in g.predecessors(target):
+            if pred in dist:
+                c = dist[pred] + g[pred][target]["weight"]
+                if best is None or c < best[0]:
+                    best = (c, paths[pred] + [target])
+        return best
+    return None
+
+
+def _address_towards(hop: PlanNode, out_intf: PlanIntf, via_vertex: str) -> str | None:
+    """The next hop's address on the segment our interface shares with it."""
+    for i in hop.interfaces:
+        if not i.address:
+            continue
+        if via_vertex.startswith("lan:") and i.lan == via_vertex[4:]:
+            return i.address.split("/")[0]
+        if i.link == out_intf.link:
+            return i.address.split("/")[0]
+    return None
