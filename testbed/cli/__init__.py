@@ -1,0 +1,61 @@
+"""The `testbed` command: the only place that prints and chooses exit codes.
+
+Each subcommand lives in a module of this package exposing `register(subparsers)`, which adds
+its parser and sets `func=run` (run(args) -> int exit code). Library errors (TestbedError)
+become a message and their exit code: 0 ok, 1 expectation failed, 2 bad input, 3 machine cannot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from ..errors import TestbedError
+
+COMMANDS = ("validate", "plan", "graph", "profiles", "schema", "up", "run", "report", "clean")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="testbed",
+        description="Emulate rural network backhaul (fiber, microwave, satellite, LTE, village LANs) "
+                    "as real Linux namespaces, and run fault scenarios against it.",
+        epilog="exit codes: 0 success, 1 an expectation failed, 2 invalid input or usage, "
+               "3 this machine cannot do it (the message says how to fix it)")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f"{__name__}.{name}_cmd")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{name}_cmd":
+                raise
+            continue
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except TestbedError as e:
+        print(f"error: {e}" if not getattr(e, "problems", None) else str(e), file=sys.stderr)
+        if getattr(e, "problems", None):
+            print(f"{len(e.problems)} problem{'s' if len(e.problems) != 1 else ''} found", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())

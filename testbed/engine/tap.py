@@ -1,0 +1,45 @@
+"""TAP devices through /dev/net/tun: create (non-persistent), carrier, bring up."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import struct
+
+from testbed.errors import CapabilityError, EmulationError
+
+TUN_PATH = "/dev/net/tun"
+TUNSETIFF = 0x400454CA
+TUNSETCARRIER = 0x400454E2
+IFF_TAP = 0x0002
+IFF_NO_PI = 0x1000
+IFNAMSIZ = 16
+
+
+def check_name(name: str) -> None:
+    """Interface names are 1..15 bytes without '/' or whitespace (the kernel's rule)."""
+    if not 0 < len(name.encode()) < IFNAMSIZ or "/" in name or any(c.isspace() for c in name):
+        raise EmulationError(f"invalid interface name {name!r}: 1 to 15 characters, no '/' or spaces")
+
+
+def open_tap(name: str) -> int:
+    """Create TAP `name` owned by this process; it vanishes when the fd is closed."""
+    check_name(name)
+    try:
+        fd = os.open(TUN_PATH, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise CapabilityError(f"{TUN_PATH} is missing", "load the tun module or run on a kernel with CONFIG_TUN") from None
+    except PermissionError:
+        raise CapabilityError(f"cannot open {TUN_PATH}", "run as root (CAP_NET_ADMIN)") from None
+    try:
+        fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH22x", name.encode(), IFF_TAP | IFF_NO_PI))
+    except OSError as e:
+        os.close(fd)
+        # EBUSY: another device (or another engine's TAP) already has this name.
+        raise EmulationError(f"cannot create TAP {name}: {e.strerror}") from None
+    return fd
+
+
+def set_carrier(fd: int, up: bool) -> None:
+    """Carrier on/off as seen by whoever holds the other side (NO-CARRIER in `ip link`)."""
+    fcntl.ioctl(fd, TUNSETCARRIER, struct.pack("i", 1 if up else 0))
