@@ -1,0 +1,202 @@
+"""Client of the engine daemon (JSON lines over its unix socket) and the process that runs it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from testbed import errors
+from testbed.errors import CapabilityError, EmulationError
+from testbed.linkparams import DirectionParams, GilbertElliott
+
+from .tap import TUN_PATH
+
+log = logging.getLogger(__name__)
+
+DIRECTIONS = ("ab", "ba", "both")
+
+
+class EngineClient:
+    """Talks to one engine daemon; every call returns when the daemon has done it."""
+
+    def __init__(self, socket_path: str, timeout_s: float = 10.0) -> None:
+        self.socket_path = str(socket_path)
+        self._lock = threading.Lock()
+        try:
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+            self._sock.settimeout(timeout_s)
+            self._sock.connect(self.socket_path)
+        except OSError as e:
+            raise EmulationError(f"cannot reach the link engine at {self.socket_path}: {e.strerror or e}") from None
+        self._rfile = self._sock.makefile("rb")
+
+    def _call(self, op: str, **args: Any) -> Any:
+        line = json.dumps({"op": op, **args}).encode() + b"\n"
+        with self._lock:
+            try:
+                self._sock.sendall(line)
+                reply_line = self._rfile.readline()
+            except OSError as e:
+                raise EmulationError(f"link engine connection failed during {op}: {e}") from None
+        if not reply_line:
+            raise EmulationError(f"link engine closed the connection during {op} (did it crash? see its log)")
+        reply = json.loads(reply_line)
+        if reply.get("ok"):
+            return reply.get("result")
+        kind = reply.get("kind")
+        msg = reply.get("error", "unknown engine error")
+        if kind == "CapabilityError":
+            raise CapabilityError(reply.get("what") or msg, reply.get("fix") or "")
+        if kind == "InputError":
+            raise errors.InputError(msg)
+        raise EmulationError(msg)
+
+    def add_link(self, link_id: str, tap_a: str, tap_b: str, ab: DirectionParams, ba: DirectionParams,
+                 seed: int, pcap_path: str | None = None) -> None:
+        """Create TAPs tap_a and tap_b (up, carrier on) joined by a link; ab = read tap_a, write tap_b."""
+        self._call("add_link", link_id=link_id, tap_a=tap_a, tap_b=tap_b, ab=ab.to_dict(), ba=ba.to_dict(),
+                   seed=int(seed), pcap_path=str(pcap_path) if pcap_path else None)
+
+    def set_params(self, link_id: str, direction: str, **changes: Any) -> None:
+        """Change DirectionParams fields live on "ab", "ba" or "both"."""
+        if direction not in DIRECTIONS:
+            raise errors.InputError(f'direction must be one of {", ".join(DIRECTIONS)}, got "{direction}"')
+        if isinstance(changes.get("loss_ge"), GilbertElliott):
+            changes["loss_ge"] = dict(changes["loss_ge"].__dict__)
+        self._call("set_params", link_id=link_id, direction=direction, changes=changes)
+
+    def set_carrier(self, link_id: str, up: bool) -> None:
+        """Cut (carrier off at both ends, everything dropped as link_down) or restore a link."""
+        self._call("set_carrier", link_id=link_id, up=bool(up))
+
+    def stats(self, link_id: str | None = None) -> dict:
+        """{link_id: {"ab": counters, "ba": counters}}; counters include lateness_s {p50, p99, max}."""
+        return self._call("stats", link_id=link_id)
+
+    def remove_link(self, link_id: str) -> None:
+        """Close both TAPs of the link (they disappear from whatever namespace holds them)."""
+        self._call("remove_link", link_id=link_id)
+
+    def ping(self) -> None:
+        self._call("ping")
+
+    def close(self) -> None:
+        try:
+            self._rfile.close()
+            self._sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self) -> "EngineClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def check_capabilities() -> None:
+    """Raise CapabilityError unless we are root and /dev/net/tun opens."""
+    if os.geteuid() != 0:
+        raise CapabilityError("the link engine needs root (it creates TAP devices)", "run as root, e.g. with sudo")
+    try:
+        os.close(os.open(TUN_PATH, os.O_RDWR))
+    except FileNotFoundError:
+        raise CapabilityError(f"{TUN_PATH} is missing", "load the tun module (modprobe tun) or use a kernel with CONFIG_TUN") from None
+    except OSError as e:
+        raise CapabilityError(f"cannot open {TUN_PATH}: {e.strerror}", "run as root with CAP_NET_ADMIN") from None
+
+
+class EngineProcess:
+    """Runs one engine daemon (socket and log inside workdir); a context manager."""
+
+    def __init__(self, workdir: str | Path, name: str = "engine", *, die_with_parent: bool = True) -> None:
+        self.workdir = Path(workdir)
+        self.name = name
+        self.socket_path = self.workdir / f"{name}.sock"
+        self.log_path = self.workdir / f"{name}.log"
+        self.die_with_parent = die_with_parent
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.client: EngineClient | None = None
+        self.pid: int = 0
+        self.argv: list[str] = []
+
+    def start(self, timeout_s: float = 5.0) -> EngineClient:
+        """Spawn the daemon and return a client once its socket answers."""
+        check_capabilities()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if len(str(self.socket_path).encode()) > 107:
+            raise EmulationError(f"engine socket path too long for a unix socket: {self.socket_path}")
+        self.argv = [sys.executable, "-m", "testbed.engine.daemon", "--socket", str(self.socket_path),
+                     "--log", str(self.log_path)]
+        if self.die_with_parent:
+            self.argv.append("--die-with-parent")
+        stderr = open(self.workdir / f"{self.name}.stderr", "wb")
+        try:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=stderr, close_fds=True)
+        finally:
+            stderr.close()
+        self.pid = self.proc.pid
+        log.info("engine started: pid %d, socket %s", self.pid, self.socket_path)
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.proc.poll() is not None:
+                rc = self.proc.returncode
+                self.proc = None
+                raise EmulationError(f"link engine exited with status {rc} at start; see {self.log_path}: "
+                                     f"{self._log_tail()}")
+            if self.socket_path.exists():
+                try:
+                    client = EngineClient(str(self.socket_path))
+                    client.ping()
+                    self.client = client
+                    return client
+                except EmulationError:
+                    pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise EmulationError(f"link engine did not answer within {timeout_s}s; see {self.log_path}")
+            time.sleep(0.02)
+
+    def _log_tail(self) -> str:
+        text = ""
+        for p in (self.log_path, self.workdir / f"{self.name}.stderr"):
+            try:
+                text += p.read_text()[-800:]
+            except OSError:
+                pass
+        return text.strip() or "(empty log)"
+
+    def stop(self) -> None:
+        """SIGTERM, wait, SIGKILL if needed, reap: only our own pid."""
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                log.warning("engine pid %d ignored SIGTERM; killing it", proc.pid)
+                proc.kill()
+                proc.wait(timeout=5)
+        if proc.returncode not in (0, -signal.SIGTERM):
+            log.warning("engine pid %d exited with status %s", proc.pid, proc.returncode)
+
+    def __enter__(self) -> EngineClient:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

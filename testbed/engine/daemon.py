@@ -1,0 +1,445 @@
+"""The engine daemon: holds the TAP fds of many links and moves frames through their models.
+
+Run as `python -m testbed.engine.daemon --socket PATH [--log PATH]`. One epoll over every TAP fd,
+one heap of departure times, one timerfd for sub-millisecond wake-ups; control is JSON lines
+on a unix socket created mode 0600.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import heapq
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import time
+from dataclasses import fields
+from typing import Any, Callable
+
+from testbed.errors import CapabilityError, EmulationError, InputError, TestbedError
+from testbed.linkparams import DirectionParams, GilbertElliott
+
+from . import tap
+from .model import Direction
+from .pcap import PcapWriter
+from .timer import MonotonicTimer, reduce_timer_slack
+
+log = logging.getLogger(__name__)
+
+READ_BATCH = 64          # frames read per readable fd per loop turn: bounds unfairness
+SPIN_S = 0.00015         # busy-poll this long before a departure instead of trusting the wake-up
+FRAME_MAX = 65536
+PARAM_FIELDS = {f.name for f in fields(DirectionParams)}
+
+
+class Lane:
+    """One direction of a link as the daemon sees it: model plus the fds it reads and writes."""
+
+    __slots__ = ("link", "model", "in_fd", "out_fd", "sched")
+
+    def __init__(self, link: "Link", model: Direction, in_fd: int, out_fd: int) -> None:
+        self.link = link
+        self.model = model
+        self.in_fd = in_fd
+        self.out_fd = out_fd
+        self.sched: float | None = None   # time of this lane's live entry in the heap
+
+
+class Link:
+    """Two TAPs and the two lanes between them."""
+
+    def __init__(self, link_id: str, tap_a: str, tap_b: str, fd_a: int, fd_b: int,
+                 ab: Direction, ba: Direction, pcap: PcapWriter | None) -> None:
+        self.id = link_id
+        self.taps = (tap_a, tap_b)
+        self.fds = (fd_a, fd_b)
+        self.ab = Lane(self, ab, fd_a, fd_b)
+        self.ba = Lane(self, ba, fd_b, fd_a)
+        self.pcap = pcap
+        self.carrier = True
+
+
+def params_from(d: dict[str, Any]) -> DirectionParams:
+    """DirectionParams from its JSON dict; unknown keys are an error."""
+    unknown = set(d) - PARAM_FIELDS
+    if unknown:
+        raise InputError(f"unknown link parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(PARAM_FIELDS))}")
+    try:
+        return DirectionParams.from_dict(d)
+    except TypeError as e:
+        raise InputError(f"bad link parameters: {e}") from None
+
+
+class Engine:
+    """The event loop and the control protocol."""
+
+    def __init__(self, socket_path: str) -> None:
+        self.socket_path = socket_path
+        self.links: dict[str, Link] = {}
+        self.ep = select.epoll()
+        self.heap: list[tuple[float, int, Lane]] = []
+        self._seq = 0
+        self.by_fd: dict[int, Lane] = {}             # TAP fd -> the lane that reads it
+        self.handlers: dict[int, Callable[[], None]] = {}
+        self.conns: dict[int, tuple[socket.socket, bytearray]] = {}
+        self.running = True
+        self.timer = MonotonicTimer()
+        self._add_fd(self.timer.fd, self.timer.clear)
+        self._sig_r, sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._sig_w = sig_w
+        signal.set_wakeup_fd(sig_w)
+        for s in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(s, self._on_signal)
+        self._add_fd(self._sig_r, self._drain_sig)
+        self.listener = self._listen(socket_path)
+        self._add_fd(self.listener.fileno(), self._accept)
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _listen(self, path: str) -> socket.socket:
+        if os.path.exists(path):
+            os.unlink(path)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        old = os.umask(0o177)   # the socket is born 0600: no window where others may connect
+        try:
+            s.bind(path)
+        finally:
+            os.umask(old)
+        os.chmod(path, 0o600)
+        s.listen(16)
+        s.setblocking(False)
+        return s
+
+    def _add_fd(self, fd: int, handler: Callable[[], None]) -> None:
+        self.handlers[fd] = handler
+        self.ep.register(fd, select.EPOLLIN)
+
+    def _del_fd(self, fd: int) -> None:
+        self.handlers.pop(fd, None)
+        self.by_fd.pop(fd, None)
+        try:
+            self.ep.unregister(fd)
+        except (OSError, ValueError):
+            pass
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        log.info("signal %d: shutting down", signum)
+        self.running = False
+
+    def _drain_sig(self) -> None:
+        try:
+            while os.read(self._sig_r, 64):
+                pass
+        except BlockingIOError:
+            pass
+
+    # -- the data path ---------------------------------------------------------------------
+
+    def _schedule(self, lane: Lane) -> None:
+        t = lane.model.next_time()
+        if t is not None and (lane.sched is None or t < lane.sched):
+            lane.sched = t
+            self._seq += 1
+            heapq.heappush(self.heap, (t, self._seq, lane))
+
+    def _emit(self, lane: Lane, out: list[tuple[float, bytes]]) -> None:
+        fd = lane.out_fd
+        model = lane.model
+        rec = model.lateness.record
+        pcap = lane.link.pcap
+        write = os.write
+        mono = time.monotonic
+        for sched, frame in out:
+            try:
+                write(fd, frame)
+            except OSError:
+                # EIO while the peer TAP is down or moving namespaces; the frame is lost there.
+                model.write_errors += 1
+                continue
+            rec(mono() - sched)
+            if pcap is not None:
+                pcap.write(frame)
+
+    def _read(self, lane: Lane, now: float) -> None:
+        fd = lane.in_fd
+        model = lane.model
+        arrive = model.arrive
+        read = os.read
+        for _ in range(READ_BATCH):
+            try:
+                frame = read(fd, FRAME_MAX)
+            except BlockingIOError:
+                break
+            except OSError as e:
+                log.warning("link %s: read failed: %s", lane.link.id, e)
+                break
+            arrive(frame, now)
+        out = model.due(now)
+        if out:
+            self._emit(lane, out)
+        self._schedule(lane)
+
+    def _run_due(self, now: float) -> None:
+        heap = self.heap
+        while heap and heap[0][0] <= now:
+            t, _, lane = heapq.heappop(heap)
+            if lane.sched != t:
+                continue  # superseded by an earlier entry, or the lane was removed
+            lane.sched = None
+            out = lane.model.due(now)
+            if out:
+                self._emit(lane, out)
+            self._schedule(lane)
+
+    def run(self) -> None:
+        """Loop until SIGTERM/SIGINT."""
+        mono = time.monotonic
+        poll = self.ep.poll
+        handlers = self.handlers
+        by_fd = self.by_fd
+        timer = self.timer
+        heap = self.heap
+        while self.running:
+            now = mono()
+            self._run_due(now)
+            if heap:
+                wait = heap[0][0] - mono()
+                if wait <= SPIN_S:
+                    timeout = 0.0  # spin: the next departure is too close to sleep through
+                else:
+                    timer.arm(heap[0][0] - SPIN_S)
+                    timeout = -1
+            else:
+                timer.disarm()
+                timeout = -1
+            events = poll(timeout)
+            if not events:
+                continue
+            now = mono()
+            for fd, _ in events:
+                lane = by_fd.get(fd)
+                if lane is not None:
+                    self._read(lane, now)
+                else:
+                    h = handlers.get(fd)
+                    if h is not None:
+                        h()
+        self.close()
+
+    # -- control ---------------------------------------------------------------------------
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except BlockingIOError:
+                return
+            conn.setblocking(True)
+            fd = conn.fileno()
+            self.conns[fd] = (conn, bytearray())
+            self._add_fd(fd, lambda fd=fd: self._on_conn(fd))
+
+    def _on_conn(self, fd: int) -> None:
+        conn, buf = self.conns[fd]
+        try:
+            data = conn.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            self._del_fd(fd)
+            del self.conns[fd]
+            conn.close()
+            return
+        buf += data
+        while b"\n" in buf:
+            line, _, rest = bytes(buf).partition(b"\n")
+            buf[:] = rest
+            reply = self.handle(line)
+            try:
+                conn.sendall(json.dumps(reply).encode() + b"\n")
+            except OSError:
+                return
+
+    def handle(self, line: bytes) -> dict[str, Any]:
+        """One JSON request -> one JSON reply ({"ok": true, "result": ...} or an error)."""
+        try:
+            req = json.loads(line)
+            op = req.pop("op")
+            fn = getattr(self, f"op_{op}", None)
+            if fn is None:
+                raise InputError(f'unknown engine operation "{op}"')
+            return {"ok": True, "result": fn(**req)}
+        except TestbedError as e:
+            log.warning("request failed: %s", e)
+            return {"ok": False, "kind": type(e).__name__, "error": str(e),
+                    "fix": getattr(e, "fix", None), "what": getattr(e, "what", None)}
+        except (ValueError, KeyError, TypeError) as e:
+            log.warning("bad request %r: %s", line[:200], e)
+            return {"ok": False, "kind": "InputError", "error": f"bad engine request: {e}"}
+        except Exception as e:  # the daemon must survive a bug in one request
+            log.exception("request crashed")
+            return {"ok": False, "kind": "EmulationError", "error": f"engine failure: {e!r}"}
+
+    def op_ping(self) -> str:
+        return "pong"
+
+    def op_add_link(self, link_id: str, tap_a: str, tap_b: str, ab: dict[str, Any], ba: dict[str, Any],
+                    seed: int, pcap_path: str | None = None) -> None:
+        if link_id in self.links:
+            raise EmulationError(f"link {link_id} already exists in the engine")
+        if tap_a == tap_b:
+            raise EmulationError(f"link {link_id}: both ends are named {tap_a}")
+        now = time.monotonic()
+        pab, pba = params_from(ab), params_from(ba)
+        mab = Direction(pab, seed, "ab", now)
+        mba = Direction(pba, seed, "ba", now)
+        fd_a = tap.open_tap(tap_a)
+        try:
+            fd_b = tap.open_tap(tap_b)
+        except Exception:
+            os.close(fd_a)
+            raise
+        pcap = None
+        try:
+            _bring_up((tap_a, tap_b), min(pab.mtu, pba.mtu))
+            tap.set_carrier(fd_a, True)
+            tap.set_carrier(fd_b, True)
+            if pcap_path:
+                pcap = PcapWriter(pcap_path)
+        except Exception:
+            os.close(fd_a)
+            os.close(fd_b)
+            raise
+        link = Link(link_id, tap_a, tap_b, fd_a, fd_b, mab, mba, pcap)
+        self.links[link_id] = link
+        for lane in (link.ab, link.ba):
+            self.by_fd[lane.in_fd] = lane
+            self.ep.register(lane.in_fd, select.EPOLLIN)
+        log.info("link %s: %s <-> %s added (seed %d)", link_id, tap_a, tap_b, seed)
+
+    def _link(self, link_id: str) -> Link:
+        try:
+            return self.links[link_id]
+        except KeyError:
+            raise EmulationError(f"no link {link_id} in the engine; known: {', '.join(sorted(self.links)) or 'none'}") from None
+
+    def op_set_params(self, link_id: str, direction: str, changes: dict[str, Any]) -> None:
+        link = self._link(link_id)
+        lanes = {"ab": [link.ab], "ba": [link.ba], "both": [link.ab, link.ba]}.get(direction)
+        if lanes is None:
+            raise InputError(f'direction must be "ab", "ba" or "both", got "{direction}"')
+        unknown = set(changes) - PARAM_FIELDS
+        if unknown:
+            raise InputError(f"unknown link parameter(s) {', '.join(sorted(unknown))}")
+        changes = dict(changes)
+        if isinstance(changes.get("loss_ge"), dict):
+            changes["loss_ge"] = GilbertElliott(**changes["loss_ge"])
+        now = time.monotonic()
+        new = [lane.model.params.with_changes(**changes) for lane in lanes]
+        for lane, p in zip(lanes, new):
+            lane.model.set_params(p, now)
+            self._schedule(lane)
+        log.info("link %s %s: set %s", link_id, direction, changes)
+
+    def op_set_carrier(self, link_id: str, up: bool) -> None:
+        link = self._link(link_id)
+        now = time.monotonic()
+        for fd in link.fds:
+            tap.set_carrier(fd, up)
+        for lane in (link.ab, link.ba):
+            lane.model.set_carrier(up, now)
+            self._schedule(lane)
+        link.carrier = up
+        log.info("link %s: carrier %s", link_id, "on" if up else "off")
+
+    def op_stats(self, link_id: str | None = None) -> dict[str, Any]:
+        links = [self._link(link_id)] if link_id is not None else list(self.links.values())
+        out = {}
+        for link in links:
+            if link.pcap is not None:
+                link.pcap.flush()
+            out[link.id] = {"ab": link.ab.model.stats(), "ba": link.ba.model.stats()}
+        return out
+
+    def op_remove_link(self, link_id: str) -> None:
+        link = self._link(link_id)
+        self._close_link(link)
+        del self.links[link_id]
+        log.info("link %s removed", link_id)
+
+    def _close_link(self, link: Link) -> None:
+        for lane in (link.ab, link.ba):
+            lane.sched = None   # its heap entries become stale
+            self._del_fd(lane.in_fd)
+        for fd in link.fds:
+            os.close(fd)        # non-persistent TAPs disappear here
+        if link.pcap is not None:
+            link.pcap.close()
+
+    def close(self) -> None:
+        for link in self.links.values():
+            self._close_link(link)
+        self.links.clear()
+        for conn, _ in self.conns.values():
+            conn.close()
+        self.conns.clear()
+        self.listener.close()
+        try:
+            os.unlink(self.socket_path)
+        except FileNotFoundError:
+            pass
+        self.timer.close()
+        self.ep.close()
+        log.info("engine stopped")
+
+
+def _bring_up(names: tuple[str, ...], mtu: int) -> None:
+    """Set the TAPs up (and their MTU) in this namespace."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        for name in names:
+            idx = ipr.link_lookup(ifname=name)
+            if not idx:
+                raise EmulationError(f"TAP {name} vanished right after creation")
+            ipr.link("set", index=idx[0], mtu=mtu, state="up")
+
+
+def _die_with_parent() -> None:
+    """SIGTERM this daemon when its parent dies, so a crashed test run leaks no TAPs."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m testbed.engine.daemon", description=__doc__.splitlines()[0])
+    ap.add_argument("--socket", required=True, help="control socket path (created mode 0600)")
+    ap.add_argument("--log", help="log file (default: stderr)")
+    ap.add_argument("--log-level", default="INFO")
+    ap.add_argument("--die-with-parent", action="store_true", help="exit when the parent process exits")
+    args = ap.parse_args(argv)
+    logging.basicConfig(filename=args.log, level=args.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.die_with_parent:
+        ppid = os.getppid()
+        _die_with_parent()
+        if os.getppid() != ppid:
+            return 0  # the parent is already gone
+    reduce_timer_slack()
+    try:
+        engine = Engine(args.socket)
+    except (OSError, TestbedError) as e:
+        log.error("cannot start: %s", e)
+        return 3 if isinstance(e, CapabilityError) else 1
+    log.info("engine listening on %s (pid %d)", args.socket, os.getpid())
+    engine.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
