@@ -117,8 +117,8 @@ def format_duration(seconds: float) -> str:
     if seconds >= 1:
         return f"{_fmt_num(round(seconds, 3))}s"
     if seconds >= 1e-3:
-        return f"{_fmt_num(round(seconds * 1e3, 3))}ms"
-    return f"{_fmt_num(round(seconds * 1e6, 3))}us"
+        return f"{seconds * 1e3:.4g}ms"
+    return f"{seconds * 1e6:.3g}us"
 
 
 def format_percent(fraction: float) -> str:

@@ -58,7 +58,8 @@ def build_topology(src: Source, base_dir: Path) -> Topology:
     dlink = dlink if isinstance(dlink, dict) else {}
 
     nodes = _nodes(pr, data.get("nodes"))
-    links = _links(pr, data.get("links"), nodes, profiles, dspec, dlink, default_backend, base_dir)
+    links = _links(pr, data.get("links"), nodes, profiles, dspec, dlink, default_backend, base_dir,
+                   data.get("profiles"))
     ospf = _ospf(pr, data.get("ospf", {}))
     addressing = _addressing(pr, data.get("addressing", {}))
     seed = data.get("seed", 0)
@@ -197,8 +198,19 @@ def _endpoint(pr: Problems, v: Any, path: tuple, nodes: dict[str, Node]) -> Endp
     return Endpoint(node, intf or None)
 
 
+def _builtin_ancestor(name: str | None, user: Any) -> str | None:
+    """The built-in profile a (possibly user-defined) profile extends, following `extends`."""
+    user = user if isinstance(user, dict) else {}
+    seen = set()
+    while name in user and name not in seen:
+        seen.add(name)
+        body = user[name]
+        name = body.get("extends") if isinstance(body, dict) else None
+    return name
+
+
 def _links(pr: Problems, data: Any, nodes: dict[str, Node], profiles: dict[str, Spec], dspec: Spec,
-           dlink: dict, default_backend: str, base_dir: Path) -> list[Link]:
+           dlink: dict, default_backend: str, base_dir: Path, data_profiles: Any = None) -> list[Link]:
     links: list[Link] = []
     if data is None:
         return links
@@ -246,7 +258,8 @@ def _links(pr: Problems, data: Any, nodes: dict[str, Node], profiles: dict[str, 
         if sa and sb:
             dist = distance_km(sa, sb)
         params = resolve_link(spec, dist)
-        links.append(Link(index=i, name=name, a=a, b=b, params=params, profile=pname, cost=float(cost),
+        links.append(Link(index=i, name=name, a=a, b=b, params=params, profile=pname,
+                          profile_family=_builtin_ancestor(pname, data_profiles), cost=float(cost),
                           addresses=addrs, up=spec.meta.get("link_up", True), backend=backend,
                           distance_km=dist))
     return links

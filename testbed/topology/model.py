@@ -55,6 +55,7 @@ class Link:
     b: Endpoint
     params: LinkParams
     profile: str | None = None
+    profile_family: str | None = None   # the built-in profile the link's profile derives from
     cost: float = 10.0
     addresses: tuple[str | None, str | None] = (None, None)
     up: bool = True

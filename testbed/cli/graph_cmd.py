@@ -1,0 +1,26 @@
+"""testbed graph FILE -o OUT.png|svg: draw the topology (geographic when sites have coordinates)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..errors import UsageError
+from ..topology.load import load_topology
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("graph", help="draw the topology to a PNG or SVG file",
+                       description="Draw the topology: geographic layout when nodes have sites, links "
+                                   "coloured by profile family and labelled with rate and delay.")
+    p.add_argument("file", metavar="FILE", help="topology YAML file")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (.png or .svg)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.output.endswith((".png", ".svg", ".pdf")):
+        raise UsageError(f'cannot tell the format of "{args.output}": name it .png, .svg or .pdf')
+    from ..viz.topomap import draw_topology  # matplotlib is slow to import; only here
+    draw_topology(load_topology(args.file), args.output)
+    print(f"wrote {args.output}")
+    return 0

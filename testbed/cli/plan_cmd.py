@@ -1,0 +1,80 @@
+"""testbed plan FILE [--json]: addresses, interfaces, routes and link parameters, without root."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from ..linkparams import DirectionParams
+from ..topology.load import load_topology
+from ..topology.plan import Plan, make_plan
+from ..units import format_duration, format_percent, format_rate
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plan", help="show the resolved plan: addresses, interfaces, routes, link parameters",
+                       description="Resolve a topology into what would be built: interface names and "
+                                   "addresses per node, routes, and each link's per-direction parameters.")
+    p.add_argument("file", metavar="FILE", help="topology YAML file")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.set_defaults(func=run)
+
+
+def describe(d: DirectionParams) -> str:
+    """One line: rate, delay, jitter, loss, queue."""
+    parts = [format_rate(d.rate_bps) if not d.trace else f"trace {d.trace.rsplit('/', 1)[-1]}",
+             format_duration(d.delay_s)]
+    if d.jitter_s:
+        parts.append(f"±{format_duration(d.jitter_s)} {d.jitter_dist}")
+    if d.loss_ge:
+        parts.append(f"GE loss {format_percent(d.loss_ge.mean_loss())}")
+    elif d.loss_prob:
+        parts.append(f"loss {format_percent(d.loss_prob)}")
+    for name, v in (("corrupt", d.corrupt_prob), ("dup", d.duplicate_prob), ("reorder", d.reorder_prob)):
+        if v:
+            parts.append(f"{name} {format_percent(v)}")
+    parts.append(f"q {d.queue_packets}p" if d.queue_packets else f"q {d.queue_bytes}B")
+    if not d.up:
+        parts.append("BLACKHOLE")
+    return ", ".join(parts)
+
+
+def render(plan: Plan, console: Console) -> None:
+    topo = plan.topology
+    console.print(f"[bold]{topo.name}[/bold]: {len(plan.nodes)} nodes, {len(plan.links)} links, "
+                  f"{plan.routing} routing" + (f" (hello {topo.ospf.hello_s:g}s, dead {topo.ospf.dead_s:g}s)"
+                                               if plan.routing == "ospf" else ""))
+    nodes = Table(title="Nodes", show_lines=False)
+    for col in ("node", "kind", "interfaces", "routes"):
+        nodes.add_column(col)
+    for n in plan.nodes.values():
+        intfs = "\n".join(f"{i.name} {i.address or '(bridge port)'} → {i.peer}" for i in n.interfaces)
+        if n.loopback:
+            intfs += f"\nlo {n.loopback}"
+        routes = "\n".join(f"{r.dest} via {r.via} dev {r.dev}" for r in n.routes) or \
+            ("(OSPF)" if plan.routing == "ospf" and n.kind == "router" else "")
+        nodes.add_row(n.name, n.kind, intfs, routes)
+    console.print(nodes)
+    links = Table(title="Links (a→b is from the first endpoint)")
+    for col in ("link", "backend", "cost", "a → b", "b → a"):
+        links.add_column(col)
+    for lk in plan.links:
+        links.add_row(f"{lk.name}\n{lk.a.node}:{lk.a.name} — {lk.b.node}:{lk.b.name}" + ("" if lk.up else "\n(starts DOWN)"),
+                      lk.backend, f"{lk.cost:g}", describe(lk.params.ab), describe(lk.params.ba))
+    console.print(links)
+    for lan in plan.lans:
+        console.print(f"LAN {lan.name}: {lan.subnet} (switches: {', '.join(lan.switches)})")
+    for note in plan.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+
+
+def run(args: argparse.Namespace) -> int:
+    plan = make_plan(load_topology(args.file))
+    if args.json:
+        print(json.dumps(plan.to_dict(), indent=2))
+    else:
+        render(plan, Console())
+    return 0

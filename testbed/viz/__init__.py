@@ -1,0 +1,1 @@
+"""Pictures: topology maps and plots (matplotlib, headless)."""
