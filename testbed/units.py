@@ -50,7 +50,7 @@ def parse_rate(text: object) -> float:
             bits = re.sub(r"i?(B|Bps|B/s|byte|bytes)$", "bit", unit)
             raise ValueError(
                 f'"{text}" is ambiguous: rates are written in bits; '
-                f'write "{_fmt_num(num * 8)}{bits}" for {text} bytes per second, or "{_fmt_num(num)}{bits}"')
+                f'write "{_fmt_num(num * 8)}{bits}" if you meant {text} per second (bytes), or "{_fmt_num(num)}{bits}"')
         raise ValueError(f'expected {RATE_HINT}, got "{text}"')
     if num < 0:
         raise ValueError(f'a rate cannot be negative, got "{text}"')

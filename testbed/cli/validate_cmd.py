@@ -30,5 +30,5 @@ def run(args: argparse.Namespace) -> int:
             continue
         s = topo.summary()
         kinds = ", ".join(f"{v} {k}{'s' if v != 1 else ''}" for k, v in s["nodes"].items())
-        print(f"{f}: ok ({s['name']}: {kinds}, {s['links']} links, {s['routing']} routing)")
+        print(f"{f}: ok ({s['name']}: {kinds}, {s['links']} link{'s' if s['links'] != 1 else ''}, {s['routing']} routing)")
     return 2 if bad else 0

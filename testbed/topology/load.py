@@ -126,7 +126,7 @@ def _nodes(pr: Problems, data: Any) -> dict[str, Node]:
         if (body := pr.mapping(body, path, f'settings of node "{name}"')) is None:
             continue
         pr.check_keys(body, NODE_KEYS, path, "node")
-        kind = body.get("kind", "router")
+        kind = body.get("kind", "host")
         if kind not in NODE_KINDS:
             pr.add(path + ("kind",), unknown("node kind", str(kind), NODE_KINDS))
             continue
@@ -221,7 +221,6 @@ def _links(pr: Problems, data: Any, nodes: dict[str, Node], profiles: dict[str, 
         path = ("links", i)
         if (body := pr.mapping(body, path, "a link with endpoints: [a, b]")) is None:
             continue
-        pr.check_keys(body, LINK_KEYS, path, "link")
         eps = body.get("endpoints")
         if not (isinstance(eps, list) and len(eps) == 2):
             pr.add(path + ("endpoints",) if "endpoints" in body else path,
