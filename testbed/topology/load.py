@@ -315,8 +315,8 @@ def _addressing(pr: Problems, data: Any) -> Addressing:
         if k in data:
             try:
                 net = ipaddress.ip_network(str(data[k]), strict=True)
-                if net.version != 4 or net.prefixlen > 28:
-                    raise ValueError("give an IPv4 pool of /28 or larger")
+                if net.version != 4 or net.prefixlen > 30:
+                    raise ValueError("give an IPv4 pool of /30 or larger")
                 vals[k] = str(net)
             except ValueError as e:
                 pr.add(("addressing", k), f"expected an address pool like 10.255.0.0/16: {e}")
