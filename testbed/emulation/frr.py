@@ -1,0 +1,110 @@
+"""FRR (zebra + ospfd) per router: configs from the plan, daemons by argv with per-run paths."""
+
+from __future__ import annotations
+
+import grp
+import logging
+import os
+import pwd
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import EmulationError
+from ..topology.plan import Plan, PlanNode
+from .probe import FRR_DIR
+
+log = logging.getLogger(__name__)
+
+DAEMONS = ("zebra", "ospfd")
+FRR_TMP = Path("/var/tmp/frr")   # libfrr keeps per-pid crash folders here: <daemon>.<pid>
+
+
+def zebra_conf(node: PlanNode, log_path: Path) -> str:
+    return "\n".join([
+        "frr defaults traditional",
+        f"hostname {node.name}",
+        f"log file {log_path}",
+        "!", ""])
+
+
+def ospfd_conf(plan: Plan, node: PlanNode, log_path: Path) -> str:
+    """Every interface in area 0, point-to-point on router-router links, costs from the topology."""
+    o = plan.topology.ospf
+    kinds = {n: pn.kind for n, pn in plan.nodes.items()}
+    lines = ["frr defaults traditional", f"hostname {node.name}", f"log file {log_path}", "!"]
+    nets: list[str] = []
+    passive: list[str] = []
+    for i in node.interfaces:
+        if not i.address:
+            continue
+        link = plan.link(i.link)
+        lines.append(f"interface {i.name}")
+        if link.subnet and kinds[i.peer] == "router":
+            lines.append(" ip ospf network point-to-point")
+        lines += [f" ip ospf hello-interval {int(o.hello_s)}", f" ip ospf dead-interval {int(o.dead_s)}",
+                  f" ip ospf cost {max(1, int(round(link.cost)))}", "!"]
+        if not _has_router_neighbour(plan, node, i):
+            passive.append(i.name)  # a LAN or host link: advertise it, talk OSPF to nobody there
+        nets.append(_network(i.address))
+    lines += ["router ospf", f" ospf router-id {node.loopback.split('/')[0]}",
+              " timers throttle spf 0 50 500", " timers throttle lsa all 0", " timers lsa min-arrival 0"]
+    lines += [f" passive-interface {p}" for p in passive]
+    lines += [f" network {n} area 0" for n in sorted(set(nets))]
+    lines += [f" network {node.loopback} area 0", "!", ""]
+    return "\n".join(lines)
+
+
+def _network(address: str) -> str:
+    import ipaddress
+    return str(ipaddress.ip_interface(address).network)
+
+
+def _has_router_neighbour(plan: Plan, node: PlanNode, intf) -> bool:
+    if intf.lan is None:
+        return plan.nodes[intf.peer].kind == "router"
+    return any(i.lan == intf.lan and pn.kind == "router" and pn.name != node.name
+               for pn in plan.nodes.values() for i in pn.interfaces)
+
+
+@dataclass
+class RouterDaemons:
+    """The FRR daemons of one router: paths, argv, and the running processes."""
+
+    node: str
+    dir: Path
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def path(self, what: str) -> Path:
+        return self.dir / what
+
+    def argv(self, daemon: str) -> list[str]:
+        return [str(FRR_DIR / daemon), "-f", str(self.path(f"{daemon}.conf")),
+                "-i", str(self.path(f"{daemon}.pid")), "-z", str(self.path("zserv.api")),
+                "--vty_socket", str(self.dir), "-P", "0", "-u", "frr", "-g", "frr",
+                "--log", f"file:{self.path(daemon + '.log')}"]
+
+
+def write_configs(plan: Plan, node: PlanNode, folder: Path) -> RouterDaemons:
+    """Write zebra.conf and ospfd.conf into folder (owned by frr, which the daemons run as)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if len(str(folder / "zserv.api")) > 100:
+        raise EmulationError(f"FRR socket path too long for a unix socket: {folder}; use a shorter workdir")
+    (folder / "zebra.conf").write_text(zebra_conf(node, folder / "zebra.log"))
+    (folder / "ospfd.conf").write_text(ospfd_conf(plan, node, folder / "ospfd.log"))
+    uid, gid = pwd.getpwnam("frr").pw_uid, grp.getgrnam("frr").gr_gid
+    for p in [folder, *folder.iterdir()]:
+        os.chown(p, uid, gid)
+    return RouterDaemons(node.name, folder)
+
+
+def crash_dirs(pid: int) -> list[Path]:
+    """libfrr's per-process temp folders of one daemon pid (removed on clean exit, left on kill -9)."""
+    return [FRR_TMP / f"{d}.{pid}" for d in DAEMONS]
+
+
+def remove_crash_dirs(pid: int) -> None:
+    for d in crash_dirs(pid):
+        if d.is_dir():
+            shutil.rmtree(d, ignore_errors=True)

@@ -1,0 +1,101 @@
+"""The links of a run: veth pairs made straight inside the two namespaces, or engine TAP pairs.
+
+Carrier is derived from state: a link carries frames when it is not cut and neither end is
+powered off. Engine links switch carrier with TUNSETCARRIER (interfaces stay up, routes stay);
+veth links have no carrier switch, so both ends are set administratively down instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..errors import CapabilityError
+from ..topology.plan import Plan, PlanLink
+from . import names
+from .iputil import ip_batch
+from .nodes import EmuNode
+
+log = logging.getLogger(__name__)
+
+
+class LinkSet:
+    """Creates the plan's links and keeps their cut / blackhole / power state."""
+
+    def __init__(self, plan: Plan, nodes: dict[str, EmuNode], run_id: str, engine: Any,
+                 pcap_dir: Path | None) -> None:
+        self.plan = plan
+        self.nodes = nodes
+        self.run_id = run_id
+        self.engine = engine
+        self.pcap_dir = pcap_dir
+        self.cut_links: set[str] = {lk.name for lk in plan.links if not lk.up}
+        self.blackholed: set[str] = set()
+        self.off: set[str] = set()
+        self.carrier: dict[str, bool] = {lk.name: True for lk in plan.links}
+
+    def create(self) -> None:
+        """Every link: veth pairs in one root `ip -batch`, engine TAPs added then moved in one batch."""
+        veth, moves = [], []
+        for lk in self.plan.links:
+            pa, pb = self.nodes[lk.a.node].pid, self.nodes[lk.b.node].pid
+            if lk.backend == "veth":
+                veth.append(f"link add name {lk.a.name} netns {pa} type veth peer name {lk.b.name} netns {pb}")
+            elif lk.backend == "engine":
+                ta, tb = names.tap_name(self.run_id, lk.index, "a"), names.tap_name(self.run_id, lk.index, "b")
+                pcap = str(self.pcap_dir / f"{lk.name}.pcap") if self.pcap_dir else None
+                if self.pcap_dir:
+                    self.pcap_dir.mkdir(parents=True, exist_ok=True)
+                self.engine.add_link(lk.name, ta, tb, lk.params.ab, lk.params.ba,
+                                     seed=self.plan.topology.seed * 100003 + lk.index, pcap_path=pcap)
+                moves += [f"link set {ta} netns {pa} name {lk.a.name}", f"link set {tb} netns {pb} name {lk.b.name}"]
+            else:
+                raise CapabilityError(f'link {lk.name}: backend "{lk.backend}" is not available here',
+                                      "use backend: engine or veth")
+        ip_batch(veth, what="creating veth links")
+        ip_batch(moves, what="moving engine TAPs into nodes")
+
+    def apply_initial(self) -> None:
+        """Links the topology starts down (`up: false`) are cut now, after addresses and routes."""
+        for lk in self.plan.links:
+            self._apply(lk)
+
+    def cut(self, name: str, on: bool) -> None:
+        (self.cut_links.add if on else self.cut_links.discard)(name)
+        self._apply(self.plan.link(name))
+
+    def set_off(self, off: set[str]) -> None:
+        self.off = set(off)
+        for lk in self.plan.links:
+            self._apply(lk)
+
+    def blackhole(self, lk: PlanLink, on: bool) -> None:
+        if lk.backend != "engine":
+            raise CapabilityError(f"link {lk.name} is a plain veth: it cannot drop frames while keeping carrier",
+                                  f"give link {lk.name} `backend: engine` in the topology to blackhole it")
+        self.engine.set_params(lk.name, "both", up=not on)
+        (self.blackholed.add if on else self.blackholed.discard)(lk.name)
+
+    def set_params(self, lk: PlanLink, direction: str, changes: dict[str, Any]) -> None:
+        if lk.backend != "engine":
+            raise CapabilityError(f"link {lk.name} is a plain veth: its parameters cannot change",
+                                  f"give link {lk.name} `backend: engine` in the topology")
+        self.engine.set_params(lk.name, direction, **changes)
+
+    def state(self, name: str) -> dict[str, bool]:
+        return {"cut": name in self.cut_links, "blackholed": name in self.blackholed,
+                "carrier": self.carrier[name]}
+
+    def _apply(self, lk: PlanLink) -> None:
+        want = lk.name not in self.cut_links and lk.a.node not in self.off and lk.b.node not in self.off
+        if want == self.carrier[lk.name]:
+            return
+        log.info("link %s: carrier %s", lk.name, "on" if want else "off")
+        if lk.backend == "engine":
+            self.engine.set_carrier(lk.name, want)
+        else:
+            for end in (lk.a, lk.b):
+                ip_batch([f"link set {end.name} {'up' if want else 'down'}"], self.nodes[end.node].pid,
+                         what=f"{end.node}: link {lk.name}")
+        self.carrier[lk.name] = want

@@ -1,0 +1,68 @@
+"""Emulated nodes: one Mininet Node (a shell holding a network namespace) per topology node."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from typing import Any, Callable
+
+from mininet.node import Node as MnNode
+
+from ..errors import EmulationError
+
+log = logging.getLogger(__name__)
+
+MNEXEC = "mnexec"
+
+
+class NsNode(MnNode):
+    """A Mininet node that never touches its interfaces itself: the testbed configures them."""
+
+    def __init__(self, label: str, **params: Any) -> None:
+        super().__init__(label, inNamespace=True, **params)
+
+
+class EmuNode:
+    """A running node: run programs inside its namespace by argv list."""
+
+    def __init__(self, name: str, kind: str, mn: NsNode, on_spawn: Callable[[int, str], None]) -> None:
+        self.name = name
+        self.kind = kind
+        self.mn = mn
+        self._on_spawn = on_spawn
+        self.programs: list[subprocess.Popen] = []   # started by popen(), stopped by power-off
+
+    @property
+    def pid(self) -> int:
+        """The pid holding the node's network namespace (for `ip link set X netns PID`)."""
+        return int(self.mn.pid)
+
+    def argv(self, argv: list[str]) -> list[str]:
+        """argv wrapped to run inside this node's namespaces."""
+        if isinstance(argv, str):
+            raise TypeError("give an argv list, not a shell string")
+        return [MNEXEC, "-a", str(self.pid), *argv]
+
+    def cmd(self, argv: list[str], *, check: bool = False, timeout: float = 60.0,
+            input: str | None = None) -> subprocess.CompletedProcess:
+        """Run argv inside the node and wait; returns CompletedProcess (text stdout/stderr)."""
+        log.debug("%s: %s", self.name, argv)
+        try:
+            cp = subprocess.run(self.argv(argv), capture_output=True, text=True, timeout=timeout, input=input)
+        except subprocess.TimeoutExpired:
+            raise EmulationError(f"{self.name}: {' '.join(argv)} did not finish within {timeout:g}s") from None
+        if check and cp.returncode != 0:
+            raise EmulationError(f"{self.name}: {' '.join(argv)} failed ({cp.returncode}): "
+                                 f"{(cp.stderr or cp.stdout).strip()}")
+        return cp
+
+    def popen(self, argv: list[str], **kwargs: Any) -> subprocess.Popen:
+        """Start argv inside the node; recorded so teardown, power-off and `clean` stop it."""
+        kwargs.setdefault("stdin", subprocess.DEVNULL)
+        p = subprocess.Popen(self.argv(argv), **kwargs)
+        self.programs.append(p)
+        self._on_spawn(p.pid, argv[0].rsplit("/", 1)[-1])
+        return p
+
+    def __repr__(self) -> str:
+        return f"<EmuNode {self.name} {self.kind} pid={self.mn.pid}>"

@@ -1,0 +1,363 @@
+"""Testbed: a Plan brought up as a running network, and the fault methods scenarios drive.
+
+    with Testbed(plan) as tb:
+        tb.ping("school-a", "internet")
+        tb.link_down("mithi-pop--tower-1")
+
+Teardown always runs (exception, KeyboardInterrupt); every name outside node namespaces and every
+folder carries the run id, and every pid is recorded under /run/testbed/<run id>/ for `clean`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import CapabilityError, EmulationError, InputError, unknown
+from ..topology.plan import Plan, PlanLink
+from . import frr, names, probe
+from .iputil import ip_batch, start_batch, wait_batch
+from .links import LinkSet
+from .nodes import EmuNode, NsNode
+from .ping import PingResult, parse_fping_alive, parse_ping
+from .registry import Registry, stop_pid
+
+log = logging.getLogger(__name__)
+
+ROUTER_SYSCTLS = ["net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"]
+COMMON_SYSCTLS = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]
+
+
+class Testbed:
+    """A running emulated network built from a Plan; a context manager that always tears down.
+
+    Attributes: run_id (5 hex digits), workdir (Path: logs, FRR configs, engine socket),
+    engine (the EngineClient, or None when no link uses the engine), plan.
+    """
+
+    def __init__(self, plan: Plan, workdir: str | Path | None = None, run_id: str | None = None, *,
+                 pcap: bool = False) -> None:
+        self.plan = plan
+        self.run_id = names.check_run_id(run_id) if run_id else names.new_run_id()
+        self._own_workdir = workdir is None
+        self.workdir = Path(workdir) if workdir else names.default_workdir(self.run_id)
+        self.pcap = pcap
+        self.engine: Any = None
+        self._engine_proc: Any = None
+        self.nodes: dict[str, EmuNode] = {}
+        self.links: LinkSet | None = None
+        self._daemons: dict[str, frr.RouterDaemons] = {}
+        self._off: set[str] = set()
+        self._registry: Registry | None = None
+        self._started = False
+        self.timings: dict[str, float] = {}
+
+    # ---- life cycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> "Testbed":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> "Testbed":
+        """Bring the whole network up; on any failure (or Ctrl-C) tear down what was made, re-raise."""
+        if self._started:
+            return self
+        self._started = True
+        t0 = time.monotonic()
+        backends = {lk.backend for lk in self.plan.links}
+        probe.check_all(self.plan.routing, backends)
+        if "netem" in backends:
+            raise CapabilityError("the netem backend is not implemented by the emulation layer yet",
+                                  "use backend: engine (or auto) for those links")
+        try:
+            self._registry = Registry(self.run_id, {"topology": self.plan.topology.name,
+                                                    "workdir": str(self.workdir),
+                                                    "own_workdir": self._own_workdir})
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self.workdir.chmod(0o755)  # FRR daemons (user frr) must reach their folders
+            if "engine" in backends:
+                self._start_engine()
+            self._make_nodes()
+            self.timings["nodes_s"] = time.monotonic() - t0
+            self.links = LinkSet(self.plan, self.nodes, self.run_id, self.engine,
+                                 self.workdir / "pcap" if self.pcap else None)
+            self.links.create()
+            self.timings["links_s"] = time.monotonic() - t0
+            self._configure_nodes()
+            self.links.apply_initial()
+            if self.plan.routing == "ospf":
+                for name in self._routers():
+                    self._start_daemons(name)
+            self.timings["up_s"] = time.monotonic() - t0
+        except BaseException:
+            self.stop()
+            raise
+        log.info("run %s up in %.2fs (%d nodes, %d links)", self.run_id, self.timings["up_s"],
+                 len(self.nodes), len(self.plan.links))
+        return self
+
+    def stop(self) -> None:
+        """Tear everything down: daemons, programs, engine, nodes, the run's marker. Idempotent."""
+        t0 = time.monotonic()
+        errors: list[str] = []
+        for name in list(self._daemons):
+            self._stop_daemons(name)
+        for node in self.nodes.values():
+            self._stop_programs(node)
+        if self._engine_proc is not None:
+            try:
+                self._engine_proc.stop()
+            except Exception as e:  # keep tearing down the rest
+                errors.append(f"engine: {e}")
+            self._engine_proc = self.engine = None
+        for node in self.nodes.values():
+            try:
+                node.mn.terminate()
+            except Exception as e:
+                errors.append(f"{node.name}: {e}")
+        self.nodes = {}
+        if self._registry is not None:
+            self._registry.remove()
+            self._registry = None
+            if self._own_workdir and not errors:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+        self.timings["down_s"] = time.monotonic() - t0
+        if errors:
+            raise EmulationError("teardown was incomplete (run `testbed clean`): " + "; ".join(errors))
+
+    # ---- bring-up steps ------------------------------------------------------------------------
+
+    def _record(self, pid: int, token: str, role: str) -> None:
+        if self._registry is not None:
+            self._registry.record(pid, token, role)
+
+    def _start_engine(self) -> None:
+        from ..engine.client import EngineProcess
+        self._engine_proc = EngineProcess(self.workdir / "engine", name=f"engine-{self.run_id}")
+        self.engine = self._engine_proc.start()
+        self._record(self._engine_proc.pid, "testbed.engine.daemon", "engine")
+
+    def _make_nodes(self) -> None:
+        for name, pn in self.plan.nodes.items():
+            label = names.node_label(self.run_id, name)
+            mn = NsNode(label)
+            node = EmuNode(name, pn.kind, mn, lambda pid, tok: self._record(pid, tok, "program"))
+            self.nodes[name] = node
+            self._record(node.pid, f"mininet:{label}", "shell")
+
+    def _routers(self) -> list[str]:
+        return [n for n, pn in self.plan.nodes.items() if pn.kind == "router"]
+
+    def _configure_nodes(self) -> None:
+        """sysctls, then addresses, bridges and static routes: one `ip -batch` per node, in parallel."""
+        procs = []
+        for name, pn in self.plan.nodes.items():
+            sysctls = COMMON_SYSCTLS + (ROUTER_SYSCTLS if pn.kind == "router" else [])
+            procs.append((name, subprocess.Popen(self.nodes[name].argv(["sysctl", "-q", "-w", *sysctls]),
+                                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
+        for name, p in procs:
+            _, err = p.communicate(timeout=60)
+            if p.returncode != 0:
+                raise EmulationError(f"{name}: sysctl failed: {err.strip()}")
+        batches = []
+        for name, pn in self.plan.nodes.items():
+            batches.append((name, start_batch(self._node_lines(name), self.nodes[name].pid)))
+        for name, p in batches:
+            wait_batch(p, name)
+
+    def _node_lines(self, name: str) -> list[str]:
+        pn = self.plan.nodes[name]
+        lines = ["link set lo up"]
+        if pn.loopback:
+            lines.append(f"addr add {pn.loopback} dev lo")
+        if pn.kind == "switch":
+            br = names.bridge_name(self.run_id, list(self.plan.nodes).index(name))
+            lines += [f"link add name {br} type bridge forward_delay 0 stp_state 0", f"link set {br} up"]
+            lines += [f"link set {i.name} master {br}" for i in pn.interfaces]
+        for i in pn.interfaces:
+            mtu = self.plan.link(i.link).params.ab.mtu
+            if mtu != 1500:
+                lines.append(f"link set {i.name} mtu {mtu}")
+            if i.address:
+                lines.append(f"addr add {i.address} dev {i.name}")
+            lines.append(f"link set {i.name} up")
+        return lines + self._route_lines(name)
+
+    def _route_lines(self, name: str) -> list[str]:
+        return [f"route replace {r.dest} via {r.via} dev {r.dev}" for r in self.plan.nodes[name].routes]
+
+    def restore_routes(self, name: str) -> None:
+        """Re-install the plan's static routes of a node (the kernel drops them when a link goes down)."""
+        lines = self._route_lines(name)
+        if lines and name not in self._off:
+            cp = self.nodes[name].cmd(["ip", "-force", "-batch", "-"], input="\n".join(lines) + "\n")
+            if cp.returncode != 0:
+                log.debug("%s: some routes wait for a link: %s", name, cp.stderr.strip())
+
+    def _start_daemons(self, name: str) -> None:
+        d = self._daemons.get(name) or frr.write_configs(self.plan, self.plan.nodes[name],
+                                                         self.workdir / "frr" / name)
+        self._daemons[name] = d
+        for daemon in frr.DAEMONS:
+            out = open(d.path(f"{daemon}.out"), "ab")
+            p = subprocess.Popen(self.nodes[name].argv(d.argv(daemon)), stdin=subprocess.DEVNULL,
+                                 stdout=out, stderr=out)
+            out.close()
+            d.procs[daemon] = p
+            self._record(p.pid, str(d.dir), "daemon")
+            if daemon == "zebra":
+                _wait_for(d.path("zserv.api"), 5.0, p, f"{name}: zebra")
+
+    def _stop_daemons(self, name: str) -> None:
+        d = self._daemons.get(name)
+        if d is None:
+            return
+        for daemon in reversed(frr.DAEMONS):
+            p = d.procs.pop(daemon, None)
+            if p is not None:
+                stop_pid(p.pid)
+                p.wait(timeout=5)
+                frr.remove_crash_dirs(p.pid)
+
+    def _stop_programs(self, node: EmuNode) -> None:
+        for p in node.programs:
+            if p.poll() is None:
+                stop_pid(p.pid)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                log.warning("%s: pid %d would not stop", node.name, p.pid)
+        node.programs.clear()
+
+    # ---- the API scenarios use ---------------------------------------------------------------------
+
+    def node(self, name: str) -> EmuNode:
+        """The running node: .cmd([argv]) runs and waits, .popen([argv]) starts (stopped at teardown)."""
+        try:
+            return self.nodes[name]
+        except KeyError:
+            raise InputError(unknown("node", name, self.plan.nodes)) from None
+
+    def address_of(self, node: str) -> str:
+        """The address to reach `node` at: a router's loopback, else its first interface address."""
+        self.node(node)
+        return self.plan.address_of(node)
+
+    def ping(self, src: str, dst: str, count: int = 3, timeout_s: float = 1.0,
+             interval_s: float = 0.2) -> PingResult:
+        """Ping dst's address from src; dst may be a node name or an address."""
+        addr = self.address_of(dst) if dst in self.plan.nodes else dst
+        cp = self.node(src).cmd(["ping", "-n", "-c", str(count), "-W", f"{timeout_s:g}", "-i", f"{interval_s:g}",
+                                 addr], timeout=count * (interval_s + timeout_s) + 10)
+        return parse_ping(src, dst, addr, cp.stdout)
+
+    def unreachable(self, timeout_ms: int = 400, retries: int = 1) -> list[tuple[str, str]]:
+        """All (src, dst) pairs of non-switch nodes that do not answer ping now (fping, in parallel)."""
+        ends = [n for n, pn in self.plan.nodes.items() if pn.kind != "switch" and n not in self._off]
+        procs = []
+        for src in ends:
+            targets = {self.address_of(d): d for d in ends if d != src}
+            argv = ["fping", "-a", "-q", "-r", str(retries), "-t", str(timeout_ms), "-i", "1", *targets]
+            procs.append((src, targets, subprocess.Popen(self.node(src).argv(argv), stdout=subprocess.PIPE,
+                                                         stderr=subprocess.DEVNULL, text=True)))
+        bad = []
+        for src, targets, p in procs:
+            out, _ = p.communicate(timeout=60)
+            alive = parse_fping_alive(out)
+            bad += [(src, d) for a, d in targets.items() if a not in alive]
+        return bad
+
+    def wait_reachable(self, timeout_s: float = 60.0) -> float:
+        """Wait until every pair answers (routing converged); returns seconds waited."""
+        t0 = time.monotonic()
+        while True:
+            bad = self.unreachable()
+            if not bad:
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout_s:
+                shown = ", ".join(f"{a}->{b}" for a, b in bad[:8])
+                raise EmulationError(f"{len(bad)} pairs still unreachable after {timeout_s:g}s: {shown}")
+            time.sleep(0.5)
+
+    def link_down(self, name: str) -> None:
+        """Cut a link: carrier off at both ends (routing daemons see the interfaces go down)."""
+        self._links().cut(self._link(name).name, True)
+
+    def link_up(self, name: str) -> None:
+        """Restore a cut link (its carrier comes back unless an end is powered off)."""
+        self._links().cut(self._link(name).name, False)
+        for lk_end in (self._link(name).a.node, self._link(name).b.node):
+            self.restore_routes(lk_end)
+
+    def blackhole(self, name: str, on: bool = True) -> None:
+        """Drop every frame both ways while keeping carrier (only hello timeouts notice). Engine links."""
+        self._links().blackhole(self._link(name), on)
+
+    def set_link(self, name: str, direction: str = "both", **changes: Any) -> None:
+        """Change DirectionParams fields live (rate_bps=2e6, delay_s=0.3, loss_prob=0.01, ...).
+
+        direction: "ab" (a->b, the YAML's `up`), "ba" (`down`), or "both". Engine links only.
+        """
+        direction = {"up": "ab", "down": "ba"}.get(direction, direction)
+        self._links().set_params(self._link(name), direction, changes)
+
+    def power_off(self, node: str) -> None:
+        """Power a node off: every link of it loses carrier, its daemons and programs are stopped."""
+        self.node(node)
+        if node in self._off:
+            return
+        self._off.add(node)
+        self._stop_daemons(node)
+        self._stop_programs(self.nodes[node])
+        self._links().set_off(self._off)
+
+    def power_on(self, node: str) -> None:
+        """Power a node back on: links regain carrier (unless cut), routes and daemons come back."""
+        self.node(node)
+        if node not in self._off:
+            return
+        self._off.discard(node)
+        self._links().set_off(self._off)
+        for lk in self.plan.links:
+            if node in (lk.a.node, lk.b.node):
+                for end in (lk.a.node, lk.b.node):
+                    self.restore_routes(end)
+        if node in self._daemons:
+            self._start_daemons(node)
+
+    def is_powered(self, node: str) -> bool:
+        return node not in self._off
+
+    def link_state(self, name: str) -> dict[str, bool]:
+        """{"cut": ..., "blackholed": ..., "carrier": ...} of a link as the testbed set it."""
+        return self._links().state(self._link(name).name)
+
+    # ---- helpers -------------------------------------------------------------------------------------
+
+    def _link(self, name: str) -> PlanLink:
+        try:
+            return self.plan.link(name)
+        except KeyError:
+            raise InputError(unknown("link", name, [lk.name for lk in self.plan.links])) from None
+
+    def _links(self) -> LinkSet:
+        if self.links is None:
+            raise EmulationError("the testbed is not running")
+        return self.links
+
+
+def _wait_for(path: Path, timeout_s: float, proc: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not path.exists():
+        if proc.poll() is not None:
+            raise EmulationError(f"{what} exited with status {proc.returncode}; see {path.parent}")
+        if time.monotonic() > deadline:
+            raise EmulationError(f"{what} did not open {path} within {timeout_s:g}s")
+        time.sleep(0.01)
