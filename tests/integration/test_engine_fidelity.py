@@ -192,7 +192,7 @@ def test_queue_of_50_packets_at_4mbit_adds_queue_over_rate_to_rtt(pair):
     pinger = threading.Thread(target=lambda: rtts.extend(ping(pr, 70, 0.1)))
     server = pr.popen(pr.ns_b, ["iperf3", "-s", "-1", "-B", pr.ip_b])
     time.sleep(0.3)
-    client = pr.popen(pr.ns_a, ["iperf3", "-c", pr.ip_b, "-t", "10", "-J"])
+    client = pr.popen(pr.ns_a, ["iperf3", "-c", pr.ip_b, "-t", "10", "-C", "cubic", "-J"])  # BBR (the default here) keeps queues empty
     time.sleep(2.0)  # let the flow fill the queue first
     pinger.start()
     pinger.join()
@@ -204,7 +204,10 @@ def test_queue_of_50_packets_at_4mbit_adds_queue_over_rate_to_rtt(pair):
     print(f"base {base:.1f} ms, under load median {statistics.median(rtts):.1f} p90 {p90:.1f} max {max(rtts):.1f} "
           f"ms; expected {expected:.1f}; queue_max {s['queue_max']} queue drops {s['drops']['queue']}")
     assert s["queue_max"] == 50 and s["drops"]["queue"] > 0
-    assert p90 == pytest.approx(expected, rel=0.10)
+    # CUBIC's sawtooth keeps the queue between ~0.7 and 1.0 full: the peak is the full queue,
+    # and most samples sit near it.
+    assert max(rtts) == pytest.approx(expected, rel=0.10)
+    assert p90 == pytest.approx(expected, rel=0.15)
 
 
 def test_mahimahi_trace_throughput(pair, tmp_path):
