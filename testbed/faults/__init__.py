@@ -1,0 +1,1 @@
+"""Fault injectors, one per kind: apply() returns an undo."""

@@ -1,0 +1,281 @@
+"""The expectation language: parse at load time, evaluate on measured samples (pure).
+
+    <name>.<metric>[.<stat>] <op> <quantity> [during <t1>..<t2>]
+    outage(<name>) <op> <duration> [during <t1>..<t2>]
+
+stat: min, mean, p50, p95, p99, max, count (default mean). op: < <= > >= == !=.
+The quantity is written in the metric's unit: "800ms", "2Mbit", "5%", or a plain number.
+The window selects samples by scenario time (probes by their send time).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from .. import units
+from ..errors import did_you_mean, unknown
+from ..traffic.kinds import DURATION, FRACTION, NUMBER, RATE, STATS, TrafficKind
+from .model import Expectation, Window
+
+OPS = ("<=", ">=", "==", "!=", "<", ">")
+_TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<op><=|>=|==|!=|<|>)
+  | (?P<range>\.\.)
+  | (?P<punct>[().])
+  | (?P<word>[A-Za-z_][A-Za-z0-9_-]*)
+  | (?P<qty>[+-]?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?[A-Za-zµ%/]*)
+""", re.VERBOSE)
+
+
+class ExpectSyntaxError(ValueError):
+    """A problem in one expectation; offset is the 0-based column within its text."""
+
+    def __init__(self, message: str, offset: int = 0):
+        super().__init__(message)
+        self.offset = offset
+
+
+@dataclass(frozen=True)
+class Token:
+    kind: str
+    text: str
+    pos: int
+
+
+def tokenize(text: str) -> list[Token]:
+    out: list[Token] = []
+    pos = 0
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m:
+            raise ExpectSyntaxError(f'unexpected "{text[pos]}" at column {pos + 1}', pos)
+        if m.lastgroup != "ws":
+            kind = m.lastgroup
+            out.append(Token(kind, m.group(), pos))
+        pos = m.end()
+    return out
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.toks = tokenize(text)
+        self.i = 0
+
+    def peek(self) -> Token | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self, kind: str, what: str) -> Token:
+        t = self.peek()
+        if t is None:
+            raise ExpectSyntaxError(f"expected {what} at the end", len(self.text))
+        if t.kind != kind and not (kind == "qty" and t.kind == "word"):
+            raise ExpectSyntaxError(f'expected {what}, got "{t.text}"', t.pos)
+        self.i += 1
+        return t
+
+    def punct(self, ch: str, what: str) -> Token:
+        t = self.take("punct", what)
+        if t.text != ch:
+            raise ExpectSyntaxError(f'expected {what}, got "{t.text}"', t.pos)
+        return t
+
+
+FORM = '"<name>.<metric>[.<stat>] <op> <quantity> [during 20s..40s]" or "outage(<name>) < 5s"'
+
+
+def parse_expectation(text: str, flows: dict[str, TrafficKind]) -> Expectation:
+    """Parse one expectation, checking names, metrics, stats and units against the flows."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExpectSyntaxError(f"expected an expectation like {FORM}, got {text!r}")
+    p = _Parser(text)
+    first = p.take("word", "a flow name or outage(...)")
+    nxt = p.peek()
+    if first.text == "outage" and nxt is not None and nxt.text == "(":
+        p.i += 1
+        name_tok = p.take("word", "a flow name inside outage(...)")
+        p.punct(")", '")"')
+        target, metric, stat = name_tok.text, "outage", "max"
+        kind = _flow(flows, name_tok)
+        if not kind.outage:
+            probing = sorted(n for n, k in flows.items() if k.outage)
+            raise ExpectSyntaxError(
+                f'outage() needs a probing flow (ping or voip); "{target}" is {kind.name}' +
+                (f"; probing flows: {', '.join(probing)}" if probing else "; this scenario has none"),
+                name_tok.pos)
+        unit = DURATION
+    else:
+        target = first.text
+        kind = _flow(flows, first)
+        p.punct(".", f'"." and a metric of {target} ({", ".join(kind.metrics)})')
+        mtok = p.take("word", f"a metric of {target}")
+        if mtok.text not in kind.metrics:
+            raise ExpectSyntaxError(
+                f'unknown metric "{mtok.text}" of {kind.name} flow "{target}"'
+                f'{did_you_mean(mtok.text, kind.metrics)}; known: {", ".join(sorted(kind.metrics))}', mtok.pos)
+        metric, unit, stat = mtok.text, kind.metrics[mtok.text], "mean"
+        t = p.peek()
+        if t is not None and t.text == ".":
+            p.i += 1
+            stok = p.take("word", "a statistic")
+            if stok.text not in STATS:
+                raise ExpectSyntaxError(unknown("statistic", stok.text, STATS), stok.pos)
+            stat = stok.text
+    optok = p.take("op", f"a comparison ({' '.join(OPS)})")
+    qtok = p.take("qty", "a quantity")
+    value = _quantity(qtok, unit if stat != "count" else NUMBER, metric)
+    window = None
+    t = p.peek()
+    if t is not None:
+        if t.text != "during":
+            raise ExpectSyntaxError(f'expected the end or "during 20s..40s", got "{t.text}"', t.pos)
+        p.i += 1
+        a = p.take("qty", "a start time like 20s")
+        p.take("range", '".." between the two times')
+        b = p.take("qty", "an end time like 40s")
+        sa, sb = _duration(a), _duration(b)
+        if sb <= sa:
+            raise ExpectSyntaxError(f"the window must end after it starts, got {a.text}..{b.text}", a.pos)
+        window = Window(sa, sb)
+        if (extra := p.peek()) is not None:
+            raise ExpectSyntaxError(f'unexpected "{extra.text}" after the window', extra.pos)
+    return Expectation(text=text.strip(), target=target, metric=metric, stat=stat, op=optok.text,
+                       value=value, unit=unit if stat != "count" else NUMBER, window=window)
+
+
+def _flow(flows: dict[str, TrafficKind], tok: Token) -> TrafficKind:
+    if tok.text not in flows:
+        raise ExpectSyntaxError(unknown("flow", tok.text, flows) if flows else
+                                f'unknown flow "{tok.text}": this scenario has no traffic', tok.pos)
+    return flows[tok.text]
+
+
+def _duration(tok: Token) -> float:
+    try:
+        return units.parse_duration(tok.text)
+    except ValueError as e:
+        raise ExpectSyntaxError(str(e), tok.pos) from None
+
+
+def _quantity(tok: Token, unit: str, metric: str) -> float:
+    try:
+        if unit == RATE:
+            return units.parse_rate(tok.text)
+        if unit == DURATION:
+            return units.parse_duration(tok.text)
+        if unit == FRACTION:
+            return units.parse_percent(tok.text)
+        v = float(tok.text)
+    except ValueError as e:
+        raise ExpectSyntaxError(f"{metric} is a {unit}: {e}", tok.pos) from None
+    if not math.isfinite(v):
+        raise ExpectSyntaxError(f"{metric} is a plain number, got {tok.text}", tok.pos)
+    return v
+
+
+# -- evaluation ---------------------------------------------------------------------------------
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default), on a non-empty sequence."""
+    xs = sorted(values)
+    if len(xs) == 1:
+        return xs[0]
+    k = (len(xs) - 1) * q / 100.0
+    lo = math.floor(k)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def statistic(values: Sequence[float], stat: str) -> float | None:
+    if stat == "count":
+        return float(len(values))
+    if not values:
+        return None
+    if stat == "min":
+        return min(values)
+    if stat == "max":
+        return max(values)
+    if stat == "mean":
+        return sum(values) / len(values)
+    return percentile(values, float(stat[1:]))
+
+
+def in_window(t: float, window: Window | None) -> bool:
+    return window is None or window.start_s <= t < window.end_s
+
+
+def longest_outage(probes: Iterable[tuple[float, bool]], window: Window | None = None) -> float | None:
+    """Longest time without an answered probe: from the first unanswered probe of a run to the
+    next answered one (or the last probe sent). None when no probe was sent in the window."""
+    ps = sorted((t, ok) for t, ok in probes if in_window(t, window))
+    if not ps:
+        return None
+    worst = 0.0
+    gap_start: float | None = None
+    for t, ok in ps:
+        if not ok and gap_start is None:
+            gap_start = t
+        elif ok and gap_start is not None:
+            worst = max(worst, t - gap_start)
+            gap_start = None
+    if gap_start is not None:
+        worst = max(worst, ps[-1][0] - gap_start)
+    return worst
+
+
+def compare(measured: float, op: str, value: float) -> bool:
+    return {"<": measured < value, "<=": measured <= value, ">": measured > value, ">=": measured >= value,
+            "==": math.isclose(measured, value, rel_tol=1e-9, abs_tol=1e-12),
+            "!=": not math.isclose(measured, value, rel_tol=1e-9, abs_tol=1e-12)}[op]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    expectation: Expectation
+    measured: float | None
+    passed: bool
+    samples: int
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        e = self.expectation
+        return {"expr": e.text, "measured": self.measured, "passed": self.passed, "unit": e.unit,
+                "target": e.target, "metric": e.metric, "stat": e.stat, "op": e.op, "threshold": e.value,
+                "window": [e.window.start_s, e.window.end_s] if e.window else None,
+                "samples": self.samples, "measured_text": format_value(self.measured, e.unit),
+                "note": self.note}
+
+
+def evaluate(e: Expectation, series: dict[str, list[tuple[float, float]]],
+             probes: list[tuple[float, bool]]) -> Verdict:
+    """Judge one expectation on a flow's samples ({metric: [(t, value)]}) and probes ([(t, answered)])."""
+    if e.metric == "outage":
+        n = sum(1 for t, _ in probes if in_window(t, e.window))
+        m = longest_outage(probes, e.window)
+    else:
+        vals = [v for t, v in series.get(e.metric, []) if in_window(t, e.window) and v is not None]
+        n = len(vals)
+        m = statistic(vals, e.stat)
+    if m is None:
+        return Verdict(e, None, False, n, "no samples" + (" in the window" if e.window else ""))
+    return Verdict(e, m, compare(m, e.op, e.value), n)
+
+
+def format_value(v: float | None, unit: str) -> str:
+    if v is None:
+        return "no samples"
+    if unit == RATE:
+        return units.format_rate(v)
+    if unit == DURATION:
+        return units.format_duration(v)
+    if unit == FRACTION:
+        return units.format_percent(v)
+    return f"{v:.6g}"
+
+
+__all__ = ["parse_expectation", "evaluate", "Verdict", "ExpectSyntaxError", "longest_outage", "statistic",
+           "percentile", "format_value", "NUMBER"]

@@ -1,0 +1,383 @@
+"""Scenario YAML (or a Python scenario's dict) -> frozen Scenario, reporting every problem at once.
+
+Everything a run could trip over later is checked here, before any namespace exists: node,
+link, traffic kind, fault kind, metric and profile names, times, units and the expectations.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from .. import units
+from ..errors import InputError, Problem, unknown
+from ..faults.kinds import FAULT_KINDS, TARGET_KEYS
+from ..topology.load import load_topology
+from ..topology.model import Topology
+from ..topology.params import PARAM_KEYS, Problems, parse_block
+from ..traffic.kinds import TRAFFIC_KINDS, TrafficKind
+from ..yamlsource import Source, load_yaml
+from .expect import ExpectSyntaxError, parse_expectation
+from .model import EventSpec, Expectation, Scenario, TrafficSpec
+from .options import Opt
+from .profiles import profile_specs, spec_changes
+
+TOP_KEYS = ("name", "description", "topology", "seed", "duration", "warmup", "traffic", "events", "expect")
+TRAFFIC_COMMON = ("name", "kind", "from", "to", "node", "start", "duration", "description")
+EVENT_COMMON = ("at", "do", "for", "description")
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+CLOCK_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def load_scenario(file: str | Path, text: str | None = None) -> Scenario:
+    """Load a scenario file (.yaml, or .py with a `scenario` dict and a `timeline` function)."""
+    path = Path(file)
+    if path.suffix == ".py" and text is None:
+        from .pyscenario import load_python_scenario
+        return load_python_scenario(path)
+    return build_scenario(load_yaml(file, text), path.parent)
+
+
+def build_scenario(src: Source, base_dir: Path, script: Any = None) -> Scenario:
+    pr = Problems(src)
+    data = pr.mapping(src.data, (), "a scenario")
+    if data is None:
+        raise InputError(pr.items)
+    pr.check_keys(data, TOP_KEYS, (), "scenario")
+    name = data.get("name")
+    if not isinstance(name, str) or not name:
+        pr.add(("name",) if "name" in data else (), 'a scenario needs a "name" (a string)')
+        name = Path(src.file).stem
+
+    topo, topo_file = _topology(pr, data, base_dir)
+    duration = _time(pr, data, ("duration",), required=True, positive=True) or 60.0
+    warmup = _time(pr, data, ("warmup",)) or 0.0
+    seed = data.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        pr.add(("seed",), f"expected a whole number >= 0 as the seed, got {seed!r}")
+        seed = 0
+
+    traffic = _traffic(pr, data.get("traffic", []), topo, duration, base_dir)
+    events = _events(pr, data.get("events", []), topo, topo_file, duration, base_dir)
+    flows = {t.name: TRAFFIC_KINDS[t.kind] for t in traffic}
+    bad_flows = _flow_names_with_problems(data.get("traffic", []))
+    expect = _expect(pr, data.get("expect", []), flows, bad_flows, duration)
+    if pr.items:
+        raise InputError(sorted(pr.items, key=lambda p: (p.file != src.file, p.line, p.col)))
+    assert topo is not None and topo_file is not None
+    inputs = [str(Path(src.file).resolve()), str(Path(topo_file).resolve())]
+    inputs += [str(Path(t.options[k]).resolve()) for t in traffic for k in ("pcap",) if t.options.get(k)]
+    inputs += [str(Path(e.options["file"]).resolve()) for e in events if e.kind == "trace"]
+    return Scenario(name=name, file=src.file, topology_file=str(topo_file), topology=topo, seed=seed,
+                    duration_s=duration, traffic=tuple(traffic), events=tuple(events), expect=tuple(expect),
+                    description=str(data.get("description", "")), warmup_s=warmup, script=script,
+                    inputs=tuple(dict.fromkeys(inputs)))
+
+
+def _topology(pr: Problems, data: dict, base_dir: Path) -> tuple[Topology | None, Path | None]:
+    t = data.get("topology")
+    if not isinstance(t, str) or not t:
+        pr.add(("topology",) if "topology" in data else (),
+               'a scenario needs "topology": the path of a topology file, relative to the scenario')
+        return None, None
+    path = base_dir / t
+    if not path.is_file():
+        pr.add(("topology",), f'topology file "{t}" not found (looked for {path})')
+        return None, None
+    try:
+        return load_topology(path), path
+    except InputError as e:
+        pr.items.extend(e.problems or [pr.src.problem(("topology",), str(e))])
+        return None, path
+
+
+def _time(pr: Problems, d: dict, path: tuple, required: bool = False, positive: bool = False) -> float | None:
+    key = path[-1]
+    if key not in d:
+        if required:
+            pr.add(path[:-1], f'missing "{key}" (a duration like "60s" or "1.5min")')
+        return None
+    try:
+        v = units.parse_duration(d[key])
+    except ValueError as e:
+        pr.add(path, str(e))
+        return None
+    if positive and v <= 0:
+        pr.add(path, f'expected a duration above zero, got "{d[key]}"')
+        return None
+    return v
+
+
+def _node(pr: Problems, topo: Topology | None, v: Any, path: tuple, allow_switch: bool = False) -> str | None:
+    if not isinstance(v, str):
+        pr.add(path, f"expected a node name, got {v!r}")
+        return None
+    if topo is None:
+        return v
+    usable = [n.name for n in topo.nodes if allow_switch or n.kind != "switch"]
+    if v not in usable:
+        if v in topo.node_names:
+            pr.add(path, f'"{v}" is a switch, which runs no programs; use a host or router: {", ".join(usable)}')
+        else:
+            pr.add(path, unknown("node", v, usable))
+        return None
+    return v
+
+
+def _link(pr: Problems, topo: Topology | None, v: Any, path: tuple) -> str | None:
+    if not isinstance(v, str):
+        pr.add(path, f'expected a link name like "a--b", got {v!r}')
+        return None
+    if topo is not None and v not in topo.link_names:
+        pr.add(path, unknown("link", v, topo.link_names))
+        return None
+    return v
+
+
+def _options(pr: Problems, body: dict, spec: dict[str, Opt], path: tuple, skip: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, opt in spec.items():
+        if key in skip:
+            continue
+        if key not in body:
+            if opt.required:
+                pr.add(path, f'missing "{key}"' + (f" ({opt.help})" if opt.help else ""))
+            elif opt.default is not None:
+                out[key] = opt.default
+            continue
+        try:
+            out[key] = opt.parse(body[key])
+        except ValueError as e:
+            pr.add(path + (key,), str(e))
+    return out
+
+
+def _traffic(pr: Problems, data: Any, topo: Topology | None, duration: float, base_dir: Path) -> list[TrafficSpec]:
+    out: list[TrafficSpec] = []
+    if not isinstance(data, list):
+        pr.add(("traffic",), "expected a list of flows, each {name, kind, from, to, ...}")
+        return out
+    seen: dict[str, int] = {}
+    for i, body in enumerate(data):
+        path = ("traffic", i)
+        if (body := pr.mapping(body, path, "a flow {name, kind, from, to, ...}")) is None:
+            continue
+        kind_name = body.get("kind")
+        if kind_name not in TRAFFIC_KINDS:
+            pr.add(path + ("kind",) if "kind" in body else path,
+                   unknown("traffic kind", str(kind_name), TRAFFIC_KINDS) if "kind" in body
+                   else f'a flow needs a "kind"; known: {", ".join(TRAFFIC_KINDS)}')
+            continue
+        kind = TRAFFIC_KINDS[kind_name]
+        pr.check_keys(body, TRAFFIC_COMMON + tuple(kind.options), path, f"{kind_name} flow")
+        name = body.get("name")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            pr.add(path + ("name",) if "name" in body else path,
+                   'a flow needs a "name" (letters, digits, "-", "_"; used in expectations)')
+            continue
+        if name in seen:
+            pr.add(path + ("name",), f'flow name "{name}" is used twice (first by traffic[{seen[name]}])')
+            continue
+        seen[name] = i
+        src, dst = _endpoints(pr, body, kind, topo, path)
+        start = _time(pr, body, path + ("start",)) or 0.0
+        dur = _time(pr, body, path + ("duration",), positive=True)
+        if start >= duration:
+            pr.add(path + ("start",), f"starts at {units.format_duration(start)}, at or after the scenario ends "
+                   f"({units.format_duration(duration)})")
+        opts = _options(pr, body, kind.options, path, ())
+        if kind_name == "scapy" and opts.get("packet") == "pcap":
+            if "pcap" not in opts:
+                pr.add(path, 'packet: pcap needs "pcap": the file to replay')
+            elif not (base_dir / opts["pcap"]).is_file():
+                pr.add(path + ("pcap",), f'pcap file "{opts["pcap"]}" not found (looked for {base_dir / opts["pcap"]})')
+            else:
+                opts["pcap"] = str((base_dir / opts["pcap"]).resolve())
+        out.append(TrafficSpec(name=name, kind=kind_name, src=src, dst=dst, start_s=start, duration_s=dur,
+                               options=opts))
+    return out
+
+
+def _endpoints(pr: Problems, body: dict, kind: TrafficKind, topo: Topology | None,
+               path: tuple) -> tuple[str | None, str | None]:
+    if kind.endpoints == "node":
+        for k in ("from", "to"):
+            if k in body:
+                pr.add(path + (k,), f'an {kind.name} flow runs on one node: write "node:", not "{k}:"', key=True)
+        if "node" not in body:
+            pr.add(path, f'an {kind.name} flow needs "node": where to run the command')
+            return None, None
+        return _node(pr, topo, body["node"], path + ("node",)), None
+    if "node" in body:
+        pr.add(path + ("node",), f'a {kind.name} flow goes from one node to another: write "from:" and "to:"',
+               key=True)
+    src = dst = None
+    if "from" not in body:
+        pr.add(path, f'a {kind.name} flow needs "from" (the sending node)')
+    else:
+        src = _node(pr, topo, body["from"], path + ("from",))
+    if "to" in body:
+        dst = _node(pr, topo, body["to"], path + ("to",))
+        if src is not None and src == dst:
+            pr.add(path + ("to",), f'"from" and "to" are the same node ({src})')
+    elif kind.endpoints == "pair":
+        pr.add(path, f'a {kind.name} flow needs "to" (the receiving node)')
+    return src, dst
+
+
+def _events(pr: Problems, data: Any, topo: Topology | None, topo_file: Path | None, duration: float,
+            base_dir: Path) -> list[EventSpec]:
+    out: list[EventSpec] = []
+    if not isinstance(data, list):
+        pr.add(("events",), "expected a list of events, each {at, do, ...}")
+        return out
+    profiles = None
+    for i, body in enumerate(data):
+        path = ("events", i)
+        if (body := pr.mapping(body, path, "an event {at, do, ...}")) is None:
+            continue
+        kname = body.get("do")
+        if kname not in FAULT_KINDS:
+            pr.add(path + ("do",) if "do" in body else path,
+                   unknown("fault", str(kname), FAULT_KINDS) if "do" in body
+                   else f'an event needs "do" (the fault); known: {", ".join(FAULT_KINDS)}')
+            continue
+        kind = FAULT_KINDS[kname]
+        pr.check_keys(body, EVENT_COMMON + tuple(kind.options), path, f"{kname} event")
+        at = _time(pr, body, path + ("at",), required=True)
+        if at is not None and at > duration:
+            pr.add(path + ("at",), f"at {units.format_duration(at)} is after the scenario ends "
+                   f"({units.format_duration(duration)})")
+        for_s = None
+        if "for" in body:
+            if not kind.revertible:
+                known = [k for k, v in FAULT_KINDS.items() if v.revertible]
+                pr.add(path + ("for",), f'{kname} cannot be reverted with "for:"; kinds that can: {", ".join(known)}',
+                       key=True)
+            else:
+                for_s = _time(pr, body, path + ("for",), positive=True)
+        opts = _options(pr, body, kind.options, path, TARGET_KEYS)
+        if "link" in kind.options:
+            if "link" not in body:
+                pr.add(path, f'{kname} needs "link"' + (f'; links: {", ".join(topo.link_names)}' if topo else ""))
+            else:
+                opts["link"] = _link(pr, topo, body["link"], path + ("link",))
+        if "node" in kind.options:
+            if "node" not in body:
+                pr.add(path, f'{kname} needs "node"')
+            else:
+                opts["node"] = _node(pr, topo, body["node"], path + ("node",), allow_switch=True)
+        if kname in ("set-link", "ramp"):
+            if profiles is None:
+                profiles = profile_specs(topo_file) if topo_file else {}
+            _link_changes(pr, body, opts, kname, profiles, path, base_dir)
+        elif kname == "partition":
+            opts["groups"] = _groups(pr, topo, body.get("groups"), path + ("groups",))
+        elif kname == "schedule":
+            _clock(pr, opts, path)
+        elif kname == "trace":
+            f = base_dir / str(opts.get("file", ""))
+            if "file" in opts and not f.is_file():
+                pr.add(path + ("file",), f'trace file "{opts["file"]}" not found (looked for {f})')
+            elif "file" in opts:
+                opts["file"] = str(f.resolve())
+        if at is None or any(v is None for k, v in opts.items() if k in TARGET_KEYS):
+            continue
+        out.append(EventSpec(index=i, at_s=at, kind=kname, options=opts, for_s=for_s))
+    return sorted(out, key=lambda e: (e.at_s, e.index))
+
+
+def _link_changes(pr: Problems, body: dict, opts: dict, kname: str, profiles: dict, path: tuple,
+                  base_dir: Path) -> None:
+    if kname == "set-link":
+        if ("set" in body) == ("profile" in body):
+            pr.add(path, 'set-link needs either "set: {rate: 5Mbit, delay: 30ms, ...}" or "profile: NAME"')
+            return
+        if "profile" in body:
+            p = body["profile"]
+            if p not in profiles:
+                pr.add(path + ("profile",), unknown("profile", str(p), profiles))
+                return
+            opts["changes"] = spec_changes(profiles[p])
+        else:
+            spec = parse_block(pr, body["set"], path + ("set",), PARAM_KEYS + ("up",), "link parameters", base_dir)
+            both = dict(spec.both)
+            if isinstance(body["set"], dict) and isinstance(body["set"].get("up"), bool):
+                both["up"] = body["set"]["up"]
+            if not both and not pr.items:
+                pr.add(path + ("set",), f'nothing to set; parameters: {", ".join(PARAM_KEYS)}')
+            opts["changes"] = {"ab": both, "ba": dict(both)}
+        opts.pop("set", None)
+        return
+    steps = []
+    for j, p in enumerate(opts.get("profiles", ())):
+        if p not in profiles:
+            pr.add(path + ("profiles", j), unknown("profile", str(p), profiles))
+        else:
+            steps.append((p, spec_changes(profiles[p])))
+    opts["steps"] = steps
+
+
+def _groups(pr: Problems, topo: Topology | None, v: Any, path: tuple) -> tuple[tuple[str, ...], ...] | None:
+    if not (isinstance(v, list) and len(v) >= 2 and all(isinstance(g, list) and g for g in v)):
+        pr.add(path, "expected two or more groups of nodes, like [[tower-1, school-a], [mithi-pop, internet]]")
+        return None
+    groups = []
+    seen: set[str] = set()
+    for gi, g in enumerate(v):
+        names = []
+        for ni, n in enumerate(g):
+            name = _node(pr, topo, n, path + (gi, ni), allow_switch=True)
+            if name is not None:
+                if name in seen:
+                    pr.add(path + (gi, ni), f'node "{name}" is in two groups')
+                seen.add(name)
+                names.append(name)
+        groups.append(tuple(names))
+    return tuple(groups)
+
+
+def _clock(pr: Problems, opts: dict, path: tuple) -> None:
+    for k in ("clock", "off", "on"):
+        if k in opts:
+            m = CLOCK_RE.match(str(opts[k]))
+            if not m:
+                pr.add(path + (k,), f'expected a time of day like "19:30", got {opts[k]!r}')
+            else:
+                opts[k] = int(m.group(1)) * 60 + int(m.group(2))   # minutes after midnight
+
+
+def _flow_names_with_problems(data: Any) -> set[str]:
+    """Flows that were written but rejected: their expectations are not reported again."""
+    out: set[str] = set()
+    if isinstance(data, list):
+        for body in data:
+            if isinstance(body, dict) and isinstance(body.get("name"), str):
+                out.add(body["name"])
+    return out
+
+
+def _expect(pr: Problems, data: Any, flows: dict[str, TrafficKind], written: set[str],
+            duration: float) -> list[Expectation]:
+    out: list[Expectation] = []
+    if not isinstance(data, list):
+        pr.add(("expect",), 'expected a list of expectations like "probe.loss < 5%"')
+        return out
+    for i, text in enumerate(data):
+        path = ("expect", i)
+        try:
+            e = parse_expectation(text, flows)
+        except ExpectSyntaxError as err:
+            name = str(text).split(".")[0].split("(")[-1].strip() if isinstance(text, str) else ""
+            if name in written and name not in flows:
+                continue        # its flow already has a problem reported
+            line, col = pr.src.where(path)
+            pr.items.append(Problem(pr.src.file, line, col + err.offset,
+                                    f"expect[{i}]", f'"{text}": {err}'))
+            continue
+        if e.window and e.window.start_s >= duration:
+            pr.add(path, f'the window {units.format_duration(e.window.start_s)}.. starts after the scenario ends')
+        out.append(e)
+    return out
+

@@ -1,0 +1,113 @@
+"""Declarative option specs for traffic and fault kinds, checked at load time (pure)."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .. import units
+
+Parser = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One option of a kind: how to parse it, its default, and whether it is a timeline time.
+
+    Timeline times (when things happen, how long they last) shrink with --time-scale;
+    rates, sizes and probe intervals do not.
+    """
+
+    parse: Parser
+    default: Any = None
+    required: bool = False
+    timeline: bool = False
+    help: str = ""
+
+
+def duration(v: Any) -> float:
+    return units.parse_duration(v)
+
+
+def positive_duration(v: Any) -> float:
+    s = units.parse_duration(v)
+    if s <= 0:
+        raise ValueError(f'expected a duration above zero, got "{v}"')
+    return s
+
+
+def rate(v: Any) -> float:
+    return units.parse_rate(v)
+
+
+def size(v: Any) -> int:
+    n = units.parse_size(v)
+    if n <= 0:
+        raise ValueError(f'expected a size above zero, got "{v}"')
+    return n
+
+
+def percent(v: Any) -> float:
+    return units.parse_percent(v)
+
+
+def boolean(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {v!r}")
+    return v
+
+
+def positive_int(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"expected a whole number of at least 1, got {v!r}")
+    return v
+
+
+def port(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 65535:
+        raise ValueError(f"expected a port number 1-65535, got {v!r}")
+    return v
+
+
+def text(v: Any) -> str:
+    if not isinstance(v, str) or not v:
+        raise ValueError(f"expected a non-empty string, got {v!r}")
+    return v
+
+
+def argv(v: Any) -> tuple[str, ...]:
+    """A command as an argv list; a string is split like a shell would split words (never run by one)."""
+    if isinstance(v, str):
+        try:
+            parts = shlex.split(v)
+        except ValueError as e:
+            raise ValueError(f"cannot split the command into words: {e}") from None
+    elif isinstance(v, list) and all(isinstance(x, (str, int, float)) and not isinstance(x, bool) for x in v):
+        parts = [str(x) for x in v]
+    else:
+        raise ValueError(f"expected a command as a list of words like [iperf3, -s], got {v!r}")
+    if not parts:
+        raise ValueError("the command is empty")
+    return tuple(parts)
+
+
+def one_of(*choices: str) -> Parser:
+    def parse(v: Any) -> str:
+        if v not in choices:
+            from ..errors import unknown
+            raise ValueError(unknown("value", str(v), choices))
+        return v
+    return parse
+
+
+def list_of(item: Parser, min_len: int = 1) -> Parser:
+    def parse(v: Any) -> tuple:
+        if not isinstance(v, list) or len(v) < min_len:
+            raise ValueError(f"expected a list of at least {min_len} item{'s' if min_len != 1 else ''}, got {v!r}")
+        return tuple(item(x) for x in v)
+    return parse
+
+
+def raw(v: Any) -> Any:
+    return v

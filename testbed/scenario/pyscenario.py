@@ -1,0 +1,50 @@
+"""Python scenarios: a module with a `scenario` dict (the YAML keys) and `timeline(tb, at)`.
+
+    scenario = {"name": "x", "topology": "../topologies/t.yaml", "duration": "30s",
+                "traffic": [...], "expect": [...]}
+
+    def timeline(tb, at):
+        at("10s", tb.link_down, "a--b")          # call tb.link_down("a--b") at t=10 s
+        at("20s", tb.link_up, "a--b", label="repair")
+
+`timeline` is called once when the run starts, with the running Testbed; `at` queues calls on
+the scenario clock (times are strings like "20s" or seconds, scaled by --time-scale).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+from ..errors import InputError, Problem
+from ..yamlsource import Source
+from .load import build_scenario
+from .model import Scenario
+
+
+def load_python_scenario(path: Path) -> Scenario:
+    name = f"testbed_scenario_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise InputError([Problem(str(path), 0, 0, "", "no such file")])
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise InputError([Problem(str(path), e.lineno or 0, e.offset or 0, "", f"invalid Python: {e.msg}")]) from None
+    except Exception as e:  # the user's module failed at import: report it as bad input
+        raise InputError([Problem(str(path), 0, 0, "", f"importing the scenario failed: {type(e).__name__}: {e}")]) \
+            from None
+    data = getattr(module, "scenario", None)
+    fn = getattr(module, "timeline", None)
+    problems = []
+    if not isinstance(data, dict):
+        problems.append(Problem(str(path), 0, 0, "scenario", "a Python scenario defines `scenario = {...}` "
+                                "(name, topology, duration, traffic, events, expect)"))
+    if fn is not None and not callable(fn):
+        problems.append(Problem(str(path), 0, 0, "timeline", "`timeline` must be a function (tb, at)"))
+    if problems:
+        raise InputError(problems)
+    sys.modules.pop(name, None)
+    return build_scenario(Source(str(path), data), path.parent, script=fn)

@@ -1,0 +1,1 @@
+"""Traffic runners, one per kind: check() -> start() -> stop() -> parse() (parse is pure)."""
