@@ -39,11 +39,12 @@ def require_emulation(routing: str = "static", backends: frozenset[str] = frozen
     from .emulation.probe import check_all
     try:
         check_all(routing, set(backends))
+        return
     except CapabilityError as e:
         msg = f"testbed cannot emulate on this machine: {e.what} (fix: {e.fix})"
-        if in_ci():
-            pytest.fail(msg + " [CI=true: failing instead of skipping]", pytrace=False)
-        pytest.skip(msg)
+    if in_ci():
+        pytest.fail(msg + " [CI=true: failing instead of skipping]", pytrace=False)
+    pytest.skip(msg)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -58,7 +59,7 @@ def _plan_of(topology: str | Path) -> Any:
 
 
 @pytest.fixture
-def testbed_up(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., Any]]:
+def testbed_up(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
     """A function topology_path -> running Testbed; every testbed it made is torn down after the test."""
     made: list[Any] = []
 
@@ -66,7 +67,7 @@ def testbed_up(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
         plan = _plan_of(topology)
         require_emulation(plan.routing, frozenset(lk.backend for lk in plan.links))
         from .emulation import Testbed
-        tb = Testbed(plan, workdir=kwargs.pop("workdir", tmp_path / f"tb{len(made)}"), **kwargs)
+        tb = Testbed(plan, **kwargs)
         made.append(tb)
         return tb.start()
 
@@ -76,7 +77,7 @@ def testbed_up(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
 
 
 @pytest.fixture(scope="module")
-def module_testbed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def module_testbed(request: pytest.FixtureRequest) -> Iterator[Any]:
     """One running Testbed shared by a module's tests; the module names it in TESTBED_TOPOLOGY."""
     topology = getattr(request.module, "TESTBED_TOPOLOGY", None)
     if topology is None:
@@ -85,5 +86,5 @@ def module_testbed(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     plan = _plan_of(path)
     require_emulation(plan.routing, frozenset(lk.backend for lk in plan.links))
     from .emulation import Testbed
-    with Testbed(plan, workdir=tmp_path_factory.mktemp("testbed")) as tb:
+    with Testbed(plan) as tb:
         yield tb

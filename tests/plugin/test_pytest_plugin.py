@@ -1,0 +1,54 @@
+"""The pytest plugin, tested with pytester: fixtures bring real networks up; capability gating."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).parents[2]
+
+TOPO = """
+name: plugin-pair
+nodes: {a: {kind: host}, r: {kind: router}, b: {kind: host}}
+links:
+  - {endpoints: [a, r], delay: 10ms}
+  - {endpoints: [r, b], delay: 5ms}
+"""
+
+
+def test_testbed_up_fixture_brings_up_and_tears_down(pytester):
+    pytester.makefile(".yaml", pair=TOPO)
+    pytester.makepyfile(test_net="""
+        def test_rtt(testbed_up):
+            tb = testbed_up("pair.yaml")
+            r = tb.ping("a", "b", count=3)
+            assert r.received == 3
+            rtts = sorted(r.rtts_ms)
+            assert 29.0 <= rtts[1] <= 33.0, r
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+
+
+def test_no_privilege_fails_under_ci_and_skips_otherwise(pytester, monkeypatch):
+    pytester.makefile(".yaml", pair=TOPO)
+    pytester.makeconftest("""
+        import os
+        import testbed.emulation.probe as probe
+        probe.os.geteuid = lambda: 1000
+    """)
+    pytester.makepyfile(test_net="""
+        import pytest
+
+        @pytest.mark.emulation
+        def test_marked():
+            pass
+
+        def test_fixture(testbed_up):
+            testbed_up("pair.yaml")
+    """)
+    monkeypatch.setenv("CI", "true")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1, errors=1)
+    result.stdout.fnmatch_lines(["*emulation needs root*CI=true: failing instead of skipping*"])
+    monkeypatch.setenv("CI", "false")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*emulation needs root*"])
