@@ -59,7 +59,8 @@ class Registry:
         self.dir = names.marker_dir(run_id)
         self.dir.mkdir(parents=True, exist_ok=False, mode=0o700)
         (self.dir / INFO_FILE).write_text(json.dumps({**info, "run_id": run_id, "created": time.time(),
-                                                      "owner_pid": os.getpid()}))
+                                                      "owner_pid": os.getpid(),
+                                                      "owner_start": start_time(os.getpid())}))
 
     def record(self, pid: int, token: str, role: str) -> None:
         st = start_time(pid)

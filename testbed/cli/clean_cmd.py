@@ -1,0 +1,33 @@
+"""testbed clean: remove what crashed or killed runs left (only things marked with a run id)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..emulation import probe
+from ..emulation.clean import clean
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("clean", help="remove namespaces, interfaces and processes left by killed runs",
+                       description="Remove what testbed runs left behind (after kill -9 or a crash): only "
+                                   "processes, interfaces and folders recorded under /run/testbed/<run id>/. "
+                                   "Runs whose owner is still alive are left alone unless --force.")
+    p.add_argument("--quiet", "-q", action="store_true", help="print nothing when there is nothing to clean")
+    p.add_argument("--force", action="store_true", help="also clean runs whose owner process is still alive")
+    p.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="only these runs")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    probe.check_root()
+    rep = clean(force=args.force, run_ids=args.run_ids or None)
+    for rid in rep.skipped_live:
+        print(f"run {rid}: still running, left alone (use --force to clean it anyway)")
+    for rid in rep.runs:
+        print(f"run {rid}: cleaned")
+    if rep.killed or rep.interfaces:
+        print(f"stopped {len(rep.killed)} processes, deleted {len(rep.interfaces)} interfaces")
+    if not rep.runs and not rep.skipped_live and not args.quiet:
+        print("nothing to clean")
+    return 0

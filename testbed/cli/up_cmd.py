@@ -1,0 +1,153 @@
+"""testbed up TOPOLOGY: bring the network up and open a prompt where the topology's names work."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import subprocess
+import sys
+import time
+
+from ..errors import InputError, TestbedError, UsageError
+from ..topology.load import load_topology
+from ..topology.plan import make_plan
+
+HELP = """commands:
+  NODE CMD [ARGS...]     run CMD inside NODE; node names among ARGS become their addresses
+                         (e.g. school-a ping -c 3 internet)
+  nodes | links          list nodes (kind, address, power) / links (backend, state)
+  link-down LINK | link-up LINK | blackhole LINK on|off
+  power-off NODE | power-on NODE
+  pingall                ping between every pair of non-switch nodes
+  help | exit            (Ctrl-D and Ctrl-C at the prompt also exit; everything is torn down)"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("up", help="bring a topology up and open an interactive prompt",
+                       description="Bring a topology up as an emulated network and open a prompt where "
+                                   "node names work: `school-a ping -c 3 internet`. Exiting tears it down.",
+                       epilog=HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("topology", metavar="TOPOLOGY", help="topology YAML file")
+    p.add_argument("--run", "-c", action="append", default=[], metavar="CMD",
+                   help="run this prompt command, then tear down (repeatable; no prompt)")
+    p.add_argument("--workdir", help="keep logs, FRR configs and pcaps here (default: a temporary run folder)")
+    p.add_argument("--run-id", help="5 hex digits (default: random)")
+    p.add_argument("--pcap", action="store_true", help="capture every engine link to WORKDIR/pcap/")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for all pairs to reach each other")
+    p.add_argument("--wait-timeout", type=float, default=60.0, metavar="S",
+                   help="give routing this long to converge (default 60)")
+    p.set_defaults(func=run)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..emulation import Testbed  # imports Mininet: only when a network is wanted
+
+    plan = make_plan(load_topology(args.topology))
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGHUP, _raise_interrupt)
+    tb = Testbed(plan, workdir=args.workdir, run_id=args.run_id, pcap=args.pcap)
+    print(f"bringing up {plan.topology.name} (run {tb.run_id}) ...", file=sys.stderr, flush=True)
+    with tb:
+        print(f"up in {tb.timings['up_s']:.2f}s: {len(tb.nodes)} nodes, {len(plan.links)} links, "
+              f"{plan.routing} routing, workdir {tb.workdir}", file=sys.stderr, flush=True)
+        if not args.no_wait:
+            try:
+                waited = tb.wait_reachable(args.wait_timeout)
+                print(f"all pairs reachable after {waited:.1f}s", file=sys.stderr, flush=True)
+            except TestbedError as e:
+                print(f"warning: {e}", file=sys.stderr)
+        if args.run:
+            rc = 0
+            for line in args.run:
+                rc = _do(tb, line) or rc
+            return rc
+        return _prompt(tb)
+
+
+def _prompt(tb) -> int:
+    try:
+        import readline  # noqa: F401  (line editing and history for input())
+    except ImportError:
+        pass
+    print(HELP, file=sys.stderr)
+    while True:
+        try:
+            line = input(f"testbed:{tb.plan.topology.name}> ")
+        except (EOFError, KeyboardInterrupt):
+            print(file=sys.stderr)
+            return 0
+        if line.strip() in ("exit", "quit"):
+            return 0
+        try:
+            _do(tb, line)
+        except KeyboardInterrupt:
+            print("^C", file=sys.stderr)
+
+
+def _do(tb, line: str) -> int:
+    """Run one prompt command; returns its exit status (errors are printed, not raised)."""
+    try:
+        words = shlex.split(line)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not words:
+        return 0
+    cmd, rest = words[0], words[1:]
+    try:
+        return _dispatch(tb, cmd, rest)
+    except TestbedError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+def _dispatch(tb, cmd: str, rest: list[str]) -> int:
+    plan = tb.plan
+    one = {"link-down": tb.link_down, "link-up": tb.link_up, "power-off": tb.power_off, "power-on": tb.power_on}
+    if cmd in one:
+        if len(rest) != 1:
+            raise UsageError(f"usage: {cmd} NAME")
+        one[cmd](rest[0])
+        print(f"{cmd} {rest[0]}: done")
+        return 0
+    if cmd == "blackhole":
+        if len(rest) != 2 or rest[1] not in ("on", "off"):
+            raise UsageError("usage: blackhole LINK on|off")
+        tb.blackhole(rest[0], rest[1] == "on")
+        return 0
+    if cmd == "help":
+        print(HELP)
+        return 0
+    if cmd == "nodes":
+        for name, pn in plan.nodes.items():
+            addr = plan.address_of(name) if pn.kind != "switch" else "-"
+            print(f"{name:20} {pn.kind:7} {addr:16} {'on' if tb.is_powered(name) else 'OFF'}")
+        return 0
+    if cmd == "links":
+        for lk in plan.links:
+            st = tb.link_state(lk.name)
+            flags = [k for k in ("cut", "blackholed") if st[k]] or ["up" if st["carrier"] else "no carrier"]
+            print(f"{lk.name:32} {lk.backend:7} {lk.a.node}:{lk.a.name} <-> {lk.b.node}:{lk.b.name}  "
+                  f"{','.join(flags)}")
+        return 0
+    if cmd == "pingall":
+        t0 = time.monotonic()
+        bad = tb.unreachable()
+        ends = [n for n, pn in plan.nodes.items() if pn.kind != "switch" and tb.is_powered(n)]
+        total = len(ends) * (len(ends) - 1)
+        print(f"{total - len(bad)}/{total} pairs reachable ({time.monotonic() - t0:.1f}s)")
+        for a, b in bad:
+            print(f"  {a} -> {b}: no answer")
+        return 1 if bad else 0
+    if cmd in plan.nodes:
+        if not rest:
+            raise UsageError(f"usage: {cmd} COMMAND [ARGS...]")
+        argv = [plan.address_of(w) if w in plan.nodes and plan.nodes[w].kind != "switch" else w for w in rest]
+        return subprocess.run(tb.node(cmd).argv(argv)).returncode
+    raise InputError(f'unknown command or node "{cmd}"; commands: nodes, links, link-down, link-up, '
+                     f"blackhole, power-off, power-on, pingall, help, exit; nodes: {', '.join(plan.nodes)}")
