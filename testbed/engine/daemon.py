@@ -382,9 +382,12 @@ class Engine:
             link.pcap.close()
 
     def close(self) -> None:
+        t0 = time.monotonic()
+        n = len(self.links)
         for link in self.links.values():
             self._close_link(link)
         self.links.clear()
+        log.info("closed %d links in %.2f s", n, time.monotonic() - t0)
         for conn, _ in self.conns.values():
             conn.close()
         self.conns.clear()
