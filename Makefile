@@ -32,7 +32,7 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/testbed clean --quiet || true
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider tests examples
 
 unit: setup
 	$(PY) -m pytest -q tests/unit
