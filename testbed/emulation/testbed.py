@@ -73,6 +73,12 @@ class Testbed:
         t0 = time.monotonic()
         backends = {lk.backend for lk in self.plan.links}
         probe.check_all(self.plan.routing, backends)
+        lying = [lk.name for lk in self.plan.links if lk.backend == "veth"
+                 and (lk.params.ab.is_impaired() or lk.params.ba.is_impaired())]
+        if lying:
+            raise CapabilityError(f"links {', '.join(lying)} ask for impairments (rate, delay, loss...) but use "
+                                  "backend: veth, which would silently ignore them",
+                                  "use backend: engine (or auto) for them, or drop their impairments")
         if "netem" in backends:
             raise CapabilityError("the netem backend is not implemented by the emulation layer yet",
                                   "use backend: engine (or auto) for those links")
