@@ -1,0 +1,143 @@
+"""What every traffic runner shares: the run context, the flow result, stopping children."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import CapabilityError
+from ..scenario.model import TrafficSpec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunContext:
+    """What a runner needs from the run: the testbed, where raw output goes, the clocks."""
+
+    tb: Any                       # testbed.emulation.Testbed (duck-typed: node(), address_of())
+    raw_dir: Path
+    t0_wall: float                # time.time() at scenario t=0 (all namespaces share this clock)
+    t0_mono: float                # time.monotonic() at scenario t=0
+    seed: int
+    duration_s: float             # scenario duration (after scaling)
+    commands: list[dict] = field(default_factory=list)   # every tool run, exactly: {flow, node, argv, t}
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0_mono
+
+    def record(self, flow: str, node: str, argv: list[str]) -> None:
+        self.commands.append({"flow": flow, "node": node, "argv": list(argv), "t": round(self.now(), 6)})
+
+
+@dataclass
+class FlowResult:
+    """What one flow measured. Series hold (scenario time s, value in SI units)."""
+
+    name: str
+    kind: str
+    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    probes: list[tuple[float, bool]] = field(default_factory=list)   # (send time, answered)
+    summary: dict[str, Any] = field(default_factory=dict)
+    raw: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "summary": self.summary, "error": self.error,
+                "raw": self.raw,
+                "series": {k: [[round(t, 6), v] for t, v in s] for k, s in self.series.items()},
+                "probes": [[round(t, 6), ok] for t, ok in self.probes]}
+
+
+def need_program(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        raise CapabilityError(f"{name} is not installed", f"apt-get install {package}")
+    return path
+
+
+def stop_process(p: subprocess.Popen, grace_s: float = 2.0) -> int | None:
+    """SIGINT, then SIGTERM, then SIGKILL, each to the child's own pid; reaps it."""
+    for sig, wait in ((signal.SIGINT, grace_s), (signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
+        if p.poll() is not None:
+            break
+        try:
+            os.kill(p.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            p.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            log.debug("pid %d ignored %s", p.pid, sig.name)
+    return p.poll()
+
+
+class Runner:
+    """check() (before bring-up) -> start() -> stop() -> result() (reads raw output, calls parse)."""
+
+    kind = ""
+    programs: tuple[tuple[str, str], ...] = ()      # (program, Debian package)
+
+    def __init__(self, spec: TrafficSpec, ctx: RunContext, index: int) -> None:
+        self.spec = spec
+        self.ctx = ctx
+        self.index = index
+        self.procs: list[subprocess.Popen] = []
+        self.files: list[Path] = []
+        self.started_at: float | None = None   # scenario time the main program was launched
+
+    @classmethod
+    def check(cls) -> None:
+        for prog, pkg in cls.programs:
+            need_program(prog, pkg)
+
+    def port(self) -> int:
+        return int(self.spec.options.get("port") or 5201 + self.index)
+
+    def out(self, suffix: str) -> Path:
+        p = self.ctx.raw_dir / f"{self.spec.name}.{suffix}"
+        self.files.append(p)
+        return p
+
+    def spawn(self, node: str, argv: list[str], out: Path, err: Path | None = None) -> subprocess.Popen:
+        self.ctx.record(self.spec.name, node, argv)
+        if err == out:      # one file, in the order the program wrote
+            with open(out, "wb") as fo:
+                p = self.ctx.tb.node(node).popen(argv, stdout=fo, stderr=subprocess.STDOUT)
+        else:
+            err = err or out.with_suffix(out.suffix + ".err")
+            self.files.append(err)
+            with open(out, "wb") as fo, open(err, "wb") as fe:
+                p = self.ctx.tb.node(node).popen(argv, stdout=fo, stderr=fe)
+        self.procs.append(p)
+        return p
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        # stop in reverse: clients before their servers, so clients report what they saw
+        for p in reversed(self.procs):
+            stop_process(p)
+
+    def running(self) -> bool:
+        return any(p.poll() is None for p in self.procs[-1:])
+
+    def result(self) -> FlowResult:
+        raise NotImplementedError
+
+    def rel_wall(self, t_wall: float) -> float:
+        return t_wall - self.ctx.t0_wall
+
+    def remaining_s(self) -> float:
+        return max(0.5, self.spec.end_s(self.ctx.duration_s) - self.ctx.now())
+
+    def new_result(self) -> FlowResult:
+        return FlowResult(self.spec.name, self.spec.kind, raw=[f.name for f in self.files if f.exists()])

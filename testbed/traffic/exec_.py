@@ -1,0 +1,37 @@
+"""exec flows: the user's own command on a node; exit code and run time."""
+
+from __future__ import annotations
+
+import threading
+
+from .base import FlowResult, Runner
+
+
+class ExecRunner(Runner):
+    kind = "exec"
+
+    def start(self) -> None:
+        self.output = self.out("stdout.txt")
+        self.started_at = self.ctx.now()
+        p = self.spawn(self.spec.src, list(self.spec.options["cmd"]), self.output)
+        self.finished_at: float | None = None
+
+        def watch() -> None:
+            p.wait()
+            self.finished_at = self.ctx.now()
+        threading.Thread(target=watch, name=f"exec-{self.spec.name}", daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopped_at = self.ctx.now()
+        self.was_running = self.running()
+        super().stop()
+
+    def result(self) -> FlowResult:
+        r = self.new_result()
+        p = self.procs[0] if self.procs else None
+        code = p.returncode if p is not None else None
+        end = getattr(self, "finished_at", None) or getattr(self, "stopped_at", self.ctx.now())
+        r.summary = {"exit_code": code, "stopped_by_testbed": getattr(self, "was_running", False)}
+        if code is not None:
+            r.series = {"exit_code": [(end, float(code))], "runtime": [(end, end - (self.started_at or 0.0))]}
+        return r

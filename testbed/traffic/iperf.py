@@ -1,0 +1,135 @@
+"""tcp and udp flows with iperf3 -J; parse() turns its JSON into per-interval samples (pure)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from .base import FlowResult, Runner
+
+
+def parse_iperf3(text: str, t_launch: float, udp: bool = False) -> dict[str, Any]:
+    """iperf3 -J client output -> {series, summary, error}; times are t_launch + interval end.
+
+    The receiver's view is used where iperf3 gives it (the server's intervals with
+    --get-server-output, or the client's own with -R), so throughput is goodput.
+    """
+    out: dict[str, Any] = {"series": {}, "summary": {}, "error": None}
+    try:
+        doc = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as e:
+        # iperf3 killed mid-write leaves a truncated document
+        out["error"] = f"iperf3 output is not JSON ({e.msg} at char {e.pos})"
+        return out
+    if not isinstance(doc, dict) or not doc:
+        out["error"] = "iperf3 wrote nothing"
+        return out
+    if doc.get("error"):
+        # stopped by us at the end of its time slot: what it measured until then stands
+        if str(doc["error"]).startswith("interrupt"):
+            out["summary"]["stopped_early"] = True
+        else:
+            out["error"] = str(doc["error"])
+    reverse = bool(doc.get("start", {}).get("test_start", {}).get("reverse"))
+    server = doc.get("server_output_json") or {}
+    intervals = doc.get("intervals", [])
+    if not reverse and server.get("intervals"):
+        intervals = server["intervals"]
+    thr: list[tuple[float, float]] = []
+    retr: list[tuple[float, float]] = []
+    loss: list[tuple[float, float]] = []
+    jitter: list[tuple[float, float]] = []
+    for iv in intervals:
+        s = iv.get("sum", {})
+        if s.get("omitted"):
+            continue
+        t = t_launch + float(s.get("end", 0.0))
+        thr.append((t, float(s.get("bits_per_second", 0.0))))
+        if "retransmits" in s:
+            retr.append((t, float(s["retransmits"])))
+        if udp and "packets" in s and "lost_packets" in s:
+            n = int(s["packets"])
+            if n > 0:
+                loss.append((t, int(s["lost_packets"]) / n))
+            if "jitter_ms" in s:
+                jitter.append((t, float(s["jitter_ms"]) / 1e3))
+    out["series"]["throughput"] = thr
+    if udp:
+        out["series"]["loss"] = loss
+        out["series"]["jitter"] = jitter
+    else:
+        # retransmits are counted by the sender: the client, or the server with -R
+        if reverse and server.get("intervals"):
+            retr = [(t_launch + float(iv["sum"]["end"]), float(iv["sum"].get("retransmits", 0)))
+                    for iv in server["intervals"] if "retransmits" in iv.get("sum", {})]
+        out["series"]["retransmits"] = retr
+    end = doc.get("end", {})
+    summ: dict[str, Any] = dict(out["summary"])
+    if udp and "sum" in end:
+        s = end["sum"]
+        summ |= {"bytes": s.get("bytes"), "packets": s.get("packets"), "lost_packets": s.get("lost_packets"),
+                "loss": (s.get("lost_percent") or 0) / 100.0, "jitter_s": (s.get("jitter_ms") or 0) / 1e3,
+                "throughput_bps": s.get("bits_per_second")}
+    elif "sum_received" in end:
+        summ |= {"bytes": end["sum_received"].get("bytes"),
+                "throughput_bps": end["sum_received"].get("bits_per_second"),
+                "retransmits": end.get("sum_sent", {}).get("retransmits"),
+                "cc": end.get("sender_tcp_congestion")}
+    summ["intervals"] = len(thr)
+    out["summary"] = summ
+    return out
+
+
+class IperfRunner(Runner):
+    programs = (("iperf3", "iperf3"),)
+    udp = False
+
+    def start(self) -> None:
+        sp, o = self.spec, self.spec.options
+        port = str(self.port())
+        self.server_out = self.out("server.json")
+        self.spawn(sp.dst, ["iperf3", "-s", "-1", "-J", "-p", port], self.server_out)
+        self._wait_listening(sp.dst, self.port())
+        dur = max(1, round(self.remaining_s() if sp.duration_s is None else
+                           min(sp.duration_s, self.remaining_s())))
+        argv = ["iperf3", "-c", self.ctx.tb.address_of(sp.dst), "-p", port, "-J", "-i", "1", "-t", str(dur),
+                "--get-server-output"]
+        if self.udp:
+            argv += ["-u", "-b", str(int(o["rate"])), "-l", str(int(o["size"]))]
+        else:
+            if o.get("cc"):
+                argv += ["-C", o["cc"]]
+            if o.get("parallel", 1) > 1:
+                argv += ["-P", str(o["parallel"])]
+            if o.get("rate"):
+                argv += ["-b", str(int(o["rate"]))]
+        if o.get("reverse"):
+            argv.append("-R")
+        self.client_out = self.out("json")
+        self.started_at = self.ctx.now()
+        self.spawn(sp.src, argv, self.client_out)
+
+    def _wait_listening(self, node: str, port: int, timeout_s: float = 3.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            cp = self.ctx.tb.node(node).cmd(["ss", "-Hltn", f"sport = :{port}"], timeout=5)
+            if cp.stdout.strip():
+                return
+            time.sleep(0.05)
+
+    def result(self) -> FlowResult:
+        r = self.new_result()
+        text = self.client_out.read_text(errors="replace") if self.client_out.exists() else ""
+        parsed = parse_iperf3(text, self.started_at or 0.0, udp=self.udp)
+        r.series, r.summary, r.error = parsed["series"], parsed["summary"], parsed["error"]
+        return r
+
+
+class TcpRunner(IperfRunner):
+    kind = "tcp"
+
+
+class UdpRunner(IperfRunner):
+    kind = "udp"
+    udp = True

@@ -1,0 +1,104 @@
+"""voip flows: the udpprobe sender and receiver; one-way delay, loss, jitter (RFC 3550), MOS."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from .base import FlowResult, Runner
+from .emodel import mos, r_factor
+
+
+def parse_voip(sent_text: str, recv_text: str, t0_wall: float, interval_s: float, codec: str = "g711",
+               in_flight_s: float = 1.0) -> dict[str, Any]:
+    """Join the sender's and receiver's logs (pure). Packets sent within in_flight_s of the
+    sender's last one are not judged when missing (they may have been on the wire at the stop)."""
+    sent: dict[int, float] = {}
+    for line in sent_text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].isdigit():
+            sent[int(parts[0])] = int(parts[1]) / 1e9 - t0_wall
+    got: dict[int, float] = {}
+    for line in recv_text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0].isdigit():
+            seq, s_ns, r_ns = int(parts[0]), int(parts[1]), int(parts[2])
+            if seq not in got:
+                got[seq] = (r_ns - s_ns) / 1e9
+                sent.setdefault(seq, s_ns / 1e9 - t0_wall)
+    last = max(sent.values(), default=0.0)
+    probes = sorted((t, seq in got) for seq, t in sent.items() if seq in got or t <= last - in_flight_s)
+    delay = sorted((sent[s], d) for s, d in got.items())
+    # RFC 3550 interarrival jitter, in arrival order of sequence numbers
+    jitter: list[tuple[float, float]] = []
+    j = 0.0
+    prev: float | None = None
+    for seq in sorted(got):
+        d = got[seq]
+        if prev is not None:
+            j += (abs(d - prev) - j) / 16.0
+            jitter.append((sent[seq], j))
+        prev = d
+    loss = [(t, 0.0 if ok else 1.0) for t, ok in probes]
+    # MOS per second of scenario time, from that second's delay, loss and jitter
+    buckets: dict[int, list] = {}
+    for t, ok in probes:
+        buckets.setdefault(int(t), [0, 0, [], []])[0 if ok else 1] += 1
+    for t, d in delay:
+        if int(t) in buckets:
+            buckets[int(t)][2].append(d)
+    for t, jj in jitter:
+        if int(t) in buckets:
+            buckets[int(t)][3].append(jj)
+    mos_series = []
+    for sec in sorted(buckets):
+        ok, lost, ds, js = buckets[sec]
+        if ok == 0:
+            mos_series.append((sec + 1.0, 1.0))
+            continue
+        r = r_factor(sum(ds) / len(ds), lost / (ok + lost), (sum(js) / len(js)) if js else 0.0, interval_s, codec)
+        mos_series.append((sec + 1.0, mos(r)))
+    n, n_ok = len(probes), sum(1 for _, ok in probes if ok)
+    summary: dict[str, Any] = {"sent": n, "received": n_ok, "loss": (1 - n_ok / n) if n else None}
+    if delay:
+        mean_d = sum(d for _, d in delay) / len(delay)
+        mean_j = sum(x for _, x in jitter) / len(jitter) if jitter else 0.0
+        summary |= {"delay_mean_s": mean_d, "jitter_mean_s": mean_j,
+                    "mos": mos(r_factor(mean_d, 1 - n_ok / n, mean_j, interval_s, codec))}
+    return {"series": {"delay": delay, "jitter": jitter, "loss": loss, "mos": mos_series},
+            "probes": probes, "summary": summary}
+
+
+class VoipRunner(Runner):
+    kind = "voip"
+
+    def start(self) -> None:
+        o, sp = self.spec.options, self.spec
+        port = str(self.port())
+        self.recv_out = self.out("recv.txt")
+        self.spawn(sp.dst, [sys.executable, "-m", "testbed.traffic.udpprobe", "recv", port], self.recv_out)
+        self.send_out = self.out("send.txt")
+        self.started_at = self.ctx.now()
+        count = int(self.remaining_s() / o["interval"])
+        self.spawn(sp.src, [sys.executable, "-m", "testbed.traffic.udpprobe", "send", self.ctx.tb.address_of(sp.dst),
+                            port, "--interval", f"{o['interval']:g}", "--size", str(int(o["size"])),
+                            "--count", str(count)], self.send_out)
+
+    def stop(self) -> None:
+        # the sender first, then give the last packets time to land before the receiver stops
+        from .base import stop_process
+        import time
+        if len(self.procs) == 2:
+            stop_process(self.procs[1])
+            time.sleep(1.0)
+            stop_process(self.procs[0])
+
+    def result(self) -> FlowResult:
+        r = self.new_result()
+        st = self.send_out.read_text() if self.send_out.exists() else ""
+        rt = self.recv_out.read_text() if self.recv_out.exists() else ""
+        p = parse_voip(st, rt, self.ctx.t0_wall, self.spec.options["interval"], self.spec.options["codec"])
+        r.series, r.probes, r.summary = p["series"], p["probes"], p["summary"]
+        if not p["probes"]:
+            r.error = "the voip sender logged no packets"
+        return r
