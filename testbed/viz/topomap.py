@@ -51,12 +51,41 @@ def layout(topo: Topology) -> tuple[dict[str, tuple[float, float]], bool]:
         fixed = {k: (s.lon * math.cos(math.radians(mean_lat)), s.lat) for k, s in sited.items()}
         xs, ys = [p[0] for p in fixed.values()], [p[1] for p in fixed.values()]
         span = max(max(xs) - min(xs), max(ys) - min(ys), 1e-3)
-        return _place_unsited(g, fixed, span * 0.22), True
+        pos = _place_unsited(g, fixed, span * 0.22)
+        if _crowded(pos, span):
+            # sites kilometres apart beside links of 100 km cannot share one true-scale map:
+            # start from geography and let a force layout spread the crowd (schematic)
+            pos = nx.spring_layout(g, pos={k: list(v) for k, v in pos.items()}, k=span / math.sqrt(len(g)),
+                                   seed=1, iterations=60)
+            return {k: (float(v[0]), float(v[1])) for k, v in pos.items()}, False
+        return pos, True
     try:
         pos = nx.kamada_kawai_layout(g)
     except Exception:  # kamada_kawai needs scipy; spring is always there
         pos = nx.spring_layout(g, seed=1)
     return {k: (float(v[0]), float(v[1])) for k, v in pos.items()}, False
+
+
+SATELLITE = ("geo", "leo", "meo")
+
+
+def _path(fam: str, p1: tuple[float, float], p2: tuple[float, float]) -> tuple[list[float], list[float]]:
+    """A straight line; satellite links arc away (they go up and down, and must not hide the
+    terrestrial links they back up)."""
+    if fam not in SATELLITE:
+        return [p1[0], (p1[0] + p2[0]) / 2, p2[0]], [p1[1], (p1[1] + p2[1]) / 2, p2[1]]
+    (x1, y1), (x2, y2) = p1, p2
+    dx, dy = x2 - x1, y2 - y1
+    cx, cy = (x1 + x2) / 2 - dy * 0.3, (y1 + y2) / 2 + dx * 0.3
+    ts = [i / 20 for i in range(21)]
+    return ([(1 - t) ** 2 * x1 + 2 * (1 - t) * t * cx + t * t * x2 for t in ts],
+            [(1 - t) ** 2 * y1 + 2 * (1 - t) * t * cy + t * t * y2 for t in ts])
+
+
+def _crowded(pos: dict[str, tuple[float, float]], span: float) -> bool:
+    """True when two nodes sit closer than 3% of the map's span (labels would pile up)."""
+    pts = list(pos.values())
+    return any(math.dist(pts[i], pts[j]) < 0.03 * span for i in range(len(pts)) for j in range(i + 1, len(pts)))
 
 
 def _place_unsited(g: nx.Graph, fixed: dict[str, tuple[float, float]], step: float
@@ -94,24 +123,43 @@ def draw_topology(topo: Topology, out: str | Path | None = None, highlight: set[
     highlight = highlight or set()
     pos, geo = layout(topo)
     own = ax is None
+    xs, ys = [p[0] for p in pos.values()], [p[1] for p in pos.values()]
+    span = max(max(xs) - min(xs), max(ys) - min(ys), 1e-9)
+    shortest = min((math.dist(pos[lk.a.node], pos[lk.b.node]) for lk in topo.links), default=span)
+    labelled = [lk for lk in topo.links
+                if lk.profile is not None or lk.params.ab.is_impaired() or lk.params.ba.is_impaired()]
+    # short links cannot carry a label box: number them and list them beside the map instead
+    numbered = len(topo.nodes) <= 60 and (shortest < 0.18 * span or len(labelled) > 14)
     if own:
         n = len(topo.nodes)
         size = min(16, 7 + n * 0.12)
-        fig, ax = plt.subplots(figsize=(size, size * 0.72), dpi=110)
+        fig = plt.figure(figsize=(size * (1.45 if numbered else 1), size * 0.72), dpi=110)
+        ax = fig.add_axes((0.06, 0.08, 0.62, 0.84)) if numbered else fig.add_subplot()
     else:
         fig = ax.figure
     kinds = {n.name: n.kind for n in topo.nodes}
     small = len(topo.nodes) > 40
+    rows = []
     for lk in topo.links:
         (x1, y1), (x2, y2) = pos[lk.a.node], pos[lk.b.node]
         color = FAMILY_COLORS[family(lk)]
         hit = lk.name in highlight
-        ax.plot([x1, x2], [y1, y2], color="#e31a1c" if hit else color, lw=4 if hit else 2,
+        xs_, ys_ = _path(family(lk), (x1, y1), (x2, y2))
+        ax.plot(xs_, ys_, color="#e31a1c" if hit else color, lw=4 if hit else 2,
                 ls="--" if hit or not lk.up else "-", zorder=1, alpha=0.9)
-        if not small:
-            ax.annotate(link_label(lk), ((x1 + x2) / 2, (y1 + y2) / 2), fontsize=7, ha="center", va="center",
-                        color="#222", zorder=3,
+        if lk not in labelled or small:
+            continue
+        mid = (xs_[len(xs_) // 2], ys_[len(ys_) // 2])
+        if numbered:
+            rows.append(f"{len(rows) + 1:>2}  {lk.name}: {link_label(lk).replace(chr(10), ', ')}")
+            ax.annotate(str(len(rows)), mid, fontsize=7, ha="center", va="center", color="#222", zorder=3,
+                        bbox=dict(boxstyle="circle,pad=0.25", fc="white", ec=color, lw=1))
+        else:
+            ax.annotate(link_label(lk), mid, fontsize=7, ha="center", va="center", color="#222", zorder=3,
                         bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=color, lw=0.8, alpha=0.9))
+    if rows and own:
+        fig.text(0.70, 0.92, "links\n" + "\n".join(rows), fontsize=7.5, family="monospace", va="top",
+                 wrap=True)
     for kind, (marker, fc, s) in KIND_STYLE.items():
         names = [k for k in pos if kinds[k] == kind]
         if not names:
@@ -123,11 +171,14 @@ def draw_topology(topo: Topology, out: str | Path | None = None, highlight: set[
                         fontsize=8 if not small else 6, weight="bold", zorder=5)
     fams = sorted({family(lk) for lk in topo.links})
     for f in fams:
-        ax.plot([], [], color=FAMILY_COLORS[f], lw=2, label=f"{f} link")
+        ax.plot([], [], color=FAMILY_COLORS[f], lw=2, label="plain link" if f == "other" else f"{f} link")
     if highlight:
         ax.plot([], [], color="#e31a1c", lw=4, ls="--", label="touched by a fault")
     ax.legend(loc="best", fontsize=8, framealpha=0.9, markerscale=0.5)
     ax.set_title(title or f"{topo.name} — {len(topo.nodes)} nodes, {len(topo.links)} links, {topo.routing} routing")
+    if not geo and any(n.site for n in topo.nodes):
+        ax.text(0.01, 0.01, "schematic layout: sites too close together for a true-scale map",
+                transform=ax.transAxes, fontsize=8, color="#666")
     if geo:
         ax.set_xlabel("longitude (scaled by cos(latitude))")
         ax.set_ylabel("latitude (°)")
@@ -137,7 +188,8 @@ def draw_topology(topo: Topology, out: str | Path | None = None, highlight: set[
         ax.set_axis_off()
     ax.margins(0.12)
     if own:
-        fig.tight_layout()
+        if not numbered:
+            fig.tight_layout()
         if out:
             fig.savefig(out)
             plt.close(fig)
