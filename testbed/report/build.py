@@ -1,0 +1,189 @@
+"""Assemble report.html / report.md for one run, and compare-<A>.html for two runs."""
+
+from __future__ import annotations
+
+import logging
+from html import escape
+from pathlib import Path
+
+from ..errors import TestbedError
+from . import plots
+from .bundle import RunData, read_run
+from .compare import deltas
+from .render_html import (DROPS_HELP, delta_table, events_table, expectation_table, fidelity_table, figure, kv,
+                          link_table, manifest_html, notes_html, page, summary_rows, badge)
+from .render_md import comparison_markdown, run_markdown
+
+log = logging.getLogger(__name__)
+
+
+def load_topology_for(run: RunData) -> object | None:
+    """The run's topology, looked for beside the run, then as given, then beside the scenario; None (noted) if not found."""
+    if not run.topology_file:
+        run.notes.append("results.json and manifest.json do not name the topology file: no topology map")
+        return None
+    from ..topology.load import load_topology
+    given = Path(run.topology_file)
+    candidates = [given] if given.is_absolute() else [run.run_dir / given, given]
+    if run.scenario_file and not given.is_absolute():
+        candidates.append(Path(run.scenario_file).parent / given)
+    for c in candidates:
+        if c.is_file():
+            try:
+                topo = load_topology(c)
+            except (TestbedError, OSError) as e:
+                run.notes.append(f"the topology {c} could not be loaded ({e}): no topology map")
+                return None
+            run.topology_name = run.topology_name or topo.name
+            return topo
+    run.notes.append(f"the topology file {run.topology_file} was not found (looked in "
+                     f"{', '.join(str(c) for c in candidates)}): no topology map")
+    return None
+
+
+def link_ends(topo: object | None) -> dict[str, tuple[str, str]]:
+    return {lk.name: (lk.a.node, lk.b.node) for lk in getattr(topo, "links", ())}
+
+
+def _fault_links(run: RunData, topo: object | None) -> set[str]:
+    """Links a fault touched: named ones, plus every link of a node a fault named."""
+    hit = run.fault_links()
+    nodes = {n for e in run.events for n in e.nodes}
+    for lk in getattr(topo, "links", ()):
+        if lk.a.node in nodes or lk.b.node in nodes:
+            hit.add(lk.name)
+    return hit
+
+
+def _nav(items: list[tuple[str, str]]) -> str:
+    return "<nav>" + "".join(f'<a href="#{a}">{escape(t)}</a>' for a, t in items) + "</nav>"
+
+
+def _timeline_sections(runs: list[tuple[str, RunData]], ends: dict[str, tuple[str, str]], overlay: str) -> str:
+    thr = plots.timeseries_figure(runs, "throughput")
+    rtt = plots.timeseries_figure(runs, "rtt")
+    util = plots.utilisation_figure(runs, ends)
+    drops = plots.drops_figure(runs, ends)
+    return "".join([
+        '<h2 id="throughput">Throughput over time</h2>',
+        '<p class="help">Data each traffic flow delivered, per one-second interval, in Mbit/s. Red shading is '
+        "a fault (from the dotted red line where it began to the dotted green line where it was repaired); "
+        f"dashed grey lines are other events.{overlay}</p>",
+        plots_fig(thr, "throughput of each flow over time", "Throughput per flow (Mbit/s) against scenario time (s)."),
+        '<h2 id="rtt">Round-trip time over time</h2>',
+        '<p class="help">Every probe\'s round-trip time in milliseconds at the time it was sent; each ✕ along the '
+        "bottom is a probe that got no answer. The scale is logarithmic when fast and slow paths share the plot."
+        f"{overlay}</p>",
+        plots_fig(rtt, "round-trip time of each probe over time", "RTT per probe (ms) against scenario time (s)."),
+        '<h2 id="links">Links: utilisation and drops</h2>',
+        '<p class="help">How much of each link\'s capacity the traffic used, per direction (links that stayed idle '
+        "are left out).</p>",
+        plots_fig(util, "link utilisation over time", "Utilisation (% of the link's rate) against scenario time (s)."),
+        f'<p class="help">{DROPS_HELP}</p>',
+        plots_fig(drops, "frames dropped per link by cause", "Frames dropped over the whole run, by cause."),
+    ])
+
+
+def plots_fig(b64: str | None, alt: str, caption: str) -> str:
+    return figure(b64, alt, caption)
+
+
+FIDELITY_HELP = ("The link engine measures its own accuracy. <b>Lateness</b> is how much later than scheduled "
+                 "it wrote each frame: green under 1 ms means the delays you see are the delays the topology asked "
+                 "for, red over 5 ms means the machine was too busy and the numbers above carry that error. "
+                 "Drops the models decided are the ones the scenario asked for (loss, a cut link); queue overflow "
+                 "drops are congestion, the way a real radio's buffer overflows.")
+
+
+def build_report(run_dir: str | Path) -> Path:
+    """Write RUN_DIR/report.html (self-contained) and RUN_DIR/report.md; return the HTML path.
+
+    Call it at the end of `testbed run`. Missing sections of the bundle are noted in the report, not raised;
+    only a missing or unreadable results.json raises InputError.
+    """
+    run = read_run(run_dir)
+    topo = load_topology_for(run)
+    ends = link_ends(topo)
+    runs = [(run.label, run)]
+    hit = _fault_links(run, topo)
+    topo_img = plots.topology_figure(topo, hit, f"{run.topology_name or 'topology'}: "
+                                     + ("links touched by a fault in red, dashed" if hit else "no link was faulted")
+                                     ) if topo is not None else None
+    body = "".join([
+        f"<h1>{escape(run.scenario or run.label)} {badge(run.status)}</h1>",
+        '<p class="lead">Report of one testbed run: the network below was emulated on a Linux machine, traffic '
+        "was sent across it while faults were injected on a timeline, and everything was measured.</p>",
+        kv(summary_rows(run)),
+        _nav([("expectations", "Expectations"), ("topology", "Topology"), ("events", "Faults"),
+              ("throughput", "Throughput"), ("rtt", "Round-trip time"), ("links", "Links"),
+              ("fidelity", "Engine fidelity"), ("manifest", "Manifest")]
+             + ([("notes", "Notes")] if run.notes else [])),
+        '<h2 id="expectations">Expectations</h2><p class="help">What the scenario said must hold, '
+        "and what was measured.</p>", expectation_table(run),
+        '<h2 id="topology">Topology</h2><p class="help">The emulated network; nodes with coordinates are placed '
+        "on a map. Each link is labelled with its profile, rate and one-way delay.</p>",
+        figure(topo_img, "topology map", "The emulated network." + (f" Faulted: {', '.join(sorted(hit))}." if hit else ""))
+        if topo is not None else '<p class="help">(No topology map: see the notes at the end.)</p>',
+        '<h2 id="events">Faults injected</h2>', events_table(run),
+        _timeline_sections(runs, ends, ""),
+        link_table(run, ends),
+        f'<h2 id="fidelity">Engine fidelity</h2><p class="help">{FIDELITY_HELP}</p>', fidelity_table(run, ends),
+        '<h2 id="manifest">Manifest: how to get the same run again</h2>', manifest_html(run),
+        notes_html(run.notes),
+    ])
+    out = run.run_dir / "report.html"
+    out.write_text(page(f"{run.scenario or run.label} — {run.status}", body), encoding="utf-8")
+    (run.run_dir / "report.md").write_text(run_markdown(run), encoding="utf-8")
+    log.info("wrote %s and report.md", out)
+    return out
+
+
+def build_comparison(run_a: str | Path, run_b: str | Path, out: str | Path | None = None) -> Path:
+    """Write a side-by-side comparison of run A (before) and run B (after); default RUN_B/compare-<A>.html.
+
+    A compare-<A>.md with the delta table is written beside it.
+    """
+    a, b = read_run(run_a), read_run(run_b)
+    la, lb = f"A {a.label}", f"B {b.label}"
+    if a.label == b.label:
+        la, lb = f"A ({a.run_dir.name})", f"B ({b.run_dir.name})"
+    topo = load_topology_for(b)
+    ends = link_ends(topo)
+    runs = [(la, a), (lb, b)]
+    ds = deltas(a, b)
+    hit = _fault_links(a, topo) | _fault_links(b, topo)
+    topo_img = plots.topology_figure(topo, hit, f"{b.topology_name or 'topology'}: links touched by a fault in red"
+                                     ) if topo is not None else None
+    side = ('<div class="cols"><div><h3>A (before)</h3>' + kv(summary_rows(a)) + "</div><div><h3>B (after)</h3>"
+            + kv(summary_rows(b)) + "</div></div>")
+    if a.scenario != b.scenario:
+        b.notes.append(f'the two runs are of different scenarios ("{a.scenario}" and "{b.scenario}"): '
+                       "compare with care")
+    expect = ('<div class="cols"><div><h3>A</h3>' + expectation_table(a) + '</div><div><h3>B</h3>'
+              + expectation_table(b) + "</div></div>")
+    body = "".join([
+        f"<h1>{escape(b.scenario or b.label)}: B compared with A</h1>",
+        f'<p class="lead">Two runs of a testbed scenario side by side: <b>A</b> = <code>{escape(str(a.run_dir))}</code>, '
+        f"<b>B</b> = <code>{escape(str(b.run_dir))}</code>. Plots overlay both runs: A solid blue, B dashed red. "
+        "The table says, metric by metric, whether B did better or worse than A.</p>",
+        side,
+        _nav([("deltas", "Differences"), ("expectations", "Expectations"), ("topology", "Topology"),
+              ("throughput", "Throughput"), ("rtt", "Round-trip time"), ("links", "Links"),
+              ("fidelity", "Engine fidelity"), ("manifest", "Manifests")]),
+        '<h2 id="deltas">Differences, B against A</h2>', delta_table(ds, la, lb),
+        '<h2 id="expectations">Expectations</h2>', expect,
+        '<h2 id="topology">Topology</h2>',
+        figure(topo_img, "topology map", "The emulated network (from run B).") if topo_img else
+        '<p class="help">(No topology map: see the notes at the end.)</p>',
+        _timeline_sections(runs, ends, " Run A is drawn solid blue, run B dashed red."),
+        '<h2 id="fidelity">Engine fidelity</h2><p class="help">' + FIDELITY_HELP + "</p>",
+        '<div class="cols"><div><h3>A</h3>' + fidelity_table(a, ends) + "</div><div><h3>B</h3>"
+        + fidelity_table(b, ends) + "</div></div>",
+        '<h2 id="manifest">Manifests</h2><div class="cols"><div><h3>A</h3>' + manifest_html(a)
+        + "</div><div><h3>B</h3>" + manifest_html(b) + "</div></div>",
+        notes_html([f"A: {n}" for n in a.notes] + [f"B: {n}" for n in b.notes]),
+    ])
+    path = Path(out) if out else b.run_dir / f"compare-{a.run_dir.name}.html"
+    path.write_text(page(f"{b.scenario}: {lb} vs {la}", body), encoding="utf-8")
+    path.with_suffix(".md").write_text(comparison_markdown(a, b, ds, la, lb, path.name), encoding="utf-8")
+    return path

@@ -1,0 +1,235 @@
+"""The report's figures (matplotlib, Agg), each returned as a base64 PNG ready for a data: URI.
+
+Every time-series figure takes a list of (label, RunData) so that a single run and a comparison
+of runs are drawn by the same code: one run is one line, two runs are two overlaid lines.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.transforms import blended_transform_factory  # noqa: E402
+
+from .bundle import Event, LinkDirection, RunData  # noqa: E402
+
+RUN_STYLES = ({"ls": "-", "alpha": 0.95}, {"ls": "--", "alpha": 0.95})   # first run solid, second dashed
+RUN_COLORS = ("#1f77b4", "#d62728")
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
+CAUSE_COLORS = {"loss": "#ff7f0e", "queue": "#9467bd", "link_down": "#d62728"}
+CAUSE_LABELS = {"loss": "loss model (asked for)", "queue": "queue overflow (congestion)",
+                "link_down": "link down (fault)"}
+WIDTH_IN = 11.0
+
+plt.rcParams.update({"font.size": 10, "axes.titlesize": 12, "axes.labelsize": 10, "legend.fontsize": 9,
+                     "axes.grid": True, "grid.alpha": 0.25, "axes.spines.top": False, "axes.spines.right": False})
+
+Runs = Sequence[tuple[str, RunData]]
+
+
+def to_png_b64(fig: plt.Figure, dpi: int = 100) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def event_spans(events: list[Event]) -> tuple[list[tuple[float, float, str]], list[Event]]:
+    """Pair each down/cut with the next up/restore of the same target into a span; the rest stay instants."""
+    spans: list[tuple[float, float, str]] = []
+    instants: list[Event] = []
+    open_: dict[str, Event] = {}
+    for e in events:
+        target = ",".join(e.links + e.nodes) or e.kind
+        if e.end_s is not None:
+            spans.append((e.t_s, e.end_s, e.label))
+        elif e.kind.endswith("-down") or e.kind == "blackhole":
+            open_[target] = e
+        elif e.kind.endswith("-up") and target in open_:
+            d = open_.pop(target)
+            spans.append((d.t_s, e.t_s, f"{target} {d.kind.replace('-', ' ')}"))
+        else:
+            instants.append(e)
+    instants.extend(open_.values())   # never restored: a line at its start
+    return spans, sorted(instants, key=lambda e: e.t_s)
+
+
+def mark_events(ax: plt.Axes, events: list[Event], label_them: bool) -> None:
+    """Shade fault spans, draw instant events as vertical lines; label them on the top axis only."""
+    spans, instants = event_spans(events)
+    tr = blended_transform_factory(ax.transData, ax.transAxes)
+    for i, (a, b, text) in enumerate(spans):
+        ax.axvspan(a, b, color="#d62728", alpha=0.10, lw=0, zorder=0)
+        ax.axvline(a, color="#d62728", lw=1.2, ls=":", zorder=1)
+        ax.axvline(b, color="#2ca02c", lw=1.2, ls=":", zorder=1)
+        if label_them:
+            ax.text(a, 1.02 + 0.11 * (i % 2), f"▼ {text}", transform=tr, fontsize=8.5, color="#b2182b",
+                    va="bottom", ha="left", clip_on=False)
+    for i, e in enumerate(instants):
+        ax.axvline(e.t_s, color="#555", lw=1.2, ls="--", zorder=1)
+        if label_them:
+            ax.text(e.t_s, 1.02 + 0.11 * ((i + len(spans)) % 2), f"▼ {e.label}", transform=tr, fontsize=8.5,
+                    color="#333", va="bottom", ha="left", clip_on=False)
+
+
+def _all_events(runs: Runs) -> list[Event]:
+    seen, out = set(), []
+    for _, r in runs:
+        for e in r.events:
+            if (e.t_s, e.label) not in seen:
+                seen.add((e.t_s, e.label))
+                out.append(e)
+    return sorted(out, key=lambda e: e.t_s)
+
+
+def _x_limits(runs: Runs) -> tuple[float, float] | None:
+    ends = [r.duration_s for _, r in runs if r.duration_s]
+    return (0.0, max(ends)) if ends else None
+
+
+def flow_names(runs: Runs, metric: str) -> list[str]:
+    names: list[str] = []
+    for _, r in runs:
+        for f in r.flows:
+            if getattr(f, metric) is not None and getattr(f, metric).t_s and f.name not in names:
+                names.append(f.name)
+    return names
+
+
+def timeseries_figure(runs: Runs, metric: str) -> str | None:
+    """metric "throughput" (Mbit/s per interval) or "rtt" (ms per probe, lost probes marked): one panel per flow."""
+    names = flow_names(runs, metric)
+    if not names:
+        return None
+    fig, axes = plt.subplots(len(names), 1, figsize=(WIDTH_IN, 2.9 * len(names) + 0.6), sharex=True, squeeze=False)
+    events = _all_events(runs)
+    for i, (name, ax) in enumerate(zip(names, axes[:, 0])):
+        mark_events(ax, events, label_them=(i == 0))
+        lo_hi: list[float] = []
+        for k, (label, r) in enumerate(runs):
+            f = next((f for f in r.flows if f.name == name), None)
+            s = getattr(f, metric) if f else None
+            if not s:
+                continue
+            color = RUN_COLORS[k % 2] if len(runs) > 1 else PALETTE[i % len(PALETTE)]
+            scale = 1e-6 if metric == "throughput" else 1e3
+            xs = [t for t, v in zip(s.t_s, s.values) if v is not None]
+            ys = [v * scale for v in s.values if v is not None]
+            lo_hi += ys
+            tag = f"{label}: " if len(runs) > 1 else ""
+            if metric == "throughput":
+                ax.plot(xs, ys, color=color, lw=1.8, drawstyle="steps-mid", label=f"{tag}{name} ({f.kind})",
+                        **RUN_STYLES[k % 2])
+            else:
+                ax.plot(xs, ys, color=color, lw=1.2, marker=".", ms=3, label=f"{tag}{name} ({f.kind})",
+                        **RUN_STYLES[k % 2])
+                lost = [t for t, v in zip(s.t_s, s.values) if v is None]
+                if lost:
+                    tr = blended_transform_factory(ax.transData, ax.transAxes)
+                    ax.plot(lost, [0.03 + 0.05 * k] * len(lost), "x", color=color, ms=5, transform=tr,
+                            label=f"{tag}lost probe ({len(lost)})")
+        if metric == "throughput":
+            ax.set_ylabel("throughput (Mbit/s)")
+            ax.set_ylim(bottom=0)
+        else:
+            ax.set_ylabel("round-trip time (ms)")
+            pos = [v for v in lo_hi if v > 0]
+            if pos and max(pos) / min(pos) > 20:
+                ax.set_yscale("log")   # a 4 ms fiber path and a 600 ms satellite path on one readable axis
+        f0 = next((f for _, r in runs for f in r.flows if f.name == name), None)
+        route = f" — {f0.src} → {f0.dst}" if f0 and f0.src and f0.dst else ""
+        ax.set_title(f"{name}{route}", loc="left", fontsize=11, pad=28 if i == 0 else 6)
+        ax.legend(loc="upper right", framealpha=0.9)
+    axes[-1, 0].set_xlabel("scenario time (s)")
+    lim = _x_limits(runs)
+    if lim:
+        axes[-1, 0].set_xlim(*lim)
+    fig.tight_layout()
+    return to_png_b64(fig)
+
+
+def direction_label(link: str, d: str, ends: dict[str, tuple[str, str]]) -> str:
+    a, b = ends.get(link) or (tuple(link.split("--", 1)) if "--" in link else ("a", "b"))
+    return f"{a} → {b}" if d == "ab" else f"{b} → {a}"
+
+
+def utilisation_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | None:
+    """Per-link, per-direction share of the link rate used (%), over time; idle directions left out."""
+    rows: list[tuple[str, str]] = []
+    for _, r in runs:
+        for lk in r.links:
+            for d in ("ab", "ba"):
+                dd: LinkDirection = getattr(lk, d)
+                u = dd.utilisation()
+                if dd.rate_bps and u.present() and max(u.present()) > 0.001 and (lk.name, d) not in rows:
+                    rows.append((lk.name, d))
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.2))
+    mark_events(ax, _all_events(runs), label_them=True)
+    for i, (name, d) in enumerate(rows):
+        for k, (label, r) in enumerate(runs):
+            lk = next((x for x in r.links if x.name == name), None)
+            if not lk:
+                continue
+            u = getattr(lk, d).utilisation()
+            tag = f"{label}: " if len(runs) > 1 else ""
+            ax.plot(u.t_s, [v * 100 for v in u.values], color=PALETTE[i % len(PALETTE)], lw=1.6,
+                    label=f"{tag}{name} ({direction_label(name, d, ends)})", **RUN_STYLES[k % 2])
+    ax.set_ylabel("utilisation (% of link rate)")
+    ax.set_xlabel("scenario time (s)")
+    ax.set_ylim(bottom=0)
+    lim = _x_limits(runs)
+    if lim:
+        ax.set_xlim(*lim)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.9)
+    ax.set_title("How busy each link was", loc="left", pad=28)
+    fig.tight_layout()
+    return to_png_b64(fig)
+
+
+def drops_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | None:
+    """Frames dropped per link direction over the whole run, stacked by cause (one bar group per run)."""
+    bars: list[tuple[str, dict[str, float]]] = []
+    for label, r in runs:
+        for lk in r.links:
+            for d in ("ab", "ba"):
+                tot = getattr(lk, d).drop_totals()
+                if sum(tot.values()) > 0:
+                    tag = f"{label}: " if len(runs) > 1 else ""
+                    bars.append((f"{tag}{lk.name}\n{direction_label(lk.name, d, ends)}", tot))
+    if not bars:
+        return None
+    causes = sorted({c for _, t in bars for c in t}, key=lambda c: list(CAUSE_COLORS).index(c) if c in CAUSE_COLORS else 99)
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 0.55 * len(bars) + 1.4))
+    left = [0.0] * len(bars)
+    ys = list(range(len(bars)))[::-1]
+    for j, c in enumerate(causes):
+        vals = [t.get(c, 0) for _, t in bars]
+        ax.barh(ys, vals, left=left, color=CAUSE_COLORS.get(c, PALETTE[j % len(PALETTE)]),
+                label=CAUSE_LABELS.get(c, c), height=0.6)
+        left = [a + b for a, b in zip(left, vals)]
+    for y, total in zip(ys, left):
+        ax.text(total, y, f" {total:,.0f}", va="center", fontsize=9)
+    ax.set_yticks(ys, [b[0] for b in bars], fontsize=8.5)
+    ax.set_xlabel("frames dropped during the run")
+    ax.set_xlim(right=max(left) * 1.12 if max(left) else 1)
+    ax.legend(loc="lower right", framealpha=0.9)
+    ax.set_title("Why frames were dropped", loc="left")
+    ax.grid(axis="y", visible=False)
+    fig.tight_layout()
+    return to_png_b64(fig)
+
+
+def topology_figure(topo: object, highlight: set[str], title: str) -> str:
+    from ..viz.topomap import draw_topology
+    n = len(getattr(topo, "nodes", ()))
+    fig, ax = plt.subplots(figsize=(min(WIDTH_IN, 7 + n * 0.12), min(WIDTH_IN, 7 + n * 0.12) * 0.68))
+    draw_topology(topo, highlight=highlight, ax=ax, title=title)
+    fig.tight_layout()
+    return to_png_b64(fig)

@@ -1,0 +1,196 @@
+"""The self-contained HTML page: inline CSS, figures as data: URIs, no JavaScript."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from html import escape
+from typing import Iterable, Sequence
+
+from . import fmt
+from .bundle import RunData
+from .compare import Delta
+from .plots import CAUSE_LABELS, direction_label
+from .bundle import MODEL_DROP_CAUSES
+
+CSS = """
+body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#1b1f24;
+ max-width:1180px;margin:0 auto;padding:24px 28px 60px;background:#fff}
+h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:36px 0 6px;padding-top:10px;border-top:1px solid #d8dee4}
+h3{font-size:16px;margin:20px 0 6px}p.lead{color:#57606a;margin:0 0 14px}p.help{color:#57606a;margin:2px 0 10px}
+.badge{display:inline-block;padding:2px 12px;border-radius:12px;font-weight:600;font-size:15px;vertical-align:middle;
+ margin-left:8px;color:#fff}.passed{background:#1a7f37}.failed{background:#cf222e}.error,.unknown{background:#9a6700}
+table{border-collapse:collapse;margin:6px 0 14px;font-size:14px}th,td{border:1px solid #d0d7de;padding:5px 10px;
+ text-align:left;vertical-align:top}th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.kv th{width:190px}code{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f6f8fa;
+ padding:1px 4px;border-radius:4px}.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}
+.better{color:#1a7f37;font-weight:600}.worse{color:#cf222e;font-weight:600}.same{color:#57606a}
+figure{margin:10px 0 18px}figure img{max-width:100%;height:auto;border:1px solid #eaeef2}
+figcaption{color:#57606a;font-size:13px}nav{background:#f6f8fa;padding:8px 14px;border-radius:6px;font-size:14px}
+nav a{margin-right:14px}.notes{background:#fff8c5;border:1px solid #d4a72c;padding:8px 14px;border-radius:6px}
+.cols{display:flex;gap:24px;flex-wrap:wrap}footer{margin-top:40px;color:#57606a;font-size:12px}
+td.hash{font:12px ui-monospace,monospace;word-break:break-all}
+"""
+
+
+def figure(b64: str | None, alt: str, caption: str) -> str:
+    if not b64:
+        return f'<p class="help">({escape(caption)}: nothing to plot in this run.)</p>'
+    return (f'<figure><img src="data:image/png;base64,{b64}" alt="{escape(alt)}">'
+            f"<figcaption>{escape(caption)}</figcaption></figure>")
+
+
+def table(head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "", raw: bool = False) -> str:
+    """rows are escaped unless raw (then the caller escaped them)."""
+    h = "".join(f"<th>{escape(c)}</th>" for c in head)
+    body = "".join("<tr>" + "".join(f"<td>{c if raw else escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<table class="{cls}"><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def kv(rows: Iterable[tuple[str, str]]) -> str:
+    return '<table class="kv">' + "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+
+
+def page(title: str, body: str) -> str:
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n{body}\n"
+            f"<footer>Made by <code>testbed report</code> on {now}. testbed emulates rural network backhaul "
+            f"(fiber, microwave, satellite, LTE) as real Linux network namespaces and runs fault scenarios "
+            f"against it; this page is one self-contained file (no network, no JavaScript).</footer></body></html>\n")
+
+
+def badge(status: str) -> str:
+    cls = status if status in ("passed", "failed", "error") else "unknown"
+    return f'<span class="badge {cls}">{escape(status.upper())}</span>'
+
+
+def summary_rows(run: RunData) -> list[tuple[str, str]]:
+    p, f = run.counts()
+    n = len(run.expectations)
+    exp = (f'<span class="pass">{p} passed</span>, <span class="{"fail" if f else "same"}">{f} failed</span> of {n}'
+           if n else "none were stated")
+    rows = [("scenario", f"<code>{escape(run.scenario or '?')}</code>"
+             + (f" ({escape(run.scenario_file)})" if run.scenario_file else "")),
+            ("what it does", escape(run.description)) if run.description else None,
+            ("topology", escape(run.topology_name or "?") + (f" ({escape(run.topology_file)})" if run.topology_file else "")),
+            ("status", badge(run.status)),
+            ("expectations", exp),
+            ("duration", escape(fmt.duration(run.duration_s))),
+            ("seed", f"<code>{escape(str(run.seed))}</code> (same seed, same random drops and jitter)"
+             if run.seed is not None else "–"),
+            ("started", escape(run.started_at)) if run.started_at else None,
+            ("run directory", f"<code>{escape(str(run.run_dir))}</code>")]
+    return [r for r in rows if r]
+
+
+def expectation_table(run: RunData) -> str:
+    if not run.expectations:
+        return '<p class="help">This scenario stated no expectations.</p>'
+    rows = []
+    for e in run.expectations:
+        res = ('<span class="pass">✔ pass</span>' if e.passed else '<span class="fail">✘ FAIL</span>'
+               if e.passed is False else "not evaluated")
+        rows.append((f"<code>{escape(e.expr)}</code>", escape(fmt.measured(e.measured, e.unit, e.expr)), res))
+    return table(("expectation (from the scenario)", "measured in this run", "result"), rows, raw=True)
+
+
+def events_table(run: RunData) -> str:
+    if not run.events:
+        return '<p class="help">No faults were injected in this run.</p>'
+    return table(("scenario time", "event"), ((fmt.duration(e.t_s) if e.t_s else "0 s", e.label) for e in run.events))
+
+
+def link_table(run: RunData, ends: dict[str, tuple[str, str]]) -> str:
+    rows = []
+    for lk in run.links:
+        for d in ("ab", "ba"):
+            dd = getattr(lk, d)
+            if not dd.t_s:
+                continue
+            u = dd.utilisation().present()
+            tot = dd.drop_totals()
+            moved = dd.bytes_out[-1] - dd.bytes_out[0] if len(dd.bytes_out) > 1 else 0
+            rows.append((lk.name, direction_label(lk.name, d, ends), fmt.rate(dd.rate_bps),
+                         f"{moved / 1e6:,.1f} MB", f"{max(u) * 100:.1f} %" if u and dd.rate_bps else "–",
+                         ", ".join(f"{c.replace('_', ' ')} {v:,.0f}" for c, v in tot.items() if v) or "none"))
+    if not rows:
+        return ""
+    return table(("link", "direction", "rate", "data carried", "peak utilisation", "frames dropped by cause"), rows)
+
+
+def fidelity_table(run: RunData, ends: dict[str, tuple[str, str]]) -> str:
+    rows = []
+    for lk in run.links:
+        for d in ("ab", "ba"):
+            dd = getattr(lk, d)
+            if not dd.t_s:
+                continue
+            tot = dd.drop_totals()
+            model = sum(v for c, v in tot.items() if c in MODEL_DROP_CAUSES)
+            queue = sum(v for c, v in tot.items() if c not in MODEL_DROP_CAUSES)
+            p99 = dd.lateness_p99_s[-1] if dd.lateness_p99_s else None
+            rows.append((escape(lk.name), escape(direction_label(lk.name, d, ends)),
+                         escape(fmt.duration(dd.lateness_p50_s[-1] if dd.lateness_p50_s else None)),
+                         _late_cell(p99), escape(fmt.duration(dd.lateness_max_s)),
+                         f"{model:,.0f}", f"{queue:,.0f}"))
+    if not rows:
+        return '<p class="help">No link engine counters were recorded (links without impairments stay plain veth).</p>'
+    return table(("link", "direction", "lateness p50", "lateness p99", "lateness max",
+                  "drops the models decided (loss, link down)", "queue overflow drops"), rows, raw=True)
+
+
+def _late_cell(p99: float | None) -> str:
+    if p99 is None:
+        return "–"
+    cls = "pass" if p99 < 1e-3 else "fail" if p99 > 5e-3 else ""
+    return f'<span class="{cls}">{escape(fmt.duration(p99))}</span>'
+
+
+def manifest_html(run: RunData) -> str:
+    m = run.manifest
+    if not m:
+        return '<p class="help">No manifest.json in the run directory.</p>'
+    parts = []
+    cmd = m.get("command")
+    rows = [("seed", f"<code>{escape(str(m.get('seed', run.seed)))}</code>")]
+    if cmd:
+        rows.append(("command", f"<code>{escape(' '.join(map(str, cmd)) if isinstance(cmd, list) else str(cmd))}</code>"))
+    for k, v in m.items():
+        if k not in ("seed", "command", "versions", "inputs") and isinstance(v, (str, int, float)):
+            rows.append((k, escape(str(v))))
+    parts.append(kv(rows))
+    vers = m.get("versions")
+    if isinstance(vers, dict) and vers:
+        parts.append("<h3>Versions</h3>" + table(("software", "version"), ((k, str(v)) for k, v in vers.items())))
+    inputs = m.get("inputs")
+    if isinstance(inputs, dict):
+        inputs = [{"path": k, "sha256": v} for k, v in inputs.items()]
+    if isinstance(inputs, list) and inputs:
+        rows2 = [(f"<code>{escape(str(i.get('path', '?')))}</code>",
+                  f'<span class="hash">{escape(str(i.get("sha256", i.get("hash", "?"))))}</span>')
+                 for i in inputs if isinstance(i, dict)]
+        parts.append("<h3>Input files (SHA-256)</h3>"
+                     '<p class="help">Same hashes and same seed: the same run. A researcher can check that '
+                     "their copy of the scenario is the one measured here.</p>"
+                     + table(("file", "sha256"), rows2, raw=True))
+    return "".join(parts)
+
+
+def notes_html(notes: list[str]) -> str:
+    if not notes:
+        return ""
+    return ('<h2 id="notes">What this report could not show</h2><div class="notes"><ul>'
+            + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul></div>")
+
+
+def delta_table(ds: list[Delta], la: str, lb: str) -> str:
+    rows = []
+    for d in ds:
+        v = f'<span class="{d.verdict}">{escape(d.verdict)}</span>' if d.verdict else ""
+        rows.append((escape(d.group), escape(d.what), escape(d.a), escape(d.b), escape(d.change), v))
+    return table(("", "metric", f"A: {la}", f"B: {lb}", "change B vs A", "B is"), rows, raw=True)
+
+
+DROPS_HELP = ("Each emulated link is carried by the testbed's link engine, which counts every frame it drops and "
+              "why: " + "; ".join(f"<b>{escape(v)}</b>" for v in CAUSE_LABELS.values()) + ".")

@@ -1,0 +1,70 @@
+"""The short markdown report: for a terminal, a CI log or a pull request comment."""
+
+from __future__ import annotations
+
+from . import fmt
+from .bundle import MODEL_DROP_CAUSES, RunData
+from .compare import Delta
+
+
+def _cell(s: object) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return (["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            + ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows])
+
+
+def run_markdown(run: RunData) -> str:
+    p, f = run.counts()
+    icon = {"passed": "✅", "failed": "❌"}.get(run.status, "⚠️")
+    lines = [f"# {icon} {run.scenario or run.label}: {run.status.upper()}", ""]
+    if run.description:
+        lines += [run.description, ""]
+    lines += [f"- topology: {run.topology_name or '?'}" + (f" (`{run.topology_file}`)" if run.topology_file else ""),
+              f"- seed: {run.seed}, duration: {fmt.duration(run.duration_s)}",
+              f"- expectations: {p} passed, {f} failed of {len(run.expectations)}",
+              f"- run: `{run.run_dir}`; plots and details in `report.html`", ""]
+    if run.expectations:
+        lines += ["## Expectations", ""] + _table(
+            ["expectation", "measured", "result"],
+            [[f"`{e.expr}`", fmt.measured(e.measured, e.unit, e.expr),
+              "pass" if e.passed else "**FAIL**" if e.passed is False else "–"] for e in run.expectations]) + [""]
+    if run.events:
+        lines += ["## Faults", ""] + [f"- {fmt.duration(e.t_s) if e.t_s else '0 s'}: {e.label}" for e in run.events] + [""]
+    rows = []
+    for fl in run.flows:
+        s = fl.stats()
+        rows.append([fl.name, fl.kind, fmt.rate(s.get("throughput_mean_bps")), fmt.fraction(s.get("loss_fraction")),
+                     fmt.duration(s.get("rtt_p50_s")), fmt.duration(s.get("rtt_p95_s")),
+                     fmt.duration(s.get("outage_s"))])
+    if rows:
+        lines += ["## Flows", ""] + _table(["flow", "kind", "mean throughput", "lost", "RTT p50", "RTT p95",
+                                            "longest outage"], rows) + [""]
+    frows = []
+    for lk in run.links:
+        for d in ("ab", "ba"):
+            dd = getattr(lk, d)
+            if not dd.t_s:
+                continue
+            tot = dd.drop_totals()
+            frows.append([f"{lk.name} {d}", fmt.duration(dd.lateness_p50_s[-1] if dd.lateness_p50_s else None),
+                          fmt.duration(dd.lateness_p99_s[-1] if dd.lateness_p99_s else None),
+                          f"{sum(v for c, v in tot.items() if c in MODEL_DROP_CAUSES):,.0f}",
+                          f"{sum(v for c, v in tot.items() if c not in MODEL_DROP_CAUSES):,.0f}"])
+    if frows:
+        lines += ["## Engine fidelity", ""] + _table(["link direction", "lateness p50", "lateness p99",
+                                                      "model drops", "queue drops"], frows) + [""]
+    if run.notes:
+        lines += ["## Not shown", ""] + [f"- {n}" for n in run.notes] + [""]
+    return "\n".join(lines)
+
+
+def comparison_markdown(a: RunData, b: RunData, ds: list[Delta], la: str, lb: str, html_name: str) -> str:
+    lines = [f"# {b.scenario or b.label}: {lb} vs {la}", "",
+             f"- A: `{a.run_dir}` ({a.status}), B: `{b.run_dir}` ({b.status})", f"- plots: `{html_name}`", ""]
+    lines += _table(["", "metric", "A", "B", "change", "B is"],
+                    [[d.group, d.what, d.a, d.b, d.change, f"**{d.verdict}**" if d.verdict in ("better", "worse")
+                      else d.verdict] for d in ds])
+    return "\n".join(lines) + "\n"
