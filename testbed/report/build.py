@@ -144,9 +144,7 @@ def build_comparison(run_a: str | Path, run_b: str | Path, out: str | Path | Non
     A compare-<A>.md with the delta table is written beside it.
     """
     a, b = read_run(run_a), read_run(run_b)
-    la, lb = f"A {a.label}", f"B {b.label}"
-    if a.label == b.label:
-        la, lb = f"A ({a.run_dir.name})", f"B ({b.run_dir.name})"
+    la, lb = "A", "B"   # short tags in plots and tables; the header says which run each one is
     topo = load_topology_for(b)
     ends = link_ends(topo)
     runs = [(la, a), (lb, b)]
@@ -163,8 +161,8 @@ def build_comparison(run_a: str | Path, run_b: str | Path, out: str | Path | Non
               + expectation_table(b) + "</div></div>")
     body = "".join([
         f"<h1>{escape(b.scenario or b.label)}: B compared with A</h1>",
-        f'<p class="lead">Two runs of a testbed scenario side by side: <b>A</b> = <code>{escape(str(a.run_dir))}</code>, '
-        f"<b>B</b> = <code>{escape(str(b.run_dir))}</code>. Plots overlay both runs: A solid blue, B dashed red. "
+        f'<p class="lead">Two runs of a testbed scenario side by side: <b>A</b> = {escape(a.label)} '
+        f"(<code>{escape(str(a.run_dir))}</code>), <b>B</b> = {escape(b.label)} (<code>{escape(str(b.run_dir))}</code>). Plots overlay both runs: A solid blue, B dashed red. "
         "The table says, metric by metric, whether B did better or worse than A.</p>",
         side,
         _nav([("deltas", "Differences"), ("expectations", "Expectations"), ("topology", "Topology"),

@@ -29,7 +29,7 @@ class Delta:
     verdict: str          # "better" | "worse" | "same" | "" (not comparable)
 
 
-def _verdict(a: float | None, b: float | None, higher_better: bool, tol: float = 0.02) -> tuple[str, str]:
+def _verdict(a: float | None, b: float | None, higher_better: bool, tol: float = 0.05) -> tuple[str, str]:
     if a is None or b is None:
         return "", ""
     if a == b or (a and abs(b - a) / abs(a) < tol):

@@ -14,6 +14,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from .bundle import Event, LinkDirection, RunData  # noqa: E402
@@ -118,9 +119,10 @@ def timeseries_figure(runs: Runs, metric: str) -> str | None:
                 continue
             color = RUN_COLORS[k % 2] if len(runs) > 1 else PALETTE[i % len(PALETTE)]
             scale = 1e-6 if metric == "throughput" else 1e3
-            xs = [t for t, v in zip(s.t_s, s.values) if v is not None]
-            ys = [v * scale for v in s.values if v is not None]
-            lo_hi += ys
+            # a gap (lost probe, missing interval) breaks the line instead of bridging the outage
+            xs = list(s.t_s)
+            ys = [v * scale if v is not None else float("nan") for v in s.values]
+            lo_hi += [v * scale for v in s.values if v is not None]
             tag = f"{label}: " if len(runs) > 1 else ""
             if metric == "throughput":
                 ax.plot(xs, ys, color=color, lw=1.8, drawstyle="steps-mid", label=f"{tag}{name} ({f.kind})",
@@ -141,6 +143,7 @@ def timeseries_figure(runs: Runs, metric: str) -> str | None:
             pos = [v for v in lo_hi if v > 0]
             if pos and max(pos) / min(pos) > 20:
                 ax.set_yscale("log")   # a 4 ms fiber path and a 600 ms satellite path on one readable axis
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         f0 = next((f for _, r in runs for f in r.flows if f.name == name), None)
         route = f" — {f0.src} → {f0.dst}" if f0 and f0.src and f0.dst else ""
         ax.set_title(f"{name}{route}", loc="left", fontsize=11, pad=28 if i == 0 else 6)
@@ -178,9 +181,12 @@ def utilisation_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | No
             if not lk:
                 continue
             u = getattr(lk, d).utilisation()
-            tag = f"{label}: " if len(runs) > 1 else ""
+            # one legend entry per link direction; the run is told by the line style (legend below)
             ax.plot(u.t_s, [v * 100 for v in u.values], color=PALETTE[i % len(PALETTE)], lw=1.6,
-                    label=f"{tag}{name} ({direction_label(name, d, ends)})", **RUN_STYLES[k % 2])
+                    label=f"{name} ({direction_label(name, d, ends)})" if k == 0 else None, **RUN_STYLES[k % 2])
+    if len(runs) > 1:
+        for k, (label, _) in enumerate(runs):
+            ax.plot([], [], color="#333", lw=1.6, label=f"run {label}", **RUN_STYLES[k % 2])
     ax.set_ylabel("utilisation (% of link rate)")
     ax.set_xlabel("scenario time (s)")
     ax.set_ylim(bottom=0)
@@ -196,13 +202,17 @@ def utilisation_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | No
 def drops_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | None:
     """Frames dropped per link direction over the whole run, stacked by cause (one bar group per run)."""
     bars: list[tuple[str, dict[str, float]]] = []
-    for label, r in runs:
-        for lk in r.links:
-            for d in ("ab", "ba"):
-                tot = getattr(lk, d).drop_totals()
+    names: list[str] = []
+    for _, r in runs:
+        names += [lk.name for lk in r.links if lk.name not in names]
+    for name in names:          # the runs' bars of one link direction side by side
+        for d in ("ab", "ba"):
+            for label, r in runs:
+                lk = next((x for x in r.links if x.name == name), None)
+                tot = getattr(lk, d).drop_totals() if lk else {}
                 if sum(tot.values()) > 0:
-                    tag = f"{label}: " if len(runs) > 1 else ""
-                    bars.append((f"{tag}{lk.name}\n{direction_label(lk.name, d, ends)}", tot))
+                    tag = f"run {label}: " if len(runs) > 1 else ""
+                    bars.append((f"{tag}{name}\n{direction_label(name, d, ends)}", tot))
     if not bars:
         return None
     causes = sorted({c for _, t in bars for c in t}, key=lambda c: list(CAUSE_COLORS).index(c) if c in CAUSE_COLORS else 99)
@@ -228,8 +238,5 @@ def drops_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | None:
 
 def topology_figure(topo: object, highlight: set[str], title: str) -> str:
     from ..viz.topomap import draw_topology
-    n = len(getattr(topo, "nodes", ()))
-    fig, ax = plt.subplots(figsize=(min(WIDTH_IN, 7 + n * 0.12), min(WIDTH_IN, 7 + n * 0.12) * 0.68))
-    draw_topology(topo, highlight=highlight, ax=ax, title=title)
-    fig.tight_layout()
-    return to_png_b64(fig)
+    # its own figure: the map then gets its side table of numbered links when labels would not fit
+    return to_png_b64(draw_topology(topo, highlight=highlight, title=title), dpi=90)

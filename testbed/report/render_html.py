@@ -189,7 +189,7 @@ def delta_table(ds: list[Delta], la: str, lb: str) -> str:
     for d in ds:
         v = f'<span class="{d.verdict}">{escape(d.verdict)}</span>' if d.verdict else ""
         rows.append((escape(d.group), escape(d.what), escape(d.a), escape(d.b), escape(d.change), v))
-    return table(("", "metric", f"A: {la}", f"B: {lb}", "change B vs A", "B is"), rows, raw=True)
+    return table(("", "metric", f"run {la}", f"run {lb}", "change B vs A", "B is"), rows, raw=True)
 
 
 DROPS_HELP = ("Each emulated link is carried by the testbed's link engine, which counts every frame it drops and "
