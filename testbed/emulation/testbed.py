@@ -264,7 +264,7 @@ class Testbed:
                                  addr], timeout=count * (interval_s + timeout_s) + 10)
         return parse_ping(src, dst, addr, cp.stdout)
 
-    def unreachable(self, timeout_ms: int = 400, retries: int = 1) -> list[tuple[str, str]]:
+    def unreachable(self, timeout_ms: int = 1200, retries: int = 1) -> list[tuple[str, str]]:
         """All (src, dst) pairs of non-switch nodes that do not answer ping now (fping, in parallel)."""
         ends = [n for n, pn in self.plan.nodes.items() if pn.kind != "switch" and n not in self._off]
         procs = []

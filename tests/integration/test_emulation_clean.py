@@ -1,0 +1,76 @@
+"""kill -9 of a running `testbed up`, then `testbed clean`: nothing of the run is left."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import TEST_TOPOLOGIES, require_emulation
+from testbed.emulation import names
+from testbed.emulation.clean import leftovers
+from testbed.errors import CapabilityError
+
+pytestmark = [pytest.mark.root, pytest.mark.emulation]
+TESTBED = [sys.executable, "-m", "testbed.cli"]
+
+
+def test_kill_9_then_clean():
+    require_emulation()
+    rid = names.new_run_id()
+    up = subprocess.Popen([*TESTBED, "up", str(TEST_TOPOLOGIES / "ospf-failover.yaml"), "--run-id", rid],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 40
+        seen = ""
+        while "all pairs reachable" not in seen:
+            line = up.stderr.readline()
+            assert line or up.poll() is None, f"testbed up ended: {seen}"
+            seen += line
+            assert time.monotonic() < deadline, seen
+        assert leftovers(rid), "the run should be visible while it is up"
+    finally:
+        up.send_signal(signal.SIGKILL)
+        up.wait()
+    time.sleep(0.5)
+    left = leftovers(rid)
+    assert any("ospfd" in x or "zebra" in x for x in left), left   # daemons outlive a kill -9
+    cp = subprocess.run([*TESTBED, "clean"], capture_output=True, text=True, timeout=60)
+    assert cp.returncode == 0, cp.stderr
+    assert f"run {rid}: cleaned" in cp.stdout
+    assert leftovers(rid) == []
+    assert not (names.default_workdir(rid)).exists()
+
+
+def test_netem_backend_is_a_capability_error(make_testbed, tmp_path):
+    topo = tmp_path / "netem.yaml"
+    topo.write_text("name: n\nnodes: {a: {kind: host}, b: {kind: host}}\n"
+                    "links: [{endpoints: [a, b], backend: netem, delay: 5ms}]\n")
+    from testbed.emulation.probe import has_netem
+    if has_netem():
+        pytest.skip("this kernel has sch_netem")
+    with pytest.raises(CapabilityError, match="netem"):
+        make_testbed(topo)
+
+
+def test_veth_cannot_blackhole(make_testbed, tmp_path):
+    topo = tmp_path / "veth.yaml"
+    topo.write_text("name: v\nnodes: {a: {kind: host}, b: {kind: host}}\nlinks: [{endpoints: [a, b]}]\n")
+    tb = make_testbed(topo)
+    assert tb.ping("a", "b", 1).ok
+    with pytest.raises(CapabilityError, match="backend: engine"):
+        tb.blackhole("a--b", True)
+
+
+def test_cli_up_run_commands(tmp_path):
+    require_emulation()
+    cp = subprocess.run([*TESTBED, "up", str(TEST_TOPOLOGIES / "ospf-failover.yaml"),
+                         "--run", "village ping -c 1 -W 2 server", "--run", "link-down fiber", "--run", "links"],
+                        capture_output=True, text=True, timeout=90)
+    assert cp.returncode == 0, cp.stderr
+    assert "1 received" in cp.stdout
+    assert "fiber" in cp.stdout and "cut" in cp.stdout
