@@ -124,7 +124,8 @@ def test_rate_limits_tcp_throughput(pair, rate_mbit, low, high):
 UDP_RECEIVER = r"""
 import json, socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+# RCVBUFFORCE (root) passes net.core.rmem_max: a stalled receiver must not lose datagrams.
+s.setsockopt(socket.SOL_SOCKET, 33, 32 << 20)  # SO_RCVBUFFORCE
 s.bind((sys.argv[1], 5000))
 print("ready", flush=True)
 s.settimeout(10.0)
@@ -176,7 +177,8 @@ def test_two_percent_loss_is_binomial_and_seeded(pair):
         runs[label] = lost_sequence_numbers(pr, n)
         s = pair.client.stats(pr.link_id)[pr.link_id]["ab"]
         # Every missing datagram was dropped by the loss model, none elsewhere.
-        assert s["drops"]["loss"] == len(runs[label]) and s["drops"]["queue"] == 0
+        assert s["drops"]["loss"] == len(runs[label]), (label, s, pr.exec(pr.ns_b, ["cat", "/proc/net/snmp"]).stdout)
+        assert s["drops"]["queue"] == 0 and s["frames_in"] >= n  # a rare stray frame (see docs) may add one
         pr.close()
     lo, hi = binomial_interval(n, 0.02)
     print(f"lost {len(runs['first'])}/{n} (99.9% interval {lo:.0f}..{hi:.0f}); other seed lost {len(runs['other'])}")
