@@ -1,0 +1,228 @@
+"""The report, built from stored results bundles (no root, no network)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from testbed.cli import main
+from testbed.errors import InputError
+from testbed.report import build_comparison, build_report
+from testbed.report import fmt
+from testbed.report.bundle import Event, read_run
+from testbed.report.compare import deltas
+from testbed.report.plots import event_spans
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class PageParser(HTMLParser):
+    """Collects what a browser would fetch or run: images, scripts, stylesheets, external links."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.imgs: list[dict[str, str]] = []
+        self.scripts = 0
+        self.external: list[str] = []
+        self.ids: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if "id" in a:
+            self.ids.append(a["id"])
+        if tag == "img":
+            self.imgs.append(a)
+        if tag == "script":
+            self.scripts += 1
+        for key in ("src", "href"):
+            if a.get(key, "").startswith(("http:", "https:", "//")) or (tag == "link" and key == "href"):
+                self.external.append(a[key])
+
+
+def parse(path: Path) -> PageParser:
+    p = PageParser()
+    p.feed(path.read_text(encoding="utf-8"))
+    return p
+
+
+@pytest.fixture
+def run_v1(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(FIXTURES / "bundle-v1", tmp_path / "v1"))
+
+
+@pytest.fixture
+def run_v2(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(FIXTURES / "bundle-v2", tmp_path / "v2"))
+
+
+def assert_images_embedded(page: PageParser) -> None:
+    assert page.imgs, "no figures"
+    for img in page.imgs:
+        src = img.get("src", "")
+        assert src.startswith("data:image/png;base64,"), src[:60]
+        data = base64.b64decode(src.split(",", 1)[1], validate=True)
+        assert data.startswith(PNG_MAGIC) and len(data) > 5000, "figure is not a real PNG"
+        assert img.get("alt"), "every figure says what it shows"
+
+
+def test_report_is_self_contained_with_every_section(run_v1: Path) -> None:
+    out = build_report(run_v1)
+    assert out == run_v1 / "report.html"
+    page = parse(out)
+    assert page.scripts == 0 and page.external == []
+    assert_images_embedded(page)
+    alts = [i["alt"] for i in page.imgs]
+    assert alts == ["topology map", "throughput of each flow over time", "round-trip time of each probe over time",
+                    "link utilisation over time", "frames dropped per link by cause"]
+    for section in ("expectations", "topology", "events", "throughput", "rtt", "links", "fidelity", "manifest"):
+        assert section in page.ids
+    assert "notes" not in page.ids   # the stored bundle is complete: nothing to excuse
+    html = out.read_text()
+    # summary at the top, then the measured values a user checks against the scenario
+    assert html.index("FAILED") < html.index('id="expectations"')
+    assert "2 passed</span>, <span class=\"fail\">2 failed</span> of 4" in html
+    for text in ("probe.loss &lt; 8%", "15 %", "outage(probe) &lt; 5s", "9 s", "27.7 Mbit/s", "link-down mithi-pop--tower-1",
+                 "prototype-gateway", "93933777cf3388cc9b380fcd931ef5e845c006b887d763551365c531cc9c84ad",
+                 "lateness p99", "queue overflow drops"):
+        assert text in html, text
+
+
+def test_markdown_report_is_short_and_has_the_verdict(run_v1: Path) -> None:
+    build_report(run_v1)
+    md = (run_v1 / "report.md").read_text()
+    assert md.startswith("# ❌ fiber-cut-failover: FAILED")
+    assert "| `probe.loss < 8%` | 15 % | **FAIL** |" in md
+    assert "| `probe.rtt.p95 < 800ms` | 679 ms | pass |" in md
+    assert "- 20 s: link-down mithi-pop--tower-1" in md
+    assert "| probe | ping | – | 15 % | 5.1 ms | 683 ms | 9 s |" in md
+    assert len(md.splitlines()) < 60
+
+
+def test_reader_computes_flow_stats_and_fault_links(run_v1: Path) -> None:
+    run = read_run(run_v1)
+    assert run.notes == []
+    assert (run.scenario, run.status, run.seed, run.duration_s) == ("fiber-cut-failover", "failed", 7, 60.0)
+    assert run.topology_file == "topology.yaml"
+    probe = next(f for f in run.flows if f.name == "probe").stats()
+    assert probe["loss_fraction"] == pytest.approx(0.15)
+    assert probe["outage_s"] == pytest.approx(9.0)
+    assert run.fault_links() == {"mithi-pop--tower-1"}
+    backup = next(lk for lk in run.links if lk.name == "tower-1--internet")
+    assert backup.ab.drop_totals()["queue"] == 244
+    util = backup.ba.utilisation()
+    assert 0 < max(util.present()) < 1    # a fraction of the 10 Mbit/s rate
+
+
+def test_event_spans_pair_down_with_up_and_keep_the_rest_as_instants() -> None:
+    evs = [Event(20, "link-down", "link-down x", links=["x"]), Event(25, "set-link", "set-link y", links=["y"]),
+           Event(40, "link-up", "link-up x", links=["x"]), Event(50, "node-down", "node-down n", nodes=["n"]),
+           Event(52, "blackhole", "blackhole z", links=["z"], end_s=55)]
+    spans, instants = event_spans(evs)
+    assert (20, 40, "x link down") in spans and (52, 55, "blackhole z") in spans
+    assert [e.label for e in instants] == ["set-link y", "node-down n"]   # never restored: drawn where it began
+
+
+def test_comparison_overlays_and_says_which_run_did_better(run_v1: Path, run_v2: Path) -> None:
+    out = build_comparison(run_v1, run_v2)
+    assert out == run_v2 / "compare-v1.html"
+    page = parse(out)
+    assert page.scripts == 0 and page.external == []
+    assert_images_embedded(page)
+    assert len(page.imgs) == 5
+    ds = {(d.group, d.what): d for d in deltas(read_run(run_v1), read_run(run_v2))}
+    assert ds[("run", "status")].verdict == "better"
+    assert ds[("run", "expectations passed")].b == "4 of 4"
+    assert (ds[("flow probe", "probes lost")].a, ds[("flow probe", "probes lost")].b) == ("15 %", "5 %")
+    assert ds[("flow probe", "longest outage (consecutive lost probes)")].verdict == "better"
+    assert ds[("expectation", "outage(probe) < 5s")].verdict == "better"
+    assert ds[("link tower-1--internet", "frames dropped (queue)")].verdict == "better"
+    assert ds[("flow probe", "95th percentile RTT")].verdict == "same"
+    md = out.with_suffix(".md").read_text()
+    assert "| flow probe | probes lost | 15 % | 5 % | -67 % | **better** |" in md
+
+
+def test_comparison_goes_where_asked(run_v1: Path, run_v2: Path, tmp_path: Path) -> None:
+    out = build_comparison(run_v1, run_v2, tmp_path / "v1-vs-v2.html")
+    assert out.is_file() and (tmp_path / "v1-vs-v2.md").is_file()
+    assert not (run_v2 / "compare-v1.html").exists()
+
+
+def test_a_bundle_with_only_a_status_still_gets_a_report(tmp_path: Path) -> None:
+    (tmp_path / "results.json").write_text(json.dumps({"status": "error", "scenario": "half-done"}))
+    out = build_report(tmp_path)
+    html = out.read_text()
+    assert "ERROR" in html and 'id="notes"' in html
+    run = read_run(tmp_path)
+    notes = " ".join(run.notes)
+    for text in ("manifest.json is missing", "no flows", "no link engine counters"):
+        assert text in notes
+    assert parse(out).imgs == []
+    assert "## Not shown" in (tmp_path / "report.md").read_text()
+
+
+def test_malformed_sections_are_noted_not_raised(run_v1: Path) -> None:
+    res = json.loads((run_v1 / "results.json").read_text())
+    res["flows"] = 5
+    res["events"] = [{"kind": "link-down"}, {"t_s": 3, "do": "node-down", "node": "tower-1"}]
+    res["topology"] = {"name": "thar-district", "file": "nowhere.yaml"}
+    (run_v1 / "results.json").write_text(json.dumps(res))
+    (run_v1 / "manifest.json").write_text("{not json")
+    out = build_report(run_v1)
+    html = out.read_text()
+    assert "the flows section could not be read" in html
+    assert "manifest.json is unreadable" in html
+    assert "the topology file nowhere.yaml was not found" in html
+    assert "node-down tower-1" in html     # the event without a time is skipped, the other kept
+    assert_images_embedded(parse(out))
+
+
+def test_a_node_fault_highlights_every_link_of_the_node(run_v1: Path) -> None:
+    from testbed.report.build import _fault_links, load_topology_for
+    res = json.loads((run_v1 / "results.json").read_text())
+    res["events"] = [{"t_s": 3, "kind": "node-down", "node": "lan-a"}]
+    (run_v1 / "results.json").write_text(json.dumps(res))
+    run = read_run(run_v1)
+    assert _fault_links(run, load_topology_for(run)) == {"tower-1--lan-a", "lan-a--school-a"}
+
+
+def test_user_text_is_escaped(run_v1: Path) -> None:
+    res = json.loads((run_v1 / "results.json").read_text())
+    res["scenario"]["name"] = "<script>alert(1)</script>"
+    (run_v1 / "results.json").write_text(json.dumps(res))
+    page = parse(build_report(run_v1))
+    assert page.scripts == 0
+
+
+def test_missing_results_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no results here"):
+        read_run(tmp_path)
+    with pytest.raises(InputError, match="not a directory"):
+        read_run(tmp_path / "nope")
+    (tmp_path / "results.json").write_text("[1, 2]")
+    with pytest.raises(InputError, match="JSON object"):
+        read_run(tmp_path)
+
+
+def test_cli_report_and_compare(run_v1: Path, run_v2: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["report", str(run_v1)]) == 0
+    assert f"wrote {run_v1 / 'report.html'}" in capsys.readouterr().out
+    assert main(["report", str(run_v1), str(run_v2), "-o", str(tmp_path / "c.html")]) == 0
+    assert (tmp_path / "c.html").is_file()
+    assert main(["report", str(tmp_path / "absent")]) == 2
+    assert "not a directory" in capsys.readouterr().err
+    assert main(["report", str(run_v1), "-o", "x.html"]) == 2
+    assert main(["report", str(run_v1), str(run_v2), "-o", "x.png"]) == 2
+
+
+@pytest.mark.parametrize("value, unit, expr, text", [
+    (27684877.5, "rate", "", "27.7 Mbit/s"), (0.00029, "duration", "", "290 µs"), (0.68, "", "probe.rtt.p95 < 1s", "680 ms"),
+    (0.15, "", "probe.loss < 5%", "15 %"), (9.0, "", "outage(probe) < 5s", "9 s"), (3, "", "x.exit_code == 0", "3"),
+    (None, "", "", "–"), (1.5e9, "rate", "", "1.5 Gbit/s"), (200.0, "duration", "", "3 min 20 s")])
+def test_measured_values_read_in_their_unit(value: float, unit: str, expr: str, text: str) -> None:
+    assert fmt.measured(value, unit, expr) == text
