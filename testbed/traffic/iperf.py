@@ -110,6 +110,16 @@ class IperfRunner(Runner):
         self.started_at = self.ctx.now()
         self.spawn(sp.src, argv, self.client_out)
 
+    def stop(self) -> None:
+        # a client whose -t just ran out is writing its report: let it finish instead of interrupting it
+        import subprocess
+        if len(self.procs) == 2 and self.procs[1].poll() is None:
+            try:
+                self.procs[1].wait(timeout=2.5)
+            except subprocess.TimeoutExpired:
+                pass
+        super().stop()
+
     def _wait_listening(self, node: str, port: int, timeout_s: float = 3.0) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

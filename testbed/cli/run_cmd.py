@@ -1,0 +1,154 @@
+"""testbed run SCENARIO: bring the topology up, play the timeline, judge the expectations, write results."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress as Bar, TextColumn
+from rich.table import Table
+
+from .. import units
+from ..errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a scenario: traffic and faults on a timeline, expectations judged",
+                       description="Bring up the scenario's topology, run its timeline of traffic and faults, "
+                                   "judge its expectations and write results.json, manifest.json, junit.xml "
+                                   "and raw tool outputs. Exit 0 all expectations hold, 1 one failed, "
+                                   "2 bad input, 3 this machine cannot, 130 interrupted.")
+    p.add_argument("scenario", metavar="SCENARIO", help="a scenario file (.yaml, or .py)")
+    p.add_argument("--out", metavar="DIR", help="results folder (default: results/<scenario>-<time>)")
+    p.add_argument("--seed", type=int, help="override the scenario's seed (seeds every random choice)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--time-scale", type=float, metavar="F", default=None,
+                   help="multiply every timeline time by F (0.25: a 60 s scenario runs 15 s); "
+                        "link delays and probe intervals are not scaled")
+    g.add_argument("--duration", metavar="D", help='run for D (e.g. "20s"), scaling the timeline to fit')
+    p.add_argument("--quiet", "-q", action="store_true", help="no live progress, only the summary")
+    p.set_defaults(func=run)
+
+
+def _scale(args: argparse.Namespace, duration_s: float) -> float:
+    if args.duration is not None:
+        try:
+            d = units.parse_duration(args.duration)
+        except ValueError as e:
+            raise UsageError(f"--duration: {e}") from None
+        if d <= 0:
+            raise UsageError("--duration must be above zero")
+        return d / duration_s
+    if args.time_scale is not None:
+        if not 0 < args.time_scale <= 100:
+            raise UsageError(f"--time-scale must lie in (0, 100], got {args.time_scale}")
+        return args.time_scale
+    return 1.0
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..scenario.load import load_scenario
+    from ..topology.plan import make_plan
+
+    sc = load_scenario(args.scenario)          # InputError: exit 2, before anything is made
+    if args.seed is not None and args.seed < 0:
+        raise UsageError("--seed must be >= 0")
+    scale = _scale(args, sc.duration_s)
+    sc = sc.scaled(scale)
+    plan = make_plan(sc.topology)
+
+    from ..scenario.runner import ScenarioRun, check_programs
+    check_programs(sc)                          # CapabilityError: exit 3
+    from ..emulation import Testbed
+    from ..results.bundle import write_bundle
+
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else Path("results") / f"{sc.name}-{stamp}"
+    out.mkdir(parents=True, exist_ok=True)
+    console = Console(stderr=False, highlight=False)
+    err = Console(stderr=True, highlight=False)
+    display = _Display(console, sc.duration_s, quiet=args.quiet)
+    seed = sc.seed if args.seed is None else args.seed
+    console.print(f"[bold]{sc.name}[/]: {sc.topology.name}, {units.format_duration(sc.duration_s)}"
+                  f"{f' (time scale {scale:g})' if scale != 1 else ''}, seed {seed} -> {out}")
+    result = None
+    run_id = None
+    with Testbed(plan) as tb:
+        run_id = tb.run_id
+        console.print(f"run {tb.run_id}: network up in {tb.timings.get('up_s', 0):.1f}s")
+        with display:
+            result = ScenarioRun(sc, tb, out, seed=seed, time_scale=scale, on_progress=display.update).run()
+        # written before teardown: a second Ctrl-C during teardown still leaves the results
+        paths = write_bundle(result, out, run_id, plan)
+    _summary(console, result)
+    console.print(f"results: {paths['results']}  junit: {paths['junit']}")
+    if result.status == "interrupted":
+        err.print("interrupted: results so far written with status \"interrupted\"")
+        return 130
+    if result.status == "error":
+        err.print(f"error: {result.error}")
+        return 4
+    return 0 if result.status == "passed" else 1
+
+
+class _Display:
+    """Live progress: a bar with scenario time and current link rates, events printed as they fire."""
+
+    def __init__(self, console: Console, duration_s: float, quiet: bool):
+        self.console = console
+        self.quiet = quiet
+        self.bar = Bar(TextColumn("[bold]t={task.completed:5.1f}s[/]"), BarColumn(),
+                       TextColumn("{task.description}"), console=console, transient=True,
+                       disable=quiet or not console.is_terminal)
+        self.task = self.bar.add_task("", total=duration_s)
+
+    def __enter__(self) -> "_Display":
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def update(self, p) -> None:  # noqa: ANN001 - testbed.scenario.runner.Progress
+        if p.kind in ("event", "start") and not self.quiet:
+            self.console.print(f"  [cyan]{p.t:7.2f}s[/] {p.text}")
+        top = sorted(p.rates.items(), key=lambda kv: -kv[1])[:3]
+        desc = "  ".join(f"{k} {units.format_rate(v)}" for k, v in top if v > 0)
+        self.bar.update(self.task, completed=min(p.t, p.duration_s), description=desc)
+
+
+def _summary(console: Console, r) -> None:  # noqa: ANN001 - RunResult
+    t = Table(title=f"{r.scenario.name}: {r.status}", title_justify="left")
+    t.add_column("expectation")
+    t.add_column("measured", justify="right")
+    t.add_column("samples", justify="right")
+    t.add_column("result")
+    for v in r.verdicts:
+        d = v.to_dict()
+        t.add_row(d["expr"], d["measured_text"], str(d["samples"]), "[green]pass[/]" if v.passed else "[red]FAIL[/]")
+    console.print(t)
+    ft = Table(title="flows", title_justify="left")
+    for c in ("flow", "kind", "summary"):
+        ft.add_column(c)
+    for name, f in r.flows.items():
+        s = ", ".join(f"{k}={_fmt(k, v)}" for k, v in f.summary.items() if v is not None and k != "intervals")
+        ft.add_row(name, f.kind, (f"[red]{f.error}[/] " if f.error else "") + s)
+    console.print(ft)
+    failed = [e for e in r.events if not e["ok"]]
+    if failed:
+        console.print(f"[yellow]{len(failed)} event(s) failed:[/] " + "; ".join(f"{e['label']}: {e['error']}" for e in failed))
+
+
+def _fmt(k: str, v: object) -> str:
+    if isinstance(v, float):
+        if k.endswith("_bps"):
+            return units.format_rate(v)
+        if k.endswith("_s"):
+            return units.format_duration(v)
+        if k == "loss":
+            return units.format_percent(v)
+        return f"{v:.3g}"
+    return str(v)

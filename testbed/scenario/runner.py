@@ -1,0 +1,227 @@
+"""The timeline runner: traffic and faults at their scenario times over a running Testbed.
+
+Reports progress through a callback (the CLI draws it); never prints. Ctrl-C (KeyboardInterrupt)
+stops the timeline, collects what was measured so far and returns with status "interrupted".
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import units
+from ..errors import TestbedError
+from ..faults.injectors import FaultContext, Step, expand
+from ..traffic.base import FlowResult, RunContext, Runner
+from ..traffic.registry import RUNNERS
+from .expect import Verdict, evaluate
+from .model import Scenario
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    """One report to the live display: kind is "start", "event", "tick" or "end"."""
+
+    kind: str
+    t: float
+    duration_s: float
+    text: str = ""
+    rates: dict[str, float] = field(default_factory=dict)    # link direction -> bit/s over the last second
+
+
+@dataclass
+class RunResult:
+    scenario: Scenario
+    status: str                                   # passed | failed | interrupted | error
+    seed: int
+    time_scale: float
+    flows: dict[str, FlowResult]
+    verdicts: list[Verdict]
+    events: list[dict[str, Any]]
+    link_samples: list[dict[str, Any]]            # [{t, stats: engine stats()}] once a second
+    commands: list[dict[str, Any]]
+    started_wall: float
+    elapsed_s: float
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def check_programs(sc: Scenario) -> None:
+    """Raise CapabilityError for a missing program, before anything is brought up."""
+    for kind in {t.kind for t in sc.traffic}:
+        RUNNERS[kind].check()
+
+
+class EngineCollector(threading.Thread):
+    """Samples every engine link's counters once a second; derives current rates for the display."""
+
+    def __init__(self, engine: Any, t0_mono: float):
+        super().__init__(name="engine-collector", daemon=True)
+        self.engine = engine
+        self.t0 = t0_mono
+        self.samples: list[dict[str, Any]] = []
+        self.rates: dict[str, float] = {}
+        self._stop_evt = threading.Event()
+
+    def sample(self) -> None:
+        try:
+            stats = self.engine.stats()
+        except TestbedError as e:
+            log.warning("engine stats failed: %s", e)
+            return
+        t = time.monotonic() - self.t0
+        if self.samples:
+            prev, dt = self.samples[-1], t - self.samples[-1]["t"]
+            if dt > 0:
+                self.rates = {f"{lk}.{d}": 8 * (s[d]["bytes_out"] - prev["stats"].get(lk, {}).get(d, {}).get("bytes_out", 0)) / dt
+                              for lk, s in stats.items() for d in ("ab", "ba")}
+        self.samples.append({"t": round(t, 6), "stats": stats})
+
+    def run(self) -> None:
+        while not self._stop_evt.wait(1.0 - ((time.monotonic() - self.t0) % 1.0)):
+            self.sample()
+
+    def stop(self) -> None:
+        self._stop_evt.set()
+        self.join(timeout=5)
+        self.sample()
+
+
+class ScenarioRun:
+    def __init__(self, sc: Scenario, tb: Any, out_dir: Path, *, seed: int | None = None, time_scale: float = 1.0,
+                 on_progress: Callable[[Progress], None] | None = None, settle_timeout_s: float = 60.0):
+        self.sc = sc
+        self.tb = tb
+        self.out_dir = Path(out_dir)
+        self.seed = sc.seed if seed is None else seed
+        self.time_scale = time_scale
+        self.on_progress = on_progress or (lambda p: None)
+        self.settle_timeout_s = settle_timeout_s
+        self.events: list[dict[str, Any]] = []
+        self.timings: dict[str, float] = {}
+
+    def _report(self, kind: str, t: float, text: str = "", rates: dict[str, float] | None = None) -> None:
+        try:
+            self.on_progress(Progress(kind, t, self.sc.duration_s, text, rates or {}))
+        except Exception:  # a broken display must not break a run
+            log.exception("progress callback failed")
+
+    def run(self) -> RunResult:
+        sc = self.sc
+        raw = self.out_dir / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        t_settle = time.monotonic()
+        self._report("start", 0.0, "waiting for routing to converge (every node reaches every other)")
+        self.tb.wait_reachable(timeout_s=self.settle_timeout_s)
+        if sc.warmup_s:
+            time.sleep(sc.warmup_s)
+        self.timings["settle_s"] = time.monotonic() - t_settle
+        ctx = RunContext(self.tb, raw, time.time(), time.monotonic(), self.seed, sc.duration_s)
+        runners = [RUNNERS[t.kind](t, ctx, i) for i, t in enumerate(sc.traffic)]
+        collector = EngineCollector(self.tb.engine, ctx.t0_mono) if self.tb.engine is not None else None
+        status, error = "running", None
+        try:
+            if collector:
+                collector.sample()
+                collector.start()
+            self._report("start", 0.0, f"scenario {sc.name}: {units.format_duration(sc.duration_s)}, seed {self.seed}")
+            self._timeline(ctx, runners, collector)
+            status = "completed"
+        except KeyboardInterrupt:
+            status = "interrupted"
+            self._log_event(ctx, ctx.now(), ctx.now(), "interrupted (Ctrl-C)", "interrupt")
+        except TestbedError as e:
+            status, error = "error", str(e)
+            self._log_event(ctx, ctx.now(), ctx.now(), f"run failed: {e}", "error", error=str(e))
+        finally:
+            for r in runners:
+                if r.procs:
+                    try:
+                        r.stop()
+                    except Exception as e:  # keep stopping the others
+                        log.warning("stopping %s: %s", r.spec.name, e)
+            if collector:
+                collector.stop()
+        elapsed = ctx.now()
+        flows: dict[str, FlowResult] = {}
+        for r in runners:
+            if r.procs or r.started_at is not None:
+                try:
+                    flows[r.spec.name] = r.result()
+                except Exception as e:  # a parser failure is a result, not a crash
+                    fr = r.new_result()
+                    fr.error = f"could not read its output: {type(e).__name__}: {e}"
+                    flows[r.spec.name] = fr
+            else:
+                flows[r.spec.name] = FlowResult(r.spec.name, r.spec.kind, error="never started")
+        verdicts = [evaluate(e, flows[e.target].series, flows[e.target].probes) for e in sc.expect]
+        if status == "completed":
+            status = "passed" if all(v.passed for v in verdicts) else "failed"
+        self._report("end", elapsed, status)
+        return RunResult(sc, status, self.seed, self.time_scale, flows, verdicts, self.events,
+                         collector.samples if collector else [], ctx.commands, ctx.t0_wall, elapsed, error,
+                         dict(self.timings, **getattr(self.tb, "timings", {})))
+
+    def _log_event(self, ctx: RunContext, scheduled: float, fired: float, label: str, kind: str,
+                   error: str | None = None) -> None:
+        self.events.append({"scheduled": round(scheduled, 6), "t": round(fired, 6), "label": label, "kind": kind,
+                            "ok": error is None, "error": error})
+
+    def _timeline(self, ctx: RunContext, runners: list[Runner], collector: EngineCollector | None) -> None:
+        sc = self.sc
+        fctx = FaultContext(self.tb, sc)
+        counter = itertools.count()
+        heap: list[tuple[float, int, str, Step]] = []
+
+        def push(step: Step, kind: str) -> None:
+            heapq.heappush(heap, (step.t, next(counter), kind, step))
+
+        for r in runners:
+            push(Step(r.spec.start_s, f"start {r.spec.kind} {r.spec.name}", r.start), "traffic")
+            end = r.spec.end_s(sc.duration_s)
+            if end < sc.duration_s:
+                push(Step(end, f"stop {r.spec.name}", r.stop), "traffic")
+        for ev in sc.events:
+            for st in expand(ev, fctx, self.seed, sc.duration_s):
+                push(st, ev.kind)
+        if sc.script is not None:
+            def at(t: Any, fn: Callable[..., Any], *args: Any, label: str | None = None, **kw: Any) -> None:
+                ts = (units.parse_duration(t) if isinstance(t, str) else float(t)) * self.time_scale
+                name = label or f"{getattr(fn, '__name__', 'call')}({', '.join(map(str, args))})"
+                push(Step(ts, name, lambda: (fn(*args, **kw), None)[1]), "script")
+            sc.script(self.tb, at)
+
+        next_tick = 1.0
+        while True:
+            t_next = heap[0][0] if heap else sc.duration_s
+            t_next = min(t_next, sc.duration_s)
+            # sleep until the next step, waking each second to report progress
+            while (now := ctx.now()) < t_next:
+                if now >= next_tick:
+                    self._report("tick", now, rates=collector.rates if collector else {})
+                    next_tick = int(now) + 1.0
+                time.sleep(min(t_next - now, next_tick - now, 0.25))
+            if not heap or heap[0][0] > sc.duration_s:
+                break
+            t_sched, _, kind, st = heapq.heappop(heap)
+            fired = ctx.now()
+            try:
+                undo = st.apply()
+            except TestbedError as e:
+                log.warning("%s at %.2fs failed: %s", st.label, fired, e)
+                self._log_event(ctx, t_sched, fired, st.label, kind, error=str(e))
+                self._report("event", fired, f"{st.label}: FAILED: {e}")
+                continue
+            self._log_event(ctx, t_sched, fired, st.label, kind)
+            self._report("event", fired, st.label)
+            if undo is not None and st.revert_after is not None:
+                push(Step(t_sched + st.revert_after, f"revert {st.label}", lambda u=undo: (u(), None)[1],
+                          event=st.event), kind)
