@@ -1,0 +1,128 @@
+"""The results bundle of one run: results.json, manifest.json, junit.xml next to raw/.
+
+results.json (schema "testbed.results/1", see docs/scenarios.md):
+  schema, run_id, status (passed|failed|interrupted|error), error, scenario {name, file, topology,
+  duration_s, time_scale, seed}, started_at (UTC ISO 8601), elapsed_s,
+  summary {expectations, passed, failed},
+  expectations [{expr, measured, measured_text, passed, unit, target, metric, stat, op, threshold,
+                 window, samples, note}]   (measured in SI units: s, bit/s, fraction 0..1, number)
+  flows {name: {kind, summary, error, raw, series {metric: [[t, value]]}, probes [[t, answered]]}}
+  events [{scheduled, t, label, kind, ok, error}]   (scenario seconds)
+  links [{t, stats {link: {ab|ba: engine counters}}}]  (once a second)
+manifest.json (schema "testbed.manifest/1"): inputs [{path, sha256}], seed, versions, plan
+  (resolved link parameters, addresses, routes), scenario (resolved traffic and events), commands
+  (the exact argv of every tool run, with node and time), engine {link: {ab|ba: {drops, lateness_s}}}.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from ..scenario.runner import RunResult
+from .junit import junit_xml
+from .versions import tool_versions
+
+RESULTS_SCHEMA = "testbed.results/1"
+MANIFEST_SCHEMA = "testbed.manifest/1"
+
+
+def sha256(path: str | Path) -> str | None:
+    try:
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        return h.hexdigest()
+    except OSError:
+        return None
+
+
+def _clean(v: Any) -> Any:
+    """JSON-ready: dataclasses to dicts, tuples to lists, NaN/inf to None."""
+    if is_dataclass(v) and not isinstance(v, type):
+        return _clean(asdict(v))
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def results_doc(r: RunResult, run_id: str) -> dict[str, Any]:
+    sc = r.scenario
+    exps = [v.to_dict() for v in r.verdicts]
+    return _clean({
+        "schema": RESULTS_SCHEMA,
+        "run_id": run_id,
+        "status": r.status,
+        "error": r.error,
+        "scenario": {"name": sc.name, "file": sc.file, "topology": sc.topology_file, "duration_s": sc.duration_s,
+                     "time_scale": r.time_scale, "seed": r.seed, "description": sc.description},
+        "started_at": dt.datetime.fromtimestamp(r.started_wall, dt.timezone.utc).isoformat(),
+        "elapsed_s": round(r.elapsed_s, 3),
+        "summary": {"expectations": len(exps), "passed": sum(e["passed"] for e in exps),
+                    "failed": sum(not e["passed"] for e in exps)},
+        "expectations": exps,
+        "flows": {name: f.to_dict() for name, f in r.flows.items()},
+        "events": r.events,
+        "links": r.link_samples,
+        "timings": r.timings,
+    })
+
+
+def engine_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Drops by cause, frames and lateness per link direction, from the last engine sample."""
+    if not samples:
+        return {}
+    out: dict[str, Any] = {}
+    for link, dirs in samples[-1]["stats"].items():
+        out[link] = {d: {k: s.get(k) for k in ("frames_in", "frames_out", "drops", "lateness_s", "queue_max",
+                                                "write_errors")}
+                     for d, s in dirs.items()}
+    return out
+
+
+def manifest_doc(r: RunResult, run_id: str, plan: Any | None) -> dict[str, Any]:
+    sc = r.scenario
+    return _clean({
+        "schema": MANIFEST_SCHEMA,
+        "run_id": run_id,
+        "seed": r.seed,
+        "time_scale": r.time_scale,
+        "inputs": [{"path": p, "sha256": sha256(p)} for p in sc.inputs],
+        "versions": tool_versions(),
+        "scenario": {"name": sc.name, "duration_s": sc.duration_s, "warmup_s": sc.warmup_s,
+                     "traffic": [asdict(t) for t in sc.traffic],
+                     "events": [asdict(e) for e in sc.events],
+                     "expect": [e.text for e in sc.expect],
+                     "python": bool(sc.script)},
+        "plan": plan.to_dict() if plan is not None else None,
+        "commands": r.commands,
+        "engine": engine_summary(r.link_samples),
+    })
+
+
+def write_bundle(r: RunResult, out_dir: str | Path, run_id: str, plan: Any | None = None) -> dict[str, Path]:
+    """Write the three files (raw/ is written by the runners as they go); returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    res = results_doc(r, run_id)
+    paths = {"results": out / "results.json", "manifest": out / "manifest.json", "junit": out / "junit.xml"}
+    _write(paths["results"], json.dumps(res, indent=1) + "\n")
+    _write(paths["manifest"], json.dumps(manifest_doc(r, run_id, plan), indent=1) + "\n")
+    _write(paths["junit"], junit_xml(r.scenario.name, res["expectations"], r.elapsed_s, r.status, r.error))
+    return paths
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
