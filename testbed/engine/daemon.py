@@ -405,6 +405,14 @@ def _bring_up(names: tuple[str, ...], mtu: int) -> None:
     """Set the TAPs up (and their MTU) in this namespace."""
     from pyroute2 import IPRoute
 
+    for name in names:
+        # No IPv6 on the TAP while it sits in our namespace: otherwise going up sends MLD/RS/DAD
+        # frames into the link at racy moments, shifting the seeded draws of the first frames.
+        try:
+            with open(f"/proc/sys/net/ipv6/conf/{name}/disable_ipv6", "w") as f:
+                f.write("1")
+        except OSError:
+            pass  # kernel without IPv6: nothing to silence
     with IPRoute() as ipr:
         for name in names:
             idx = ipr.link_lookup(ifname=name)
