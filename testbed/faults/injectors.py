@@ -127,7 +127,7 @@ def expand(ev: EventSpec, ctx: FaultContext, seed: int, duration_s: float) -> li
     if kind == "schedule":
         return [step(t, f"schedule {o['node']} {'off' if off else 'on'} ({clock})",
                      (lambda off=off: tb.power_off(o["node"]) if off else tb.power_on(o["node"])))
-                for t, off, clock in schedule_times(at, duration_s, o["clock"], o["hour"], o["off"], o["on"])]
+                for t, off, clock in schedule_times(at, duration_s, o["clock"], o["hour"], o["down"], o["up"])]
     if kind == "leo-handover":
         steps, k = [], 0
         spike, loss, length = o["spike"], o["loss"], o["length"]

@@ -50,7 +50,7 @@ FAULT_KINDS: dict[str, FaultKind] = {k.name: k for k in (
     FaultKind("schedule", "power a node off and on at set hours of a compressed day (a solar site at night)",
               {"node": Opt(o.text, required=True), "clock": Opt(o.text, "00:00"),
                "hour": Opt(o.positive_duration, 3600.0, timeline=True),
-               "off": Opt(o.text, required=True), "on": Opt(o.text, required=True)}),
+               "down": Opt(o.text, required=True), "up": Opt(o.text, required=True)}),
     FaultKind("leo-handover", "LEO satellite handover: a latency spike and a loss burst every 15 s",
               _link(every=Opt(o.positive_duration, 15.0, timeline=True), spike=Opt(o.duration, 0.04),
                     loss=Opt(o.percent, 1.0), length=Opt(o.positive_duration, 0.2),

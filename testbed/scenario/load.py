@@ -339,7 +339,7 @@ def _groups(pr: Problems, topo: Topology | None, v: Any, path: tuple) -> tuple[t
 
 
 def _clock(pr: Problems, opts: dict, path: tuple) -> None:
-    for k in ("clock", "off", "on"):
+    for k in ("clock", "down", "up"):
         if k in opts:
             m = CLOCK_RE.match(str(opts[k]))
             if not m:
