@@ -239,4 +239,4 @@ def drops_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | None:
 def topology_figure(topo: object, highlight: set[str], title: str) -> str:
     from ..viz.topomap import draw_topology
     # its own figure: the map then gets its side table of numbered links when labels would not fit
-    return to_png_b64(draw_topology(topo, highlight=highlight, title=title), dpi=90)
+    return to_png_b64(draw_topology(topo, highlight=highlight, title=title), dpi=110)

@@ -21,13 +21,13 @@ h3{font-size:16px;margin:20px 0 6px}p.lead{color:#57606a;margin:0 0 14px}p.help{
  margin-left:8px;color:#fff}.passed{background:#1a7f37}.failed{background:#cf222e}.error,.unknown{background:#9a6700}
 table{border-collapse:collapse;margin:6px 0 14px;font-size:14px}th,td{border:1px solid #d0d7de;padding:5px 10px;
  text-align:left;vertical-align:top}th{background:#f6f8fa}td.num{text-align:right;font-variant-numeric:tabular-nums}
-table.kv th{width:190px}code{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f6f8fa;
+table.kv th{width:150px}code{font:13px ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f6f8fa;
  padding:1px 4px;border-radius:4px}.pass{color:#1a7f37;font-weight:600}.fail{color:#cf222e;font-weight:600}
 .better{color:#1a7f37;font-weight:600}.worse{color:#cf222e;font-weight:600}.same{color:#57606a}
 figure{margin:10px 0 18px}figure img{max-width:100%;height:auto;border:1px solid #eaeef2}
 figcaption{color:#57606a;font-size:13px}nav{background:#f6f8fa;padding:8px 14px;border-radius:6px;font-size:14px}
 nav a{margin-right:14px}.notes{background:#fff8c5;border:1px solid #d4a72c;padding:8px 14px;border-radius:6px}
-.cols{display:flex;gap:24px;flex-wrap:wrap}footer{margin-top:40px;color:#57606a;font-size:12px}
+.cols{display:flex;gap:24px}.cols>div{flex:1 1 0;min-width:0}footer{margin-top:40px;color:#57606a;font-size:12px}
 td.hash{font:12px ui-monospace,monospace;word-break:break-all}
 """
 
