@@ -1,0 +1,120 @@
+"""Each runner's parse() on real tool output captured on this machine (iperf3 3.12, fping 5.1)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from testbed.scenario.expect import longest_outage
+from testbed.traffic.emodel import idd, mos, r_factor
+from testbed.traffic.http import parse_downloads
+from testbed.traffic.iperf import parse_iperf3
+from testbed.traffic.ping import parse_fping
+from testbed.traffic.scapy_ import parse_scapy
+from testbed.traffic.voip import parse_voip
+
+FIX = Path(__file__).parent / "fixtures" / "traffic"
+
+
+def read(name: str) -> str:
+    return (FIX / name).read_text()
+
+
+def test_iperf3_tcp_intervals_from_the_client():
+    r = parse_iperf3(read("iperf3_tcp.json"), 5.0)
+    assert r["error"] is None
+    thr = r["series"]["throughput"]
+    assert len(thr) == 3 and thr[0][0] == pytest.approx(6.000247) and thr[0][1] == pytest.approx(28157796337.9)
+    assert [v for _, v in r["series"]["retransmits"]] == [12.0, 1.0, 0.0]
+    assert r["summary"]["cc"] == "cubic" and r["summary"]["retransmits"] == 13
+
+
+def test_iperf3_udp_uses_the_receivers_intervals():
+    doc = json.loads(read("iperf3_udp.json"))
+    r = parse_iperf3(read("iperf3_udp.json"), 0.0, udp=True)
+    srv = doc["server_output_json"]["intervals"]
+    assert [v for _, v in r["series"]["throughput"]] == [iv["sum"]["bits_per_second"] for iv in srv]
+    assert all(v == 0.0 for _, v in r["series"]["loss"])
+    assert r["series"]["jitter"][0][1] == pytest.approx(srv[0]["sum"]["jitter_ms"] / 1e3)
+    assert r["summary"]["packets"] == 1563 and r["summary"]["loss"] == 0.0
+
+
+def test_iperf3_errors_and_interruptions():
+    r = parse_iperf3(read("iperf3_refused.json"), 0.0)
+    assert r["error"] == "unable to connect to server: Connection refused" and r["series"]["throughput"] == []
+    r = parse_iperf3(read("iperf3_tcp_interrupted.json"), 0.0)
+    assert r["error"] is None and r["summary"]["stopped_early"] and len(r["series"]["throughput"]) == 2
+    assert parse_iperf3(read("iperf3_tcp.json")[:300], 0.0)["error"].startswith("iperf3 output is not JSON")
+    assert parse_iperf3("", 0.0)["error"] == "iperf3 wrote nothing"
+
+
+def test_iperf3_reverse_reads_the_clients_receiving_side():
+    r = parse_iperf3(read("iperf3_tcp_reverse.json"), 0.0)
+    assert len(r["series"]["throughput"]) == 2 and r["summary"]["throughput_bps"] > 1e9
+
+
+def test_fping_replies_and_timeouts():
+    t0 = 1795917442.0
+    r = parse_fping(read("fping_gap.txt"), t0, 0.1, 0.5)
+    assert r["summary"]["sent"] == 21 and r["summary"]["received"] == 15
+    assert r["summary"]["fping_xmt"] == 21 and r["summary"]["fping_rcv"] == 15
+    first_t, first_rtt = r["series"]["rtt"][0]
+    assert first_rtt == pytest.approx(0.244e-3) and first_t == pytest.approx(0.91367 - 0.000244, abs=1e-6)
+    lost = [t for t, ok in r["probes"] if not ok]
+    assert len(lost) == 6 and lost[0] == pytest.approx(2.01408 - 0.5, abs=1e-6)
+    assert longest_outage(r["probes"]) == pytest.approx(0.6, abs=0.01)   # lo was down ~0.6 s
+
+
+def test_fping_all_good():
+    r = parse_fping(read("fping_loop.txt"), 1795917423.0, 0.1, 1.0)
+    assert r["summary"]["loss"] == 0.0 and len(r["series"]["rtt"]) == 20
+
+
+def _voip_logs(n=100, lost=(10, 11, 12), delay_ns=50_000_000, t0_ns=1_000_000_000_000):
+    sent = "".join(f"{i} {t0_ns + i * 20_000_000}\n" for i in range(n))
+    recv = "".join(f"{i} {t0_ns + i * 20_000_000} {t0_ns + i * 20_000_000 + delay_ns + (i % 2) * 2_000_000}\n"
+                   for i in range(n) if i not in lost)
+    return sent, recv, t0_ns / 1e9
+
+
+def test_voip_one_way_delay_loss_jitter_mos():
+    sent, recv, t0 = _voip_logs()
+    r = parse_voip(sent, recv, t0, 0.02, in_flight_s=0.0)
+    assert r["summary"]["sent"] == 100 and r["summary"]["received"] == 97
+    assert r["summary"]["loss"] == pytest.approx(0.03)
+    delays = [d for _, d in r["series"]["delay"]]
+    assert min(delays) == pytest.approx(0.050) and max(delays) == pytest.approx(0.052)
+    assert r["series"]["jitter"][-1][1] == pytest.approx(0.002, rel=0.05)    # RFC 3550 converges to |D|
+    assert longest_outage(r["probes"]) == pytest.approx(0.06)
+    assert 3.5 < r["summary"]["mos"] < 4.4
+
+
+def test_voip_packets_in_flight_at_the_stop_are_not_lost():
+    sent, recv, t0 = _voip_logs(n=100, lost=(98, 99))
+    r = parse_voip(sent, recv, t0, 0.02, in_flight_s=1.0)
+    assert r["summary"]["loss"] == 0.0
+
+
+def test_emodel_reference_points():
+    assert idd(0.1) == 0.0 and idd(0.4) == pytest.approx(25 * ((1 + 2 ** 6) ** (1 / 6) - 3 * (1 + (2 / 3) ** 6) ** (1 / 6) + 2))
+    assert mos(93.2) == pytest.approx(4.41, abs=0.01)          # G.107 default: best narrowband
+    assert mos(r_factor(0.02, 0.0, 0.0, 0.02)) == pytest.approx(4.41, abs=0.01)
+    assert mos(r_factor(0.3, 0.0, 0.0, 0.02)) < 4.0            # GEO one-way delay costs quality
+    assert mos(r_factor(0.02, 0.05, 0.0, 0.02)) < mos(r_factor(0.02, 0.01, 0.0, 0.02))
+    assert mos(-5) == 1.0 and mos(120) == 4.5
+
+
+def test_http_downloads():
+    lines = [{"seq": 0, "start_ns": 10_000_000_000, "end_ns": 11_500_000_000, "bytes": 1000, "status": 200, "error": None},
+             {"seq": 1, "start_ns": 12_000_000_000, "end_ns": 13_000_000_000, "bytes": 10, "status": None,
+              "error": "TimeoutError: timed out"}]
+    r = parse_downloads("\n".join(json.dumps(x) for x in lines) + "\n{truncated", 8.0, 1000)
+    assert r["series"]["fetch_time"] == [(2.0, 1.5)]
+    assert r["series"]["throughput"][0][1] == pytest.approx(8000 / 1.5)
+    assert r["series"]["failed"] == [(2.0, 0.0), (4.0, 1.0)]
+
+
+def test_scapy_packets():
+    text = '{"seq": 0, "t_ns": 2000000000, "answered": true}\n{"seq": 1, "t_ns": 3000000000, "answered": false}\n'
+    r = parse_scapy(text, 1.0)
+    assert r["series"]["sent"] == [(2.0, 2.0)] and [v for _, v in r["series"]["answered"]] == [1.0, 0.0]
