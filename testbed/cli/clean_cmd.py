@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     probe.check_root()
     rep = clean(force=args.force, run_ids=args.run_ids or None)
-    for rid in rep.skipped_live:
+    for rid in [] if args.quiet else rep.skipped_live:
         print(f"run {rid}: still running, left alone (use --force to clean it anyway)")
     for rid in rep.runs:
         print(f"run {rid}: cleaned")
