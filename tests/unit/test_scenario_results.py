@@ -1,0 +1,57 @@
+"""The results bundle: results.json (versioned), manifest.json (hashes, versions), junit.xml."""
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from testbed.results.bundle import RESULTS_SCHEMA, sha256, write_bundle
+from testbed.scenario.expect import evaluate
+from testbed.scenario.load import load_scenario
+from testbed.scenario.runner import RunResult
+from testbed.topology.plan import make_plan
+from testbed.traffic.base import FlowResult
+
+FIX = Path(__file__).parent / "fixtures" / "scenario"
+
+
+def make_result(status="failed"):
+    sc = load_scenario(FIX / "ok.yaml")
+    probe = FlowResult("probe", "ping", series={"rtt": [(1.0, 0.02), (2.0, 0.9)], "loss": [(1.0, 0.0), (2.0, 0.0)]},
+                       probes=[(1.0, True), (2.0, True)], summary={"sent": 2})
+    flows = {t.name: FlowResult(t.name, t.kind) for t in sc.traffic} | {"probe": probe}
+    verdicts = [evaluate(e, flows[e.target].series, flows[e.target].probes) for e in sc.expect]
+    samples = [{"t": 1.0, "stats": {"r1--r2": {"ab": {"frames_in": 10, "frames_out": 9, "drops": {"loss": 1},
+                                                      "lateness_s": {"p99": 1e-4}}}}}]
+    return sc, RunResult(sc, status, 4, 1.0, flows, verdicts, [{"scheduled": 20.0, "t": 20.001, "label": "x",
+                                                                "kind": "link-down", "ok": True, "error": None}],
+                         samples, [{"flow": "probe", "node": "h1", "argv": ["fping", "-l"], "t": 0.0}],
+                         1_800_000_000.0, 12.5)
+
+
+def test_bundle_files(tmp_path):
+    sc, r = make_result()
+    paths = write_bundle(r, tmp_path, "abcde", make_plan(sc.topology))
+    res = json.loads(paths["results"].read_text())
+    assert res["schema"] == RESULTS_SCHEMA and res["status"] == "failed" and res["run_id"] == "abcde"
+    rtt = next(e for e in res["expectations"] if e["expr"] == "probe.rtt.p95 < 800ms")
+    assert rtt["passed"] is False and abs(rtt["measured"] - 0.856) < 1e-9 and rtt["measured_text"] == "856ms"
+    assert {"expr", "measured", "passed"} <= set(res["expectations"][0])
+    assert res["flows"]["probe"]["series"]["rtt"] == [[1.0, 0.02], [2.0, 0.9]]
+    man = json.loads(paths["manifest"].read_text())
+    assert man["inputs"][0] == {"path": str((FIX / "ok.yaml").resolve()), "sha256": sha256(FIX / "ok.yaml")}
+    assert set(man["versions"]) >= {"kernel", "python", "mininet", "iperf3", "frr"}
+    assert man["engine"]["r1--r2"]["ab"]["drops"] == {"loss": 1} and man["seed"] == 4
+    assert man["commands"][0]["argv"] == ["fping", "-l"] and man["plan"]["links"]
+    suite = ET.parse(paths["junit"]).getroot()
+    assert int(suite.get("tests")) == len(sc.expect)
+    failures = {tc.get("name"): tc.find("failure") for tc in suite.iter("testcase")}
+    assert "measured 856ms" in failures["probe.rtt.p95 < 800ms"].get("message")
+    assert "no samples" in failures["bulk.throughput.mean > 2Mbit during 5s..20s"].get("message")
+
+
+def test_interrupted_run_is_an_error_case_in_junit(tmp_path):
+    sc, r = make_result("interrupted")
+    paths = write_bundle(r, tmp_path, "abcde")
+    assert json.loads(paths["results"].read_text())["status"] == "interrupted"
+    suite = ET.parse(paths["junit"]).getroot()
+    assert suite.get("errors") == "1"
