@@ -114,7 +114,7 @@ def build_report(run_dir: str | Path) -> Path:
         '<p class="lead">Report of one testbed run: the network below was emulated on a Linux machine, traffic '
         "was sent across it while faults were injected on a timeline, and everything was measured.</p>",
         kv(summary_rows(run)),
-        _nav([("expectations", "Expectations"), ("topology", "Topology"), ("events", "Faults"),
+        _nav([("expectations", "Expectations"), ("topology", "Topology"), ("events", "Timeline"),
               ("throughput", "Throughput"), ("rtt", "Round-trip time"), ("links", "Links"),
               ("fidelity", "Engine fidelity"), ("manifest", "Manifest")]
              + ([("notes", "Notes")] if run.notes else [])),
@@ -124,7 +124,8 @@ def build_report(run_dir: str | Path) -> Path:
         "on a map. Each link is labelled with its profile, rate and one-way delay.</p>",
         figure(topo_img, "topology map", "The emulated network." + (f" Faulted: {', '.join(sorted(hit))}." if hit else ""))
         if topo is not None else '<p class="help">(No topology map: see the notes at the end.)</p>',
-        '<h2 id="events">Faults injected</h2>', events_table(run),
+        '<h2 id="events">Timeline: faults and flows</h2><p class="help">What the scenario did, when (seconds '
+        "from the start of the scenario).</p>", events_table(run),
         _timeline_sections(runs, ends, ""),
         link_table(run, ends),
         f'<h2 id="fidelity">Engine fidelity</h2><p class="help">{FIDELITY_HELP}</p>', fidelity_table(run, ends),

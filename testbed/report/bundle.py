@@ -4,23 +4,17 @@ The reader is tolerant on purpose: a report of a run that crashed halfway is sti
 having, so a missing or malformed section is skipped and noted (`RunData.notes`), never raised.
 Only a missing run directory or an unreadable results.json is an error.
 
-Layout read (see docs/report.md for the full description; names in [] are also accepted):
+Layouts read (docs/report.md has the details):
 
-    results.json
-      run_id, status ("passed" | "failed" | "error"), started_at, finished_at, duration_s
-      scenario: {name, file, seed, duration_s, description}      [or scenario: "name"]
-      topology: {name, file}                                    [or topology: "path"]
-      flows: {name: {kind, from, to,                            [or a list with "name"]
-                     intervals: [{start_s, end_s, throughput_bps}],         (tcp, udp, http)
-                     samples:   [{t_s, rtt_s | delay_s (null = lost)}],     (ping, voip)
-                     summary:   {...}}}
-      links: {name: {rate_bps: {ab, ba},
-                     samples: [{t_s, ab: counters, ba: counters}]}}  counters are the engine's
-                     cumulative stats(): bytes_out, frames_in, frames_out, drops {loss, queue,
-                     link_down, ...}, lateness_s {p50, p99, max}
-      events: [{t_s [at_s], kind, link | node | links, end_s?, label?}]
-      expectations: [{expr [text], measured, passed, unit?}]
-    manifest.json: {seed, versions {...}, inputs {path: sha256} | [{path, sha256}], topology?, command?}
+  * "testbed.results/1", written by testbed.results.bundle (the scenario runner):
+      scenario {name, file, topology, duration_s, seed, description}, status, started_at, elapsed_s,
+      expectations [{expr, measured, measured_text, passed, unit, note}],
+      flows {name: {kind, summary, error, series {metric: [[t, value]]}, probes [[t, answered]]}},
+      events [{scheduled, t, label, kind, ok, error}]  (labels "link-down L", "revert link-down L", ...),
+      links [{t, stats {link: {ab|ba: engine counters}}}]  (cumulative bytes_out, drops {cause: n}, lateness_s)
+    manifest.json: seed, versions {...}, inputs [{path, sha256}], commands, plan {links: [{name, ab, ba}]}
+  * an earlier draft (kept because it costs little): flows with intervals [{start_s, end_s, throughput_bps}]
+    and samples [{t_s, rtt_s}], links {name: {rate_bps, samples [{t_s, ab, ba}]}}, events [{t_s, kind, link}].
 """
 
 from __future__ import annotations
@@ -117,6 +111,7 @@ class Event:
     links: list[str] = field(default_factory=list)
     nodes: list[str] = field(default_factory=list)
     end_s: float | None = None
+    paired: bool = False     # the closing half of a pair (a revert, a flap's up): drawn as its twin's span end
 
 
 @dataclass
@@ -125,6 +120,8 @@ class Expectation:
     measured: Any
     passed: bool | None
     unit: str = ""
+    text: str = ""           # the runner's own rendering of the measured value, when it gave one
+    note: str = ""           # e.g. "no samples in the window"
 
 
 @dataclass
@@ -142,7 +139,8 @@ class RunData:
     started_at: str = ""
     flows: list[Flow] = field(default_factory=list)
     links: list[LinkStats] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)      # faults (what the plots mark)
+    timeline: list[Event] = field(default_factory=list)    # everything the runner logged, flows starting included
     expectations: list[Expectation] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -245,7 +243,9 @@ def _read_summary(run: RunData, res: dict) -> None:
     run.seed = _first(sc, "seed", default=None)
     if run.seed is None:
         run.seed = _first(res, "seed", default=man.get("seed"))
-    run.duration_s = _num(_first(res, "duration_s", default=None)) or _num(sc.get("duration_s"))
+    run.duration_s = _num(sc.get("duration_s")) or _num(_first(res, "duration_s", "elapsed_s", default=None))
+    if res.get("error"):
+        run.notes.append(f"the run reported an error: {res['error']}")
     run.started_at = str(_first(res, "started_at", "start_time", default=""))
     topo = res.get("topology") if res.get("topology") is not None else man.get("topology")
     if isinstance(topo, dict):
@@ -266,40 +266,69 @@ def _read_flows(run: RunData, res: dict) -> None:
     for name, f in items:
         fl = Flow(name=str(name), kind=str(f.get("kind", "")), src=str(f.get("from", f.get("src", "")) or ""),
                   dst=str(f.get("to", f.get("dst", "")) or ""), summary=dict(f.get("summary") or {}))
-        iv = f.get("intervals") or []
-        if iv:
+        if f.get("error"):
+            run.notes.append(f"flow {name}: {f['error']}")
+        series = f.get("series") or {}
+        if series.get("throughput"):
+            fl.throughput = _pairs(series["throughput"])          # t = end of each interval
+        elif f.get("intervals"):
             s = Series()
-            for x in iv:
-                a, b = _num(_first(x, "start_s", "start")), _num(_first(x, "end_s", "end"))
-                v = _num(_first(x, "throughput_bps", "bps", "bits_per_second"))
-                if a is None or b is None:
-                    continue
-                s.t_s.append((a + b) / 2)
-                s.values.append(v)
+            for x in f["intervals"]:
+                b = _num(_first(x, "end_s", "end"))
+                if b is not None:
+                    s.t_s.append(b)
+                    s.values.append(_num(_first(x, "throughput_bps", "bps", "bits_per_second")))
             fl.throughput = s
-        samples = f.get("samples") or []
-        if samples:
+        delay = series.get("rtt") or series.get("delay")
+        if delay:
+            fl.rtt = _with_lost(_pairs(delay), f.get("probes") or [])
+        elif f.get("samples"):
             s = Series()
-            for x in samples:
+            for x in f["samples"]:
                 t = _num(_first(x, "t_s", "t", "time_s"))
-                if t is None:
-                    continue
-                s.t_s.append(t)
-                lost = x.get("lost") is True
-                s.values.append(None if lost else _num(_first(x, "rtt_s", "delay_s")))
+                if t is not None:
+                    s.t_s.append(t)
+                    s.values.append(None if x.get("lost") is True else _num(_first(x, "rtt_s", "delay_s")))
             fl.rtt = s
+        elif f.get("probes"):                                     # every probe lost: still an outage to show
+            fl.rtt = _with_lost(Series(), f["probes"])
         run.flows.append(fl)
+
+
+def _pairs(rows: list) -> Series:
+    s = Series()
+    for row in rows:
+        if isinstance(row, (list, tuple)) and len(row) == 2 and _num(row[0]) is not None:
+            s.t_s.append(float(row[0]))
+            s.values.append(_num(row[1]))
+    return s
+
+
+def _with_lost(answered: Series, probes: list) -> Series:
+    """Merge answered samples with the send times of unanswered probes (value None), in time order."""
+    lost = [float(p[0]) for p in probes if isinstance(p, (list, tuple)) and len(p) == 2 and p[1] is False
+            and _num(p[0]) is not None]
+    rows = sorted([*zip(answered.t_s, answered.values), *((t, None) for t in lost)], key=lambda r: r[0])
+    return Series([r[0] for r in rows], [r[1] for r in rows])
 
 
 def _read_links(run: RunData, res: dict) -> None:
     links = res.get("links")
     if not links:
-        run.notes.append("results.json has no link engine counters: no utilisation, drop or fidelity figures")
+        run.notes.append("results.json has no link engine counters (no link used the engine, or the run "
+                         "stopped early): no utilisation, drop or fidelity figures")
         return
+    if isinstance(links, list) and links and isinstance(links[0], dict) and "stats" in links[0]:
+        per: dict[str, list[dict]] = {}           # [{t, stats {link: {ab, ba}}}] -> {link: [{t_s, ab, ba}]}
+        for smp in links:
+            for name, dirs in (smp.get("stats") or {}).items():
+                per.setdefault(name, []).append({"t_s": smp.get("t"), **(dirs or {})})
+        links = {name: {"samples": smps} for name, smps in per.items()}
+    plan_rates = _plan_rates(run.manifest)
     items = links.items() if isinstance(links, dict) else ((lk.get("name", f"link{i}"), lk) for i, lk in enumerate(links))
     for name, lk in items:
         st = LinkStats(name=str(name))
-        rates = lk.get("rate_bps")
+        rates = lk.get("rate_bps") or plan_rates.get(str(name))
         for d in ("ab", "ba"):
             dd: LinkDirection = getattr(st, d)
             dd.rate_bps = _num(rates.get(d)) if isinstance(rates, dict) else _num(rates)
@@ -320,18 +349,75 @@ def _read_links(run: RunData, res: dict) -> None:
         run.links.append(st)
 
 
+def _plan_rates(manifest: dict) -> dict[str, dict[str, float | None]]:
+    """Nominal rate per link direction from the manifest's plan (faults may have changed it during the run)."""
+    plan = manifest.get("plan") if isinstance(manifest.get("plan"), dict) else {}
+    out = {}
+    for lk in plan.get("links") or []:
+        if isinstance(lk, dict) and lk.get("name"):
+            out[str(lk["name"])] = {d: _num((lk.get(d) or {}).get("rate_bps")) for d in ("ab", "ba")}
+    return out
+
+
+NOT_FAULTS = ("traffic",)          # runner event kinds that are no fault (flow start/stop)
+_PAIRS = ((" down (", " up ("), (" on", " off"))   # flap L down (k/n) .. flap L up (k/n); blackhole L on .. off
+
+
 def _read_events(run: RunData, res: dict) -> None:
+    link_names = set(_plan_rates(run.manifest))
     for e in res.get("events") or []:
         t = _num(_first(e, "t_s", "at_s", "t"))
         if t is None:
             continue
         kind = str(_first(e, "kind", "do", default="event"))
+        label = str(e.get("label") or "")
         links = [e["link"]] if isinstance(e.get("link"), str) else [str(x) for x in e.get("links") or []]
         nodes = [e["node"]] if isinstance(e.get("node"), str) else [str(x) for x in e.get("nodes") or []]
-        label = str(e.get("label") or " ".join([kind, *links, *nodes]))
-        run.events.append(Event(t_s=t, kind=kind, label=label, links=links, nodes=nodes,
-                                end_s=_num(e.get("end_s"))))
-    run.events.sort(key=lambda ev: ev.t_s)
+        if not links and not nodes and label:
+            links, nodes = _targets(kind, label, link_names)
+        ev = Event(t_s=t, kind=kind, label=label or " ".join([kind, *links, *nodes]), links=links, nodes=nodes,
+                   end_s=_num(e.get("end_s")))
+        if e.get("ok") is False:
+            ev.label += f" (FAILED: {e.get('error') or 'error'})"
+        run.timeline.append(ev)
+    run.timeline.sort(key=lambda ev: ev.t_s)
+    _pair_reverts(run.timeline)
+    run.events = [ev for ev in run.timeline if ev.kind not in NOT_FAULTS and not ev.paired]
+
+
+def _targets(kind: str, label: str, link_names: set[str]) -> tuple[list[str], list[str]]:
+    """The link or node a runner label names: "<kind> <target> ..." ("revert " first for a revert)."""
+    words = label.removeprefix("revert ").split()
+    if kind == "partition" and "(" in label:
+        inner = label[label.index("(") + 1:label.rindex(")")] if ")" in label else ""
+        return [x.strip() for x in inner.split(",") if x.strip()], []
+    if len(words) < 2 or kind in NOT_FAULTS or kind == "script":
+        return [], []
+    target = words[1]
+    if kind in ("node-down", "node-up", "schedule"):
+        return [], [target]
+    if "--" in target or target in link_names or kind in ("link-down", "link-up", "blackhole", "set-link", "flap",
+                                                          "ramp", "leo-handover", "trace"):
+        return [target], []
+    return [], []
+
+
+def _pair_reverts(timeline: list[Event]) -> None:
+    """Give an event its end time from its revert ("revert <label>") or its closing twin (flap up, blackhole off)."""
+    for i, ev in enumerate(timeline):
+        closer = None
+        if ev.end_s is not None:
+            continue
+        for later in timeline[i + 1:]:
+            if later.label == f"revert {ev.label}":
+                closer = later
+                break
+            if any(opn in ev.label and later.label == ev.label.replace(opn, cls) for opn, cls in _PAIRS):
+                closer = later
+                break
+        if closer is not None:
+            ev.end_s = closer.t_s
+            closer.paired = True
 
 
 def _read_expectations(run: RunData, res: dict) -> None:
@@ -340,4 +426,5 @@ def _read_expectations(run: RunData, res: dict) -> None:
         run.expectations.append(Expectation(expr=str(_first(e, "expr", "text", default="?")),
                                             measured=e.get("measured"),
                                             passed=passed if isinstance(passed, bool) else None,
-                                            unit=str(e.get("unit", "") or "")))
+                                            unit=str(e.get("unit", "") or ""),
+                                            text=str(e.get("measured_text") or ""), note=str(e.get("note") or "")))

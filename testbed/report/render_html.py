@@ -91,14 +91,21 @@ def expectation_table(run: RunData) -> str:
     for e in run.expectations:
         res = ('<span class="pass">✔ pass</span>' if e.passed else '<span class="fail">✘ FAIL</span>'
                if e.passed is False else "not evaluated")
-        rows.append((f"<code>{escape(e.expr)}</code>", escape(fmt.measured(e.measured, e.unit, e.expr)), res))
+        shown = fmt.measured(e.measured, e.unit, e.expr) if e.measured is not None or not e.note else e.note
+        rows.append((f"<code>{escape(e.expr)}</code>", escape(shown), res))
     return table(("expectation (from the scenario)", "measured in this run", "result"), rows, raw=True)
 
 
 def events_table(run: RunData) -> str:
+    evs = run.timeline or run.events
+    if not evs:
+        return '<p class="help">Nothing was logged on the timeline.</p>'
     if not run.events:
-        return '<p class="help">No faults were injected in this run.</p>'
-    return table(("scenario time", "event"), ((fmt.duration(e.t_s) if e.t_s else "0 s", e.label) for e in run.events))
+        note = '<p class="help">No faults were injected in this run.</p>'
+    else:
+        note = ""
+    return note + table(("scenario time", "what happened"),
+                        ((fmt.duration(e.t_s) if e.t_s else "0 s", e.label) for e in evs))
 
 
 def link_table(run: RunData, ends: dict[str, tuple[str, str]]) -> str:

@@ -226,3 +226,50 @@ def test_cli_report_and_compare(run_v1: Path, run_v2: Path, tmp_path: Path, caps
     (None, "", "", "–"), (1.5e9, "rate", "", "1.5 Gbit/s"), (200.0, "duration", "", "3 min 20 s")])
 def test_measured_values_read_in_their_unit(value: float, unit: str, expr: str, text: str) -> None:
     assert fmt.measured(value, unit, expr) == text
+
+
+def _with_events(run_dir: Path, events: list[dict]) -> None:
+    res = json.loads((run_dir / "results.json").read_text())
+    res["events"] = events
+    (run_dir / "results.json").write_text(json.dumps(res))
+
+
+def test_runner_event_labels_become_fault_spans_on_their_targets(run_v1: Path) -> None:
+    ev = lambda t, label, kind, ok=True: {"scheduled": t, "t": t, "label": label, "kind": kind, "ok": ok,
+                                          "error": None if ok else "no such link"}
+    _with_events(run_v1, [
+        ev(1, "start ping probe", "traffic"),
+        ev(5, "link-down mithi-pop--tower-1", "link-down"), ev(8, "revert link-down mithi-pop--tower-1", "link-down"),
+        ev(10, "flap tower-1--internet down (1/2)", "flap"), ev(11, "flap tower-1--internet up (1/2)", "flap"),
+        ev(20, "blackhole tower-1--lan-a on", "blackhole"), ev(25, "blackhole tower-1--lan-a off", "blackhole"),
+        ev(30, "node-down lan-a", "node-down"),
+        ev(35, "partition (internet--mithi-pop, tower-1--internet)", "partition"),
+        ev(40, "set-link nowhere--x rate=1Mbit", "set-link", ok=False)])
+    run = read_run(run_v1)
+    faults = {e.label: (e.t_s, e.end_s, e.links, e.nodes) for e in run.events}
+    assert faults["link-down mithi-pop--tower-1"] == (5, 8, ["mithi-pop--tower-1"], [])
+    assert faults["flap tower-1--internet down (1/2)"] == (10, 11, ["tower-1--internet"], [])
+    assert faults["blackhole tower-1--lan-a on"] == (20, 25, ["tower-1--lan-a"], [])
+    assert faults["node-down lan-a"] == (30, None, [], ["lan-a"])
+    assert faults["partition (internet--mithi-pop, tower-1--internet)"][2] == ["internet--mithi-pop", "tower-1--internet"]
+    assert "set-link nowhere--x rate=1Mbit (FAILED: no such link)" in faults
+    assert len(run.events) == 6 and len(run.timeline) == 10   # reverts and closing twins are span ends, not faults
+    html = build_report(run_v1).read_text()
+    assert "start ping probe" in html and "revert link-down mithi-pop--tower-1" in html   # the timeline table
+
+
+def test_the_earlier_draft_layout_is_still_read(tmp_path: Path) -> None:
+    (tmp_path / "results.json").write_text(json.dumps({
+        "status": "passed", "scenario": {"name": "draft", "duration_s": 10, "seed": 1},
+        "flows": {"f": {"kind": "tcp", "intervals": [{"start_s": 0, "end_s": 1, "throughput_bps": 5e6}]},
+                  "p": {"kind": "ping", "samples": [{"t_s": 0.5, "rtt_s": 0.01}, {"t_s": 1.0, "rtt_s": None}]}},
+        "links": {"a--b": {"rate_bps": 1e7, "samples": [{"t_s": 0, "ab": {"bytes_out": 0}},
+                                                         {"t_s": 1, "ab": {"bytes_out": 625_000}}]}},
+        "events": [{"t_s": 3, "kind": "link-down", "link": "a--b"}],
+        "expectations": [{"expr": "f.throughput.mean > 1Mbit", "measured": 5e6, "passed": True}]}))
+    run = read_run(tmp_path)
+    assert run.flows[0].stats()["throughput_mean_bps"] == 5e6
+    assert run.flows[1].stats()["loss_fraction"] == 0.5
+    assert run.links[0].ab.utilisation().values == [0.5]
+    assert run.fault_links() == {"a--b"}
+    assert_images_embedded(parse(build_report(tmp_path)))
