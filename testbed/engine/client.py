@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +26,10 @@ from .tap import TUN_PATH
 log = logging.getLogger(__name__)
 
 DIRECTIONS = ("ab", "ba", "both")
+SOCKET_ROOT = Path("/run")
+SOCKET_DIR_PREFIX = "testbed-"   # <SOCKET_ROOT>/testbed-<engine name>-<8 hex>/engine.sock
+SOCKET_NAME = "engine.sock"
+_NAME_MAX = 48                   # keeps the socket path far below the 107-byte sun_path limit
 
 
 class EngineClient:
@@ -116,25 +123,51 @@ def check_capabilities() -> None:
 
 
 class EngineProcess:
-    """Runs one engine daemon (socket and log inside workdir); a context manager."""
+    """Runs one engine daemon (log inside workdir); a context manager.
+
+    The control socket lives in a private directory of its own, SOCKET_ROOT/testbed-<name>-<8 hex>/
+    (mode 0700, socket 0600), because a unix socket path is limited to 107 bytes and a workdir may be
+    arbitrarily deep. stop() removes that directory; socket_dirs(name) finds those a crash left.
+    """
 
     def __init__(self, workdir: str | Path, name: str = "engine", *, die_with_parent: bool = True) -> None:
         self.workdir = Path(workdir)
         self.name = name
-        self.socket_path = self.workdir / f"{name}.sock"
+        self.socket_dir = _new_socket_dir(name)
+        self.socket_path = self.socket_dir / SOCKET_NAME
         self.log_path = self.workdir / f"{name}.log"
         self.die_with_parent = die_with_parent
         self.proc: subprocess.Popen[bytes] | None = None
         self.client: EngineClient | None = None
         self.pid: int = 0
         self.argv: list[str] = []
+        self._own_dir = False
+
+    def _make_socket_dir(self) -> None:
+        """Create the private socket directory (0700), drawing a new suffix if the name is taken."""
+        self.socket_dir.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(8):
+            try:
+                os.mkdir(self.socket_dir, 0o700)
+            except FileExistsError:
+                self.socket_dir = _new_socket_dir(self.name)
+                self.socket_path = self.socket_dir / SOCKET_NAME
+                continue
+            os.chmod(self.socket_dir, 0o700)  # mkdir's mode is filtered by the umask
+            self._own_dir = True
+            return
+        raise EmulationError(f"cannot create a socket directory for engine {self.name} under {SOCKET_ROOT}")
+
+    def _remove_socket_dir(self) -> None:
+        if self._own_dir:
+            shutil.rmtree(self.socket_dir, ignore_errors=True)
+            self._own_dir = False
 
     def start(self, timeout_s: float = 5.0) -> EngineClient:
         """Spawn the daemon and return a client once its socket answers."""
         check_capabilities()
         self.workdir.mkdir(parents=True, exist_ok=True)
-        if len(str(self.socket_path).encode()) > 107:
-            raise EmulationError(f"engine socket path too long for a unix socket: {self.socket_path}")
+        self._make_socket_dir()
         self.argv = [sys.executable, "-m", "testbed.engine.daemon", "--socket", str(self.socket_path),
                      "--log", str(self.log_path)]
         if self.die_with_parent:
@@ -143,6 +176,9 @@ class EngineProcess:
         try:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                          stderr=stderr, close_fds=True)
+        except BaseException:
+            self._remove_socket_dir()
+            raise
         finally:
             stderr.close()
         self.pid = self.proc.pid
@@ -152,6 +188,7 @@ class EngineProcess:
             if self.proc.poll() is not None:
                 rc = self.proc.returncode
                 self.proc = None
+                self._remove_socket_dir()
                 raise EmulationError(f"link engine exited with status {rc} at start; see {self.log_path}: "
                                      f"{self._log_tail()}")
             if self.socket_path.exists():
@@ -186,6 +223,7 @@ class EngineProcess:
             self.client = None
         proc, self.proc = self.proc, None
         if proc is None:
+            self._remove_socket_dir()
             return
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -197,9 +235,28 @@ class EngineProcess:
                 proc.wait()
         if proc.returncode not in (0, -signal.SIGTERM):
             log.warning("engine pid %d exited with status %s", proc.pid, proc.returncode)
+        self._remove_socket_dir()
 
     def __enter__(self) -> EngineClient:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _safe_name(name: str) -> str:
+    """The engine name as a path component: [A-Za-z0-9_.-] only, at most _NAME_MAX characters."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:_NAME_MAX] or "engine"
+
+
+def _new_socket_dir(name: str) -> Path:
+    return SOCKET_ROOT / f"{SOCKET_DIR_PREFIX}{_safe_name(name)}-{secrets.token_hex(4)}"
+
+
+def socket_dirs(name: str) -> list[Path]:
+    """Socket directories of engines called `name` (live or left by a crash): for cleanup tools."""
+    pattern = re.compile(re.escape(SOCKET_DIR_PREFIX + _safe_name(name)) + r"-[0-9a-f]{8}$")
+    try:
+        return sorted(p for p in SOCKET_ROOT.iterdir() if p.is_dir() and pattern.match(p.name))
+    except OSError:
+        return []

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from testbed.errors import EmulationError, InputError
-from testbed.engine.client import EngineProcess
+from testbed.engine.client import EngineProcess, socket_dirs
 from testbed.engine.nspair import NsPair, new_run_id
 from testbed.linkparams import DirectionParams as P
 
@@ -118,3 +118,24 @@ def test_daemon_dies_with_its_parent(tmp_path):
         time.sleep(0.05)
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
     assert root_links(rid) == []
+
+
+def test_any_workdir_works_and_the_socket_dir_is_private_and_removed(tmp_path):
+    """A workdir far beyond the 107-byte unix socket limit: the socket lives in its own 0700 dir."""
+    require(os.geteuid() == 0, "not root")
+    deep = tmp_path.joinpath(*(["a-rather-long-directory-name"] * 6))
+    assert len(str(deep / "engine.sock").encode()) > 107
+    ep = EngineProcess(deep, name="engine-longpath")
+    ep.start()
+    try:
+        ep.client.ping()
+        assert len(str(ep.socket_path).encode()) <= 107
+        assert ep.socket_path.parent == ep.socket_dir
+        assert stat.S_IMODE(os.stat(ep.socket_dir).st_mode) == 0o700
+        assert stat.S_IMODE(os.stat(ep.socket_path).st_mode) == 0o600
+        assert ep.socket_dir in socket_dirs("engine-longpath")
+        assert (deep / "engine-longpath.log").exists()
+    finally:
+        ep.stop()
+    assert not ep.socket_dir.exists()
+    assert socket_dirs("engine-longpath") == []
