@@ -27,6 +27,10 @@ def load_topology_for(run: RunData) -> object | None:
     candidates = [given] if given.is_absolute() else [run.run_dir / given, given]
     if run.scenario_file and not given.is_absolute():
         candidates.append(Path(run.scenario_file).parent / given)
+    inputs = run.manifest.get("inputs")   # absolute paths, so a report built from another directory finds it
+    for i in inputs if isinstance(inputs, list) else []:
+        if isinstance(i, dict) and isinstance(i.get("path"), str) and Path(i["path"]).name == given.name:
+            candidates.append(Path(i["path"]))
     for c in candidates:
         if c.is_file():
             try:
@@ -39,6 +43,16 @@ def load_topology_for(run: RunData) -> object | None:
     run.notes.append(f"the topology file {run.topology_file} was not found (looked in "
                      f"{', '.join(str(c) for c in candidates)}): no topology map")
     return None
+
+
+def check_utilisation(run: RunData) -> None:
+    """Note utilisation above 100 %: a sampling artefact, said plainly rather than hidden."""
+    over = sorted({lk.name for lk in run.links for d in (lk.ab, lk.ba)
+                   if d.rate_bps and any(v > 1.05 for v in d.utilisation().present())})
+    if over:
+        run.notes.append(f"utilisation above 100 % on {', '.join(over)}: a counter sample's timestamp lagged "
+                         "the moment the counters were read (the machine was busy), so one interval holds more "
+                         "bytes than its length; the totals are right, the peak is not")
 
 
 def link_ends(topo: object | None) -> dict[str, tuple[str, str]]:
@@ -70,11 +84,13 @@ def _timeline_sections(runs: list[tuple[str, RunData]], ends: dict[str, tuple[st
         "a fault (from the dotted red line where it began to the dotted green line where it was repaired); "
         f"dashed grey lines are other events.{overlay}</p>",
         plots_fig(thr, "throughput of each flow over time", "Throughput per flow (Mbit/s) against scenario time (s)."),
-        '<h2 id="rtt">Round-trip time over time</h2>',
-        '<p class="help">Every probe\'s round-trip time in milliseconds at the time it was sent; each ✕ along the '
-        "bottom is a probe that got no answer. The scale is logarithmic when fast and slow paths share the plot."
+        '<h2 id="rtt">Round-trip time and delay over time</h2>',
+        '<p class="help">Every probe\'s round-trip time (ping) or one-way delay (voip) in milliseconds, at the time '
+        "it was sent; each ✕ along the bottom is a probe that got no answer. The scale is logarithmic when fast "
+        "and slow paths share the plot."
         f"{overlay}</p>",
-        plots_fig(rtt, "round-trip time of each probe over time", "RTT per probe (ms) against scenario time (s)."),
+        plots_fig(rtt, "round-trip time of each probe over time",
+                  "Round-trip time or one-way delay per probe (ms) against scenario time (s)."),
         '<h2 id="links">Links: utilisation and drops</h2>',
         '<p class="help">How much of each link\'s capacity the traffic used, per direction (links that stayed idle '
         "are left out).</p>",
@@ -102,6 +118,7 @@ def build_report(run_dir: str | Path) -> Path:
     only a missing or unreadable results.json raises InputError.
     """
     run = read_run(run_dir)
+    check_utilisation(run)
     topo = load_topology_for(run)
     ends = link_ends(topo)
     runs = [(run.label, run)]
@@ -145,6 +162,8 @@ def build_comparison(run_a: str | Path, run_b: str | Path, out: str | Path | Non
     A compare-<A>.md with the delta table is written beside it.
     """
     a, b = read_run(run_a), read_run(run_b)
+    check_utilisation(a)
+    check_utilisation(b)
     la, lb = "A", "B"   # short tags in plots and tables; the header says which run each one is
     topo = load_topology_for(b)
     ends = link_ends(topo)

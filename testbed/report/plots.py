@@ -139,7 +139,8 @@ def timeseries_figure(runs: Runs, metric: str) -> str | None:
             ax.set_ylabel("throughput (Mbit/s)")
             ax.set_ylim(bottom=0)
         else:
-            ax.set_ylabel("round-trip time (ms)")
+            f0 = next((f for _, r in runs for f in r.flows if f.name == name), None)
+            ax.set_ylabel("one-way delay (ms)" if f0 and f0.rtt_is_one_way else "round-trip time (ms)")
             pos = [v for v in lo_hi if v > 0]
             if pos and max(pos) / min(pos) > 20:
                 ax.set_yscale("log")   # a 4 ms fiber path and a 600 ms satellite path on one readable axis
