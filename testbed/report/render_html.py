@@ -187,7 +187,7 @@ def manifest_html(run: RunData) -> str:
 def notes_html(notes: list[str]) -> str:
     if not notes:
         return ""
-    return ('<h2 id="notes">What this report could not show</h2><div class="notes"><ul>'
+    return ('<h2 id="notes">Notes on this report</h2><div class="notes"><ul>'
             + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul></div>")
 
 

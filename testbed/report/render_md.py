@@ -57,7 +57,7 @@ def run_markdown(run: RunData) -> str:
         lines += ["## Engine fidelity", ""] + _table(["link direction", "lateness p50", "lateness p99",
                                                       "model drops", "queue drops"], frows) + [""]
     if run.notes:
-        lines += ["## Not shown", ""] + [f"- {n}" for n in run.notes] + [""]
+        lines += ["## Notes", ""] + [f"- {n}" for n in run.notes] + [""]
     return "\n".join(lines)
 
 

@@ -163,7 +163,7 @@ def test_a_bundle_with_only_a_status_still_gets_a_report(tmp_path: Path) -> None
     for text in ("manifest.json is missing", "no flows", "no link engine counters"):
         assert text in notes
     assert parse(out).imgs == []
-    assert "## Not shown" in (tmp_path / "report.md").read_text()
+    assert "## Notes" in (tmp_path / "report.md").read_text()
 
 
 def test_malformed_sections_are_noted_not_raised(run_v1: Path) -> None:
@@ -273,3 +273,26 @@ def test_the_earlier_draft_layout_is_still_read(tmp_path: Path) -> None:
     assert run.links[0].ab.utilisation().values == [0.5]
     assert run.fault_links() == {"a--b"}
     assert_images_embedded(parse(build_report(tmp_path)))
+
+
+def test_a_captured_run_of_the_real_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """results.json as testbed run wrote it (fiber-cut-failover on the project machine)."""
+    run_dir = Path(shutil.copytree(FIXTURES / "bundle-captured", tmp_path / "run"))
+    monkeypatch.chdir(Path(__file__).resolve().parents[2])    # the runner records the topology path from here
+    run = read_run(run_dir)
+    assert (run.scenario, run.status, run.seed, run.counts()) == ("fiber-cut-failover", "passed", 7, (9, 0))
+    flows = {f.name: f for f in run.flows}
+    assert set(flows) == {"probe", "bulk", "call"}
+    assert flows["call"].rtt_is_one_way and not flows["probe"].rtt_is_one_way
+    assert flows["probe"].stats()["loss_fraction"] == pytest.approx(4 / 600)
+    assert [(e.label, e.t_s, e.end_s) for e in run.events] == [
+        ("link-down internet--mithi-pop", pytest.approx(20.0, abs=0.01), pytest.approx(40.0, abs=0.01))]
+    assert run.fault_links() == {"internet--mithi-pop"}
+    assert next(lk for lk in run.links if lk.name == "internet--mithi-pop").ab.rate_bps == 100e6  # from the plan
+    out = build_report(run_dir)
+    page = parse(out)
+    assert_images_embedded(page)
+    assert len(page.imgs) == 5
+    html = out.read_text()
+    assert "the topology file" not in html                    # found, so the map is there
+    assert "one-way delay (voip)" in html and "9 passed" in html
