@@ -32,7 +32,9 @@ def our_processes() -> set[int]:
                 cmd = (p / "cmdline").read_bytes()
             except OSError:
                 continue
-            if any(x in cmd for x in (b"testbed.traffic.", b"iperf3\0", b"fping\0-l")):
+            # argv shapes only our runners use (other suites may run iperf3 and fping meanwhile)
+            if any(x in cmd for x in (b"testbed.traffic.", b"--get-server-output", b"-s\0-1\0-J\0-p",
+                                      b"fping\0-l\0-D\0-e")):
                 out.add(int(p.name))
     return out
 
