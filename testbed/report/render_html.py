@@ -26,7 +26,7 @@ table.kv th{width:150px}code{font:13px ui-monospace,SFMono-Regular,Menlo,Consola
 .better{color:#1a7f37;font-weight:600}.worse{color:#cf222e;font-weight:600}.same{color:#57606a}
 figure{margin:10px 0 18px}figure img{max-width:100%;height:auto;border:1px solid #eaeef2}
 figcaption{color:#57606a;font-size:13px}nav{background:#f6f8fa;padding:8px 14px;border-radius:6px;font-size:14px}
-nav a{margin-right:14px}.notes{background:#fff8c5;border:1px solid #d4a72c;padding:8px 14px;border-radius:6px}
+nav a{margin-right:14px}summary{cursor:pointer;margin:8px 0;font-weight:600}.notes{background:#fff8c5;border:1px solid #d4a72c;padding:8px 14px;border-radius:6px}
 .cols{display:flex;gap:24px}.cols>div{flex:1 1 0;min-width:0}footer{margin-top:40px;color:#57606a;font-size:12px}
 td.hash{font:12px ui-monospace,monospace;word-break:break-all}
 """
@@ -164,9 +164,22 @@ def manifest_html(run: RunData) -> str:
     if cmd:
         rows.append(("command", f"<code>{escape(' '.join(map(str, cmd)) if isinstance(cmd, list) else str(cmd))}</code>"))
     for k, v in m.items():
-        if k not in ("seed", "command", "versions", "inputs") and isinstance(v, (str, int, float)):
+        if k not in ("seed", "command", "versions", "inputs", "schema") and isinstance(v, (str, int, float)):
             rows.append((k, escape(str(v))))
+    if run.scenario_file:
+        again = ["testbed", "run", run.scenario_file, "--seed", str(m.get("seed", run.seed))]
+        if m.get("time_scale") not in (None, 1, 1.0):
+            again += ["--time-scale", str(m["time_scale"])]
+        rows.insert(0, ("run it again", f"<code>{escape(' '.join(again))}</code>"))
     parts.append(kv(rows))
+    cmds = m.get("commands")
+    if isinstance(cmds, list) and cmds and all(isinstance(c, dict) for c in cmds):
+        crow = [(fmt.duration(c["t"]) if isinstance(c.get("t"), (int, float)) else "–", str(c.get("node", "")),
+                 str(c.get("flow", "")), f"<code>{escape(' '.join(map(str, c.get('argv') or [])))}</code>")
+                for c in cmds]
+        parts.append(f"<details><summary>The exact commands run on the nodes ({len(cmds)})</summary>"
+                     + table(("at", "node", "flow", "command"),
+                             [(escape(a), escape(b), escape(c), d) for a, b, c, d in crow], raw=True) + "</details>")
     vers = m.get("versions")
     if isinstance(vers, dict) and vers:
         parts.append("<h3>Versions</h3>" + table(("software", "version"), ((k, str(v)) for k, v in vers.items())))
