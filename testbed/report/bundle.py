@@ -279,6 +279,9 @@ def _read_flows(run: RunData, res: dict) -> None:
     for name, f in items:
         fl = Flow(name=str(name), kind=str(f.get("kind", "")), src=str(f.get("from", f.get("src", "")) or ""),
                   dst=str(f.get("to", f.get("dst", "")) or ""), summary=dict(f.get("summary") or {}))
+        spec = _traffic_spec(run.manifest, str(name))   # where the flow ran: the manifest keeps the resolved spec
+        fl.src = fl.src or str(spec.get("src") or "")
+        fl.dst = fl.dst or str(spec.get("dst") or "")
         if f.get("error"):
             run.notes.append(f"flow {name}: {f['error']}")
         series = f.get("series") or {}
@@ -307,6 +310,14 @@ def _read_flows(run: RunData, res: dict) -> None:
         elif f.get("probes"):                                     # every probe lost: still an outage to show
             fl.rtt = _with_lost(Series(), f["probes"])
         run.flows.append(fl)
+
+
+def _traffic_spec(manifest: dict, name: str) -> dict:
+    sc = manifest.get("scenario")
+    for t in (sc.get("traffic") or []) if isinstance(sc, dict) else []:
+        if isinstance(t, dict) and t.get("name") == name:
+            return t
+    return {}
 
 
 def _pairs(rows: list) -> Series:

@@ -25,8 +25,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--hide-scrollbars"]
 TIMEOUT_S = 90
-PLOT_BLUE = (31, 119, 180)      # matplotlib's first colour: flows and run A
-FAULT_RED = (214, 39, 40)       # fault markers and failed badges
+WIDTH, HEIGHT = 1280, 3000
 
 
 def chromium() -> str:
@@ -53,7 +52,7 @@ class DevTools:
             os.dup2(b, 4, inheritable=True)
 
         self.proc = subprocess.Popen([exe, *FLAGS, "--remote-debugging-pipe", f"--user-data-dir={profile}",
-                                      "--window-size=1280,2000", "about:blank"],
+                                      f"--window-size={WIDTH},{HEIGHT}", "about:blank"],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      preexec_fn=child_fds, close_fds=False)
         os.close(cmd_r)
@@ -119,7 +118,7 @@ class DevTools:
 
 
 def inspect_page(exe: str, url: str, profile: Path) -> tuple[list[dict[str, Any]], list[str], int]:
-    """Load url; return (images as {src_kind, complete, width}, errors logged, number of <figure>)."""
+    """Load url; return (images {src, complete, width, height, box}, errors logged, number of figure images)."""
     dt = DevTools(exe, profile)
     try:
         target = dt.send("Target.createTarget", url="about:blank")["targetId"]
@@ -129,7 +128,8 @@ def inspect_page(exe: str, url: str, profile: Path) -> tuple[list[dict[str, Any]
         dt.send("Page.navigate", session, url=url)
         dt.wait_for("Page.loadEventFired")
         js = ("JSON.stringify({imgs: Array.from(document.images).map(i => ({src: i.getAttribute('src').slice(0, 22), "
-              "complete: i.complete, width: i.naturalWidth, height: i.naturalHeight})), "
+              "complete: i.complete, width: i.naturalWidth, height: i.naturalHeight, "
+              "box: (r => [r.left, r.top, r.right, r.bottom])(i.getBoundingClientRect())})), "
               "figures: document.querySelectorAll('figure img').length})")
         got = json.loads(dt.send("Runtime.evaluate", session, expression=js, returnByValue=True)["result"]["value"])
         errors = []
@@ -146,21 +146,23 @@ def inspect_page(exe: str, url: str, profile: Path) -> tuple[list[dict[str, Any]
 
 
 def screenshot(exe: str, url: str, png: Path, profile: Path) -> str:
-    r = subprocess.run([exe, *FLAGS, f"--user-data-dir={profile}", f"--screenshot={png}", "--window-size=1280,3000",
+    r = subprocess.run([exe, *FLAGS, f"--user-data-dir={profile}", f"--screenshot={png}", f"--window-size={WIDTH},{HEIGHT}",
                         "--enable-logging=stderr", "--v=0", url],
                        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT_S)
     assert r.returncode == 0, r.stderr[-2000:]
     return r.stderr
 
 
-def colour_share(png: Path, rgb: tuple[int, int, int], tol: int = 30) -> tuple[float, float]:
-    """(share of pixels close to rgb, share of non-white pixels)."""
+def ink(png: Path, box: tuple[int, int, int, int] | None = None) -> tuple[float, int]:
+    """(share of non-white pixels, number of distinct colours) in the screenshot, or in one box of it."""
     import numpy as np
     from PIL import Image
-    px = np.asarray(Image.open(png).convert("RGB"), dtype=np.int16)
-    near = (np.abs(px - np.array(rgb, dtype=np.int16)) <= tol).all(axis=2).mean()
-    ink = (px.sum(axis=2) < 720).mean()
-    return float(near), float(ink)
+    im = Image.open(png).convert("RGB")
+    if box:
+        im = im.crop(box)
+    px = np.asarray(im, dtype=np.int32)
+    colours = len(np.unique(px.reshape(-1, 3) @ np.array([65536, 256, 1])))
+    return float((px.sum(axis=2) < 720).mean()), colours
 
 
 @pytest.fixture(scope="module")
@@ -171,32 +173,30 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"report": build_report(v1), "compare": build_comparison(v1, v2)}
 
 
-@pytest.mark.parametrize("which, figures", [("report", 5), ("compare", 5)])
-def test_chromium_loads_every_figure_without_errors(pages: dict[str, Path], which: str, figures: int,
-                                                    tmp_path: Path) -> None:
+@pytest.mark.parametrize("which", ["report", "compare"])
+def test_chromium_renders_every_figure_without_errors(pages: dict[str, Path], which: str, tmp_path: Path) -> None:
     exe = chromium()
-    imgs, errors, n_fig = inspect_page(exe, pages[which].as_uri(), tmp_path / "profile")
+    imgs, errors, n_fig = inspect_page(exe, pages[which].as_uri(), tmp_path / "devtools")
     assert errors == []
-    assert n_fig == figures
-    assert len(imgs) == figures
+    assert n_fig == len(imgs) == 5       # map, throughput, RTT, utilisation, drops
     for img in imgs:
         assert img["src"] == "data:image/png;base64,"
         assert img["complete"] and img["width"] > 300 and img["height"] > 150, img
 
-
-@pytest.mark.parametrize("which", ["report", "compare"])
-def test_screenshot_shows_the_plots(pages: dict[str, Path], which: str, tmp_path: Path) -> None:
-    exe = chromium()
     png = tmp_path / f"{which}.png"
-    stderr = screenshot(exe, pages[which].as_uri(), png, tmp_path / "profile")
+    stderr = screenshot(exe, pages[which].as_uri(), png, tmp_path / "shot")
     assert "CONSOLE" not in stderr, stderr
-    assert png.stat().st_size > 50_000
     from PIL import Image
-    assert Image.open(png).size == (1280, 3000)
-    blue, ink = colour_share(png, PLOT_BLUE)
-    red, _ = colour_share(png, FAULT_RED)
-    assert ink > 0.05, "the page is (nearly) blank"
-    assert blue > 0.0005 and red > 0.0005, f"plot colours missing (blue {blue:.4f}, red {red:.4f})"
+    assert Image.open(png).size == (WIDTH, HEIGHT)
+    share, colours = ink(png)
+    assert share > 0.03 and colours > 200, f"the page looks blank ({share:.3f} ink, {colours} colours)"
+    # every figure the first screen shows was painted: its box holds a plot, not a white hole
+    shown = [i for i in imgs if i["box"][3] <= HEIGHT]
+    assert len(shown) >= 2, [i["box"] for i in imgs]
+    for img in shown:
+        box = tuple(int(round(v)) for v in img["box"])
+        share, colours = ink(png, box)
+        assert share > 0.02 and colours > 20, f"figure at {box} looks empty ({share:.3f} ink, {colours} colours)"
     keep = os.environ.get("TESTBED_KEEP_SCREENSHOTS")
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
