@@ -18,7 +18,10 @@ log = logging.getLogger(__name__)
 
 
 def load_topology_for(run: RunData) -> object | None:
-    """The run's topology, looked for beside the run, then as given, then beside the scenario; None (noted) if not found."""
+    """The run's topology: beside the run, as given, beside the scenario, or at the manifest's input path.
+
+    None (and a note) when it is not found or does not load.
+    """
     if not run.topology_file:
         run.notes.append("results.json and manifest.json do not name the topology file: no topology map")
         return None
@@ -139,7 +142,8 @@ def build_report(run_dir: str | Path) -> Path:
         "and what was measured.</p>", expectation_table(run),
         '<h2 id="topology">Topology</h2><p class="help">The emulated network; nodes with coordinates are placed '
         "on a map. Each link is labelled with its profile, rate and one-way delay.</p>",
-        figure(topo_img, "topology map", "The emulated network." + (f" Faulted: {', '.join(sorted(hit))}." if hit else ""))
+        figure(topo_img, "topology map",
+               "The emulated network." + (f" Faulted: {', '.join(sorted(hit))}." if hit else ""))
         if topo is not None else '<p class="help">(No topology map: see the notes at the end.)</p>',
         '<h2 id="events">Timeline: faults and flows</h2><p class="help">What the scenario did, when (seconds '
         "from the start of the scenario).</p>", events_table(run),
@@ -182,7 +186,8 @@ def build_comparison(run_a: str | Path, run_b: str | Path, out: str | Path | Non
     body = "".join([
         f"<h1>{escape(b.scenario or b.label)}: B compared with A</h1>",
         f'<p class="lead">Two runs of a testbed scenario side by side: <b>A</b> = {escape(a.label)} '
-        f"(<code>{escape(str(a.run_dir))}</code>), <b>B</b> = {escape(b.label)} (<code>{escape(str(b.run_dir))}</code>). Plots overlay both runs: A solid blue, B dashed red. "
+        f"(<code>{escape(str(a.run_dir))}</code>), <b>B</b> = {escape(b.label)} "
+        f"(<code>{escape(str(b.run_dir))}</code>). Plots overlay both runs: A solid blue, B dashed red. "
         "The table says, metric by metric, whether B did better or worse than A.</p>",
         side,
         _nav([("deltas", "Differences"), ("expectations", "Expectations"), ("topology", "Topology"),

@@ -239,7 +239,8 @@ def read_run(run_dir: str | Path) -> RunData:
         try:
             reader(run, res)
         except (TypeError, ValueError, KeyError, AttributeError) as e:
-            run.notes.append(f"results.json: the {section} section could not be read ({type(e).__name__}: {e}); left out")
+            run.notes.append(f"results.json: the {section} section could not be read "
+                             f"({type(e).__name__}: {e}); left out")
     return run
 
 
@@ -350,7 +351,8 @@ def _read_links(run: RunData, res: dict) -> None:
                 per.setdefault(name, []).append({"t_s": smp.get("t"), **(dirs or {})})
         links = {name: {"samples": smps} for name, smps in per.items()}
     plan_rates = _plan_rates(run.manifest)
-    items = links.items() if isinstance(links, dict) else ((lk.get("name", f"link{i}"), lk) for i, lk in enumerate(links))
+    items = (links.items() if isinstance(links, dict)
+             else ((lk.get("name", f"link{i}"), lk) for i, lk in enumerate(links)))
     for name, lk in items:
         st = LinkStats(name=str(name))
         rates = lk.get("rate_bps") or plan_rates.get(str(name))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from . import fmt
-from .bundle import RunData
+from .bundle import Expectation, RunData
 
 FLOW_METRICS: tuple[tuple[str, str, Callable[[float | None], str], bool], ...] = (
     # (stats key, what, formatter, higher is better)
@@ -38,6 +38,10 @@ def _verdict(a: float | None, b: float | None, higher_better: bool, tol: float =
     return change, "better" if (b > a) == higher_better else "worse"
 
 
+def _result(e: Expectation | None) -> str:
+    return "–" if e is None else f"{fmt.measured(e.measured, e.unit, e.expr)} ({'pass' if e.passed else 'FAIL'})"
+
+
 def deltas(a: RunData, b: RunData) -> list[Delta]:
     out: list[Delta] = []
     pa, fa = a.counts()
@@ -60,9 +64,8 @@ def deltas(a: RunData, b: RunData) -> list[Delta]:
     ea = {e.expr: e for e in a.expectations}
     for e in b.expectations:
         x = ea.get(e.expr)
-        res = lambda y: "–" if y is None else f"{fmt.measured(y.measured, y.unit, y.expr)} ({'pass' if y.passed else 'FAIL'})"
         verdict = "" if x is None or x.passed == e.passed else "better" if e.passed else "worse"
-        out.append(Delta("expectation", e.expr, res(x), res(e), "", verdict or ("same" if x else "")))
+        out.append(Delta("expectation", e.expr, _result(x), _result(e), "", verdict or ("same" if x else "")))
     for lb in b.links:
         la = next((x for x in a.links if x.name == lb.name), None)
         if la is None:

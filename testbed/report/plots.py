@@ -216,7 +216,8 @@ def drops_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | None:
                     bars.append((f"{tag}{name}\n{direction_label(name, d, ends)}", tot))
     if not bars:
         return None
-    causes = sorted({c for _, t in bars for c in t}, key=lambda c: list(CAUSE_COLORS).index(c) if c in CAUSE_COLORS else 99)
+    order = list(CAUSE_COLORS)
+    causes = sorted({c for _, t in bars for c in t}, key=lambda c: order.index(c) if c in order else 99)
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 0.55 * len(bars) + 1.4))
     left = [0.0] * len(bars)
     ys = list(range(len(bars)))[::-1]

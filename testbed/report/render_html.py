@@ -73,7 +73,8 @@ def summary_rows(run: RunData) -> list[tuple[str, str]]:
     rows = [("scenario", f"<code>{escape(run.scenario or '?')}</code>"
              + (f" ({escape(run.scenario_file)})" if run.scenario_file else "")),
             ("what it does", escape(run.description)) if run.description else None,
-            ("topology", escape(run.topology_name or "?") + (f" ({escape(run.topology_file)})" if run.topology_file else "")),
+            ("topology", escape(run.topology_name or "?")
+             + (f" ({escape(run.topology_file)})" if run.topology_file else "")),
             ("status", badge(run.status)),
             ("expectations", exp),
             ("duration", escape(fmt.duration(run.duration_s))),
@@ -162,7 +163,8 @@ def manifest_html(run: RunData) -> str:
     cmd = m.get("command")
     rows = [("seed", f"<code>{escape(str(m.get('seed', run.seed)))}</code>")]
     if cmd:
-        rows.append(("command", f"<code>{escape(' '.join(map(str, cmd)) if isinstance(cmd, list) else str(cmd))}</code>"))
+        text = " ".join(map(str, cmd)) if isinstance(cmd, list) else str(cmd)
+        rows.append(("command", f"<code>{escape(text)}</code>"))
     for k, v in m.items():
         if k not in ("seed", "command", "versions", "inputs", "schema") and isinstance(v, (str, int, float)):
             rows.append((k, escape(str(v))))

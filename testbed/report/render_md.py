@@ -32,7 +32,9 @@ def run_markdown(run: RunData) -> str:
             [[f"`{e.expr}`", fmt.measured(e.measured, e.unit, e.expr) if e.measured is not None else (e.note or "–"),
               "pass" if e.passed else "**FAIL**" if e.passed is False else "–"] for e in run.expectations]) + [""]
     if run.events:
-        lines += ["## Faults", ""] + [f"- {fmt.duration(e.t_s) if e.t_s else '0 s'}: {e.label}" for e in run.events] + [""]
+        lines += ["## Faults", ""]
+        lines += [f"- {fmt.duration(e.t_s) if e.t_s else '0 s'}: {e.label}"
+                  + (f" (until {fmt.duration(e.end_s)})" if e.end_s is not None else "") for e in run.events] + [""]
     rows = []
     for fl in run.flows:
         s = fl.stats()
