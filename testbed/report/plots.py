@@ -26,6 +26,7 @@ CAUSE_COLORS = {"loss": "#ff7f0e", "queue": "#9467bd", "link_down": "#d62728"}
 CAUSE_LABELS = {"loss": "loss model (asked for)", "queue": "queue overflow (congestion)",
                 "link_down": "link down (fault)"}
 WIDTH_IN = 11.0
+MAX_UTIL_LINES = 12
 
 plt.rcParams.update({"font.size": 10, "axes.titlesize": 12, "axes.labelsize": 10, "legend.fontsize": 9,
                      "axes.grid": True, "grid.alpha": 0.25, "axes.spines.top": False, "axes.spines.right": False})
@@ -174,6 +175,11 @@ def utilisation_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | No
                     rows.append((lk.name, d))
     if not rows:
         return None
+    total = len(rows)
+    if total > MAX_UTIL_LINES:      # a big topology: only the busiest directions stay readable
+        peak = {(lk.name, d): max(getattr(lk, d).utilisation().present() or [0])
+                for _, r in runs for lk in r.links for d in ("ab", "ba")}
+        rows = sorted(rows, key=lambda row: -peak.get(row, 0))[:MAX_UTIL_LINES]
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.2))
     mark_events(ax, _all_events(runs), label_them=True)
     for i, (name, d) in enumerate(rows):
@@ -195,7 +201,8 @@ def utilisation_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | No
     if lim:
         ax.set_xlim(*lim)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), framealpha=0.9)
-    ax.set_title("How busy each link was", loc="left", pad=28)
+    ax.set_title("How busy each link was" if total <= MAX_UTIL_LINES else
+                 f"How busy the {MAX_UTIL_LINES} busiest of {total} link directions were", loc="left", pad=28)
     fig.tight_layout()
     return to_png_b64(fig)
 
