@@ -29,6 +29,7 @@ DIRECTIONS = ("ab", "ba", "both")
 SOCKET_ROOT = Path("/run")
 SOCKET_DIR_PREFIX = "testbed-"   # <SOCKET_ROOT>/testbed-<engine name>-<8 hex>/engine.sock
 SOCKET_NAME = "engine.sock"
+RT_PRIORITY = 10                 # SCHED_FIFO priority of the daemon (docs/engine.md: lateness numbers)
 _NAME_MAX = 48                   # keeps the socket path far below the 107-byte sun_path limit
 
 
@@ -128,10 +129,18 @@ class EngineProcess:
     The control socket lives in a private directory of its own, SOCKET_ROOT/testbed-<name>-<8 hex>/
     (mode 0700, socket 0600), because a unix socket path is limited to 107 bytes and a workdir may be
     arbitrarily deep. stop() removes that directory; socket_dirs(name) finds those a crash left.
+
+    rt_priority: SCHED_FIFO priority of the daemon (0: a normal task); a low real-time priority keeps
+    departures on time when iperf3 and routing daemons keep every core busy. cpus: pin the daemon
+    (taskset list syntax, "" = no pinning). spin_us: busy-poll before departures (None: the daemon's default).
     """
 
-    def __init__(self, workdir: str | Path, name: str = "engine", *, die_with_parent: bool = True) -> None:
+    def __init__(self, workdir: str | Path, name: str = "engine", *, die_with_parent: bool = True,
+                 rt_priority: int = RT_PRIORITY, cpus: str = "", spin_us: float | None = None) -> None:
         self.workdir = Path(workdir)
+        self.rt_priority = rt_priority
+        self.cpus = cpus
+        self.spin_us = spin_us
         self.name = name
         self.socket_dir = _new_socket_dir(name)
         self.socket_path = self.socket_dir / SOCKET_NAME
@@ -172,6 +181,12 @@ class EngineProcess:
                      "--log", str(self.log_path)]
         if self.die_with_parent:
             self.argv.append("--die-with-parent")
+        if self.rt_priority:
+            self.argv += ["--rt-priority", str(self.rt_priority)]
+        if self.cpus:
+            self.argv += ["--cpus", self.cpus]
+        if self.spin_us is not None:
+            self.argv += ["--spin-us", str(self.spin_us)]
         stderr = open(self.workdir / f"{self.name}.stderr", "wb")
         try:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

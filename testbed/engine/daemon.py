@@ -24,7 +24,7 @@ from typing import Any, Callable
 from testbed.errors import CapabilityError, EmulationError, InputError, TestbedError
 from testbed.linkparams import DirectionParams, GilbertElliott
 
-from . import tap
+from . import sched, tap
 from .model import Direction
 from .pcap import PcapWriter
 from .timer import MonotonicTimer, reduce_timer_slack
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 READ_BATCH = 64          # frames read per readable fd per loop turn: bounds unfairness
 SPIN_S = 0.00015         # busy-poll this long before a departure instead of trusting the wake-up
+SPIN_RT_S = 0.00002      # as SCHED_FIFO the wake-up is prompt; a long spin would hit RT throttling
 FRAME_MAX = 65536
 PARAM_FIELDS = {f.name for f in fields(DirectionParams)}
 
@@ -78,8 +79,9 @@ def params_from(d: dict[str, Any]) -> DirectionParams:
 class Engine:
     """The event loop and the control protocol."""
 
-    def __init__(self, socket_path: str) -> None:
+    def __init__(self, socket_path: str, spin_s: float = SPIN_S) -> None:
         self.socket_path = socket_path
+        self.spin_s = spin_s
         self.links: dict[str, Link] = {}
         self.ep = select.epoll()
         self.heap: list[tuple[float, int, Lane]] = []
@@ -204,15 +206,16 @@ class Engine:
         by_fd = self.by_fd
         timer = self.timer
         heap = self.heap
+        spin_s = self.spin_s
         while self.running:
             now = mono()
             self._run_due(now)
             if heap:
                 wait = heap[0][0] - mono()
-                if wait <= SPIN_S:
+                if wait <= spin_s:
                     timeout = 0.0  # spin: the next departure is too close to sleep through
                 else:
-                    timer.arm(heap[0][0] - SPIN_S)
+                    timer.arm(heap[0][0] - spin_s)
                     timeout = -1
             else:
                 timer.disarm()
@@ -433,6 +436,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log", help="log file (default: stderr)")
     ap.add_argument("--log-level", default="INFO")
     ap.add_argument("--die-with-parent", action="store_true", help="exit when the parent process exits")
+    ap.add_argument("--rt-priority", type=int, default=0, help="SCHED_FIFO priority (1-99; 0: normal task)")
+    ap.add_argument("--cpus", default="", help="pin to these CPUs (taskset list syntax, e.g. 1 or 0-1)")
+    ap.add_argument("--spin-us", type=float, default=None,
+                    help=f"busy-poll this long before a departure instead of sleeping (microseconds; default "
+                         f"{SPIN_S * 1e6:g}, or {SPIN_RT_S * 1e6:g} when running as SCHED_FIFO)")
     args = ap.parse_args(argv)
     logging.basicConfig(filename=args.log, level=args.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -442,8 +450,11 @@ def main(argv: list[str] | None = None) -> int:
         if os.getppid() != ppid:
             return 0  # the parent is already gone
     reduce_timer_slack()
+    sched.set_affinity(sched.parse_cpus(args.cpus))
+    rt = sched.set_realtime(args.rt_priority)
+    spin_s = args.spin_us / 1e6 if args.spin_us is not None else (SPIN_RT_S if rt else SPIN_S)
     try:
-        engine = Engine(args.socket)
+        engine = Engine(args.socket, spin_s=spin_s)
     except (OSError, TestbedError) as e:
         log.error("cannot start: %s", e)
         return 3 if isinstance(e, CapabilityError) else 1

@@ -139,3 +139,19 @@ def test_any_workdir_works_and_the_socket_dir_is_private_and_removed(tmp_path):
         ep.stop()
     assert not ep.socket_dir.exists()
     assert socket_dirs("engine-longpath") == []
+
+
+def test_daemon_runs_as_low_priority_realtime_task_by_default(proc):
+    """SCHED_FIFO 10 keeps departures on time under CPU contention (docs/engine.md has the numbers)."""
+    assert os.sched_getscheduler(proc.pid) & ~getattr(os, "SCHED_RESET_ON_FORK", 0) == os.SCHED_FIFO
+    assert os.sched_getparam(proc.pid).sched_priority == 10
+
+
+def test_realtime_can_be_turned_off(tmp_path):
+    require(os.geteuid() == 0, "not root")
+    ep = EngineProcess(tmp_path, rt_priority=0)
+    ep.start()
+    try:
+        assert os.sched_getscheduler(ep.pid) == os.SCHED_OTHER
+    finally:
+        ep.stop()
