@@ -267,6 +267,9 @@ def _read_summary(run: RunData, res: dict) -> None:
         run.topology_file = _first(topo, "file", "path", default=None)
     elif isinstance(topo, str):
         run.topology_file = topo
+    plan = man.get("plan")
+    if not run.topology_name and isinstance(plan, dict) and isinstance(plan.get("name"), str):
+        run.topology_name = plan["name"]
     if not run.topology_file and isinstance(_first(sc, "topology_file", "topology"), str):
         run.topology_file = _first(sc, "topology_file", "topology")
 

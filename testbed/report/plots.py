@@ -54,7 +54,7 @@ def event_spans(events: list[Event]) -> tuple[list[tuple[float, float, str]], li
             open_[target] = e
         elif e.kind.endswith("-up") and target in open_:
             d = open_.pop(target)
-            spans.append((d.t_s, e.t_s, f"{target} {d.kind.replace('-', ' ')}"))
+            spans.append((d.t_s, e.t_s, d.label))
         else:
             instants.append(e)
     instants.extend(open_.values())   # never restored: a line at its start

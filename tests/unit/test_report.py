@@ -124,7 +124,7 @@ def test_event_spans_pair_down_with_up_and_keep_the_rest_as_instants() -> None:
            Event(40, "link-up", "link-up x", links=["x"]), Event(50, "node-down", "node-down n", nodes=["n"]),
            Event(52, "blackhole", "blackhole z", links=["z"], end_s=55)]
     spans, instants = event_spans(evs)
-    assert (20, 40, "x link down") in spans and (52, 55, "blackhole z") in spans
+    assert (20, 40, "link-down x") in spans and (52, 55, "blackhole z") in spans
     assert [e.label for e in instants] == ["set-link y", "node-down n"]   # never restored: drawn where it began
 
 
