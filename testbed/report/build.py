@@ -200,8 +200,7 @@ def build_comparison(run_a: str | Path, run_b: str | Path, out: str | Path | Non
         '<p class="help">(No topology map: see the notes at the end.)</p>',
         _timeline_sections(runs, ends, " Run A is drawn solid blue, run B dashed red."),
         '<h2 id="fidelity">Engine fidelity</h2><p class="help">' + FIDELITY_HELP + "</p>",
-        '<div class="cols"><div><h3>A</h3>' + fidelity_table(a, ends) + "</div><div><h3>B</h3>"
-        + fidelity_table(b, ends) + "</div></div>",
+        "<h3>A</h3>" + fidelity_table(a, ends) + "<h3>B</h3>" + fidelity_table(b, ends),
         '<h2 id="manifest">Manifests</h2><div class="cols"><div><h3>A</h3>' + manifest_html(a)
         + "</div><div><h3>B</h3>" + manifest_html(b) + "</div></div>",
         notes_html([f"A: {n}" for n in a.notes] + [f"B: {n}" for n in b.notes]),

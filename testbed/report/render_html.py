@@ -28,7 +28,7 @@ figure{margin:10px 0 18px}figure img{max-width:100%;height:auto;border:1px solid
 figcaption{color:#57606a;font-size:13px}nav{background:#f6f8fa;padding:8px 14px;border-radius:6px;font-size:14px}
 nav a{margin-right:14px}summary{cursor:pointer;margin:8px 0;font-weight:600}.notes{background:#fff8c5;border:1px solid #d4a72c;padding:8px 14px;border-radius:6px}
 .cols{display:flex;gap:24px}.cols>div{flex:1 1 0;min-width:0}footer{margin-top:40px;color:#57606a;font-size:12px}
-td.hash{font:12px ui-monospace,monospace;word-break:break-all}
+.hash{font:12px ui-monospace,monospace;word-break:break-all}
 """
 
 
