@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "link delays and probe intervals are not scaled")
     g.add_argument("--duration", metavar="D", help='run for D (e.g. "20s"), scaling the timeline to fit')
     p.add_argument("--quiet", "-q", action="store_true", help="no live progress, only the summary")
+    p.add_argument("--no-report", action="store_true", help="skip report.html / report.md")
     p.set_defaults(func=run)
 
 
@@ -84,7 +85,14 @@ def run(args: argparse.Namespace) -> int:
         # written before teardown: a second Ctrl-C during teardown still leaves the results
         paths = write_bundle(result, out, run_id, plan)
     _summary(console, result)
+    _fidelity_warning(err, paths["results"])
     console.print(f"results: {paths['results']}  junit: {paths['junit']}")
+    if not args.no_report:
+        from ..report import build_report
+        try:
+            console.print(f"report: {build_report(out)}")
+        except Exception as e:  # noqa: BLE001 - the results are written; a report failure must not hide them
+            err.print(f"[yellow]warning:[/] the report could not be built: {e}")
     if result.status == "interrupted":
         err.print("interrupted: results so far written with status \"interrupted\"")
         return 130
@@ -92,6 +100,19 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"error: {result.error}")
         return 4
     return 0 if result.status == "passed" else 1
+
+
+def _fidelity_warning(err: Console, results_path: Path) -> None:
+    """Say loudly when the link engine fell behind its schedule: then timings are not the model's."""
+    import json
+    fid = json.loads(Path(results_path).read_text()).get("fidelity") or {}
+    if fid.get("ok", True):
+        return
+    worst = fid["late"][0]
+    err.print(f"[bold yellow]fidelity warning:[/] the link engine ran late on {len(fid['late'])} link direction(s) "
+              f"(worst {worst['link']} {worst['direction']}: p99 {units.format_duration(worst['p99_s'])} "
+              f"> {units.format_duration(fid['limit_p99_s'])}); delays measured on those links include "
+              "the engine's own lateness. Lower the link rates or the traffic, or give the machine more cores.")
 
 
 class _Display:

@@ -64,7 +64,8 @@ def results_doc(r: RunResult, run_id: str) -> dict[str, Any]:
         "run_id": run_id,
         "status": r.status,
         "error": r.error,
-        "scenario": {"name": sc.name, "file": sc.file, "topology": sc.topology_file, "duration_s": sc.duration_s,
+        "scenario": {"name": sc.name, "file": sc.file, "topology": str(Path(sc.topology_file).resolve()),
+                     "duration_s": sc.duration_s,
                      "time_scale": r.time_scale, "seed": r.seed, "description": sc.description},
         "started_at": dt.datetime.fromtimestamp(r.started_wall, dt.timezone.utc).isoformat(),
         "elapsed_s": round(r.elapsed_s, 3),
@@ -75,7 +76,23 @@ def results_doc(r: RunResult, run_id: str) -> dict[str, Any]:
         "events": r.events,
         "links": r.link_samples,
         "timings": r.timings,
+        "fidelity": fidelity(engine_summary(r.link_samples)),
     })
+
+
+LATENESS_LIMIT_S = 0.001  # beyond this p99 the engine, not the modelled link, shaped the timing
+
+
+def fidelity(engine: dict[str, Any], limit_s: float = LATENESS_LIMIT_S) -> dict[str, Any]:
+    """Whether the link engine kept to its schedule: every direction's p99 lateness under the limit."""
+    late = []
+    for link, dirs in engine.items():
+        for d, s in dirs.items():
+            lat = s.get("lateness_s") or {}
+            if (lat.get("p99") or 0.0) > limit_s:
+                late.append({"link": link, "direction": d, "p99_s": lat["p99"], "max_s": lat.get("max")})
+    late.sort(key=lambda x: -x["p99_s"])
+    return {"ok": not late, "limit_p99_s": limit_s, "late": late}
 
 
 def engine_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
