@@ -23,6 +23,24 @@ class Lateness:
         if late_s > self._max:
             self._max = late_s
 
+    def extend(self, late_s: list[float]) -> None:
+        """record() for each value, in order (one call per batch on the daemon's hot path)."""
+        k = len(late_s)
+        if not k:
+            return
+        ring = self._ring
+        i = self._n % RING_SIZE
+        if i + k <= RING_SIZE:
+            ring[i:i + k] = array("d", late_s)
+        else:
+            for v in late_s:
+                ring[i] = v
+                i = i + 1 if i + 1 < RING_SIZE else 0
+        self._n += k
+        m = max(late_s)
+        if m > self._max:
+            self._max = m
+
     def summary(self) -> dict[str, float | int]:
         """{"p50", "p99", "max" (seconds), "samples"}; zeros before the first sample."""
         k = min(self._n, RING_SIZE)

@@ -75,6 +75,8 @@ class Direction:
         if params.trace:
             self._trace = TraceSchedule(load_trace(params.trace), now)
         self._plain = False
+        self._delay_only = False
+        self._rate_simple = False
         self._update_plain()
 
     # -- configuration ---------------------------------------------------------------------
@@ -86,6 +88,14 @@ class Direction:
                        and p.delay_s == 0 and p.jitter_s == 0 and p.loss_prob == 0 and p.loss_ge is None
                        and p.corrupt_prob == 0 and p.duplicate_prob == 0 and p.reorder_prob == 0
                        and not self._queue and not self._line and self._finish is None)
+        # Delay line only (+ loss, jitter): with no rate, no trace and no byte limit a frame leaves the
+        # serializer at its arrival, so arrive() can skip the queue and do the same draws inline.
+        self._delay_only = (self.carrier and p.up and p.rate_bps is None and self._trace is None
+                            and p.corrupt_prob == 0 and p.duplicate_prob == 0 and p.reorder_prob == 0
+                            and p.queue_bytes is None and not self._queue and self._finish is None)
+        # Rate (+ delay, loss, jitter, queue limit) without trace/duplication/corruption/reordering.
+        self._rate_simple = (self.carrier and p.up and p.rate_bps is not None and self._trace is None
+                             and p.corrupt_prob == 0 and p.duplicate_prob == 0 and p.reorder_prob == 0)
 
     def set_params(self, params: DirectionParams, now: float) -> None:
         """Apply new parameters from `now`; queued frames keep going, drops only if the link goes down."""
@@ -133,6 +143,12 @@ class Direction:
             self._seq += 1
             return
         p = self.params
+        if self._delay_only:
+            self._arrive_delay_only(frame, now, p)
+            return
+        if self._rate_simple:
+            self._arrive_rate(frame, now, p)
+            return
         if not (p.up and self.carrier):
             self.drops["link_down"] += 1
             return
@@ -156,6 +172,50 @@ class Direction:
             z = jitter.draw(rng, p.jitter_dist) if p.jitter_s > 0 else 0.0
             reorder = p.reorder_prob > 0 and rng.random() < p.reorder_prob
             self._enqueue(frame if i == 0 else original, z, reorder, now)
+
+    def _arrive_delay_only(self, frame: bytes, now: float, p: DirectionParams) -> None:
+        """arrive() + _enqueue() + _to_line() for a link without rate or trace: same draws, same times."""
+        rng = self.rng
+        if self._loss.lose(rng):
+            self.drops["loss"] += 1
+            return
+        z = jitter.draw(rng, p.jitter_dist) if p.jitter_s > 0 else 0.0
+        if self.queue_max < 1:
+            self.queue_max = 1  # the frame passes through the (otherwise empty) queue
+        d = p.delay_s + p.jitter_s * z
+        due = now + (d if d > 0 else 0.0)
+        if due < self._last_due:
+            due = self._last_due
+        self._last_due = due
+        heapq.heappush(self._line, (due, self._seq, frame))
+        self._seq += 1
+
+    def _arrive_rate(self, frame: bytes, now: float, p: DirectionParams) -> None:
+        """arrive() + _enqueue() for a rate-limited link without trace, duplication, corruption or
+        reordering: the same draws, limit checks and serializer times, with fewer calls."""
+        rng = self.rng
+        if self._loss.lose(rng):
+            self.drops["loss"] += 1
+            return
+        z = jitter.draw(rng, p.jitter_dist) if p.jitter_s > 0 else 0.0
+        n = len(frame)
+        q = self._queue
+        if p.queue_bytes is not None:
+            if self._qbytes + n > p.queue_bytes:
+                self.drops["queue"] += 1
+                return
+        elif p.queue_packets is not None and len(q) >= p.queue_packets:
+            self.drops["queue"] += 1
+            return
+        finish = self._finish
+        if not q and finish is None:
+            finish = self._finish = now + n * 8 / p.rate_bps
+        q.append((frame, z, False))
+        self._qbytes += n
+        if len(q) > self.queue_max:
+            self.queue_max = len(q)
+        if finish is not None and finish <= now:
+            self._advance(now)
 
     def _enqueue(self, frame: bytes, z: float, reorder: bool, now: float) -> None:
         p = self.params
@@ -243,6 +303,8 @@ class Direction:
         """Frames whose scheduled write time is <= now, in departure order, as (scheduled, frame)."""
         if self._queue:
             self._advance(now)
+            if not self._queue and self._finish is None:
+                self._update_plain()  # a drained queue may re-enable a fast path
         line = self._line
         out: list[tuple[float, bytes]] = []
         while line and line[0][0] <= now:
