@@ -88,3 +88,73 @@ def module_testbed(request: pytest.FixtureRequest) -> Iterator[Any]:
     from .emulation import Testbed
     with Testbed(plan) as tb:
         yield tb
+
+
+class ScenarioOutcome:
+    """What run_scenario returns: the RunResult, its results folder, and an assertion helper."""
+
+    def __init__(self, result: Any, out: Path):
+        self.result = result
+        self.out = out
+
+    @property
+    def status(self) -> str:
+        return self.result.status
+
+    @property
+    def verdicts(self) -> list[dict[str, Any]]:
+        return [v.to_dict() for v in self.result.verdicts]
+
+    def measured(self, expr: str) -> Any:
+        """The measured value of one expectation, by its text."""
+        for v in self.verdicts:
+            if v["expr"] == expr:
+                return v["measured"]
+        raise KeyError(expr)
+
+    def assert_expectations(self) -> None:
+        """Fail the test with measured vs expected for every expectation that did not hold."""
+        if self.result.status in ("interrupted", "error"):
+            pytest.fail(f"scenario {self.result.scenario.name} {self.result.status}: {self.result.error}",
+                        pytrace=False)
+        bad = [v for v in self.verdicts if not v["passed"]]
+        if bad:
+            lines = [f"  {v['expr']}: measured {v['measured_text']} ({v['samples']} samples)"
+                     + (f" - {v['note']}" if v.get("note") else "") for v in bad]
+            pytest.fail(f"{len(bad)} of {len(self.verdicts)} expectations of scenario "
+                        f"{self.result.scenario.name} failed:\n" + "\n".join(lines)
+                        + f"\nresults: {self.out}", pytrace=False)
+
+
+@pytest.fixture
+def run_scenario(record_property: Callable[[str, object], None], tmp_path: Path) -> Callable[..., ScenarioOutcome]:
+    """A function scenario_path -> ScenarioOutcome: brings the topology up, runs the timeline,
+    writes the results bundle (in the test's tmp folder unless out= is given), tears down, and
+    records every expectation's measured value as a junit property."""
+
+    def run(scenario: str | Path, *, seed: int | None = None, time_scale: float = 1.0,
+            out: str | Path | None = None) -> ScenarioOutcome:
+        from .scenario.load import load_scenario
+        from .topology.plan import make_plan
+        sc = load_scenario(scenario)
+        if time_scale != 1.0:
+            sc = sc.scaled(time_scale)
+        plan = make_plan(sc.topology)
+        require_emulation(plan.routing, frozenset(lk.backend for lk in plan.links))
+        from .emulation import Testbed
+        from .results.bundle import write_bundle
+        from .scenario.runner import ScenarioRun, check_programs
+        check_programs(sc)
+        outdir = Path(out) if out else tmp_path / f"results-{sc.name}"
+        outdir.mkdir(parents=True, exist_ok=True)
+        with Testbed(plan) as tb:
+            result = ScenarioRun(sc, tb, outdir, seed=sc.seed if seed is None else seed,
+                                 time_scale=time_scale).run()
+            write_bundle(result, outdir, tb.run_id, plan)
+        for v in result.verdicts:
+            d = v.to_dict()
+            record_property(d["expr"], d["measured_text"])
+        record_property("results", str(outdir))
+        return ScenarioOutcome(result, outdir)
+
+    return run

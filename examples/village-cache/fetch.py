@@ -16,3 +16,4 @@ except urllib.error.HTTPError as e:
 except (urllib.error.URLError, OSError) as e:
     body, status, cache = b"", 0, str(e)
 print(json.dumps({"status": status, "bytes": len(body), "seconds": time.monotonic() - t0, "cache": cache}))
+sys.exit(0 if status == 200 else 1)  # scenarios judge a fetch by its exit code

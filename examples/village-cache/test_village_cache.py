@@ -1,7 +1,11 @@
 """The way a startup tests its product: does the village cache keep serving through a fiber
 cut and a rain fade? Real namespaces, real TCP, the real cache process."""
 
+from pathlib import Path
+
 import pytest
+
+HERE = Path(__file__).parent
 
 pytestmark = pytest.mark.emulation
 
@@ -28,3 +32,9 @@ def test_cache_hides_a_rain_fade(village):
     assert miss["status"] == 200 and hit["status"] == 200
     assert miss["seconds"] > 4.0, miss                   # 8 Mbit over 2 Mbit/s takes > 4 s
     assert hit["seconds"] < 0.5, hit                     # the village side never crosses the fade
+
+
+def test_fiber_cut_scenario_expectations_hold(run_scenario):
+    outcome = run_scenario(HERE / "scenarios" / "fiber-cut.py")
+    outcome.assert_expectations()
+    assert outcome.measured("cached.runtime < 1s") < 1.0

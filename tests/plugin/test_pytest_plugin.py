@@ -52,3 +52,17 @@ def test_no_privilege_fails_under_ci_and_skips_otherwise(pytester, monkeypatch):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs")
     result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(["*emulation needs root*"])
+
+
+def test_broken_expectation_fails_with_measured_value(pytester):
+    scenario = ROOT / "examples" / "village-cache" / "scenarios" / "fiber-cut-too-strict.py"
+    pytester.makepyfile(test_strict=f"""
+        def test_strict(run_scenario):
+            run_scenario({str(scenario)!r}).assert_expectations()
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--junitxml=junit.xml")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*1 of 5 expectations of scenario village-cache-too-strict failed*",
+                                 "*cached.runtime < 1ms: measured *ms (1 samples)*"])
+    junit = (pytester.path / "junit.xml").read_text()
+    assert 'name="cached.runtime &lt; 1ms"' in junit and 'name="results"' in junit
