@@ -11,16 +11,50 @@ from ..topology.plan import make_plan
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("validate", help="check topology files; list every problem with file:line:col",
-                       description="Check topology files strictly (unknown keys, bad values, graph and "
-                                   "address problems) and report every problem of every file at once.")
-    p.add_argument("files", nargs="+", metavar="FILE", help="topology YAML files")
+    p = sub.add_parser("validate", help="check topology and scenario files; every problem with file:line:col",
+                       description="Check topology and scenario files strictly (unknown keys, bad values, "
+                                   "graph and address problems, unknown nodes, links, kinds and metrics) "
+                                   "and report every problem of every file at once. A file with a "
+                                   "`topology:` key (or a .py file) is read as a scenario.")
+    p.add_argument("files", nargs="+", metavar="FILE", help="topology or scenario files (.yaml, .py)")
     p.set_defaults(func=run)
+
+
+def plural(n: int, word: str) -> str:
+    """"1 flow", "2 flows", "2 switches"."""
+    if n == 1:
+        return f"1 {word}"
+    return f"{n} {word}es" if word.endswith(("s", "ch", "sh", "x")) else f"{n} {word}s"
+
+
+def _is_scenario(path: str) -> bool:
+    """A .py file, or YAML whose top level has a `topology:` key."""
+    if path.endswith(".py"):
+        return True
+    try:
+        import yaml
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError):
+        return False  # the topology loader reports it, with its position
+    return isinstance(data, dict) and "topology" in data
 
 
 def run(args: argparse.Namespace) -> int:
     bad = 0
     for f in args.files:
+        if _is_scenario(f):
+            from ..scenario.load import load_scenario
+            try:
+                sc = load_scenario(f)
+            except InputError as e:
+                bad += 1
+                print(str(e), file=sys.stderr)
+                continue
+            print(f"{f}: ok (scenario {sc.name}: {plural(len(sc.traffic), 'flow')}, "
+                  f"{plural(len(sc.events), 'event')}, {plural(len(sc.expect), 'expectation')} "
+                  f"on {sc.topology.name})")
+            continue
         try:
             topo = load_topology(f)
             make_plan(topo)
@@ -29,6 +63,6 @@ def run(args: argparse.Namespace) -> int:
             print(str(e), file=sys.stderr)
             continue
         s = topo.summary()
-        kinds = ", ".join(f"{v} {k}{'s' if v != 1 else ''}" for k, v in s["nodes"].items())
-        print(f"{f}: ok ({s['name']}: {kinds}, {s['links']} link{'s' if s['links'] != 1 else ''}, {s['routing']} routing)")
+        kinds = ", ".join(plural(v, k) for k, v in s["nodes"].items())
+        print(f"{f}: ok ({s['name']}: {kinds}, {plural(s['links'], 'link')}, {s['routing']} routing)")
     return 2 if bad else 0

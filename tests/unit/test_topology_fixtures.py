@@ -96,3 +96,18 @@ def test_cli_plan_json():
 def test_cli_unknown_file_exit_2():
     r = _cli("validate", "no-such.yaml")
     assert r.returncode == 2 and "no-such.yaml: no such file" in r.stderr
+
+
+def test_cli_validate_scenarios_and_topologies_together():
+    scenarios = sorted((ROOT / "scenarios").glob("*.y*ml")) + sorted((ROOT / "scenarios").glob("*.py"))
+    r = _cli("validate", *scenarios, *EXAMPLES)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count(": ok (scenario ") == len(scenarios) >= 6
+
+
+def test_cli_validate_bad_scenario_exit_2_with_positions():
+    bad = Path(__file__).parent / "fixtures" / "scenario" / "bad.yaml"
+    r = _cli("validate", bad)
+    assert r.returncode == 2
+    assert all(":" in ln and "bad.yaml:" in ln for ln in r.stderr.splitlines() if ln.strip() and
+               not ln.startswith(" "))
