@@ -423,24 +423,26 @@ class Engine:
 
     def op_remove_link(self, link_id: str) -> None:
         link = self._link(link_id)
-        self._close_link(link)
+        self._close_links([link])
         del self.links[link_id]
         log.info("link %s removed", link_id)
 
-    def _close_link(self, link: Link) -> None:
-        for lane in (link.ab, link.ba):
-            lane.sched = None   # its heap entries become stale
-            self._del_fd(lane.in_fd)
-        for fd in link.fds:
-            os.close(fd)        # non-persistent TAPs disappear here
-        if link.pcap is not None:
-            link.pcap.close()
+    def _close_links(self, links: list[Link]) -> None:
+        fds: list[int] = []
+        for link in links:
+            for lane in (link.ab, link.ba):
+                lane.sched = None   # its heap entries become stale
+                self._del_fd(lane.in_fd)
+            fds += link.fds
+        tap.close_all(fds)          # non-persistent TAPs disappear here
+        for link in links:
+            if link.pcap is not None:
+                link.pcap.close()
 
     def close(self) -> None:
         t0 = time.monotonic()
         n = len(self.links)
-        for link in self.links.values():
-            self._close_link(link)
+        self._close_links(list(self.links.values()))
         self.links.clear()
         log.info("closed %d links in %.2f s", n, time.monotonic() - t0)
         for conn, _ in self.conns.values():

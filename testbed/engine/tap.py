@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import os
 import struct
+from concurrent.futures import ThreadPoolExecutor
 
 from testbed.errors import CapabilityError, EmulationError
 
@@ -14,6 +15,7 @@ TUNSETCARRIER = 0x400454E2
 IFF_TAP = 0x0002
 IFF_NO_PI = 0x1000
 IFNAMSIZ = 16
+CLOSE_THREADS = 32   # concurrent closes share the kernel's RCU grace periods (docs/engine.md)
 
 
 def check_name(name: str) -> None:
@@ -43,3 +45,18 @@ def open_tap(name: str) -> int:
 def set_carrier(fd: int, up: bool) -> None:
     """Carrier on/off as seen by whoever holds the other side (NO-CARRIER in `ip link`)."""
     fcntl.ioctl(fd, TUNSETCARRIER, struct.pack("i", 1 if up else 0))
+
+
+def close_all(fds: list[int]) -> None:
+    """Close TAP fds (removing the non-persistent TAPs), many at once.
+
+    Each close waits for the kernel to unregister the device (15-40 ms, mostly RCU grace periods);
+    closes running in parallel threads wait for the same grace periods, so 240 TAPs take ~0.3 s, not ~4 s.
+    """
+    if len(fds) <= 1:
+        for fd in fds:
+            os.close(fd)
+        return
+    with ThreadPoolExecutor(min(CLOSE_THREADS, len(fds)), thread_name_prefix="tap-close") as ex:
+        for f in [ex.submit(os.close, fd) for fd in fds]:
+            f.result()
