@@ -222,17 +222,19 @@ class Engine:
             self._pass_through(lane, now)
             return
         fd = lane.in_fd
-        arrive = model.arrive
         read = os.read
+        frames: list[bytes] = []
+        add = frames.append
         for _ in range(READ_BATCH):
             try:
-                frame = read(fd, FRAME_MAX)
+                add(read(fd, FRAME_MAX))
             except BlockingIOError:
                 break
             except OSError as e:
                 log.warning("link %s: read failed: %s", lane.link.id, e)
                 break
-            arrive(frame, now)
+        if frames:
+            model.arrive_many(frames, now)
         out = model.due(now)
         if out:
             self._emit(lane, out)

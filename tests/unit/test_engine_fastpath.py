@@ -21,14 +21,23 @@ class GeneralPath(Direction):
         self._rate_simple = False
 
 
-def drive(d: Direction, n: int = 3000) -> tuple[list[tuple[float, bytes]], dict]:
+def drive(d: Direction, n: int = 3000, many: bool = False) -> tuple[list[tuple[float, bytes]], dict]:
     out = []
+    batch: list[bytes] = []
     for k in range(n):
         now = (k // 5) * 0.0015  # bursts of 5 frames read at the same instant, as the daemon does
-        d.arrive(k.to_bytes(4, "big") + bytes(60 + k % 7), now)
+        f = k.to_bytes(4, "big") + bytes(60 + k % 7)
+        if many:
+            batch.append(f)
+        else:
+            d.arrive(f, now)
         if k == n // 2:
+            d.arrive_many(batch, now)
+            batch = []
             d.set_params(d.params.with_changes(delay_s=d.params.delay_s / 2), now)
         if k % 5 == 4:
+            d.arrive_many(batch, now)
+            batch = []
             out += d.due(now)
     out += d.due(1e9)
     return out, d.stats()
@@ -48,6 +57,7 @@ def test_fast_paths_give_identical_departures_and_counters(params):
     fast, slow = Direction(params, 11, "ab"), GeneralPath(params, 11, "ab")
     assert (fast._delay_only or fast._rate_simple) and not (slow._delay_only or slow._rate_simple)
     assert drive(fast) == drive(slow)
+    assert drive(Direction(params, 11, "ab"), many=True) == drive(GeneralPath(params, 11, "ab"))
 
 
 def test_fast_path_returns_after_a_rate_is_removed():
