@@ -6,7 +6,6 @@ import random
 
 import pytest
 
-from testbed.engine import lateness
 from testbed.engine.lateness import Lateness
 from testbed.engine.model import Direction
 from testbed.linkparams import DirectionParams as P, GilbertElliott
@@ -70,14 +69,35 @@ def test_fast_path_returns_after_a_rate_is_removed():
     assert d._delay_only
 
 
-def test_lateness_extend_equals_record(monkeypatch):
-    monkeypatch.setattr(lateness, "RING_SIZE", 7)
-    values = [random.Random(1).random() for _ in range(5)] + [0.5, 0.1, 0.9, 0.2, 0.3, 0.05]
+def test_lateness_extend_equals_record():
+    values = [random.Random(1).random() for _ in range(5)] + [0.5, 0.1, 0.9, 0.2, 0.3, 0.05, -1e-6, 3e-6, 0.0042, 20.0]
     a, b = Lateness(), Lateness()
-    a._ring, b._ring = a._ring[:7], b._ring[:7]
     for v in values:
         a.record(v)
     b.extend(values[:4])
     b.extend([])
     b.extend(values[4:])
-    assert list(a._ring) == list(b._ring) and a.summary() == b.summary()
+    assert list(a._hist) == list(b._hist) and a.summary() == b.summary()
+
+
+def test_lateness_percentiles_exact_to_a_microsecond():
+    rng = random.Random(5)
+    values = [rng.expovariate(1 / 40e-6) for _ in range(50_000)] + [0.25] * 100
+    lt = Lateness()
+    lt.extend(values)
+    s = lt.summary()
+    ordered = sorted(values)
+    assert abs(s["p50"] - ordered[int(0.5 * (len(values) - 1))]) <= 1.01e-6
+    assert abs(s["p99"] - ordered[int(0.99 * (len(values) - 1))]) <= 1.01e-6
+    assert s["max"] == 0.25 and s["samples"] == len(values)
+
+
+def test_lateness_summary_is_cheap():
+    """The daemon answers stats() for every link each second: a summary must not stall it."""
+    import time
+    lt = Lateness()
+    lt.extend([random.Random(2).random() * 1e-3 for _ in range(100_000)])
+    t0 = time.perf_counter()
+    for _ in range(20):
+        lt.summary()
+    assert (time.perf_counter() - t0) / 20 < 0.003
