@@ -178,7 +178,7 @@ class EngineProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._make_socket_dir()
         self.argv = [sys.executable, "-m", "testbed.engine.daemon", "--socket", str(self.socket_path),
-                     "--log", str(self.log_path)]
+                     "--log", str(self.log_path), "--remove-socket-dir"]
         if self.die_with_parent:
             self.argv.append("--die-with-parent")
         if self.rt_priority:

@@ -79,8 +79,9 @@ def params_from(d: dict[str, Any]) -> DirectionParams:
 class Engine:
     """The event loop and the control protocol."""
 
-    def __init__(self, socket_path: str, spin_s: float = SPIN_S) -> None:
+    def __init__(self, socket_path: str, spin_s: float = SPIN_S, remove_socket_dir: bool = False) -> None:
         self.socket_path = socket_path
+        self.remove_socket_dir = remove_socket_dir
         self.spin_s = spin_s
         self.links: dict[str, Link] = {}
         self.ep = select.epoll()
@@ -455,6 +456,12 @@ class Engine:
             os.unlink(self.socket_path)
         except FileNotFoundError:
             pass
+        if self.remove_socket_dir:
+            # The private directory EngineProcess made for the socket; rmdir only removes it if empty.
+            try:
+                os.rmdir(os.path.dirname(self.socket_path))
+            except OSError:
+                pass
         self.timer.close()
         self.ep.close()
         log.info("engine stopped")
@@ -492,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log", help="log file (default: stderr)")
     ap.add_argument("--log-level", default="INFO")
     ap.add_argument("--die-with-parent", action="store_true", help="exit when the parent process exits")
+    ap.add_argument("--remove-socket-dir", action="store_true",
+                    help="on exit also remove the socket's directory (if empty): a private one made for it")
     ap.add_argument("--rt-priority", type=int, default=0, help="SCHED_FIFO priority (1-99; 0: normal task)")
     ap.add_argument("--cpus", default="", help="pin to these CPUs (taskset list syntax, e.g. 1 or 0-1)")
     ap.add_argument("--spin-us", type=float, default=None,
@@ -510,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
     rt = sched.set_realtime(args.rt_priority)
     spin_s = args.spin_us / 1e6 if args.spin_us is not None else (SPIN_RT_S if rt else SPIN_S)
     try:
-        engine = Engine(args.socket, spin_s=spin_s)
+        engine = Engine(args.socket, spin_s=spin_s, remove_socket_dir=args.remove_socket_dir)
     except (OSError, TestbedError) as e:
         log.error("cannot start: %s", e)
         return 3 if isinstance(e, CapabilityError) else 1

@@ -108,7 +108,7 @@ def test_daemon_dies_with_its_parent(tmp_path):
         "import sys, os\n"
         "from testbed.engine.client import EngineProcess\n"
         "from testbed.linkparams import DirectionParams as P\n"
-        f"ep = EngineProcess({str(tmp_path)!r}); c = ep.start()\n"
+        f"ep = EngineProcess({str(tmp_path)!r}, name='orphan-{rid}'); c = ep.start()\n"
         f"c.add_link('l', '{rid}a', '{rid}b', P(), P(), seed=1)\n"
         "print(ep.pid, flush=True)\n"
         "os._exit(0)\n"  # dies without stopping its engine
@@ -121,6 +121,7 @@ def test_daemon_dies_with_its_parent(tmp_path):
         time.sleep(0.05)
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
     assert root_links(rid) == []
+    assert socket_dirs(f"orphan-{rid}") == []  # the daemon removed its private socket directory too
 
 
 def test_any_workdir_works_and_the_socket_dir_is_private_and_removed(tmp_path):
