@@ -15,6 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..engine.client import socket_dirs
 from . import frr, names
 from .registry import INFO_FILE, read_records, start_time, still_ours, stop_pid
 
@@ -81,6 +82,9 @@ def _clean_run(rid: str, info: dict, rep: CleanReport) -> None:
         cp = subprocess.run(["ip", "link", "del", ifname], capture_output=True, text=True)
         if cp.returncode == 0:
             rep.interfaces.append(ifname)
+    for sock_dir in socket_dirs(f"engine-{rid}"):  # a SIGKILLed engine cannot remove its own
+        shutil.rmtree(sock_dir, ignore_errors=True)
+        rep.folders.append(str(sock_dir))
     workdir = Path(info.get("workdir", names.default_workdir(rid)))
     if info.get("own_workdir", True) and workdir == names.default_workdir(rid) and workdir.is_dir():
         shutil.rmtree(workdir, ignore_errors=True)
@@ -104,6 +108,7 @@ def leftovers(run_id: str) -> list[str]:
     if names.marker_dir(run_id).exists():
         out.append(f"marker {names.marker_dir(run_id)}")
     out += [f"interface {i}" for i in root_interfaces(tag)]
+    out += [f"engine socket folder {d}" for d in socket_dirs(f"engine-{run_id}")]
     needles = (tag.encode(), f"testbed-{run_id}/".encode())
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
