@@ -86,6 +86,10 @@ class EngineClient:
         """Cut (carrier off at both ends, everything dropped as link_down) or restore a link."""
         self._call("set_carrier", link_id=link_id, up=bool(up))
 
+    def new_epoch(self, link_id: str, seed: int) -> None:
+        """Reseed both directions' generators and zero their counters (a scenario's t=0)."""
+        self._call("new_epoch", link_id=link_id, seed=int(seed))
+
     def stats(self, link_id: str | None = None) -> dict:
         """{link_id: {"ab": counters, "ba": counters}}; counters include lateness_s {p50, p99, max}."""
         return self._call("stats", link_id=link_id)

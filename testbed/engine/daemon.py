@@ -404,6 +404,12 @@ class Engine:
             self._schedule(lane)
         log.info("link %s %s: set %s", link_id, direction, changes)
 
+    def op_new_epoch(self, link_id: str, seed: int) -> None:
+        link = self._link(link_id)
+        for lane in (link.ab, link.ba):
+            lane.model.new_epoch(int(seed))
+        log.info("link %s: new epoch (seed %d)", link_id, seed)
+
     def op_set_carrier(self, link_id: str, up: bool) -> None:
         link = self._link(link_id)
         now = time.monotonic()

@@ -97,6 +97,22 @@ class Direction:
         self._rate_simple = (self.carrier and p.up and p.rate_bps is not None and self._trace is None
                              and p.corrupt_prob == 0 and p.duplicate_prob == 0 and p.reorder_prob == 0)
 
+    def new_epoch(self, link_seed: int) -> None:
+        """Start a measurement epoch: a fresh seeded generator, counters and lateness at zero.
+
+        A scenario calls this at its t=0, so the frames its timeline sends meet the same random
+        decisions on every run whatever traffic (routing hellos, reachability checks) came before.
+        Frames already queued or in flight keep going; a Gilbert-Elliott chain restarts good.
+        """
+        self.rng = direction_rng(link_seed, self.name)
+        self._loss = make_loss(self.params.loss_prob, self.params.loss_ge)
+        self.frames_in = self.bytes_in = self.frames_out = self.bytes_out = 0
+        self.drops = dict.fromkeys(DROP_CAUSES, 0)
+        self.duplicated = self.corrupted = 0
+        self.queue_max = len(self._queue)
+        self.write_errors = 0
+        self.lateness = Lateness()
+
     def set_params(self, params: DirectionParams, now: float) -> None:
         """Apply new parameters from `now`; queued frames keep going, drops only if the link goes down."""
         check_params(params)

@@ -137,11 +137,18 @@ def expand(ev: EventSpec, ctx: FaultContext, seed: int, duration_s: float) -> li
             if t > duration_s or (o.get("count") and k >= o["count"]):
                 break
 
-            def handover() -> Undo:
-                changes = {d: {"delay_s": ctx.params.current[(link, d)].delay_s + spike, "loss_prob": loss}
-                           for d in ("ab", "ba")}
+            # the loss burst lasts `length`; the new satellite's longer path keeps the latency up
+            # for `spike_for` (>= length, else no surviving packet would ever show the spike)
+            def burst() -> Undo:
+                return ctx.params.set(link, {d: {"loss_prob": loss} for d in ("ab", "ba")}, o["direction"])
+
+            def spike_up() -> Undo:
+                changes = {d: {"delay_s": ctx.params.current[(link, d)].delay_s + spike} for d in ("ab", "ba")}
                 return ctx.params.set(link, changes, o["direction"])
-            steps.append(step(t, f"leo-handover {link} ({k + 1})", handover, length))
+            steps.append(step(t, f"leo-handover {link} ({k + 1})", burst, length))
+            if spike > 0:
+                steps.append(step(t, f"leo-handover {link} ({k + 1}) latency +{spike * 1e3:g}ms", spike_up,
+                                  max(o["spike_for"], length)))
             k += 1
         return steps
     if kind == "trace":

@@ -53,6 +53,7 @@ FAULT_KINDS: dict[str, FaultKind] = {k.name: k for k in (
                "down": Opt(o.text, required=True), "up": Opt(o.text, required=True)}),
     FaultKind("leo-handover", "LEO satellite handover: a latency spike and a loss burst every 15 s",
               _link(every=Opt(o.positive_duration, 15.0, timeline=True), spike=Opt(o.duration, 0.04),
+                    spike_for=Opt(o.positive_duration, 1.0),
                     loss=Opt(o.percent, 1.0), length=Opt(o.positive_duration, 0.2),
                     count=Opt(o.positive_int), direction=Opt(o.one_of(*DIRECTIONS), "both"))),
     FaultKind("trace", "replay a capacity trace (Mahimahi delivery format) on a link",

@@ -54,6 +54,11 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+def link_seed(scenario_seed: int, link_index: int) -> int:
+    """The engine seed of one link for a scenario seed (each link its own stream)."""
+    return scenario_seed * 100003 + link_index
+
+
 def check_programs(sc: Scenario) -> None:
     """Raise CapabilityError for a missing program, before anything is brought up."""
     for kind in {t.kind for t in sc.traffic}:
@@ -124,6 +129,11 @@ class ScenarioRun:
         if sc.warmup_s:
             time.sleep(sc.warmup_s)
         self.timings["settle_s"] = time.monotonic() - t_settle
+        if self.tb.engine is not None:
+            # the scenario's seed decides every engine draw from t=0, whatever traffic came before
+            for lk in self.tb.plan.links:
+                if lk.backend == "engine":
+                    self.tb.engine.new_epoch(lk.name, link_seed(self.seed, lk.index))
         ctx = RunContext(self.tb, raw, time.time(), time.monotonic(), self.seed, sc.duration_s)
         runners = [RUNNERS[t.kind](t, ctx, i) for i, t in enumerate(sc.traffic)]
         collector = EngineCollector(self.tb.engine, ctx.t0_mono) if self.tb.engine is not None else None

@@ -178,3 +178,25 @@ def test_bernoulli_loss_rate():
 def test_invalid_parameters_are_rejected_together():
     with pytest.raises(InputError, match="loss_prob.*jitter_dist"):
         Direction(P(loss_prob=2.0, jitter_dist="cauchy"), 1, "ab")
+
+
+def test_new_epoch_reseeds_and_zeroes_counters():
+    from testbed.engine.model import Direction
+    from testbed.linkparams import DirectionParams
+    p = DirectionParams(loss_prob=0.3)
+
+    def losses(d, n=200):
+        seq = []
+        for i in range(n):
+            before = d.drops["loss"]
+            d.arrive(bytes(100), i * 0.001)
+            seq.append(d.drops["loss"] - before)
+        return seq
+
+    fresh = Direction(p, 7, "ab")
+    used = Direction(p, 99, "ab")
+    losses(used, 57)                      # traffic before the scenario's t=0
+    used.new_epoch(7)
+    assert used.frames_in == 0 and used.drops["loss"] == 0
+    assert losses(used) == losses(fresh)
+    assert used.drops == fresh.drops and 30 < fresh.drops["loss"] < 90

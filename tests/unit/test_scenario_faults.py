@@ -60,16 +60,22 @@ def test_flap_and_ramp_steps(sc_tb):
 
 def test_leo_handover_times_are_seeded(sc_tb):
     sc, tb = sc_tb
-    a = [s.t for s in expand(ev(sc, "leo-handover"), FaultContext(tb, sc), 7, 200.0)]
-    b = [s.t for s in expand(ev(sc, "leo-handover"), FaultContext(tb, sc), 7, 200.0)]
-    c = [s.t for s in expand(ev(sc, "leo-handover"), FaultContext(tb, sc), 8, 200.0)]
+    bursts = [s for s in expand(ev(sc, "leo-handover"), FaultContext(tb, sc), 7, 200.0) if "latency" not in s.label]
+    a = [s.t for s in bursts]
+    b = [s.t for s in expand(ev(sc, "leo-handover"), FaultContext(tb, sc), 7, 200.0) if "latency" not in s.label]
+    c = [s.t for s in expand(ev(sc, "leo-handover"), FaultContext(tb, sc), 8, 200.0) if "latency" not in s.label]
     assert a == b and a != c and a[0] == 60.0 and len(a) == 10
     assert all(abs((a[k] - 60.0) - 15.0 * k) <= 0.75 for k in range(len(a)))
-    st = expand(ev(sc, "leo-handover"), FaultContext(tb, sc), 7, 200.0)[0]
-    undo = st.apply()
-    assert tb.calls[-1][2]["delay_s"] == pytest.approx(0.002 + 0.04) and tb.calls[-1][2]["loss_prob"] == 1.0
-    undo()
-    assert tb.calls[-1][2] == {"delay_s": pytest.approx(0.002), "loss_prob": 0.0}
+    burst, spike = expand(ev(sc, "leo-handover"), FaultContext(tb, sc), 7, 200.0)[:2]
+    assert burst.t == spike.t and burst.revert_after == pytest.approx(0.2) and spike.revert_after == pytest.approx(1.0)
+    undo_burst = burst.apply()
+    assert tb.calls[-1][2] == {"loss_prob": 1.0}
+    undo_spike = spike.apply()
+    assert tb.calls[-1][2] == {"delay_s": pytest.approx(0.002 + 0.04)}
+    undo_burst()                                   # the burst ends first: the spike stays
+    assert tb.calls[-1][2] == {"loss_prob": 0.0}
+    undo_spike()
+    assert tb.calls[-1][2] == {"delay_s": pytest.approx(0.002)}
 
 
 def test_partition_cuts_links_between_groups(sc_tb):
