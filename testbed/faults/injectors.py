@@ -145,7 +145,8 @@ def expand(ev: EventSpec, ctx: FaultContext, seed: int, duration_s: float) -> li
             def spike_up() -> Undo:
                 changes = {d: {"delay_s": ctx.params.current[(link, d)].delay_s + spike} for d in ("ab", "ba")}
                 return ctx.params.set(link, changes, o["direction"])
-            steps.append(step(t, f"leo-handover {link} ({k + 1})", burst, length))
+            if loss > 0:  # loss: 0% leaves the link's own loss (and its draw sequence) alone
+                steps.append(step(t, f"leo-handover {link} ({k + 1})", burst, length))
             if spike > 0:
                 steps.append(step(t, f"leo-handover {link} ({k + 1}) latency +{spike * 1e3:g}ms", spike_up,
                                   max(o["spike_for"], length)))
