@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIX = ROOT / "tests" / "unit" / "fixtures" / "scenario"
 TESTBED = [str(Path(sys.executable).parent / "testbed"), "run"]
 EXAMPLES = sorted((ROOT / "scenarios").glob("*.yaml")) + sorted((ROOT / "scenarios").glob("*.py"))
-SCALE = {"fiber-cut-failover": "0.5", "blackhole-vs-cut": "0.5"}   # others: 0.5 as well, written out for tuning
+SCALE = {"geo-web-browsing": "1.0"}   # others run at half speed; a fetch count does not scale
 
 
 def our_processes() -> set[int]:
