@@ -99,7 +99,10 @@ def expand(ev: EventSpec, ctx: FaultContext, seed: int, duration_s: float) -> li
             steps.append(step(t + o["down"], f"flap {link} up ({k + 1}/{o['count']})", lambda: tb.link_up(link)))
         return steps
     if kind == "ramp":
-        ladder = list(o["steps"])
+        # scale: the profiles' rates times a factor, for a link built below its profile's rate
+        # (a 359 Mbit/s microwave hop capped at 100 Mbit/s walks the ladder at 100/359 = 0.28)
+        ladder = [(name, {d: ({**ch, "rate_bps": ch["rate_bps"] * o["scale"]} if ch.get("rate_bps") else ch)
+                          for d, ch in changes.items()}) for name, changes in o["steps"]]
         seq = ladder + (list(reversed(ladder[:-1])) if o["back"] else [])
         steps, t = [], at
         for i, (name, changes) in enumerate(seq):

@@ -41,6 +41,7 @@ FAULT_KINDS: dict[str, FaultKind] = {k.name: k for k in (
     FaultKind("ramp", "step a link through profiles (e.g. rain fade down the microwave modulation ladder and back)",
               _link(profiles=Opt(o.list_of(o.text), required=True), step=Opt(o.positive_duration, 5.0, timeline=True),
                     back=Opt(o.boolean, True), hold=Opt(o.duration, 0.0, timeline=True),
+                    scale=Opt(o.factor, 1.0),
                     direction=Opt(o.one_of(*DIRECTIONS), "both"))),
     FaultKind("node-down", "power a node off (all its links lose carrier, its processes stop)",
               {"node": Opt(o.text, required=True)}, revertible=True),

@@ -52,6 +52,13 @@ def percent(v: Any) -> float:
     return units.parse_percent(v)
 
 
+def factor(v: Any) -> float:
+    """A scale factor in (0, 1], e.g. 0.28."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+        raise ValueError(f"expected a factor above 0 and at most 1 (like 0.28), got {v!r}")
+    return float(v)
+
+
 def boolean(v: Any) -> bool:
     if not isinstance(v, bool):
         raise ValueError(f"expected true or false, got {v!r}")

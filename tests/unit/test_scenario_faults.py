@@ -93,3 +93,13 @@ def test_schedule_on_a_compressed_day():
         (0.0, False, "17:30"), (6.0, True, "19:00"), (50.0, False, "06:00"), (102.0, True, "19:00")]
     # starting in the night: off at once
     assert schedule_times(0.0, 10.0, 23 * 60, 4.0, 19 * 60, 6 * 60)[0] == (0.0, True, "23:00")
+
+
+def test_ramp_scale_multiplies_profile_rates(sc_tb):
+    from dataclasses import replace
+    sc, tb = sc_tb
+    e = ev(sc, "ramp")
+    scaled = replace(e, options={**e.options, "scale": 0.25})
+    steps = expand(scaled, FaultContext(tb, sc), 1, sc.duration_s)
+    steps[1].apply()
+    assert tb.calls[-1][2]["rate_bps"] == pytest.approx(85.8e6 * 0.25)
