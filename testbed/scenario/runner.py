@@ -77,12 +77,14 @@ class EngineCollector(threading.Thread):
         self._stop_evt = threading.Event()
 
     def sample(self) -> None:
+        before = time.monotonic()
         try:
             stats = self.engine.stats()
         except TestbedError as e:
             log.warning("engine stats failed: %s", e)
             return
-        t = time.monotonic() - self.t0
+        # the engine counted somewhere between asking and answering: stamp the middle
+        t = (before + time.monotonic()) / 2 - self.t0
         if self.samples:
             prev, dt = self.samples[-1], t - self.samples[-1]["t"]
             if dt > 0:
