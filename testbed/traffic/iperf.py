@@ -9,11 +9,22 @@ from typing import Any
 from .base import FlowResult, Runner
 
 
-def parse_iperf3(text: str, t_launch: float, udp: bool = False) -> dict[str, Any]:
+def _load(text: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError:
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def parse_iperf3(text: str, t_launch: float, udp: bool = False, server_text: str = "") -> dict[str, Any]:
     """iperf3 -J client output -> {series, summary, error}; times are t_launch + interval end.
 
-    The receiver's view is used where iperf3 gives it (the server's intervals with
-    --get-server-output, or the client's own with -R), so throughput is goodput.
+    Throughput is always the receiver's (goodput): the server's intervals (from
+    --get-server-output, or from the server's own -J output `server_text` when the client was
+    stopped before it could fetch them), or the client's own with -R. The sender's intervals
+    count bytes handed to the kernel, which can exceed the link's rate while queues fill, so
+    they are never used as throughput.
     """
     out: dict[str, Any] = {"series": {}, "summary": {}, "error": None}
     try:
@@ -32,12 +43,13 @@ def parse_iperf3(text: str, t_launch: float, udp: bool = False) -> dict[str, Any
         else:
             out["error"] = str(doc["error"])
     reverse = bool(doc.get("start", {}).get("test_start", {}).get("reverse"))
-    server = doc.get("server_output_json") or {}
+    server = doc.get("server_output_json") or _load(server_text)
     intervals = doc.get("intervals", [])
-    if not reverse and server.get("intervals"):
-        intervals = server["intervals"]
+    if not reverse:
+        intervals = server.get("intervals") or []
+        if not intervals and not udp:
+            out["error"] = out["error"] or "no receiver-side measurement (the iperf3 server wrote no intervals)"
     thr: list[tuple[float, float]] = []
-    retr: list[tuple[float, float]] = []
     loss: list[tuple[float, float]] = []
     jitter: list[tuple[float, float]] = []
     for iv in intervals:
@@ -46,8 +58,6 @@ def parse_iperf3(text: str, t_launch: float, udp: bool = False) -> dict[str, Any
             continue
         t = t_launch + float(s.get("end", 0.0))
         thr.append((t, float(s.get("bits_per_second", 0.0))))
-        if "retransmits" in s:
-            retr.append((t, float(s["retransmits"])))
         if udp and "packets" in s and "lost_packets" in s:
             n = int(s["packets"])
             if n > 0:
@@ -60,10 +70,9 @@ def parse_iperf3(text: str, t_launch: float, udp: bool = False) -> dict[str, Any
         out["series"]["jitter"] = jitter
     else:
         # retransmits are counted by the sender: the client, or the server with -R
-        if reverse and server.get("intervals"):
-            retr = [(t_launch + float(iv["sum"]["end"]), float(iv["sum"].get("retransmits", 0)))
-                    for iv in server["intervals"] if "retransmits" in iv.get("sum", {})]
-        out["series"]["retransmits"] = retr
+        sender = (server.get("intervals") or []) if reverse else doc.get("intervals", [])
+        out["series"]["retransmits"] = [(t_launch + float(iv["sum"]["end"]), float(iv["sum"]["retransmits"]))
+                                        for iv in sender if "retransmits" in iv.get("sum", {})]
     end = doc.get("end", {})
     summ: dict[str, Any] = dict(out["summary"])
     if udp and "sum" in end:
@@ -71,6 +80,11 @@ def parse_iperf3(text: str, t_launch: float, udp: bool = False) -> dict[str, Any
         summ |= {"bytes": s.get("bytes"), "packets": s.get("packets"), "lost_packets": s.get("lost_packets"),
                 "loss": (s.get("lost_percent") or 0) / 100.0, "jitter_s": (s.get("jitter_ms") or 0) / 1e3,
                 "throughput_bps": s.get("bits_per_second")}
+    elif not udp and not reverse and summ.get("stopped_early") and "sum_received" in server.get("end", {}):
+        # the client was stopped before the end-of-test exchange: only the receiver's totals are real
+        r = server["end"]["sum_received"]
+        summ |= {"bytes": r.get("bytes"), "throughput_bps": r.get("bits_per_second"),
+                 "cc": end.get("sender_tcp_congestion") or server["end"].get("sender_tcp_congestion")}
     elif "sum_received" in end:
         summ |= {"bytes": end["sum_received"].get("bytes"),
                 "throughput_bps": end["sum_received"].get("bits_per_second"),
@@ -131,7 +145,8 @@ class IperfRunner(Runner):
     def result(self) -> FlowResult:
         r = self.new_result()
         text = self.client_out.read_text(errors="replace") if self.client_out.exists() else ""
-        parsed = parse_iperf3(text, self.started_at or 0.0, udp=self.udp)
+        server = self.server_out.read_text(errors="replace") if self.server_out.exists() else ""
+        parsed = parse_iperf3(text, self.started_at or 0.0, udp=self.udp, server_text=server)
         r.series, r.summary, r.error = parsed["series"], parsed["summary"], parsed["error"]
         return r
 

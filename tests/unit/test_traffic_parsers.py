@@ -20,13 +20,30 @@ def read(name: str) -> str:
     return (FIX / name).read_text()
 
 
-def test_iperf3_tcp_intervals_from_the_client():
-    r = parse_iperf3(read("iperf3_tcp.json"), 5.0)
+def test_iperf3_tcp_throughput_is_the_receivers():
+    doc = json.loads(read("iperf3_tcp_with_server.json"))
+    r = parse_iperf3(read("iperf3_tcp_with_server.json"), 5.0)
     assert r["error"] is None
-    thr = r["series"]["throughput"]
-    assert len(thr) == 3 and thr[0][0] == pytest.approx(6.000247) and thr[0][1] == pytest.approx(28157796337.9)
-    assert [v for _, v in r["series"]["retransmits"]] == [12.0, 1.0, 0.0]
-    assert r["summary"]["cc"] == "cubic" and r["summary"]["retransmits"] == 13
+    srv = doc["server_output_json"]["intervals"]
+    assert [v for _, v in r["series"]["throughput"]] == [iv["sum"]["bits_per_second"] for iv in srv]
+    assert r["series"]["throughput"][0][0] == pytest.approx(5.0 + srv[0]["sum"]["end"])
+    assert 150e6 < r["summary"]["throughput_bps"] < 250e6          # captured with -b 200M
+    assert r["summary"]["cc"] and len(r["series"]["retransmits"]) == 3
+
+
+def test_iperf3_sender_intervals_are_never_throughput():
+    r = parse_iperf3(read("iperf3_tcp.json"), 5.0)            # captured without the server's report
+    assert r["series"]["throughput"] == []
+    assert r["error"].startswith("no receiver-side measurement")
+
+
+def test_iperf3_interrupted_client_uses_the_servers_own_report():
+    server = read("iperf3_tcp_interrupted.server.json")
+    r = parse_iperf3(read("iperf3_tcp_interrupted2.json"), 0.0, server_text=server)
+    srv = json.loads(server)
+    assert r["error"] is None and r["summary"]["stopped_early"]
+    assert [v for _, v in r["series"]["throughput"]] == [iv["sum"]["bits_per_second"] for iv in srv["intervals"]]
+    assert r["summary"]["bytes"] == srv["end"]["sum_received"]["bytes"]
 
 
 def test_iperf3_udp_uses_the_receivers_intervals():
@@ -42,8 +59,9 @@ def test_iperf3_udp_uses_the_receivers_intervals():
 def test_iperf3_errors_and_interruptions():
     r = parse_iperf3(read("iperf3_refused.json"), 0.0)
     assert r["error"] == "unable to connect to server: Connection refused" and r["series"]["throughput"] == []
-    r = parse_iperf3(read("iperf3_tcp_interrupted.json"), 0.0)
-    assert r["error"] is None and r["summary"]["stopped_early"] and len(r["series"]["throughput"]) == 2
+    r = parse_iperf3(read("iperf3_tcp_interrupted.json"), 0.0)             # no server report at all
+    assert r["summary"]["stopped_early"] and r["series"]["throughput"] == []
+    assert r["error"].startswith("no receiver-side measurement")
     assert parse_iperf3(read("iperf3_tcp.json")[:300], 0.0)["error"].startswith("iperf3 output is not JSON")
     assert parse_iperf3("", 0.0)["error"] == "iperf3 wrote nothing"
 
