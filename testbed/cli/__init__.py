@@ -49,12 +49,17 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except TestbedError as e:
         print(f"error: {e}" if not getattr(e, "problems", None) else str(e), file=sys.stderr)
-        if getattr(e, "problems", None):
-            print(f"{len(e.problems)} problem{'s' if len(e.problems) != 1 else ''} found", file=sys.stderr)
+        if getattr(e, "problems", None) and len(e.problems) > 1:
+            print(f"{len(e.problems)} problems found", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as e:
+        # an output path that cannot be written, a file that cannot be read: the user's to fix
+        where = f": {e.filename}" if e.filename else ""
+        print(f"error: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
 
 
 def entry() -> None:

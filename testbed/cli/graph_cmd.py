@@ -18,6 +18,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .filekind import require_topology
+    require_topology(args.file, "graph")
     if not args.output.endswith((".png", ".svg", ".pdf")):
         raise UsageError(f'cannot tell the format of "{args.output}": name it .png, .svg or .pdf')
     from ..viz.topomap import draw_topology  # matplotlib is slow to import; only here

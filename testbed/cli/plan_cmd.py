@@ -72,6 +72,8 @@ def render(plan: Plan, console: Console) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .filekind import require_topology
+    require_topology(args.file, "plan")
     plan = make_plan(load_topology(args.file))
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2))

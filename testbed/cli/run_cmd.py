@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     from ..scenario.load import load_scenario
     from ..topology.plan import make_plan
 
+    from .filekind import require_scenario
+    require_scenario(args.scenario)
     sc = load_scenario(args.scenario)          # InputError: exit 2, before anything is made
     if args.seed is not None and args.seed < 0:
         raise UsageError("--seed must be >= 0")

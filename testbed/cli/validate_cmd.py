@@ -8,6 +8,7 @@ import sys
 from ..errors import InputError
 from ..topology.load import load_topology
 from ..topology.plan import make_plan
+from .filekind import is_scenario
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,23 +28,10 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}es" if word.endswith(("s", "ch", "sh", "x")) else f"{n} {word}s"
 
 
-def _is_scenario(path: str) -> bool:
-    """A .py file, or YAML whose top level has a `topology:` key."""
-    if path.endswith(".py"):
-        return True
-    try:
-        import yaml
-        with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError):
-        return False  # the topology loader reports it, with its position
-    return isinstance(data, dict) and "topology" in data
-
-
 def run(args: argparse.Namespace) -> int:
     bad = 0
     for f in args.files:
-        if _is_scenario(f):
+        if is_scenario(f):
             from ..scenario.load import load_scenario
             try:
                 sc = load_scenario(f)

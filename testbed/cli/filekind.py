@@ -1,0 +1,43 @@
+"""Telling scenario files from topology files, so a command given the other kind can say so."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import UsageError
+
+
+def _top(path: str) -> Any:
+    import yaml
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except (OSError, yaml.YAMLError):
+        return None  # the loader reports it, with its position
+
+
+def is_scenario(path: str) -> bool:
+    """A .py file, or YAML whose top level has a `topology:` key."""
+    if path.endswith(".py"):
+        return True
+    data = _top(path)
+    return isinstance(data, dict) and "topology" in data
+
+
+def is_topology(path: str) -> bool:
+    """YAML whose top level has `nodes:` and no `topology:`."""
+    data = _top(path)
+    return isinstance(data, dict) and "nodes" in data and "topology" not in data
+
+
+def require_topology(path: str, command: str) -> None:
+    if not path.endswith(".py") and is_scenario(path):
+        topo = _top(path).get("topology")
+        raise UsageError(f"{path} is a scenario, not a topology; `testbed {command}` its topology "
+                         f"({topo}), or run the scenario with `testbed run {path}`")
+
+
+def require_scenario(path: str) -> None:
+    if is_topology(path):
+        raise UsageError(f"{path} is a topology, not a scenario; bring it up with `testbed up {path}`, "
+                         "or write a scenario whose `topology:` names it (see docs/scenarios.md)")
