@@ -9,11 +9,11 @@ from ..topology.load import load_topology
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("graph", help="draw the topology to a PNG or SVG file",
+    p = sub.add_parser("graph", help="draw the topology to a PNG, SVG or PDF file",
                        description="Draw the topology: geographic layout when nodes have sites, links "
                                    "coloured by profile family and labelled with rate and delay.")
     p.add_argument("file", metavar="FILE", help="topology YAML file")
-    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (.png or .svg)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (.png, .svg or .pdf)")
     p.set_defaults(func=run)
 
 

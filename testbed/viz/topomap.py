@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import networkx as nx  # noqa: E402
 
 from ..linkparams import DirectionParams  # noqa: E402
@@ -180,8 +181,13 @@ def draw_topology(topo: Topology, out: str | Path | None = None, highlight: set[
         ax.text(0.01, 0.01, "schematic layout: sites too close together for a true-scale map",
                 transform=ax.transAxes, fontsize=8, color="#666")
     if geo:
-        ax.set_xlabel("longitude (scaled by cos(latitude))")
-        ax.set_ylabel("latitude (°)")
+        # x is longitude * cos(mean latitude) (so a km is as long east-west as north-south);
+        # the ticks show real degrees
+        sited = [n.site for n in topo.nodes if n.site]
+        k = math.cos(math.radians(sum(x.lat for x in sited) / len(sited)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _pos: f"{x / k:.2f}"))
+        ax.set_xlabel("longitude (°E)")
+        ax.set_ylabel("latitude (°N)")
         ax.set_aspect("equal", adjustable="datalim")
         ax.grid(True, alpha=0.2)
     else:
