@@ -174,6 +174,11 @@ class ScenarioRun:
                     flows[r.spec.name] = fr
             else:
                 flows[r.spec.name] = FlowResult(r.spec.name, r.spec.kind, error="never started")
+        for fr in flows.values():
+            # a probe sent after the scenario's end (a reply still in flight when the timeline
+            # stopped) is outside the scenario: keep only samples inside [0, duration]
+            fr.series = {m: [(t, v) for t, v in pts if t <= sc.duration_s] for m, pts in fr.series.items()}
+            fr.probes = [(t, ok) for t, ok in fr.probes if t <= sc.duration_s]
         verdicts = [evaluate(e, flows[e.target].series, flows[e.target].probes) for e in sc.expect]
         if status == "completed":
             status = "passed" if all(v.passed for v in verdicts) else "failed"
