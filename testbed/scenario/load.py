@@ -153,6 +153,14 @@ def _options(pr: Problems, body: dict, spec: dict[str, Opt], path: tuple, skip: 
     return out
 
 
+def available_congestion_control() -> list[str]:
+    """The kernel's TCP congestion control algorithms (namespaces share the host kernel's)."""
+    try:
+        return Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split()
+    except OSError:
+        return []  # not Linux, or /proc hidden: the run will tell
+
+
 def _traffic(pr: Problems, data: Any, topo: Topology | None, duration: float, base_dir: Path) -> list[TrafficSpec]:
     out: list[TrafficSpec] = []
     if not isinstance(data, list):
@@ -186,7 +194,14 @@ def _traffic(pr: Problems, data: Any, topo: Topology | None, duration: float, ba
         if start >= duration:
             pr.add(path + ("start",), f"starts at {units.format_duration(start)}, at or after the scenario ends "
                    f"({units.format_duration(duration)})")
+        if dur is not None and start + dur > duration + 1e-9:
+            pr.add(path + ("duration",), f"runs until {units.format_duration(start + dur)}, past the scenario's "
+                   f"end ({units.format_duration(duration)}); shorten it, or leave duration out to run to the end")
         opts = _options(pr, body, kind.options, path, ())
+        if kind_name == "tcp" and opts.get("cc"):
+            known = available_congestion_control()
+            if known and opts["cc"] not in known:
+                pr.add(path + ("cc",), unknown("congestion control (of this kernel)", opts["cc"], known))
         if kind_name == "scapy" and opts.get("packet") == "pcap":
             if "pcap" not in opts:
                 pr.add(path, 'packet: pcap needs "pcap": the file to replay')
