@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import json
 
 from rich.console import Console
@@ -78,5 +79,5 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(plan.to_dict(), indent=2))
     else:
-        render(plan, Console())
+        render(plan, Console(width=None if sys.stdout.isatty() else 160))
     return 0

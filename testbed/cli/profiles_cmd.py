@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from rich.console import Console
 from rich.table import Table
@@ -32,7 +33,7 @@ def resolved(name: str):
 
 def run(args: argparse.Namespace) -> int:
     raw = builtin_profiles_raw()
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)
     if args.name:
         if args.name not in raw:
             raise UsageError(unknown("profile", args.name, raw))
@@ -54,10 +55,11 @@ def run(args: argparse.Namespace) -> int:
         console.print(f"source: {source}")
         return 0
     table = Table(title="Built-in link profiles (up = first endpoint → second)")
-    for col in ("profile", "description", "up", "down"):
+    for col in ("profile", "description", "up", "down", "source"):
         table.add_column(col)
     for name in raw:
         p = resolved(name)
-        table.add_row(name, raw[name].get("description", ""), describe(p.ab), describe(p.ba))
+        src = raw[name].get("source") or raw.get(raw[name].get("extends", ""), {}).get("source", "")
+        table.add_row(name, raw[name].get("description", ""), describe(p.ab), describe(p.ba), src)
     console.print(table)
     return 0
