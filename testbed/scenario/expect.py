@@ -27,7 +27,9 @@ _TOKEN = re.compile(r"""
   | (?P<range>\.\.)
   | (?P<punct>[().])
   | (?P<word>[A-Za-z_][A-Za-z0-9_-]*)
-  | (?P<qty>[+-]?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?[A-Za-zµ%/]*)
+  | (?P<qty>[+-]?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?
+        (?:\s+(?=(?:ns|us|µs|ms|s|sec|min|h|[kKmMgGtT]?(?:bit|bps)|%)(?![A-Za-z])))?   # "500 ms", as topologies allow
+        [A-Za-zµ%/]*)
 """, re.VERBOSE)
 
 

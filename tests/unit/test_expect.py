@@ -68,3 +68,9 @@ def test_evaluate_with_window_and_no_samples():
     assert not v.passed and v.measured is None and "no samples" in v.note
     d = evaluate(parse_expectation("probe.rtt.max < 100ms", FLOWS), series, []).to_dict()
     assert d["passed"] is False and d["measured_text"] == "600ms" and d["expr"] == "probe.rtt.max < 100ms"
+
+
+def test_quantities_may_have_a_space_before_the_unit():
+    from testbed.scenario.expect import tokenize
+    assert [t.text for t in tokenize("p.rtt.p50 > 500 ms during 2s..4s") if t.kind == "qty"] == ["500 ms", "2s", "4s"]
+    assert [t.text for t in tokenize("p.loss < 5 during 2s..4s") if t.kind == "qty"] == ["5", "2s", "4s"]
