@@ -176,6 +176,15 @@ def _traffic(pr: Problems, data: Any, topo: Topology | None, duration: float, ba
             pr.add(path + ("kind",) if "kind" in body else path,
                    unknown("traffic kind", str(kind_name), TRAFFIC_KINDS) if "kind" in body
                    else f'a flow needs a "kind"; known: {", ".join(TRAFFIC_KINDS)}')
+            # still check what does not depend on the kind, so one run shows every problem
+            name = body.get("name")
+            if isinstance(name, str):
+                if name in seen:
+                    pr.add(path + ("name",), f'flow name "{name}" is used twice (first by traffic[{seen[name]}])')
+                seen.setdefault(name, i)
+            for k in ("from", "to", "node"):
+                if k in body:
+                    _node(pr, topo, body[k], path + (k,))
             continue
         kind = TRAFFIC_KINDS[kind_name]
         pr.check_keys(body, TRAFFIC_COMMON + tuple(kind.options), path, f"{kind_name} flow")

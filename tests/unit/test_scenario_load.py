@@ -107,3 +107,19 @@ def test_python_scenario_has_its_timeline():
     sc.script(type("TB", (), {"blackhole": None, "link_down": None, "link_up": None})(),
               lambda t, fn, *a, **k: calls.append(t))
     assert calls == ["5s", "22s", "30s", "40s"]
+
+
+def test_unknown_kind_does_not_hide_the_flows_other_problems(tmp_path):
+    from testbed.errors import InputError
+    from testbed.scenario.load import load_scenario
+    fix = Path(__file__).parent / "fixtures" / "scenario"
+    f = tmp_path / "s.yaml"
+    f.write_text(f"name: s\ntopology: {fix / 'lossy.yaml'}\nduration: 10s\ntraffic:\n"
+                 "  - {name: p, kind: ping, from: h1, to: h2}\n"
+                 "  - {name: p, kind: pign, from: h1, to: h9}\n")
+    with pytest.raises(InputError) as e:
+        load_scenario(f)
+    msgs = [p.message for p in e.value.problems]
+    assert any('unknown traffic kind "pign"' in m for m in msgs)
+    assert any('flow name "p" is used twice' in m for m in msgs)
+    assert any('unknown node "h9"' in m for m in msgs)
