@@ -10,8 +10,8 @@ from ..errors import TestbedError
 from . import plots
 from .bundle import RunData, read_run
 from .compare import deltas
-from .render_html import (DROPS_HELP, delta_table, events_table, expectation_table, fidelity_table, figure, kv,
-                          link_table, manifest_html, notes_html, page, summary_rows, badge)
+from .render_html import (DROPS_HELP, badge, delta_table, events_table, expectation_table, fidelity_table, figure,
+                          kv, link_table, manifest_html, notes_html, page, routes_table, summary_rows)
 from .render_md import comparison_markdown, run_markdown
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def build_report(run_dir: str | Path) -> Path:
         '<p class="lead">Report of one testbed run: the network below was emulated on a Linux machine, traffic '
         "was sent across it while faults were injected on a timeline, and everything was measured.</p>",
         kv(summary_rows(run)),
-        _nav([("expectations", "Expectations"), ("topology", "Topology"), ("events", "Timeline"),
+        _nav([("expectations", "Expectations"), ("topology", "Topology"), ("events", "Timeline"), ("routing", "Routing"),
               ("throughput", "Throughput"), ("rtt", "Round-trip time"), ("links", "Links"),
               ("fidelity", "Engine fidelity"), ("manifest", "Manifest")]
              + ([("notes", "Notes")] if run.notes else [])),
@@ -148,6 +148,9 @@ def build_report(run_dir: str | Path) -> Path:
         '<h2 id="events">Timeline: faults and flows</h2><p class="help">What the scenario did, when (seconds '
         "from the start of the scenario).</p>", events_table(run),
         _timeline_sections(runs, ends, ""),
+        '<h2 id="routing">Routing changes</h2><p class="help">Each router\'s kernel routing table, sampled '
+        "once a second: when traffic moved to another path (OSPF reacting to a cut, a power outage).</p>",
+        routes_table(run),
         link_table(run, ends),
         f'<h2 id="fidelity">Engine fidelity</h2><p class="help">{FIDELITY_HELP}</p>', fidelity_table(run, ends),
         '<h2 id="manifest">Manifest: how to get the same run again</h2>', manifest_html(run),

@@ -155,6 +155,7 @@ class RunData:
     events: list[Event] = field(default_factory=list)      # faults (what the plots mark)
     timeline: list[Event] = field(default_factory=list)    # everything the runner logged, flows starting included
     expectations: list[Expectation] = field(default_factory=list)
+    routes: list[dict[str, Any]] = field(default_factory=list)   # routing changes {t, node, dest, before, after}
     manifest: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -235,13 +236,18 @@ def read_run(run_dir: str | Path) -> RunData:
     res = _load_json(run_dir / "results.json", run.notes, required=True)
     run.manifest = _load_json(run_dir / "manifest.json", run.notes, required=False)
     for section, reader in (("summary", _read_summary), ("flows", _read_flows), ("links", _read_links),
-                            ("events", _read_events), ("expectations", _read_expectations)):
+                            ("events", _read_events), ("expectations", _read_expectations),
+                            ("routes", _read_routes)):
         try:
             reader(run, res)
         except (TypeError, ValueError, KeyError, AttributeError) as e:
             run.notes.append(f"results.json: the {section} section could not be read "
                              f"({type(e).__name__}: {e}); left out")
     return run
+
+
+def _read_routes(run: RunData, res: dict) -> None:
+    run.routes = [r for r in res.get("routes") or [] if isinstance(r, dict) and "t" in r and "node" in r]
 
 
 def _read_summary(run: RunData, res: dict) -> None:

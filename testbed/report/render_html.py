@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from html import escape
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from . import fmt
 from .bundle import RunData
@@ -107,6 +107,25 @@ def events_table(run: RunData) -> str:
         note = ""
     return note + table(("scenario time", "what happened"),
                         ((fmt.duration(e.t_s) if e.t_s else "0 s", e.label) for e in evs))
+
+
+def routes_table(run: RunData, limit: int = 40) -> str:
+    """Routing changes, one row per router and moment (changes within 0.1 s grouped)."""
+    if not run.routes:
+        return '<p class="help">No router changed its routing table during the run.</p>'
+    groups: dict[tuple[float, str], list[dict[str, Any]]] = {}
+    for r in run.routes:
+        groups.setdefault((round(float(r["t"]), 1), str(r["node"])), []).append(r)
+    rows = []
+    for (t, node), changes in sorted(groups.items())[:limit]:
+        moved = "<br>".join(f"{escape(str(c.get('dest')))}: {escape(str(c.get('before') or '—'))} → "
+                            f"{escape(str(c.get('after') or '—'))}" for c in changes[:6])
+        if len(changes) > 6:
+            moved += f"<br>… and {len(changes) - 6} more"
+        rows.append((escape(fmt.duration(t)), escape(node), moved))
+    more = f'<p class="help">{len(groups) - limit} later changes left out.</p>' if len(groups) > limit else ""
+    return table(("scenario time", "router", "routes that moved (destination: before → after)"), rows,
+                 raw=True) + more
 
 
 def link_table(run: RunData, ends: dict[str, tuple[str, str]]) -> str:

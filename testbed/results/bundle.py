@@ -75,6 +75,7 @@ def results_doc(r: RunResult, run_id: str) -> dict[str, Any]:
         "flows": {name: f.to_dict() for name, f in r.flows.items()},
         "events": r.events,
         "links": r.link_samples,
+        "routes": r.routes,
         "timings": r.timings,
         "fidelity": fidelity(engine_summary(r.link_samples)),
     })

@@ -22,6 +22,7 @@ from ..traffic.base import FlowResult, RunContext, Runner
 from ..traffic.registry import RUNNERS
 from .expect import Verdict, evaluate
 from .model import Scenario
+from .routes import RouteCollector
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class RunResult:
     elapsed_s: float
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    routes: list[dict[str, Any]] = field(default_factory=list)    # routing changes: {t, node, dest, before, after}
 
 
 def link_seed(scenario_seed: int, link_index: int) -> int:
@@ -139,11 +141,15 @@ class ScenarioRun:
         ctx = RunContext(self.tb, raw, time.time(), time.monotonic(), self.seed, sc.duration_s)
         runners = [RUNNERS[t.kind](t, ctx, i) for i, t in enumerate(sc.traffic)]
         collector = EngineCollector(self.tb.engine, ctx.t0_mono) if self.tb.engine is not None else None
+        routes = RouteCollector(self.tb, ctx.t0_mono)
         status, error = "running", None
         try:
             if collector:
                 collector.sample()
                 collector.start()
+            if routes.routers:
+                routes.sample()
+                routes.start()
             self._report("start", 0.0, f"scenario {sc.name}: {units.format_duration(sc.duration_s)}, seed {self.seed}")
             self._timeline(ctx, runners, collector)
             status = "completed"
@@ -162,6 +168,7 @@ class ScenarioRun:
                         log.warning("stopping %s: %s", r.spec.name, e)
             if collector:
                 collector.stop()
+            routes.stop()
         elapsed = ctx.now()
         flows: dict[str, FlowResult] = {}
         for r in runners:
@@ -185,7 +192,7 @@ class ScenarioRun:
         self._report("end", elapsed, status)
         return RunResult(sc, status, self.seed, self.time_scale, flows, verdicts, self.events,
                          collector.samples if collector else [], ctx.commands, ctx.t0_wall, elapsed, error,
-                         dict(self.timings, **getattr(self.tb, "timings", {})))
+                         dict(self.timings, **getattr(self.tb, "timings", {})), list(routes.changes))
 
     def _log_event(self, ctx: RunContext, scheduled: float, fired: float, label: str, kind: str,
                    error: str | None = None) -> None:

@@ -296,3 +296,15 @@ def test_a_captured_run_of_the_real_runner(tmp_path: Path, monkeypatch: pytest.M
     html = out.read_text()
     assert "the topology file" not in html                    # found, so the map is there
     assert "one-way delay (voip)" in html and "9 passed" in html
+
+
+def test_routing_changes_section(run_v1: Path) -> None:
+    res = json.loads((run_v1 / "results.json").read_text())
+    res["routes"] = [{"t": 21.43, "node": "internet", "dest": "10.1.0.0/24", "before": "via 10.255.0.6 dev eth1",
+                      "after": "via 10.255.0.17 dev eth2"}]
+    (run_v1 / "results.json").write_text(json.dumps(res))
+    html = build_report(run_v1).read_text()
+    assert 'id="routing"' in html and "10.1.0.0/24: via 10.255.0.6 dev eth1 → via 10.255.0.17 dev eth2" in html
+    del res["routes"]
+    (run_v1 / "results.json").write_text(json.dumps(res))
+    assert "No router changed its routing table" in build_report(run_v1).read_text()
