@@ -81,6 +81,7 @@ def _timeline_sections(runs: list[tuple[str, RunData]], ends: dict[str, tuple[st
     rtt = plots.timeseries_figure(runs, "rtt")
     util = plots.utilisation_figure(runs, ends)
     drops = plots.drops_figure(runs, ends)
+    other = plots.other_metrics_figure(runs)
     return "".join([
         '<h2 id="throughput">Throughput over time</h2>',
         '<p class="help">Data each traffic flow delivered, per one-second interval, in Mbit/s. Red shading is '
@@ -94,6 +95,10 @@ def _timeline_sections(runs: list[tuple[str, RunData]], ends: dict[str, tuple[st
         f"{overlay}</p>",
         plots_fig(rtt, "round-trip time of each probe over time",
                   "Round-trip time or one-way delay per probe (ms) against scenario time (s)."),
+        ('<h2 id="quality">What users would feel</h2><p class="help">Call quality (MOS from the ITU-T G.107 '
+         "E-model), page fetch times, jitter, loss and retransmits per flow, with the same fault marks.</p>"
+         + plots_fig(other, "other measurements of each flow over time", "Per-flow quality measures against "
+                     "scenario time (s).")) if other else "",
         '<h2 id="links">Links: utilisation and drops</h2>',
         '<p class="help">How much of each link\'s capacity the traffic used, per direction (links that stayed idle '
         "are left out).</p>",

@@ -52,6 +52,7 @@ class Flow:
     rtt: Series | None = None            # seconds per probe, at its send time; None = lost
     rtt_is_one_way: bool = False         # voip measures one-way delay, ping the round trip
     summary: dict[str, Any] = field(default_factory=dict)
+    other: dict[str, Series] = field(default_factory=dict)   # MOS, fetch time, jitter, loss, ... by metric
 
     def stats(self) -> dict[str, float]:
         """Headline numbers computed from the series (so two runs compare like for like)."""
@@ -319,6 +320,9 @@ def _read_flows(run: RunData, res: dict) -> None:
             fl.rtt = s
         elif f.get("probes"):                                     # every probe lost: still an outage to show
             fl.rtt = _with_lost(Series(), f["probes"])
+        for metric, pts in series.items():
+            if metric not in ("throughput", "rtt", "delay") and isinstance(pts, list) and len(pts) >= 2:
+                fl.other[str(metric)] = _pairs(pts)
         run.flows.append(fl)
 
 

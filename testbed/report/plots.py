@@ -158,6 +158,56 @@ def timeseries_figure(runs: Runs, metric: str) -> str | None:
     return to_png_b64(fig)
 
 
+# the metrics worth a plot of their own, with how to show them: (axis label, scale to display units)
+OTHER_METRICS = {
+    "mos": ("MOS (1 bad – 5 excellent)", 1.0), "fetch_time": ("page fetch time (s)", 1.0),
+    "jitter": ("jitter (ms)", 1e3), "loss": ("loss (%)", 100.0), "failed": ("failed downloads (%)", 100.0),
+    "retransmits": ("TCP retransmits per interval", 1.0),
+}
+
+
+def other_metrics_figure(runs: Runs) -> str | None:
+    """One panel per (flow, metric) among OTHER_METRICS, fault events marked: what a VoIP call or a web
+    user would feel beside throughput and delay."""
+    panels: list[tuple[str, str]] = []
+    for _, r in runs:
+        for f in r.flows:
+            for m in OTHER_METRICS:
+                if m in f.other and (f.name, m) not in panels:
+                    panels.append((f.name, m))
+    if not panels:
+        return None
+    fig, axes = plt.subplots(len(panels), 1, figsize=(WIDTH_IN, 2.4 * len(panels) + 0.6), sharex=True,
+                             squeeze=False)
+    events = _all_events(runs)
+    for i, ((name, metric), ax) in enumerate(zip(panels, axes[:, 0])):
+        mark_events(ax, events, label_them=(i == 0))
+        ylabel, scale = OTHER_METRICS[metric]
+        for k, (label, r) in enumerate(runs):
+            f = next((f for f in r.flows if f.name == name), None)
+            s = f.other.get(metric) if f else None
+            if not s:
+                continue
+            color = RUN_COLORS[k % 2] if len(runs) > 1 else PALETTE[i % len(PALETTE)]
+            ys = [v * scale if v is not None else float("nan") for v in s.values]
+            tag = f"{label}: " if len(runs) > 1 else ""
+            ax.plot(list(s.t_s), ys, color=color, lw=1.4, marker=".", ms=3, label=f"{tag}{name} ({f.kind})",
+                    **RUN_STYLES[k % 2])
+        ax.set_ylabel(ylabel)
+        if metric == "mos":
+            ax.set_ylim(1, 5)
+        else:
+            ax.set_ylim(bottom=0)
+        ax.set_title(f"{name}: {metric.replace('_', ' ')}", loc="left", fontsize=11, pad=28 if i == 0 else 6)
+        ax.legend(loc="upper right", framealpha=0.9)
+    axes[-1, 0].set_xlabel("scenario time (s)")
+    lim = _x_limits(runs)
+    if lim:
+        axes[-1, 0].set_xlim(*lim)
+    fig.tight_layout()
+    return to_png_b64(fig)
+
+
 def direction_label(link: str, d: str, ends: dict[str, tuple[str, str]]) -> str:
     a, b = ends.get(link) or (tuple(link.split("--", 1)) if "--" in link else ("a", "b"))
     return f"{a} → {b}" if d == "ab" else f"{b} → {a}"

@@ -178,7 +178,7 @@ def test_chromium_renders_every_figure_without_errors(pages: dict[str, Path], wh
     exe = chromium()
     imgs, errors, n_fig = inspect_page(exe, pages[which].as_uri(), tmp_path / "devtools")
     assert errors == []
-    assert n_fig == len(imgs) == 5       # map, throughput, RTT, utilisation, drops
+    assert n_fig == len(imgs) == 6       # map, throughput, RTT, user-felt quality, utilisation, drops
     for img in imgs:
         assert img["src"] == "data:image/png;base64,"
         assert img["complete"] and img["width"] > 300 and img["height"] > 150, img

@@ -79,8 +79,10 @@ def test_report_is_self_contained_with_every_section(run_v1: Path) -> None:
     assert_images_embedded(page)
     alts = [i["alt"] for i in page.imgs]
     assert alts == ["topology map", "throughput of each flow over time", "round-trip time of each probe over time",
+                    "other measurements of each flow over time",    # the probe's loss per interval
                     "link utilisation over time", "frames dropped per link by cause"]
-    for section in ("expectations", "topology", "events", "throughput", "rtt", "links", "fidelity", "manifest"):
+    for section in ("expectations", "topology", "events", "throughput", "rtt", "quality", "links", "fidelity",
+                    "manifest"):
         assert section in page.ids
     assert "notes" not in page.ids   # the stored bundle is complete: nothing to excuse
     html = out.read_text()
@@ -134,7 +136,7 @@ def test_comparison_overlays_and_says_which_run_did_better(run_v1: Path, run_v2:
     page = parse(out)
     assert page.scripts == 0 and page.external == []
     assert_images_embedded(page)
-    assert len(page.imgs) == 5
+    assert len(page.imgs) == 6
     ds = {(d.group, d.what): d for d in deltas(read_run(run_v1), read_run(run_v2))}
     assert ds[("run", "status")].verdict == "better"
     assert ds[("run", "expectations passed")].b == "4 of 4"
@@ -292,7 +294,7 @@ def test_a_captured_run_of_the_real_runner(tmp_path: Path, monkeypatch: pytest.M
     out = build_report(run_dir)
     page = parse(out)
     assert_images_embedded(page)
-    assert len(page.imgs) == 5
+    assert len(page.imgs) == 6            # the captured run's voip MOS, jitter and loss have their own plot
     html = out.read_text()
     assert "the topology file" not in html                    # found, so the map is there
     assert "one-way delay (voip)" in html and "9 passed" in html
