@@ -66,12 +66,7 @@ class Direction:
         self._line: list[tuple[float, int, bytes]] = []  # delay line heap: (due, seq, frame)
         self._seq = 0
         self._last_due = float("-inf")
-        self.frames_in = self.bytes_in = self.frames_out = self.bytes_out = 0
-        self.drops = dict.fromkeys(DROP_CAUSES, 0)
-        self.duplicated = self.corrupted = 0
-        self.queue_max = 0
-        self.write_errors = 0
-        self.lateness = Lateness()
+        self._zero_counters()
         if params.trace:
             self._trace = TraceSchedule(load_trace(params.trace), now)
         self._plain = False
@@ -97,6 +92,14 @@ class Direction:
         self._rate_simple = (self.carrier and p.up and p.rate_bps is not None and self._trace is None
                              and p.corrupt_prob == 0 and p.duplicate_prob == 0 and p.reorder_prob == 0)
 
+    def _zero_counters(self) -> None:
+        self.frames_in = self.bytes_in = self.frames_out = self.bytes_out = 0
+        self.drops = dict.fromkeys(DROP_CAUSES, 0)
+        self.duplicated = self.corrupted = 0
+        self.queue_max = len(self._queue)
+        self.write_errors = 0
+        self.lateness = Lateness()
+
     def new_epoch(self, link_seed: int) -> None:
         """Start a measurement epoch: a fresh seeded generator, counters and lateness at zero.
 
@@ -106,12 +109,7 @@ class Direction:
         """
         self.rng = direction_rng(link_seed, self.name)
         self._loss = make_loss(self.params.loss_prob, self.params.loss_ge)
-        self.frames_in = self.bytes_in = self.frames_out = self.bytes_out = 0
-        self.drops = dict.fromkeys(DROP_CAUSES, 0)
-        self.duplicated = self.corrupted = 0
-        self.queue_max = len(self._queue)
-        self.write_errors = 0
-        self.lateness = Lateness()
+        self._zero_counters()
 
     def set_params(self, params: DirectionParams, now: float) -> None:
         """Apply new parameters from `now`; queued frames keep going, drops only if the link goes down."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Sequence
+from typing import Any, Sequence
 
 import matplotlib
 
@@ -103,6 +103,16 @@ def flow_names(runs: Runs, metric: str) -> list[str]:
     return names
 
 
+def _finish_time_panels(fig: plt.Figure, axes: Any, runs: Runs) -> str:
+    """Shared x axis (scenario time, the runs' span) under stacked panels; the figure as PNG."""
+    axes[-1, 0].set_xlabel("scenario time (s)")
+    lim = _x_limits(runs)
+    if lim:
+        axes[-1, 0].set_xlim(*lim)
+    fig.tight_layout()
+    return to_png_b64(fig)
+
+
 def timeseries_figure(runs: Runs, metric: str) -> str | None:
     """metric "throughput" (Mbit/s per interval) or "rtt" (ms per probe, lost probes marked): one panel per flow."""
     names = flow_names(runs, metric)
@@ -150,12 +160,7 @@ def timeseries_figure(runs: Runs, metric: str) -> str | None:
         route = f" — {f0.src} → {f0.dst}" if f0 and f0.src and f0.dst else ""
         ax.set_title(f"{name}{route}", loc="left", fontsize=11, pad=28 if i == 0 else 6)
         ax.legend(loc="upper right", framealpha=0.9)
-    axes[-1, 0].set_xlabel("scenario time (s)")
-    lim = _x_limits(runs)
-    if lim:
-        axes[-1, 0].set_xlim(*lim)
-    fig.tight_layout()
-    return to_png_b64(fig)
+    return _finish_time_panels(fig, axes, runs)
 
 
 # the metrics worth a plot of their own, with how to show them: (axis label, scale to display units)
@@ -200,12 +205,7 @@ def other_metrics_figure(runs: Runs) -> str | None:
             ax.set_ylim(bottom=0)
         ax.set_title(f"{name}: {metric.replace('_', ' ')}", loc="left", fontsize=11, pad=28 if i == 0 else 6)
         ax.legend(loc="upper right", framealpha=0.9)
-    axes[-1, 0].set_xlabel("scenario time (s)")
-    lim = _x_limits(runs)
-    if lim:
-        axes[-1, 0].set_xlim(*lim)
-    fig.tight_layout()
-    return to_png_b64(fig)
+    return _finish_time_panels(fig, axes, runs)
 
 
 def direction_label(link: str, d: str, ends: dict[str, tuple[str, str]]) -> str:

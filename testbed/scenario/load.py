@@ -171,32 +171,31 @@ def _traffic(pr: Problems, data: Any, topo: Topology | None, duration: float, ba
         path = ("traffic", i)
         if (body := pr.mapping(body, path, "a flow {name, kind, from, to, ...}")) is None:
             continue
+        name = body.get("name")
+        valid_name = isinstance(name, str) and bool(NAME_RE.match(name))
+        duplicate = valid_name and name in seen
+        if duplicate:
+            pr.add(path + ("name",), f'flow name "{name}" is used twice (first by traffic[{seen[name]}])')
+        elif valid_name:
+            seen[name] = i
         kind_name = body.get("kind")
         if kind_name not in TRAFFIC_KINDS:
             pr.add(path + ("kind",) if "kind" in body else path,
                    unknown("traffic kind", str(kind_name), TRAFFIC_KINDS) if "kind" in body
                    else f'a flow needs a "kind"; known: {", ".join(TRAFFIC_KINDS)}')
             # still check what does not depend on the kind, so one run shows every problem
-            name = body.get("name")
-            if isinstance(name, str):
-                if name in seen:
-                    pr.add(path + ("name",), f'flow name "{name}" is used twice (first by traffic[{seen[name]}])')
-                seen.setdefault(name, i)
             for k in ("from", "to", "node"):
                 if k in body:
                     _node(pr, topo, body[k], path + (k,))
             continue
         kind = TRAFFIC_KINDS[kind_name]
         pr.check_keys(body, TRAFFIC_COMMON + tuple(kind.options), path, f"{kind_name} flow")
-        name = body.get("name")
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not valid_name:
             pr.add(path + ("name",) if "name" in body else path,
                    'a flow needs a "name" (letters, digits, "-", "_"; used in expectations)')
             continue
-        if name in seen:
-            pr.add(path + ("name",), f'flow name "{name}" is used twice (first by traffic[{seen[name]}])')
+        if duplicate:
             continue
-        seen[name] = i
         src, dst = _endpoints(pr, body, kind, topo, path)
         start = _time(pr, body, path + ("start",)) or 0.0
         dur = _time(pr, body, path + ("duration",), positive=True)
