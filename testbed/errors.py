@@ -72,13 +72,29 @@ class ExpectationFailed(TestbedError):
     exit_code = 1
 
 
+EXCERPT_CHARS = 60
+
+
+def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
+    """A value as a message may quote it: one line, control characters escaped, at most `limit` characters.
+
+    Messages end up in terminals, CI logs and reports; a value read from a file (or a file read by mistake)
+    must not paste its whole text, its newlines or its escape sequences there.
+    """
+    text = value if isinstance(value, str) else repr(value)
+    safe = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text[:limit + 1])
+    if len(text) > limit:
+        safe = f"{safe[:limit]}… ({len(text)} characters)"
+    return f'"{safe}"'
+
+
 def did_you_mean(word: str, known: Iterable[str]) -> str:
     """' (did you mean "x"?)' when a known word is close to `word`, else ''."""
-    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    close = difflib.get_close_matches(str(word)[:200], list(known), n=1, cutoff=0.6)
     return f' (did you mean "{close[0]}"?)' if close else ""
 
 
 def unknown(kind: str, word: str, known: Iterable[str]) -> str:
     """Message for an unknown name: lists what is known and suggests the closest."""
     known = sorted(known)
-    return f'unknown {kind} "{word}"{did_you_mean(word, known)}; known: {", ".join(known)}'
+    return f'unknown {kind} {excerpt(word)}{did_you_mean(word, known)}; known: {", ".join(known)}'

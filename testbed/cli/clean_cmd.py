@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..emulation import probe
+from ..emulation import names, probe
 from ..emulation.clean import clean
 
 
@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("clean", help="remove namespaces, interfaces and processes left by killed runs",
                        description="Remove what testbed runs left behind (after kill -9 or a crash): only "
                                    "processes, interfaces and folders recorded under /run/testbed/<run id>/. "
-                                   "Runs whose owner is still alive are left alone unless --force.")
+                                   "Runs whose owner is still alive are left alone unless --force. A RUN_ID is "
+                                   "the whole 5-hex-digit id; an id without a marker is not ours and is not touched.")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing when there is nothing to clean")
     p.add_argument("--force", action="store_true", help="also clean runs whose owner process is still alive")
     p.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="only these runs")
@@ -20,8 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    for rid in args.run_ids:      # bad input is exit 2 even without root
+        names.check_run_id(rid)
     probe.check_root()
     rep = clean(force=args.force, run_ids=args.run_ids or None)
+    for rid in rep.unknown:
+        print(f"run {rid}: no such run here (no marker {names.marker_dir(rid)}), nothing touched")
     for rid in [] if args.quiet else rep.skipped_live:
         print(f"run {rid}: still running, left alone (use --force to clean it anyway)")
     for rid in rep.runs:

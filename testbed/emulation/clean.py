@@ -3,7 +3,11 @@
 A run is marked by /run/testbed/<run id>/ (its pids, with start times). A run whose owner
 process still lives is left alone unless forced. For the others: recorded pids that are still
 the same processes are stopped, libfrr's per-pid temp folders removed, root-namespace
-interfaces named tbn<run id>* deleted, the default run folder removed, then the marker.
+interfaces the run names (tbn<run id>l<n><a|b>, tbn<run id>s<n>: the whole id, never a prefix)
+deleted, the run folder it created removed, then the marker.
+
+Ids are checked before anything else (they become paths and `ip link del` arguments as root), and an
+id without a marker is not ours: nothing of it is touched.
 """
 
 from __future__ import annotations
@@ -11,7 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import stat
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,15 +34,27 @@ ROLE_ORDER = {"program": 0, "daemon": 1, "engine": 2, "shell": 3}
 class CleanReport:
     runs: list[str] = field(default_factory=list)
     skipped_live: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)     # asked for, but no marker: not ours
     killed: list[int] = field(default_factory=list)
     interfaces: list[str] = field(default_factory=list)
     folders: list[str] = field(default_factory=list)
 
 
+MARKER_GRACE_S = 30.0   # a marker younger than this without its run.json is a run still starting
+
+
 def list_runs() -> list[str]:
     if not names.MARKER_ROOT.is_dir():
         return []
-    return sorted(p.name for p in names.MARKER_ROOT.iterdir() if p.is_dir() and names.RUN_ID_RE.match(p.name))
+    return sorted(p.name for p in names.MARKER_ROOT.iterdir() if names.RUN_ID_RE.match(p.name) and is_marker(p))
+
+
+def is_marker(path: Path) -> bool:
+    """A real folder (never a symlink someone planted) under the marker root."""
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def run_info(run_id: str) -> dict:
@@ -55,12 +73,29 @@ def owner_alive(info: dict) -> bool:
     return now is not None and (st is None or now == st)
 
 
+def starting(run_id: str, info: dict) -> bool:
+    """A marker whose run.json is not written yet belongs to a run that is starting, not a dead one."""
+    if info:
+        return False
+    try:
+        return time.time() - names.marker_dir(run_id).lstat().st_mtime < MARKER_GRACE_S
+    except OSError:
+        return False
+
+
 def clean(force: bool = False, run_ids: list[str] | None = None) -> CleanReport:
-    """Clean every marked run (or only run_ids) whose owner is gone (or all, with force)."""
+    """Clean every marked run (or only run_ids) whose owner is gone (or all, with force).
+
+    Raises UsageError for an id that is not 5 hex digits, before touching anything.
+    """
     rep = CleanReport()
-    for rid in run_ids or list_runs():
+    ids = [names.check_run_id(r) for r in run_ids] if run_ids else list_runs()
+    for rid in ids:
+        if not is_marker(names.marker_dir(rid)):
+            rep.unknown.append(rid)
+            continue
         info = run_info(rid)
-        if not force and owner_alive(info):
+        if not force and (owner_alive(info) or starting(rid, info)):
             rep.skipped_live.append(rid)
             continue
         _clean_run(rid, info, rep)
@@ -78,7 +113,7 @@ def _clean_run(rid: str, info: dict, rep: CleanReport) -> None:
             rep.killed.append(rec.pid)
         if rec.role == "daemon":
             frr.remove_crash_dirs(rec.pid)
-    for ifname in root_interfaces(names.tag(rid)):
+    for ifname in run_interfaces(rid):
         cp = subprocess.run(["ip", "link", "del", ifname], capture_output=True, text=True)
         if cp.returncode == 0:
             rep.interfaces.append(ifname)
@@ -93,12 +128,17 @@ def _clean_run(rid: str, info: dict, rep: CleanReport) -> None:
     rep.folders.append(str(marker))
 
 
-def root_interfaces(prefix: str) -> list[str]:
-    """Names of root-namespace interfaces starting with prefix."""
+def root_interfaces() -> list[str]:
+    """Names of all root-namespace interfaces."""
     cp = subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True)
     if cp.returncode != 0:
         return []
-    return [d["ifname"] for d in json.loads(cp.stdout or "[]") if d.get("ifname", "").startswith(prefix)]
+    return [d["ifname"] for d in json.loads(cp.stdout or "[]") if isinstance(d.get("ifname"), str)]
+
+
+def run_interfaces(run_id: str) -> list[str]:
+    """The root-namespace interfaces named for this whole run id."""
+    return [i for i in root_interfaces() if names.owns_interface(run_id, i)]
 
 
 def leftovers(run_id: str) -> list[str]:
@@ -107,7 +147,7 @@ def leftovers(run_id: str) -> list[str]:
     tag = names.tag(run_id)
     if names.marker_dir(run_id).exists():
         out.append(f"marker {names.marker_dir(run_id)}")
-    out += [f"interface {i}" for i in root_interfaces(tag)]
+    out += [f"interface {i}" for i in run_interfaces(run_id)]
     out += [f"engine socket folder {d}" for d in socket_dirs(f"engine-{run_id}")]
     needles = (tag.encode(), f"testbed-{run_id}/".encode())
     for p in Path("/proc").iterdir():

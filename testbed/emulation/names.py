@@ -6,8 +6,10 @@ import re
 import secrets
 from pathlib import Path
 
+from ..errors import UsageError, excerpt
+
 PREFIX = "tbn"                       # distinct from the engine harness's "tbe"
-RUN_ID_RE = re.compile(r"^[0-9a-f]{5}$")
+RUN_ID_RE = re.compile(r"\A[0-9a-f]{5}\Z")   # \Z: "$" would let a trailing newline through
 MARKER_ROOT = Path("/run/testbed")   # /run/testbed/<run id>/ marks a live (or crashed) run
 WORK_ROOT = Path("/tmp")
 
@@ -18,8 +20,9 @@ def new_run_id() -> str:
 
 
 def check_run_id(run_id: str) -> str:
-    if not RUN_ID_RE.match(run_id):
-        raise ValueError(f"a run id is 5 lowercase hex digits, got {run_id!r}")
+    """The id itself, or UsageError: ids reach paths and `ip link del` as root, so only 5 hex digits pass."""
+    if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id):
+        raise UsageError(f"a run id is 5 lowercase hex digits (like 3fa9c), got {excerpt(run_id)}")
     return run_id
 
 
@@ -34,6 +37,11 @@ def tap_name(run_id: str, link_index: int, side: str) -> str:
     if len(name) > 15:
         raise ValueError(f"too many links for TAP names: {name}")
     return name
+
+
+def owns_interface(run_id: str, ifname: str) -> bool:
+    """True when ifname is one the run makes in the root namespace (whole id: tbn12345 never owns tbn123456...)."""
+    return re.fullmatch(rf"{PREFIX}{re.escape(check_run_id(run_id))}(?:l\d+[ab]|s\d+)", ifname) is not None
 
 
 def bridge_name(run_id: str, switch_index: int) -> str:

@@ -10,10 +10,12 @@ import json
 import logging
 import os
 import signal
+import stat
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..errors import EmulationError
 from . import names
 
 log = logging.getLogger(__name__)
@@ -51,13 +53,29 @@ def still_ours(rec: ProcRecord) -> bool:
     return start_time(rec.pid) == rec.start and rec.token in cmdline(rec.pid)
 
 
+def make_marker_root() -> None:
+    """/run/testbed, root-only (0700): live run ids are nobody else's business (they name paths and pids)."""
+    root = names.MARKER_ROOT
+    root.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    st = root.lstat()
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        raise EmulationError(f"{root} is not a folder of this user (a symlink or someone else's): "
+                             "remove it, testbed makes its own")
+    os.chmod(root, 0o700)    # mkdir's mode passes through the umask; an older testbed made it 0755
+
+
 class Registry:
     """Writes the marker folder of one run."""
 
     def __init__(self, run_id: str, info: dict) -> None:
         self.run_id = run_id
         self.dir = names.marker_dir(run_id)
-        self.dir.mkdir(parents=True, exist_ok=False, mode=0o700)
+        make_marker_root()
+        self.dir.mkdir(exist_ok=False, mode=0o700)
         (self.dir / INFO_FILE).write_text(json.dumps({**info, "run_id": run_id, "created": time.time(),
                                                       "owner_pid": os.getpid(),
                                                       "owner_start": start_time(os.getpid())}))
