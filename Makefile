@@ -40,6 +40,12 @@ unit: setup
 integration: setup
 	$(PY) -m pytest -q tests/integration
 
+# ruff (pyflakes, isort, bugbear, pyupgrade) on all Python; mypy strict on the pure layers, checked elsewhere.
+# Configuration in pyproject.toml. `ruff check --fix` repairs most findings.
+lint: setup
+	$(VENV)/bin/ruff check testbed tests bench examples
+	$(VENV)/bin/mypy
+
 bench: setup
 	$(PY) -m bench
 

@@ -52,7 +52,7 @@ class DirectionParams:
     trace: str | None = None                # Mahimahi delivery trace file; replaces rate_bps
     up: bool = True                         # False: every frame dropped, carrier kept (blackhole)
 
-    def with_changes(self, **changes: Any) -> "DirectionParams":
+    def with_changes(self, **changes: Any) -> DirectionParams:
         return replace(self, **changes)
 
     def is_impaired(self) -> bool:
@@ -69,7 +69,7 @@ class DirectionParams:
         return out
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "DirectionParams":
+    def from_dict(cls, d: dict[str, Any]) -> DirectionParams:
         d = dict(d)
         if isinstance(d.get("loss_ge"), dict):
             d["loss_ge"] = GilbertElliott(**d["loss_ge"])

@@ -18,8 +18,9 @@ skipped with the exact reason; with CI=true it fails instead, since a skipped te
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 

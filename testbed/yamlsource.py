@@ -83,7 +83,7 @@ def _convert(node: yaml.Node, path: Path_, src: Source, problems: list[Problem])
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
         for knode, vnode in node.value:
-            key = yaml.SafeLoader(str()).construct_object(knode) if not isinstance(knode, yaml.ScalarNode) \
+            key = yaml.SafeLoader("").construct_object(knode) if not isinstance(knode, yaml.ScalarNode) \
                 else _scalar(knode)
             if isinstance(key, (list, dict)):
                 key = str(key)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress as Bar, TextColumn
+from rich.progress import BarColumn, TextColumn
+from rich.progress import Progress as Bar
 from rich.table import Table
 
 from .. import units
@@ -53,7 +53,6 @@ def _scale(args: argparse.Namespace, duration_s: float) -> float:
 def run(args: argparse.Namespace) -> int:
     from ..scenario.load import load_scenario
     from ..topology.plan import make_plan
-
     from .filekind import require_scenario
     require_scenario(args.scenario)
     sc = load_scenario(args.scenario)          # InputError: exit 2, before anything is made
@@ -128,7 +127,7 @@ class _Display:
                        disable=quiet or not console.is_terminal)
         self.task = self.bar.add_task("", total=duration_s)
 
-    def __enter__(self) -> "_Display":
+    def __enter__(self) -> _Display:
         self.bar.start()
         return self
 

@@ -46,7 +46,6 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..emulation import Testbed  # imports Mininet: only when a network is wanted
-
     from .filekind import require_topology
     require_topology(args.topology, "up")
     plan = make_plan(load_topology(args.topology))

@@ -23,9 +23,9 @@ from typing import Any
 
 from mininet.link import Link
 
+from .. import units
 from ..errors import EmulationError, InputError
 from ..linkparams import DirectionParams
-from .. import units
 
 _RUN = secrets.token_hex(2)          # TAP names carry this process's tag: tbm<4 hex><n><a|b>
 _COUNTER = itertools.count()

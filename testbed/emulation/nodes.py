@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import subprocess
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mininet.node import Node as MnNode
 

@@ -32,8 +32,8 @@ def check_frr() -> None:
             raise CapabilityError(f"OSPF routing needs FRR's {d} ({FRR_DIR / d} is missing)",
                                   "apt-get install frr (or make setup)")
     try:
-        import pwd
         import grp
+        import pwd
         pwd.getpwnam("frr")
         grp.getgrnam("frr")
     except KeyError:

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import CapabilityError, EmulationError, InputError, unknown
 from ..topology.plan import Plan, PlanLink
 from . import frr, names, probe
-from .iputil import ip_batch, start_batch, wait_batch
+from .iputil import start_batch, wait_batch
 from .links import LinkSet
 from .nodes import EmuNode, NsNode
 from .ping import PingResult, parse_fping_alive, parse_ping
@@ -58,14 +58,14 @@ class Testbed:
 
     # ---- life cycle -------------------------------------------------------------------------
 
-    def __enter__(self) -> "Testbed":
+    def __enter__(self) -> Testbed:
         self.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> "Testbed":
+    def start(self) -> Testbed:
         """Bring the whole network up; on any failure (or Ctrl-C) tear down what was made, re-raise."""
         if self._started:
             return self
@@ -173,7 +173,7 @@ class Testbed:
             if p.returncode != 0:
                 raise EmulationError(f"{name}: sysctl failed: {err.strip()}")
         batches = []
-        for name, pn in self.plan.nodes.items():
+        for name in self.plan.nodes:
             batches.append((name, start_batch(self._node_lines(name), self.nodes[name].pid)))
         for name, p in batches:
             wait_batch(p, name)

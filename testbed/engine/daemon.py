@@ -18,8 +18,9 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import fields
-from typing import Any, Callable
+from typing import Any
 
 from testbed.errors import CapabilityError, EmulationError, InputError, TestbedError
 from testbed.linkparams import DirectionParams, GilbertElliott
@@ -43,7 +44,7 @@ class Lane:
 
     __slots__ = ("link", "model", "in_fd", "out_fd", "sched")
 
-    def __init__(self, link: "Link", model: Direction, in_fd: int, out_fd: int) -> None:
+    def __init__(self, link: Link, model: Direction, in_fd: int, out_fd: int) -> None:
         self.link = link
         self.model = model
         self.in_fd = in_fd
@@ -158,14 +159,14 @@ class Engine:
         late: list[float] = []
         add = late.append
         errors = 0
-        for sched, frame in out:
+        for due, frame in out:
             try:
                 write(fd, frame)
             except OSError:
                 # EIO while the peer TAP is down or moving namespaces; the frame is lost there.
                 errors += 1
                 continue
-            add(mono() - sched)
+            add(mono() - due)
             if pcap is not None:
                 pcap.write(frame)
         model = lane.model
@@ -399,7 +400,7 @@ class Engine:
             changes["loss_ge"] = GilbertElliott(**changes["loss_ge"])
         now = time.monotonic()
         new = [lane.model.params.with_changes(**changes) for lane in lanes]
-        for lane, p in zip(lanes, new):
+        for lane, p in zip(lanes, new, strict=True):
             lane.model.set_params(p, now)
             self._schedule(lane)
         log.info("link %s %s: set %s", link_id, direction, changes)

@@ -74,7 +74,7 @@ class NsPair:
             run(["ip", "-n", self.ns_b, "neigh", "replace", self.ip_a, "lladdr", mac_a, "dev", "eth0", "nud", "permanent"])
 
     def open_engine(self, client: EngineClient, ab: DirectionParams, ba: DirectionParams, seed: int,
-                    pcap_path: str | None = None, static_neighbours: bool = True) -> "NsPair":
+                    pcap_path: str | None = None, static_neighbours: bool = True) -> NsPair:
         """Join the namespaces by an engine link: TAPs moved in and renamed eth0."""
         self.client = client
         self._make_namespaces()
@@ -84,7 +84,7 @@ class NsPair:
         self._address(static_neighbours)
         return self
 
-    def open_veth(self, static_neighbours: bool = True) -> "NsPair":
+    def open_veth(self, static_neighbours: bool = True) -> NsPair:
         """Join the namespaces by a plain veth pair (the kernel-speed baseline)."""
         self._make_namespaces()
         run(["ip", "link", "add", self.tap_a, "type", "veth", "peer", "name", self.tap_b])
@@ -150,7 +150,7 @@ class NsPair:
         left += [l["ifname"] for l in links if l["ifname"].startswith(self.run_id)]
         return left
 
-    def __enter__(self) -> "NsPair":
+    def __enter__(self) -> NsPair:
         return self
 
     def __exit__(self, *exc: object) -> None:

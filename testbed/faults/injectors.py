@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..linkparams import DirectionParams
 from ..scenario.model import EventSpec, Scenario

@@ -10,8 +10,22 @@ from ..errors import TestbedError
 from . import plots
 from .bundle import RunData, read_run
 from .compare import deltas
-from .render_html import (DROPS_HELP, badge, delta_table, events_table, expectation_table, fidelity_table, figure,
-                          kv, link_table, manifest_html, notes_html, page, routes_table, summary_rows)
+from .render_html import (
+    DROPS_HELP,
+    badge,
+    delta_table,
+    events_table,
+    expectation_table,
+    fidelity_table,
+    figure,
+    kv,
+    link_table,
+    manifest_html,
+    notes_html,
+    page,
+    routes_table,
+    summary_rows,
+)
 from .render_md import comparison_markdown, run_markdown
 
 log = logging.getLogger(__name__)

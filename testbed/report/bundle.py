@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ class LinkDirection:
         timestamp can lag its counters, and a 0.4 s interval holding 1 s of bytes would read as 225 %.
         """
         s = Series()
-        gaps = sorted(b - a for a, b in zip(self.t_s, self.t_s[1:]) if b > a)
+        gaps = sorted(b - a for a, b in pairwise(self.t_s) if b > a)
         if not gaps:
             return s
         min_dt = 0.75 * gaps[len(gaps) // 2]
@@ -182,7 +183,7 @@ def percentile(sorted_values: list[float], p: float) -> float:
 def longest_gap(s: Series) -> float:
     """Longest run of consecutive lost probes, in seconds of send time."""
     best, start = 0.0, None
-    for t, v in zip(s.t_s, s.values):
+    for t, v in zip(s.t_s, s.values, strict=True):
         if v is None:
             start = t if start is None else start
         elif start is not None:
@@ -347,7 +348,7 @@ def _with_lost(answered: Series, probes: list) -> Series:
     """Merge answered samples with the send times of unanswered probes (value None), in time order."""
     lost = [float(p[0]) for p in probes if isinstance(p, (list, tuple)) and len(p) == 2 and p[1] is False
             and _num(p[0]) is not None]
-    rows = sorted([*zip(answered.t_s, answered.values), *((t, None) for t in lost)], key=lambda r: r[0])
+    rows = sorted([*zip(answered.t_s, answered.values, strict=True), *((t, None) for t in lost)], key=lambda r: r[0])
     return Series([r[0] for r in rows], [r[1] for r in rows])
 
 

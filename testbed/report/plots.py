@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 
@@ -120,7 +121,7 @@ def timeseries_figure(runs: Runs, metric: str) -> str | None:
         return None
     fig, axes = plt.subplots(len(names), 1, figsize=(WIDTH_IN, 2.9 * len(names) + 0.6), sharex=True, squeeze=False)
     events = _all_events(runs)
-    for i, (name, ax) in enumerate(zip(names, axes[:, 0])):
+    for i, (name, ax) in enumerate(zip(names, axes[:, 0], strict=True)):
         mark_events(ax, events, label_them=(i == 0))
         lo_hi: list[float] = []
         for k, (label, r) in enumerate(runs):
@@ -141,7 +142,7 @@ def timeseries_figure(runs: Runs, metric: str) -> str | None:
             else:
                 ax.plot(xs, ys, color=color, lw=1.2, marker=".", ms=3, label=f"{tag}{name} ({f.kind})",
                         **RUN_STYLES[k % 2])
-                lost = [t for t, v in zip(s.t_s, s.values) if v is None]
+                lost = [t for t, v in zip(s.t_s, s.values, strict=True) if v is None]
                 if lost:
                     tr = blended_transform_factory(ax.transData, ax.transAxes)
                     ax.plot(lost, [0.03 + 0.05 * k] * len(lost), "x", color=color, ms=5, transform=tr,
@@ -185,7 +186,7 @@ def other_metrics_figure(runs: Runs) -> str | None:
     fig, axes = plt.subplots(len(panels), 1, figsize=(WIDTH_IN, 2.4 * len(panels) + 0.6), sharex=True,
                              squeeze=False)
     events = _all_events(runs)
-    for i, ((name, metric), ax) in enumerate(zip(panels, axes[:, 0])):
+    for i, ((name, metric), ax) in enumerate(zip(panels, axes[:, 0], strict=True)):
         mark_events(ax, events, label_them=(i == 0))
         ylabel, scale = OTHER_METRICS[metric]
         for k, (label, r) in enumerate(runs):
@@ -233,7 +234,7 @@ def utilisation_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | No
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.2))
     mark_events(ax, _all_events(runs), label_them=True)
     for i, (name, d) in enumerate(rows):
-        for k, (label, r) in enumerate(runs):
+        for k, (_label, r) in enumerate(runs):
             lk = next((x for x in r.links if x.name == name), None)
             if not lk:
                 continue
@@ -282,8 +283,8 @@ def drops_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | None:
         vals = [t.get(c, 0) for _, t in bars]
         ax.barh(ys, vals, left=left, color=CAUSE_COLORS.get(c, PALETTE[j % len(PALETTE)]),
                 label=CAUSE_LABELS.get(c, c), height=0.6)
-        left = [a + b for a, b in zip(left, vals)]
-    for y, total in zip(ys, left):
+        left = [a + b for a, b in zip(left, vals, strict=True)]
+    for y, total in zip(ys, left, strict=True):
         ax.text(total, y, f" {total:,.0f}", va="center", fontsize=9)
     ax.set_yticks(ys, [b[0] for b in bars], fontsize=8.5)
     ax.set_xlabel("frames dropped during the run")

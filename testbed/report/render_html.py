@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from html import escape
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from . import fmt
-from .bundle import RunData
+from .bundle import MODEL_DROP_CAUSES, RunData
 from .compare import Delta
 from .plots import CAUSE_LABELS, direction_label
-from .bundle import MODEL_DROP_CAUSES
 
 CSS = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#1b1f24;
@@ -51,7 +51,7 @@ def kv(rows: Iterable[tuple[str, str]]) -> str:
 
 
 def page(title: str, body: str) -> str:
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n{body}\n"

@@ -67,7 +67,7 @@ def results_doc(r: RunResult, run_id: str) -> dict[str, Any]:
         "scenario": {"name": sc.name, "file": sc.file, "topology": str(Path(sc.topology_file).resolve()),
                      "duration_s": sc.duration_s,
                      "time_scale": r.time_scale, "seed": r.seed, "description": sc.description},
-        "started_at": dt.datetime.fromtimestamp(r.started_wall, dt.timezone.utc).isoformat(),
+        "started_at": dt.datetime.fromtimestamp(r.started_wall, dt.UTC).isoformat(),
         "elapsed_s": round(r.elapsed_s, 3),
         "summary": {"expectations": len(exps), "passed": sum(e["passed"] for e in exps),
                     "failed": sum(not e["passed"] for e in exps)},

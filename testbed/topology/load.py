@@ -11,10 +11,20 @@ from .. import units
 from ..errors import InputError, unknown
 from ..yamlsource import Source, load_yaml
 from .geo import distance_km
-from .model import (BACKENDS, NODE_KINDS, ROUTING, Addressing, Endpoint, Link, Node, OspfSettings,
-                    Power, Site, Topology)
-from .params import (BLOCK_KEYS, PROFILE_KEYS, Problems, Spec, builtin_profiles_raw, parse_block,
-                     resolve_link)
+from .model import (
+    BACKENDS,
+    NODE_KINDS,
+    ROUTING,
+    Addressing,
+    Endpoint,
+    Link,
+    Node,
+    OspfSettings,
+    Power,
+    Site,
+    Topology,
+)
+from .params import BLOCK_KEYS, PROFILE_KEYS, Problems, Spec, builtin_profiles_raw, parse_block, resolve_link
 from .validate import check_graph
 
 TOP_KEYS = ("name", "description", "defaults", "profiles", "nodes", "links", "ospf", "addressing", "seed")

@@ -8,10 +8,11 @@ layer, the both-directions keys first, then the direction's own block.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -39,7 +40,7 @@ class Spec:
     down: dict[str, Any] = field(default_factory=dict)    # b -> a
     meta: dict[str, Any] = field(default_factory=dict)    # medium, hop_delay, link_up
 
-    def merged_over(self, base: "Spec") -> "Spec":
+    def merged_over(self, base: Spec) -> Spec:
         """This layer applied on top of base (the later layer wins, key by key)."""
         out = Spec(dict(base.both), dict(base.up), dict(base.down), dict(base.meta))
         for k, v in self.both.items():

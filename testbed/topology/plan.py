@@ -8,8 +8,9 @@ unique per run, are the emulation layer's business.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import networkx as nx
 

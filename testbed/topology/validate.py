@@ -45,7 +45,7 @@ def check_graph(topo: Topology) -> list[tuple[tuple, str]]:
                 if k in seen_intf:
                     out.append((path + ("endpoints", j), f'interface {ep} is already used by links[{seen_intf[k]}]'))
                 seen_intf[k] = link.index
-        for j, (ep, addr) in enumerate(zip((link.a, link.b), link.addresses)):
+        for j, (ep, addr) in enumerate(zip((link.a, link.b), link.addresses, strict=True)):
             if addr is None:
                 continue
             if topo.node(ep.node).kind == "switch":

@@ -58,7 +58,7 @@ def recv(port: int) -> None:
     while not _stop:
         try:
             data = sock.recv(65536)
-        except (socket.timeout, InterruptedError):
+        except (TimeoutError, InterruptedError):
             out.flush()
             continue
         now = time.time_ns()

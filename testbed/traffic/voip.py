@@ -89,8 +89,9 @@ class VoipRunner(Runner):
 
     def stop(self) -> None:
         # the sender first, then give the last packets time to land before the receiver stops
-        from .base import stop_process
         import time
+
+        from .base import stop_process
         if len(self.procs) == 2:
             stop_process(self.procs[1])
             time.sleep(1.0)

@@ -6,8 +6,8 @@ Under CI=true a missing privilege or program fails the test instead of skipping 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import pytest
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
-
 from conftest import TEST_TOPOLOGIES, require_emulation
+
 from testbed.emulation import names
 from testbed.emulation.clean import leftovers
 from testbed.errors import CapabilityError

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from conftest import ROOT
 
 pytestmark = [pytest.mark.root, pytest.mark.emulation]

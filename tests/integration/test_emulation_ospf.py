@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from itertools import pairwise
 
 import pytest
-
 from conftest import TEST_TOPOLOGIES
 
 pytestmark = [pytest.mark.root, pytest.mark.emulation]
@@ -18,7 +18,7 @@ INTERVAL_S = 0.1
 def longest_gap_s(ping_output: str) -> float:
     """Longest run of missing replies, in seconds, from `ping -i` output."""
     seqs = sorted({int(s) for s in re.findall(r"icmp_seq=(\d+) ttl", ping_output)})
-    gaps = [b - a for a, b in zip(seqs, seqs[1:])]
+    gaps = [b - a for a, b in pairwise(seqs)]
     return (max(gaps, default=1) - 1) * INTERVAL_S
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import ROOT, TEST_TOPOLOGIES
 
 pytestmark = [pytest.mark.root, pytest.mark.emulation]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import EXAMPLES
 
 pytestmark = [pytest.mark.root, pytest.mark.emulation]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import time
@@ -13,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from testbed.errors import EmulationError, InputError
 from testbed.engine.client import EngineProcess, socket_dirs
 from testbed.engine.nspair import NsPair, new_run_id
+from testbed.errors import EmulationError, InputError
 from testbed.linkparams import DirectionParams as P
 
 pytestmark = pytest.mark.root

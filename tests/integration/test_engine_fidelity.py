@@ -7,7 +7,6 @@ import math
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from testbed.engine.client import EngineProcess
-from testbed.engine.nspair import NsPair, run
+from testbed.engine.nspair import NsPair
 from testbed.linkparams import DirectionParams as P
 
 pytestmark = pytest.mark.root
@@ -253,7 +252,8 @@ def test_live_rate_change_shows_within_one_second(pair):
     rep = json.loads(cp.stdout)
     change_rel = changed_at[0] - start
     series = [(iv["sum"]["start"], iv["sum"]["end"], iv["sum"]["bits_per_second"] / 1e6) for iv in rep["intervals"]]
-    print("change at %.2f s; intervals: %s" % (change_rel, ", ".join(f"{a:.1f}-{b:.1f}:{r:.2f}" for a, b, r in series)))
+    intervals = ", ".join(f"{a:.1f}-{b:.1f}:{r:.2f}" for a, b, r in series)
+    print(f"change at {change_rel:.2f} s; intervals: {intervals}")
     before = [r for a, b, r in series if b <= change_rel - 0.2 and a >= 1.0]
     after = [r for a, b, r in series if a >= change_rel + 1.0]
     assert before and min(before) > 8.0

@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from testbed.errors import CapabilityError
 from testbed.engine.netem import NetemBackend
 from testbed.engine.probe import probe
+from testbed.errors import CapabilityError
 from testbed.linkparams import DirectionParams as P
 
 pytestmark = pytest.mark.root

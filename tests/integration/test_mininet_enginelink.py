@@ -5,8 +5,8 @@ import subprocess
 
 import pytest
 
-from testbed.engine.client import EngineProcess
 from testbed.emulation.mnlink import EngineLink, params_from_tclink
+from testbed.engine.client import EngineProcess
 from testbed.errors import InputError
 
 

@@ -4,7 +4,6 @@ junit.xml, the same seed repeats, Ctrl-C writes an "interrupted" bundle, bad inp
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
 from conftest import require_emulation
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,8 @@ import pytest
 
 from testbed.engine.lateness import Lateness
 from testbed.engine.model import Direction
-from testbed.linkparams import DirectionParams as P, GilbertElliott
+from testbed.linkparams import DirectionParams as P
+from testbed.linkparams import GilbertElliott
 
 
 class GeneralPath(Direction):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
-from testbed.errors import InputError
 from testbed.engine.model import Direction
+from testbed.errors import InputError
 from testbed.linkparams import DirectionParams as P
 
 
@@ -78,7 +80,7 @@ def test_delay_with_jitter_never_reorders(dist):
     times = [t for t, _ in out]
     assert times == sorted(times)
     # The jitter is real: departure gaps vary.
-    assert len({round(b - a, 9) for a, b in zip(times, times[1:])}) > 20
+    assert len({round(b - a, 9) for a, b in pairwise(times)}) > 20
 
 
 def test_reorder_prob_lets_frames_overtake():
@@ -106,7 +108,7 @@ def test_live_rate_change_applies_from_next_serialization_without_drops():
 
 def test_shrinking_the_queue_drops_nothing_already_queued():
     d = Direction(P(rate_bps=12e6, queue_packets=10), 1, "ab")
-    for k in range(10):
+    for _ in range(10):
         d.arrive(frame(), 0.0)
     d.set_params(P(rate_bps=12e6, queue_packets=2), 0.0)
     d.arrive(frame(), 0.0)
@@ -170,7 +172,7 @@ def test_directions_of_a_link_draw_independently():
 
 def test_bernoulli_loss_rate():
     d = Direction(P(loss_prob=0.02), 5, "ab")
-    for k in range(100_000):
+    for _ in range(100_000):
         d.arrive(frame(64), 0.0)
     assert 0.018 < d.stats()["drops"]["loss"] / 100_000 < 0.022
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from testbed.errors import CapabilityError
 from testbed.engine.netem import NetemBackend, netem_argv
 from testbed.engine.probe import Capabilities
+from testbed.errors import CapabilityError
 from testbed.linkparams import DirectionParams as P
 from testbed.linkparams import GilbertElliott
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from testbed.errors import InputError
 from testbed.engine.model import Direction
 from testbed.engine.trace import TraceSchedule, parse_trace
+from testbed.errors import InputError
 from testbed.linkparams import DirectionParams as P
 
 

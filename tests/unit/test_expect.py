@@ -2,8 +2,14 @@
 
 import pytest
 
-from testbed.scenario.expect import (ExpectSyntaxError, evaluate, longest_outage, parse_expectation, percentile,
-                                     statistic)
+from testbed.scenario.expect import (
+    ExpectSyntaxError,
+    evaluate,
+    longest_outage,
+    parse_expectation,
+    percentile,
+    statistic,
+)
 from testbed.scenario.model import Window
 from testbed.traffic.kinds import TRAFFIC_KINDS as K
 

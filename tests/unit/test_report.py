@@ -12,8 +12,7 @@ import pytest
 
 from testbed.cli import main
 from testbed.errors import InputError
-from testbed.report import build_comparison, build_report
-from testbed.report import fmt
+from testbed.report import build_comparison, build_report, fmt
 from testbed.report.bundle import Event, read_run
 from testbed.report.compare import deltas
 from testbed.report.plots import event_spans
