@@ -14,7 +14,7 @@ import sys
 
 from ..errors import TestbedError
 
-COMMANDS = ("validate", "plan", "graph", "profiles", "schema", "up", "run", "report", "clean")
+COMMANDS = ("validate", "plan", "graph", "profiles", "schema", "up", "run", "ls", "exec", "report", "clean")
 
 
 def build_parser() -> argparse.ArgumentParser:

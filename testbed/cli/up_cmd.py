@@ -10,17 +10,22 @@ import sys
 import time
 
 from ..errors import InputError, TestbedError, UsageError
+from .jobs import Jobs, split_background
 from ..topology.load import load_topology
 from ..topology.plan import make_plan
 
 HELP = """commands:
-  NODE CMD [ARGS...]     run CMD inside NODE; node names among ARGS become their addresses
-                         (e.g. school-a ping -c 3 internet)
+  NODE CMD [ARGS...]     run CMD inside NODE (e.g. school-a ping -c 3 internet); node names
+                         resolve inside every node (/etc/hosts), so programs can use them too
+  NODE CMD ... &         run it in the background; `jobs` lists them, `kill %N` stops one
+  ROUTER vtysh           the router's own FRR console (OSPF topologies)
+  tools in every node    ping, traceroute, mtr, iperf3, fping, tcpdump, curl, ip, ss
   nodes | links          list nodes (kind, address, power) / links (backend, state)
   link-down LINK | link-up LINK | blackhole LINK on|off
   power-off NODE | power-on NODE
   pingall                ping between every pair of non-switch nodes
-  help | exit            (Ctrl-D and Ctrl-C at the prompt also exit; everything is torn down)"""
+  help | exit            (Ctrl-D and Ctrl-C at the prompt also exit; everything is torn down)
+from a second terminal:  testbed ls; testbed exec [RUN] NODE CMD... (e.g. testbed exec school-a bash)"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -62,21 +67,24 @@ def run(args: argparse.Namespace) -> int:
                 print(f"all pairs reachable after {waited:.1f}s", file=sys.stderr, flush=True)
             except TestbedError as e:
                 print(f"warning: {e}", file=sys.stderr)
+        jobs = Jobs()
         if args.run:
             rc = 0
             for line in args.run:
-                rc = _do(tb, line) or rc
+                rc = _do(tb, line, jobs) or rc
             return rc
-        return _prompt(tb)
+        return _prompt(tb, jobs)
 
 
-def _prompt(tb) -> int:
+def _prompt(tb, jobs: Jobs) -> int:
     try:
         import readline  # noqa: F401  (line editing and history for input())
     except ImportError:
         pass
     print(HELP, file=sys.stderr)
     while True:
+        for done in jobs.finished():
+            print(done, file=sys.stderr)
         try:
             line = input(f"testbed:{tb.plan.topology.name}> ")
         except (EOFError, KeyboardInterrupt):
@@ -85,22 +93,39 @@ def _prompt(tb) -> int:
         if line.strip() in ("exit", "quit"):
             return 0
         try:
-            _do(tb, line)
+            _do(tb, line, jobs)
         except KeyboardInterrupt:
             print("^C", file=sys.stderr)
 
 
-def _do(tb, line: str) -> int:
+def _do(tb, line: str, jobs: Jobs | None = None) -> int:
     """Run one prompt command; returns its exit status (errors are printed, not raised)."""
     try:
-        words = shlex.split(line)
+        words, background = split_background(shlex.split(line))
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not words:
         return 0
     cmd, rest = words[0], words[1:]
+    jobs = jobs if jobs is not None else Jobs()
     try:
+        if cmd == "jobs":
+            print("\n".join(jobs.listing()) or "no jobs")
+            return 0
+        if cmd == "kill":
+            if len(rest) != 1:
+                raise UsageError("usage: kill %N (a job number from `jobs`)")
+            job = jobs.kill(rest[0])
+            print(f"[{job.number}] killed  {job.node} {job.line}")
+            return 0
+        if background:
+            if cmd not in tb.plan.nodes:
+                raise UsageError("only a node command can run in the background: NODE CMD... &")
+            argv = _node_argv(tb, cmd, rest)
+            job = jobs.add(cmd, " ".join(rest), tb.node(cmd).popen(argv))
+            print(f"[{job.number}] {job.proc.pid}")
+            return 0
         return _dispatch(tb, cmd, rest)
     except TestbedError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -146,9 +171,18 @@ def _dispatch(tb, cmd: str, rest: list[str]) -> int:
             print(f"  {a} -> {b}: no answer")
         return 1 if bad else 0
     if cmd in plan.nodes:
-        if not rest:
-            raise UsageError(f"usage: {cmd} COMMAND [ARGS...]")
-        argv = [plan.address_of(w) if w in plan.nodes and plan.nodes[w].kind != "switch" else w for w in rest]
-        return subprocess.run(tb.node(cmd).argv(argv)).returncode
+        return subprocess.run(tb.node(cmd).argv(_node_argv(tb, cmd, rest))).returncode
     raise InputError(f'unknown command or node "{cmd}"; commands: nodes, links, link-down, link-up, '
-                     f"blackhole, power-off, power-on, pingall, help, exit; nodes: {', '.join(plan.nodes)}")
+                     f"blackhole, power-off, power-on, pingall, jobs, kill, help, exit; "
+                     f"nodes: {', '.join(plan.nodes)}")
+
+
+def _node_argv(tb, node: str, rest: list[str]) -> list[str]:
+    """A node command's argv, refused with a hint when the node is off (its links are dead)."""
+    plan = tb.plan
+    if not rest:
+        raise UsageError(f"usage: {node} COMMAND [ARGS...]")
+    if not tb.is_powered(node):
+        raise UsageError(f"{node} is powered off: its links carry nothing and its programs were stopped; "
+                         f"`power-on {node}` first")
+    return [plan.address_of(w) if w in plan.nodes and plan.nodes[w].kind != "switch" else w for w in rest]

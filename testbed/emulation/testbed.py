@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import CapabilityError, EmulationError, InputError, unknown
 from ..topology.plan import Plan, PlanLink
-from . import frr, names, probe
+from . import frr, mounts, names, probe
 from .iputil import start_batch, wait_batch
 from .links import LinkSet
 from .nodes import EmuNode, NsNode
@@ -84,6 +84,7 @@ class Testbed:
                                   "use backend: engine (or auto) for those links")
         try:
             self._registry = Registry(self.run_id, {"topology": self.plan.topology.name,
+                                                    "file": self.plan.topology.file,
                                                     "workdir": str(self.workdir),
                                                     "own_workdir": self._own_workdir})
             self.workdir.mkdir(parents=True, exist_ok=True)
@@ -172,11 +173,19 @@ class Testbed:
             _, err = p.communicate(timeout=60)
             if p.returncode != 0:
                 raise EmulationError(f"{name}: sysctl failed: {err.strip()}")
+        self._mount_private()
         batches = []
         for name in self.plan.nodes:
             batches.append((name, start_batch(self._node_lines(name), self.nodes[name].pid)))
         for name, p in batches:
             wait_batch(p, name)
+
+    def _mount_private(self) -> None:
+        """Every node's /etc/hosts names all nodes, so programs resolve names with no rewriting."""
+        hosts = self.workdir / "hosts"
+        hosts.write_text(mounts.hosts_text(self.plan, self.run_id))
+        hosts.chmod(0o644)
+        mounts.bind_many((name, node.pid, hosts, mounts.HOSTS) for name, node in self.nodes.items())
 
     def _node_lines(self, name: str) -> list[str]:
         pn = self.plan.nodes[name]
@@ -210,6 +219,9 @@ class Testbed:
     def _start_daemons(self, name: str) -> None:
         d = self._daemons.get(name) or frr.write_configs(self.plan, self.plan.nodes[name],
                                                          self.workdir / "frr" / name)
+        if name not in self._daemons and mounts.FRR_RUN.is_dir():
+            # a bare `vtysh` in this node (prompt, `testbed exec`) then reaches its own daemons
+            mounts.bind_many([(name, self.nodes[name].pid, d.dir, mounts.FRR_RUN)])
         self._daemons[name] = d
         for daemon in frr.DAEMONS:
             out = open(d.path(f"{daemon}.out"), "ab")

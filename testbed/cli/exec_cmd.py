@@ -1,0 +1,46 @@
+"""testbed exec [RUN] NODE [CMD...]: run a command inside a node of a running network."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from ..emulation import probe
+from ..emulation.runs import find, node_pid, running, split_run
+from ..errors import UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("exec", help="run a command in a node of a running network (a second terminal)",
+                       description="Run CMD inside NODE of a network that `testbed up` or `testbed run` "
+                                   "brought up in another terminal. RUN (a run id or topology name from "
+                                   "`testbed ls`) may be left out when one network runs. The command gets "
+                                   "this terminal, so `testbed exec school-a bash` is a shell in the node "
+                                   "and `testbed exec hilltop vtysh` is the router's FRR console. "
+                                   "Without CMD: bash.")
+    p.add_argument("words", nargs=argparse.REMAINDER, metavar="[RUN] NODE [CMD...]")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    words = list(args.words)
+    if words and words[0] == "--":
+        words = words[1:]
+    if not words:
+        raise UsageError("usage: testbed exec [RUN] NODE [CMD...]  (see `testbed ls`)")
+    probe.check_root()
+    nets = running()
+    run_name, rest = split_run(words, nets)
+    net = find(run_name, nets)
+    node, cmd = rest[0], rest[1:] or ["bash"]
+    pid = node_pid(net, node)
+    env = {**os.environ, "TESTBED_RUN": net.run_id, "TESTBED_NODE": node}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # exec: the command owns this terminal (job control, Ctrl-C, exit status) as if run here
+    try:
+        os.execvpe("mnexec", ["mnexec", "-a", str(pid), *cmd], env)
+    except OSError as e:
+        raise UsageError(f"cannot run mnexec: {e}") from None
+    return 0  # not reached

@@ -1,0 +1,76 @@
+"""A network brought up by one process, worked on from another: `testbed ls`, `testbed exec`
+(names resolve inside programs, vtysh reaches the router's FRR); the prompt's `&`, `jobs`,
+`kill %N`; a command on a powered-off node says so; nothing is left after the run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import TEST_TOPOLOGIES, require_emulation
+from testbed.emulation import names
+from testbed.emulation.clean import leftovers
+
+pytestmark = [pytest.mark.root, pytest.mark.emulation]
+TESTBED = [sys.executable, "-m", "testbed.cli"]
+
+
+def _tb(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return subprocess.run([*TESTBED, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def _listed(rid: str) -> dict | None:
+    cp = _tb("ls", "--json")
+    assert cp.returncode == 0, cp.stderr
+    return next((n for n in json.loads(cp.stdout) if n["run_id"] == rid), None)
+
+
+def test_ls_exec_vtysh_names_and_prompt_jobs():
+    require_emulation()
+    rid = names.new_run_id()
+    up = subprocess.Popen([*TESTBED, "up", str(TEST_TOPOLOGIES / "ospf-failover.yaml"), "--run-id", rid],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        seen = ""
+        deadline = time.monotonic() + 40
+        while "all pairs reachable" not in seen:
+            line = up.stderr.readline()
+            assert line or up.poll() is None, f"testbed up ended: {seen}"
+            seen += line
+            assert time.monotonic() < deadline, seen
+        net = _listed(rid)
+        assert net and net["topology"] == "ospf-failover" and "village" in net["nodes"], net
+        human = _tb("ls").stdout
+        assert rid in human and "ospf-failover" in human
+
+        # a program resolves another node's name by itself (getent uses the node's /etc/hosts)
+        cp = _tb("exec", rid, "village", "getent", "hosts", "server")
+        assert cp.returncode == 0 and cp.stdout.split()[1] == "server", cp
+        cp = _tb("exec", "village", "python3", "-c", "import socket; print(socket.gethostbyname('tower'))")
+        assert cp.returncode == 0 and cp.stdout.strip().startswith("10.254."), cp
+        cp = _tb("exec", rid, "village", "ping", "-c", "1", "-W", "2", "server")
+        assert cp.returncode == 0 and "1 received" in cp.stdout, cp.stdout + cp.stderr
+        # vtysh with no flags reaches the router's own daemons (its FRR folder is its /var/run/frr)
+        cp = _tb("exec", rid, "tower", "vtysh", "-c", "show ip ospf neighbor")
+        assert cp.returncode == 0 and cp.stdout.count("Full") == 2, cp.stdout + cp.stderr
+        assert _tb("exec", rid, "village", "false").returncode == 1       # the command's own status
+        cp = _tb("exec", rid, "villag", "true")
+        assert cp.returncode == 2 and 'did you mean "village"' in cp.stderr
+
+        # the prompt: a background job, jobs, kill %1; a powered-off node says it is off
+        out, err = up.communicate("village ping -i 0.2 server &\njobs\nkill %1\n"
+                                  "power-off village\nvillage ping -c 1 server\nexit\n", timeout=60)
+        assert up.returncode == 0, err
+        assert "[1] Running   village ping -i 0.2 server" in out, out
+        assert "[1] killed  village ping -i 0.2 server" in out, out
+        assert "village is powered off" in err and "power-on village" in err, err
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    assert _listed(rid) is None
+    assert leftovers(rid) == []
