@@ -10,9 +10,9 @@ import sys
 import time
 
 from ..errors import InputError, TestbedError, UsageError
-from .jobs import Jobs, split_background
 from ..topology.load import load_topology
 from ..topology.plan import make_plan
+from .jobs import Jobs, split_background
 
 HELP = """commands:
   NODE CMD [ARGS...]     run CMD inside NODE (e.g. school-a ping -c 3 internet); node names

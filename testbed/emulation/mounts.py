@@ -10,8 +10,8 @@ else; it disappears with the namespace, so nothing is left on the host.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from ..errors import EmulationError
 from ..topology.plan import Plan

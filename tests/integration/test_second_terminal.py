@@ -10,8 +10,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import TEST_TOPOLOGIES, require_emulation
+
 from testbed.emulation import names
 from testbed.emulation.clean import leftovers
 
