@@ -7,6 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 
+EXCERPT_CHARS = 60      # of a value quoted in a message
+MESSAGE_CHARS = 600     # of a whole message: "known: ..." lists included
+
+
 class TestbedError(Exception):
     """Base of all errors the CLI reports without a traceback."""
 
@@ -23,6 +27,11 @@ class Problem:
     col: int
     path: str
     message: str
+
+    def __post_init__(self) -> None:
+        # a safety net under excerpt(): whatever a message quotes, it stays one bounded line
+        object.__setattr__(self, "message", one_line(self.message, MESSAGE_CHARS))
+        object.__setattr__(self, "path", one_line(self.path, EXCERPT_CHARS * 2))
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file
@@ -72,7 +81,13 @@ class ExpectationFailed(TestbedError):
     exit_code = 1
 
 
-EXCERPT_CHARS = 60
+def one_line(text: str, limit: int) -> str:
+    """text with control characters escaped, cut to about `limit` characters."""
+    text = str(text)
+    safe = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text[:limit + 1])
+    if len(text) > limit:
+        safe = f"{safe[:limit]}… ({len(text)} characters)"
+    return safe
 
 
 def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
@@ -81,11 +96,7 @@ def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
     Messages end up in terminals, CI logs and reports; a value read from a file (or a file read by mistake)
     must not paste its whole text, its newlines or its escape sequences there.
     """
-    text = value if isinstance(value, str) else repr(value)
-    safe = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text[:limit + 1])
-    if len(text) > limit:
-        safe = f"{safe[:limit]}… ({len(text)} characters)"
-    return f'"{safe}"'
+    return f'"{one_line(value if isinstance(value, str) else repr(value), limit)}"'
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 import re
 
+from .errors import excerpt
+
 _NUM = r"(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)"
 _QTY = re.compile(rf"^\s*{_NUM}\s*(?P<unit>[A-Za-zµ%/]*)\s*$")
 
@@ -27,15 +29,15 @@ SIZE_HINT = 'a size like "64KB" (units: B, KB, KiB, MB, MiB)'
 
 def _split(text: object, hint: str) -> tuple[float, str]:
     if isinstance(text, bool) or text is None:
-        raise ValueError(f"expected {hint}, got {text!r}")
+        raise ValueError(f"expected {hint}, got {excerpt(text)}")
     if isinstance(text, (int, float)):
         return float(text), ""
     m = _QTY.match(str(text))
     if not m:
-        raise ValueError(f'expected {hint}, got "{text}"')
+        raise ValueError(f'expected {hint}, got {excerpt(text)}')
     num = float(m["num"])
     if not math.isfinite(num):
-        raise ValueError(f'expected {hint}, got "{text}"')
+        raise ValueError(f'expected {hint}, got {excerpt(text)}')
     return num, m["unit"]
 
 
@@ -43,7 +45,7 @@ def parse_rate(text: object) -> float:
     """Bits per second from "10Mbit", "1.5Gbit", "512kbps"; bytes ("10MB") are refused."""
     num, unit = _split(text, RATE_HINT)
     if unit == "":
-        raise ValueError(f'expected {RATE_HINT}, got {text!r}: a rate needs a unit')
+        raise ValueError(f'expected {RATE_HINT}, got {excerpt(text)}: a rate needs a unit')
     m = re.fullmatch(r"([kKmMgGtT]?)(bit|bps|bit/s|b/s)", unit)
     if not m:
         if re.fullmatch(r"[kKmMgGtT]?i?(B|Bps|B/s|byte|bytes)", unit):
@@ -51,9 +53,9 @@ def parse_rate(text: object) -> float:
             raise ValueError(
                 f'"{text}" is ambiguous: rates are written in bits; '
                 f'write "{_fmt_num(num * 8)}{bits}" if you meant {text} per second (bytes), or "{_fmt_num(num)}{bits}"')
-        raise ValueError(f'expected {RATE_HINT}, got "{text}"')
+        raise ValueError(f'expected {RATE_HINT}, got {excerpt(text)}')
     if num < 0:
-        raise ValueError(f'a rate cannot be negative, got "{text}"')
+        raise ValueError(f'a rate cannot be negative, got {excerpt(text)}')
     return num * _SI[m.group(1)]
 
 
@@ -63,11 +65,11 @@ def parse_duration(text: object) -> float:
     if unit == "":
         if num == 0:
             return 0.0
-        raise ValueError(f'expected {DURATION_HINT}, got {text!r}: a duration needs a unit')
+        raise ValueError(f'expected {DURATION_HINT}, got {excerpt(text)}: a duration needs a unit')
     if unit not in _DURATIONS:
-        raise ValueError(f'expected {DURATION_HINT}, got "{text}"')
+        raise ValueError(f'expected {DURATION_HINT}, got {excerpt(text)}')
     if num < 0:
-        raise ValueError(f'a duration cannot be negative, got "{text}"')
+        raise ValueError(f'a duration cannot be negative, got {excerpt(text)}')
     return num * _DURATIONS[unit]
 
 
@@ -77,10 +79,10 @@ def parse_percent(text: object) -> float:
     if unit != "%":
         if unit == "" and num == 0:
             return 0.0
-        raise ValueError(f'expected {PERCENT_HINT}, got {text!r}' +
+        raise ValueError(f'expected {PERCENT_HINT}, got {excerpt(text)}' +
                          (f'; write "{_fmt_num(num)}%"' if unit == "" else ""))
     if not 0 <= num <= 100:
-        raise ValueError(f'a percentage must lie between 0% and 100%, got "{text}"')
+        raise ValueError(f'a percentage must lie between 0% and 100%, got {excerpt(text)}')
     return num / 100.0
 
 
@@ -88,11 +90,11 @@ def parse_size(text: object) -> int:
     """Bytes from "64KB", "1500B", "1MiB"; bits ("64Kbit") are refused for a size."""
     num, unit = _split(text, SIZE_HINT)
     if unit == "":
-        raise ValueError(f'expected {SIZE_HINT}, got {text!r}: a size needs a unit')
+        raise ValueError(f'expected {SIZE_HINT}, got {excerpt(text)}: a size needs a unit')
     if unit not in _SIZES:
-        raise ValueError(f'expected {SIZE_HINT}, got "{text}"')
+        raise ValueError(f'expected {SIZE_HINT}, got {excerpt(text)}')
     if num < 0:
-        raise ValueError(f'a size cannot be negative, got "{text}"')
+        raise ValueError(f'a size cannot be negative, got {excerpt(text)}')
     return int(round(num * _SIZES[unit]))
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import UsageError
+from ..errors import UsageError, excerpt
 
 
 def _top(path: str) -> Any:
-    import yaml
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return yaml.safe_load(fh)
-    except (OSError, yaml.YAMLError):
+    from ..errors import InputError
+    from ..yamlsource import load_yaml
+    try:   # the same careful reader as the loaders: no FIFO, no alias bomb, no traceback
+        return load_yaml(path).data
+    except InputError:
         return None  # the loader reports it, with its position
 
 
@@ -34,7 +34,7 @@ def require_topology(path: str, command: str) -> None:
     if not path.endswith(".py") and is_scenario(path):
         topo = _top(path).get("topology")
         raise UsageError(f"{path} is a scenario, not a topology; `testbed {command}` its topology "
-                         f"({topo}), or run the scenario with `testbed run {path}`")
+                         f"({excerpt(topo)}), or run the scenario with `testbed run {path}`")
 
 
 def require_scenario(path: str) -> None:

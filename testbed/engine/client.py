@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from testbed import errors
-from testbed.errors import CapabilityError, EmulationError
+from testbed.errors import CapabilityError, EmulationError, excerpt
 from testbed.linkparams import DirectionParams, GilbertElliott
 
 from .tap import TUN_PATH
@@ -77,7 +77,7 @@ class EngineClient:
     def set_params(self, link_id: str, direction: str, **changes: Any) -> None:
         """Change DirectionParams fields live on "ab", "ba" or "both"."""
         if direction not in DIRECTIONS:
-            raise errors.InputError(f'direction must be one of {", ".join(DIRECTIONS)}, got "{direction}"')
+            raise errors.InputError(f'direction must be one of {", ".join(DIRECTIONS)}, got {excerpt(direction)}')
         if isinstance(changes.get("loss_ge"), GilbertElliott):
             changes["loss_ge"] = dict(changes["loss_ge"].__dict__)
         self._call("set_params", link_id=link_id, direction=direction, changes=changes)

@@ -10,7 +10,7 @@ import heapq
 from collections import deque
 from typing import Any
 
-from testbed.errors import InputError
+from testbed.errors import InputError, excerpt
 from testbed.linkparams import JITTER_DISTRIBUTIONS, DirectionParams
 
 from . import jitter
@@ -38,7 +38,7 @@ def check_params(p: DirectionParams) -> None:
         if not (0 <= ge.p <= 1 and 0 < ge.r <= 1 and 0 <= ge.loss_good <= 1 and 0 <= ge.loss_bad <= 1):
             bad.append(f"loss_ge needs p, loss_good, loss_bad in [0, 1] and r in (0, 1], got {ge}")
     if p.jitter_dist not in JITTER_DISTRIBUTIONS:
-        bad.append(f"jitter_dist must be one of {', '.join(JITTER_DISTRIBUTIONS)}, got {p.jitter_dist!r}")
+        bad.append(f"jitter_dist must be one of {', '.join(JITTER_DISTRIBUTIONS)}, got {excerpt(p.jitter_dist)}")
     if p.queue_packets is not None and p.queue_packets < 1:
         bad.append(f"queue_packets must be >= 1 or None, got {p.queue_packets}")
     if p.queue_bytes is not None and p.queue_bytes < 1:

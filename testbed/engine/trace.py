@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import bisect
 import math
-from pathlib import Path
 
-from testbed.errors import InputError
+from testbed.errors import InputError, excerpt
 
 OPPORTUNITY_BYTES = 1500  # Mahimahi's fixed size of one delivery opportunity
 
@@ -21,7 +20,7 @@ def parse_trace(text: str, source: str = "<trace>") -> list[int]:
         try:
             ms = int(line)
         except ValueError:
-            raise InputError(f"{source}:{lineno}: expected an integer millisecond, got {line!r}") from None
+            raise InputError(f"{source}:{lineno}: expected an integer millisecond, got {excerpt(line)}") from None
         if ms < 0 or (stamps and ms < stamps[-1]):
             raise InputError(f"{source}:{lineno}: timestamps must be non-negative and non-decreasing")
         stamps.append(ms)
@@ -32,11 +31,8 @@ def parse_trace(text: str, source: str = "<trace>") -> list[int]:
 
 def load_trace(path: str) -> list[int]:
     """Read and parse a trace file."""
-    try:
-        text = Path(path).read_text()
-    except OSError as e:
-        raise InputError(f"{path}: cannot read trace: {e.strerror}") from None
-    return parse_trace(text, path)
+    from testbed.textfile import read_text
+    return parse_trace(read_text(path), path)
 
 
 class TraceSchedule:

@@ -31,35 +31,31 @@ from .render_md import comparison_markdown, run_markdown
 log = logging.getLogger(__name__)
 
 
-def load_topology_for(run: RunData) -> object | None:
-    """The run's topology: beside the run, as given, beside the scenario, or at the manifest's input path.
+BUNDLE_TOPOLOGY = "topology.yaml"   # the copy `testbed run` keeps beside results.json
 
-    None (and a note) when it is not found or does not load.
+
+def load_topology_for(run: RunData) -> object | None:
+    """The run's topology, from the bundle's own copy (RUN/topology.yaml) and nowhere else.
+
+    A bundle may come from someone else: the paths named inside it are not followed, and neither is a
+    symlink in place of the copy, so a report never shows a file from outside the bundle.
+    None (and a note) when the copy is missing or does not load.
     """
-    if not run.topology_file:
-        run.notes.append("results.json and manifest.json do not name the topology file: no topology map")
-        return None
+    from ..textfile import read_text
     from ..topology.load import load_topology
-    given = Path(run.topology_file)
-    candidates = [given] if given.is_absolute() else [run.run_dir / given, given]
-    if run.scenario_file and not given.is_absolute():
-        candidates.append(Path(run.scenario_file).parent / given)
-    inputs = run.manifest.get("inputs")   # absolute paths, so a report built from another directory finds it
-    for i in inputs if isinstance(inputs, list) else []:
-        if isinstance(i, dict) and isinstance(i.get("path"), str) and Path(i["path"]).name == given.name:
-            candidates.append(Path(i["path"]))
-    for c in candidates:
-        if c.is_file():
-            try:
-                topo = load_topology(c)
-            except (TestbedError, OSError) as e:
-                run.notes.append(f"the topology {c} could not be loaded ({e}): no topology map")
-                return None
-            run.topology_name = run.topology_name or topo.name
-            return topo
-    run.notes.append(f"the topology file {run.topology_file} was not found (looked in "
-                     f"{', '.join(str(c) for c in candidates)}): no topology map")
-    return None
+    path = run.run_dir / BUNDLE_TOPOLOGY
+    if not path.exists() and not path.is_symlink():
+        run.notes.append(f"the bundle holds no {BUNDLE_TOPOLOGY} (runs before the copy was kept, or it was "
+                         "removed): no topology map")
+        return None
+    try:
+        topo = load_topology(path, read_text(path, follow_symlinks=False))
+    except TestbedError as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        run.notes.append(f"the bundle's {BUNDLE_TOPOLOGY} could not be loaded ({first}): no topology map")
+        return None
+    run.topology_name = run.topology_name or topo.name
+    return topo
 
 
 def check_utilisation(run: RunData) -> None:

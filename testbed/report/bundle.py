@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..textfile import read_bytes
 
 CUMULATIVE_COUNTERS = ("bytes_out", "frames_out", "frames_in", "bytes_in")
 MODEL_DROP_CAUSES = ("loss", "link_down")   # decided by the engine's models (the scenario asked for them)
@@ -208,14 +209,23 @@ def _first(d: dict, *keys: str, default: Any = None) -> Any:
     return default
 
 
+MAX_BUNDLE_JSON = 256 << 20   # results.json of a long run with many links: tens of MB
+
+
 def _load_json(path: Path, notes: list[str], required: bool) -> dict:
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         if required:
             raise InputError(f"{path}: no results here (is this a run directory made by `testbed run`?)")
         notes.append(f"{path.name} is missing: that section is left out")
         return {}
-    try:
-        data = json.loads(path.read_text())
+    try:   # never through a symlink: the report shows only what is in the bundle
+        data = json.loads(read_bytes(path, max_bytes=MAX_BUNDLE_JSON, follow_symlinks=False))
+    except InputError as e:
+        if required:
+            raise
+        notes.append(f"{path.name} is unreadable ({e.problems[0].message if e.problems else e}): "
+                     "that section is left out")
+        return {}
     except (OSError, ValueError) as e:
         if required:
             raise InputError(f"{path}: cannot read it as JSON: {e}") from None

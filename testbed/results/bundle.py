@@ -1,5 +1,7 @@
 """The results bundle of one run: results.json, manifest.json, junit.xml next to raw/.
 
+topology.yaml is a copy of the topology the run used: the report draws its map from it alone.
+
 results.json (schema "testbed.results/1", see docs/scenarios.md):
   schema, run_id, status (passed|failed|interrupted|error), error, scenario {name, file, topology,
   duration_s, time_scale, seed}, started_at (UTC ISO 8601), elapsed_s,
@@ -137,7 +139,20 @@ def write_bundle(r: RunResult, out_dir: str | Path, run_id: str, plan: Any | Non
     _write(paths["results"], json.dumps(res, indent=1) + "\n")
     _write(paths["manifest"], json.dumps(manifest_doc(r, run_id, plan), indent=1) + "\n")
     _write(paths["junit"], junit_xml(r.scenario.name, res["expectations"], r.elapsed_s, r.status, r.error))
+    topo = _topology_text(r.scenario.topology_file)
+    if topo is not None:   # the report reads this copy, never a path named in results.json
+        paths["topology"] = out / "topology.yaml"
+        _write(paths["topology"], topo)
     return paths
+
+
+def _topology_text(path: str | None) -> str | None:
+    from ..errors import InputError
+    from ..textfile import read_text
+    try:
+        return read_text(path) if path else None
+    except InputError:
+        return None
 
 
 def _write(path: Path, text: str) -> None:

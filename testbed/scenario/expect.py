@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .. import units
-from ..errors import did_you_mean, unknown
+from ..errors import did_you_mean, excerpt, unknown
 from ..traffic.kinds import DURATION, FRACTION, NUMBER, RATE, STATS, TrafficKind
 from .model import Expectation, Window
 
@@ -76,14 +76,14 @@ class _Parser:
         if t is None:
             raise ExpectSyntaxError(f"expected {what} at the end", len(self.text))
         if t.kind != kind and not (kind == "qty" and t.kind == "word"):
-            raise ExpectSyntaxError(f'expected {what}, got "{t.text}"', t.pos)
+            raise ExpectSyntaxError(f'expected {what}, got {excerpt(t.text)}', t.pos)
         self.i += 1
         return t
 
     def punct(self, ch: str, what: str) -> Token:
         t = self.take("punct", what)
         if t.text != ch:
-            raise ExpectSyntaxError(f'expected {what}, got "{t.text}"', t.pos)
+            raise ExpectSyntaxError(f'expected {what}, got {excerpt(t.text)}', t.pos)
         return t
 
 
@@ -93,7 +93,7 @@ FORM = '"<name>.<metric>[.<stat>] <op> <quantity> [during 20s..40s]" or "outage(
 def parse_expectation(text: str, flows: dict[str, TrafficKind]) -> Expectation:
     """Parse one expectation, checking names, metrics, stats and units against the flows."""
     if not isinstance(text, str) or not text.strip():
-        raise ExpectSyntaxError(f"expected an expectation like {FORM}, got {text!r}")
+        raise ExpectSyntaxError(f"expected an expectation like {FORM}, got {excerpt(text)}")
     p = _Parser(text)
     first = p.take("word", "a flow name or outage(...)")
     nxt = p.peek()
@@ -134,7 +134,7 @@ def parse_expectation(text: str, flows: dict[str, TrafficKind]) -> Expectation:
     t = p.peek()
     if t is not None:
         if t.text != "during":
-            raise ExpectSyntaxError(f'expected the end or "during 20s..40s", got "{t.text}"', t.pos)
+            raise ExpectSyntaxError(f'expected the end or "during 20s..40s", got {excerpt(t.text)}', t.pos)
         p.i += 1
         a = p.take("qty", "a start time like 20s")
         p.take("range", '".." between the two times')

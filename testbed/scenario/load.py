@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import units
-from ..errors import InputError, Problem, unknown
+from ..errors import InputError, Problem, excerpt, unknown
 from ..faults.kinds import FAULT_KINDS, TARGET_KEYS
 from ..topology.load import load_topology
 from ..topology.model import Topology
@@ -55,7 +55,7 @@ def build_scenario(src: Source, base_dir: Path, script: Any = None) -> Scenario:
     warmup = _time(pr, data, ("warmup",)) or 0.0
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        pr.add(("seed",), f"expected a whole number >= 0 as the seed, got {seed!r}")
+        pr.add(("seed",), f"expected a whole number >= 0 as the seed, got {excerpt(seed)}")
         seed = 0
 
     traffic = _traffic(pr, data.get("traffic", []), topo, duration, base_dir)
@@ -104,14 +104,14 @@ def _time(pr: Problems, d: dict, path: tuple, required: bool = False, positive: 
         pr.add(path, str(e))
         return None
     if positive and v <= 0:
-        pr.add(path, f'expected a duration above zero, got "{d[key]}"')
+        pr.add(path, f'expected a duration above zero, got {excerpt(d[key])}')
         return None
     return v
 
 
 def _node(pr: Problems, topo: Topology | None, v: Any, path: tuple, allow_switch: bool = False) -> str | None:
     if not isinstance(v, str):
-        pr.add(path, f"expected a node name, got {v!r}")
+        pr.add(path, f"expected a node name, got {excerpt(v)}")
         return None
     if topo is None:
         return v
@@ -127,7 +127,7 @@ def _node(pr: Problems, topo: Topology | None, v: Any, path: tuple, allow_switch
 
 def _link(pr: Problems, topo: Topology | None, v: Any, path: tuple) -> str | None:
     if not isinstance(v, str):
-        pr.add(path, f'expected a link name like "a--b", got {v!r}')
+        pr.add(path, f'expected a link name like "a--b", got {excerpt(v)}')
         return None
     if topo is not None and v not in topo.link_names:
         pr.add(path, unknown("link", v, topo.link_names))
@@ -366,7 +366,7 @@ def _clock(pr: Problems, opts: dict, path: tuple) -> None:
         if k in opts:
             m = CLOCK_RE.match(str(opts[k]))
             if not m:
-                pr.add(path + (k,), f'expected a time of day like "19:30", got {opts[k]!r}')
+                pr.add(path + (k,), f'expected a time of day like "19:30", got {excerpt(opts[k])}')
             else:
                 opts[k] = int(m.group(1)) * 60 + int(m.group(2))   # minutes after midnight
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import units
+from ..errors import excerpt
 
 Parser = Callable[[Any], Any]
 
@@ -34,7 +35,7 @@ def duration(v: Any) -> float:
 def positive_duration(v: Any) -> float:
     s = units.parse_duration(v)
     if s <= 0:
-        raise ValueError(f'expected a duration above zero, got "{v}"')
+        raise ValueError(f'expected a duration above zero, got {excerpt(v)}')
     return s
 
 
@@ -45,7 +46,7 @@ def rate(v: Any) -> float:
 def size(v: Any) -> int:
     n = units.parse_size(v)
     if n <= 0:
-        raise ValueError(f'expected a size above zero, got "{v}"')
+        raise ValueError(f'expected a size above zero, got {excerpt(v)}')
     return n
 
 
@@ -56,31 +57,31 @@ def percent(v: Any) -> float:
 def factor(v: Any) -> float:
     """A scale factor in (0, 1], e.g. 0.28."""
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
-        raise ValueError(f"expected a factor above 0 and at most 1 (like 0.28), got {v!r}")
+        raise ValueError(f"expected a factor above 0 and at most 1 (like 0.28), got {excerpt(v)}")
     return float(v)
 
 
 def boolean(v: Any) -> bool:
     if not isinstance(v, bool):
-        raise ValueError(f"expected true or false, got {v!r}")
+        raise ValueError(f"expected true or false, got {excerpt(v)}")
     return v
 
 
 def positive_int(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ValueError(f"expected a whole number of at least 1, got {v!r}")
+        raise ValueError(f"expected a whole number of at least 1, got {excerpt(v)}")
     return v
 
 
 def port(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 65535:
-        raise ValueError(f"expected a port number 1-65535, got {v!r}")
+        raise ValueError(f"expected a port number 1-65535, got {excerpt(v)}")
     return v
 
 
 def text(v: Any) -> str:
     if not isinstance(v, str) or not v:
-        raise ValueError(f"expected a non-empty string, got {v!r}")
+        raise ValueError(f"expected a non-empty string, got {excerpt(v)}")
     return v
 
 
@@ -94,7 +95,7 @@ def argv(v: Any) -> tuple[str, ...]:
     elif isinstance(v, list) and all(isinstance(x, (str, int, float)) and not isinstance(x, bool) for x in v):
         parts = [str(x) for x in v]
     else:
-        raise ValueError(f"expected a command as a list of words like [iperf3, -s], got {v!r}")
+        raise ValueError(f"expected a command as a list of words like [iperf3, -s], got {excerpt(v)}")
     if not parts:
         raise ValueError("the command is empty")
     return tuple(parts)
@@ -112,7 +113,7 @@ def one_of(*choices: str) -> Parser:
 def list_of(item: Parser, min_len: int = 1) -> Parser:
     def parse(v: Any) -> tuple:
         if not isinstance(v, list) or len(v) < min_len:
-            raise ValueError(f"expected a list of at least {min_len} item{'s' if min_len != 1 else ''}, got {v!r}")
+            raise ValueError(f"expected a list of at least {min_len} item{'s' if min_len != 1 else ''}, got {excerpt(v)}")
         return tuple(item(x) for x in v)
     return parse
 

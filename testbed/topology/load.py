@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import units
-from ..errors import InputError, unknown
+from ..errors import InputError, excerpt, unknown
 from ..yamlsource import Source, load_yaml
 from .geo import distance_km
 from .model import (
@@ -74,7 +74,7 @@ def build_topology(src: Source, base_dir: Path) -> Topology:
     addressing = _addressing(pr, data.get("addressing", {}))
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int):
-        pr.add(("seed",), f"expected an integer seed, got {seed!r}")
+        pr.add(("seed",), f"expected an integer seed, got {excerpt(seed)}")
         seed = 0
     marks = {f"node:{n}": src.where(("nodes", n), key=True) for n in nodes}
     marks.update({f"link:{lk.index}": src.where(("links", lk.index)) for lk in links})
@@ -176,7 +176,7 @@ def _power(pr: Problems, data: Any, path: tuple) -> Power | None:
             pr.add(path + ("battery",), str(e))
     for k in ("solar", "grid"):
         if k in data and not isinstance(data[k], bool):
-            pr.add(path + (k,), f"expected true or false, got {data[k]!r}")
+            pr.add(path + (k,), f"expected true or false, got {excerpt(data[k])}")
     return Power(battery_s=battery, solar=bool(data.get("solar", False)), grid=bool(data.get("grid", True)))
 
 
@@ -196,7 +196,7 @@ def _subnet(pr: Problems, body: dict, path: tuple, kind: str) -> str | None:
 
 def _endpoint(pr: Problems, v: Any, path: tuple, nodes: dict[str, Node]) -> Endpoint | None:
     if not isinstance(v, str):
-        pr.add(path, f"expected a node name (or node:interface), got {v!r}")
+        pr.add(path, f"expected a node name (or node:interface), got {excerpt(v)}")
         return None
     node, _, intf = v.partition(":")
     if node not in nodes:
@@ -249,7 +249,7 @@ def _links(pr: Problems, data: Any, nodes: dict[str, Node], profiles: dict[str, 
         spec = parse_block(pr, body, path, LINK_KEYS, "link", base_dir).merged_over(spec)
         cost = body.get("cost", dlink.get("cost", 10))
         if isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost <= 0:
-            pr.add(path + ("cost",), f"expected a positive number (routing cost), got {cost!r}")
+            pr.add(path + ("cost",), f"expected a positive number (routing cost), got {excerpt(cost)}")
             cost = 10
         backend = body.get("backend", dlink.get("backend", default_backend))
         if backend not in BACKENDS:
@@ -260,7 +260,7 @@ def _links(pr: Problems, data: Any, nodes: dict[str, Node], profiles: dict[str, 
             continue
         name = body.get("name", f"{a.node}--{b.node}")
         if not isinstance(name, str) or not NAME_RE.match(name.replace("--", "-")):
-            pr.add(path + ("name",), f"a link name must be letters, digits, '-', '_' or '.', got {name!r}")
+            pr.add(path + ("name",), f"a link name must be letters, digits, '-', '_' or '.', got {excerpt(name)}")
             continue
         dist = None
         sa, sb = nodes[a.node].site, nodes[b.node].site
@@ -291,7 +291,7 @@ def _addresses(pr: Problems, v: Any, path: tuple) -> tuple[str | None, str | Non
                 raise ValueError("give an IPv4 address with its prefix length")
             out.append(str(iface))
         except ValueError as e:
-            pr.add(path + (j,), f'expected an address like 10.9.0.1/30, got "{item}": {e}')
+            pr.add(path + (j,), f'expected an address like 10.9.0.1/30, got {excerpt(item)}: {e}')
             out.append(None)
     return (out[0], out[1])
 
@@ -306,7 +306,7 @@ def _ospf(pr: Problems, data: Any) -> OspfSettings:
             try:
                 s = units.parse_duration(data[k])
                 if s < 1 or s != int(s):
-                    raise ValueError(f"OSPF timers are whole seconds of at least 1s, got {data[k]!r}")
+                    raise ValueError(f"OSPF timers are whole seconds of at least 1s, got {excerpt(data[k])}")
                 vals[f"{k}_s"] = s
             except ValueError as e:
                 pr.add(("ospf", k), str(e))

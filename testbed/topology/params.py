@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .. import units
-from ..errors import Problem, unknown
+from ..errors import Problem, excerpt, unknown
 from ..linkparams import JITTER_DISTRIBUTIONS, DirectionParams, GilbertElliott, LinkParams
 from ..yamlsource import Source
 from .geo import PROPAGATION_S_PER_KM
@@ -78,7 +78,9 @@ class Problems:
 def _kind(v: Any) -> str:
     if v is None:
         return "nothing"
-    return {list: "a list", dict: "a mapping", str: f'"{v}"', bool: str(v).lower()}.get(type(v), repr(v))
+    if isinstance(v, str):
+        return excerpt(v)
+    return {list: "a list", dict: "a mapping", bool: str(v).lower()}.get(type(v), excerpt(v))
 
 
 def _value(pr: Problems, path: tuple, fn: Callable[[Any], Any], v: Any) -> Any:
@@ -107,7 +109,7 @@ def _parse_queue(v: Any) -> tuple[str, int]:
 
 def _parse_mtu(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or not 576 <= v <= 9000:
-        raise ValueError(f"expected an MTU in bytes between 576 and 9000, got {v!r}")
+        raise ValueError(f"expected an MTU in bytes between 576 and 9000, got {excerpt(v)}")
     return v
 
 

@@ -173,12 +173,13 @@ def test_malformed_sections_are_noted_not_raised(run_v1: Path) -> None:
     res["events"] = [{"kind": "link-down"}, {"t_s": 3, "do": "node-down", "node": "tower-1"}]
     res["topology"] = {"name": "thar-district", "file": "nowhere.yaml"}
     (run_v1 / "results.json").write_text(json.dumps(res))
+    (run_v1 / "topology.yaml").unlink()
     (run_v1 / "manifest.json").write_text("{not json")
     out = build_report(run_v1)
     html = out.read_text()
     assert "the flows section could not be read" in html
     assert "manifest.json is unreadable" in html
-    assert "the topology file nowhere.yaml was not found" in html
+    assert "the bundle holds no topology.yaml" in html
     assert "node-down tower-1" in html     # the event without a time is skipped, the other kept
     assert_images_embedded(parse(out))
 
@@ -276,10 +277,9 @@ def test_the_earlier_draft_layout_is_still_read(tmp_path: Path) -> None:
     assert_images_embedded(parse(build_report(tmp_path)))
 
 
-def test_a_captured_run_of_the_real_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_captured_run_of_the_real_runner(tmp_path: Path) -> None:
     """results.json as testbed run wrote it (fiber-cut-failover on the project machine)."""
     run_dir = Path(shutil.copytree(FIXTURES / "bundle-captured", tmp_path / "run"))
-    monkeypatch.chdir(Path(__file__).resolve().parents[2])    # the runner records the topology path from here
     run = read_run(run_dir)
     assert (run.scenario, run.status, run.seed, run.counts()) == ("fiber-cut-failover", "passed", 7, (9, 0))
     flows = {f.name: f for f in run.flows}
@@ -295,7 +295,7 @@ def test_a_captured_run_of_the_real_runner(tmp_path: Path, monkeypatch: pytest.M
     assert_images_embedded(page)
     assert len(page.imgs) == 6            # the captured run's voip MOS, jitter and loss have their own plot
     html = out.read_text()
-    assert "the topology file" not in html                    # found, so the map is there
+    assert "topology.yaml" not in html                        # the bundle's copy loaded, so the map is there
     assert "one-way delay (voip)" in html and "9 passed" in html
 
 

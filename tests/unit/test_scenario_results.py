@@ -42,6 +42,7 @@ def test_bundle_files(tmp_path):
     assert set(man["versions"]) >= {"kernel", "python", "mininet", "iperf3", "frr"}
     assert man["engine"]["r1--r2"]["ab"]["drops"] == {"loss": 1} and man["seed"] == 4
     assert man["commands"][0]["argv"] == ["fping", "-l"] and man["plan"]["links"]
+    assert paths["topology"].read_text() == Path(sc.topology_file).read_text()   # the report reads only this copy
     suite = ET.parse(paths["junit"]).getroot()
     assert int(suite.get("tests")) == len(sc.expect)
     failures = {tc.get("name"): tc.find("failure") for tc in suite.iter("testcase")}
