@@ -6,7 +6,6 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-
 EXCERPT_CHARS = 60      # of a value quoted in a message
 MESSAGE_CHARS = 600     # of a whole message: "known: ..." lists included
 

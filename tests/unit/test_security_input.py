@@ -14,7 +14,7 @@ from testbed.yamlsource import load_yaml
 
 TESTBED = [sys.executable, "-m", "testbed.cli"]
 LAUGHS = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
-    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
 
 
 def _problem(text: str) -> str:
