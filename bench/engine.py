@@ -6,8 +6,8 @@ import json
 import tempfile
 import time
 
+from bench.nspair import NsPair
 from testbed.engine.client import EngineClient, EngineProcess
-from testbed.engine.nspair import NsPair
 from testbed.linkparams import DirectionParams as P
 
 TITLE = "Link engine (userspace TAP forwarder) vs raw veth"

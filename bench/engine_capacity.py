@@ -15,8 +15,8 @@ import os
 import tempfile
 import time
 
+from bench.nspair import NsPair
 from testbed.engine.client import EngineProcess
-from testbed.engine.nspair import NsPair
 from testbed.linkparams import DirectionParams as P
 
 from .engine import SECONDS, _udp_blast

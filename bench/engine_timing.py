@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import tempfile
 
+from bench.nspair import NsPair
 from testbed.engine.client import EngineProcess
-from testbed.engine.nspair import NsPair
 from testbed.linkparams import DirectionParams as P
 
 from .engine import SECONDS, _iperf

@@ -136,10 +136,11 @@ def run_scenario(record_property: Callable[[str, object], None], tmp_path: Path)
     def run(scenario: str | Path, *, seed: int | None = None, time_scale: float = 1.0,
             out: str | Path | None = None) -> ScenarioOutcome:
         from .scenario.load import load_scenario
+        from .scenario.timescale import scaled
         from .topology.plan import make_plan
         sc = load_scenario(scenario)
         if time_scale != 1.0:
-            sc = sc.scaled(time_scale)
+            sc = scaled(sc, time_scale)
         plan = make_plan(sc.topology)
         require_emulation(plan.routing, frozenset(lk.backend for lk in plan.links))
         from .emulation import Testbed

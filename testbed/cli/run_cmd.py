@@ -52,6 +52,7 @@ def _scale(args: argparse.Namespace, duration_s: float) -> float:
 
 def run(args: argparse.Namespace) -> int:
     from ..scenario.load import load_scenario
+    from ..scenario.timescale import scaled
     from ..topology.plan import make_plan
     from .filekind import require_scenario
     require_scenario(args.scenario)
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None and args.seed < 0:
         raise UsageError("--seed must be >= 0")
     scale = _scale(args, sc.duration_s)
-    sc = sc.scaled(scale)
+    sc = scaled(sc, scale)
     plan = make_plan(sc.topology)
 
     from ..scenario.runner import ScenarioRun, check_programs

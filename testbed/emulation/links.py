@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CapabilityError
+from ..network import link_seed
 from ..topology.plan import Plan, PlanLink
 from . import names
 from .iputil import ip_batch
@@ -48,7 +49,7 @@ class LinkSet:
                 if self.pcap_dir:
                     self.pcap_dir.mkdir(parents=True, exist_ok=True)
                 self.engine.add_link(lk.name, ta, tb, lk.params.ab, lk.params.ba,
-                                     seed=self.plan.topology.seed * 100003 + lk.index, pcap_path=pcap)
+                                     seed=link_seed(self.plan.topology.seed, lk.index), pcap_path=pcap)
                 moves += [f"link set {ta} netns {pa} name {lk.a.name}", f"link set {tb} netns {pb} name {lk.b.name}"]
             else:
                 raise CapabilityError(f'link {lk.name}: backend "{lk.backend}" is not available here',

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CapabilityError, EmulationError, InputError, unknown
+from ..network import link_seed
 from ..topology.plan import Plan, PlanLink
 from . import frr, mounts, names, probe
 from .iputil import start_batch, wait_batch
@@ -349,6 +350,18 @@ class Testbed:
                     self.restore_routes(end)
         if node in self._daemons:
             self._start_daemons(node)
+
+    def reseed_links(self, seed: int) -> None:
+        """Restart every engine link's random draws from `seed` (the scenario's), whatever ran before."""
+        if self.engine is None:
+            return
+        for lk in self.plan.links:
+            if lk.backend == "engine":
+                self.engine.new_epoch(lk.name, link_seed(seed, lk.index))
+
+    def link_stats(self) -> dict[str, Any] | None:
+        """Every engine link's counters ({link: {"ab": {...}, "ba": {...}}}), or None without an engine."""
+        return None if self.engine is None else self.engine.stats()
 
     def is_powered(self, node: str) -> bool:
         return node not in self._off

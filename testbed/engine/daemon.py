@@ -94,11 +94,7 @@ class Engine:
         self.running = True
         self.timer = MonotonicTimer()
         self._add_fd(self.timer.fd, self.timer.clear)
-        self._sig_r, sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._sig_w = sig_w
-        signal.set_wakeup_fd(sig_w)
-        for s in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(s, self._on_signal)
+        self._sig_r, self._sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._add_fd(self._sig_r, self._drain_sig)
         self.listener = self._listen(socket_path)
         self._add_fd(self.listener.fileno(), self._accept)
@@ -130,6 +126,12 @@ class Engine:
             self.ep.unregister(fd)
         except (OSError, ValueError):
             pass
+
+    def handle_signals(self) -> None:
+        """SIGTERM and SIGINT end the loop cleanly. Process-wide, so the daemon's main() calls it, not __init__."""
+        signal.set_wakeup_fd(self._sig_w)
+        for s in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(s, self._on_signal)
 
     def _on_signal(self, signum: int, frame: object) -> None:
         log.info("signal %d: shutting down", signum)
@@ -530,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, TestbedError) as e:
         log.error("cannot start: %s", e)
         return 3 if isinstance(e, CapabilityError) else 1
+    engine.handle_signals()
     log.info("engine listening on %s (pid %d)", args.socket, os.getpid())
     engine.run()
     return 0

@@ -1,1 +1,1 @@
-"""Fault injectors, one per kind: apply() returns an undo."""
+"""Fault kinds, one class each (registry.py lists them): options, load-time checks, expand() into undoable steps."""

@@ -7,18 +7,18 @@ of runs are drawn by the same code: one run is one line, two runs are two overla
 from __future__ import annotations
 
 import base64
+import functools
 import io
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+from matplotlib.transforms import blended_transform_factory
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
-from matplotlib.transforms import blended_transform_factory  # noqa: E402
-
-from .bundle import Event, LinkDirection, RunData  # noqa: E402
+from .bundle import Event, LinkDirection, RunData
 
 RUN_STYLES = ({"ls": "-", "alpha": 0.95}, {"ls": "--", "alpha": 0.95})   # first run solid, second dashed
 RUN_COLORS = ("#1f77b4", "#d62728")
@@ -29,16 +29,32 @@ CAUSE_LABELS = {"loss": "loss model (asked for)", "queue": "queue overflow (cong
 WIDTH_IN = 11.0
 MAX_UTIL_LINES = 12
 
-plt.rcParams.update({"font.size": 10, "axes.titlesize": 12, "axes.labelsize": 10, "legend.fontsize": 9,
-                     "axes.grid": True, "grid.alpha": 0.25, "axes.spines.top": False, "axes.spines.right": False})
+# The report's look, applied around each figure (rc_context), never to matplotlib's global settings:
+# figures are drawn on plain Figure objects (no pyplot, no backend switch), so importing this changes nothing.
+STYLE = {"font.size": 10, "axes.titlesize": 12, "axes.labelsize": 10, "legend.fontsize": 9,
+         "axes.grid": True, "grid.alpha": 0.25, "axes.spines.top": False, "axes.spines.right": False}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def styled(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with matplotlib.rc_context(STYLE):
+            return fn(*args, **kwargs)
+    return wrapper  # type: ignore[return-value]
+
+
+def subplots(*args: Any, **kwargs: Any) -> tuple[Figure, Any]:
+    """pyplot.subplots without pyplot: a figure no global registry holds on to."""
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    return fig, fig.subplots(*args, **kwargs)
 
 Runs = Sequence[tuple[str, RunData]]
 
 
-def to_png_b64(fig: plt.Figure, dpi: int = 100) -> str:
+def to_png_b64(fig: Figure, dpi: int = 100) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -62,7 +78,7 @@ def event_spans(events: list[Event]) -> tuple[list[tuple[float, float, str]], li
     return spans, sorted(instants, key=lambda e: e.t_s)
 
 
-def mark_events(ax: plt.Axes, events: list[Event], label_them: bool) -> None:
+def mark_events(ax: Axes, events: list[Event], label_them: bool) -> None:
     """Shade fault spans, draw instant events as vertical lines; label them on the top axis only."""
     spans, instants = event_spans(events)
     tr = blended_transform_factory(ax.transData, ax.transAxes)
@@ -104,7 +120,7 @@ def flow_names(runs: Runs, metric: str) -> list[str]:
     return names
 
 
-def _finish_time_panels(fig: plt.Figure, axes: Any, runs: Runs) -> str:
+def _finish_time_panels(fig: Figure, axes: Any, runs: Runs) -> str:
     """Shared x axis (scenario time, the runs' span) under stacked panels; the figure as PNG."""
     axes[-1, 0].set_xlabel("scenario time (s)")
     lim = _x_limits(runs)
@@ -114,12 +130,13 @@ def _finish_time_panels(fig: plt.Figure, axes: Any, runs: Runs) -> str:
     return to_png_b64(fig)
 
 
+@styled
 def timeseries_figure(runs: Runs, metric: str) -> str | None:
     """metric "throughput" (Mbit/s per interval) or "rtt" (ms per probe, lost probes marked): one panel per flow."""
     names = flow_names(runs, metric)
     if not names:
         return None
-    fig, axes = plt.subplots(len(names), 1, figsize=(WIDTH_IN, 2.9 * len(names) + 0.6), sharex=True, squeeze=False)
+    fig, axes = subplots(len(names), 1, figsize=(WIDTH_IN, 2.9 * len(names) + 0.6), sharex=True, squeeze=False)
     events = _all_events(runs)
     for i, (name, ax) in enumerate(zip(names, axes[:, 0], strict=True)):
         mark_events(ax, events, label_them=(i == 0))
@@ -172,6 +189,7 @@ OTHER_METRICS = {
 }
 
 
+@styled
 def other_metrics_figure(runs: Runs) -> str | None:
     """One panel per (flow, metric) among OTHER_METRICS, fault events marked: what a VoIP call or a web
     user would feel beside throughput and delay."""
@@ -183,7 +201,7 @@ def other_metrics_figure(runs: Runs) -> str | None:
                     panels.append((f.name, m))
     if not panels:
         return None
-    fig, axes = plt.subplots(len(panels), 1, figsize=(WIDTH_IN, 2.4 * len(panels) + 0.6), sharex=True,
+    fig, axes = subplots(len(panels), 1, figsize=(WIDTH_IN, 2.4 * len(panels) + 0.6), sharex=True,
                              squeeze=False)
     events = _all_events(runs)
     for i, ((name, metric), ax) in enumerate(zip(panels, axes[:, 0], strict=True)):
@@ -214,6 +232,7 @@ def direction_label(link: str, d: str, ends: dict[str, tuple[str, str]]) -> str:
     return f"{a} → {b}" if d == "ab" else f"{b} → {a}"
 
 
+@styled
 def utilisation_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | None:
     """Per-link, per-direction share of the link rate used (%), over time; idle directions left out."""
     rows: list[tuple[str, str]] = []
@@ -231,7 +250,7 @@ def utilisation_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | No
         peak = {(lk.name, d): max(getattr(lk, d).utilisation().present() or [0])
                 for _, r in runs for lk in r.links for d in ("ab", "ba")}
         rows = sorted(rows, key=lambda row: -peak.get(row, 0))[:MAX_UTIL_LINES]
-    fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.2))
+    fig, ax = subplots(figsize=(WIDTH_IN, 4.2))
     mark_events(ax, _all_events(runs), label_them=True)
     for i, (name, d) in enumerate(rows):
         for k, (_label, r) in enumerate(runs):
@@ -258,6 +277,7 @@ def utilisation_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | No
     return to_png_b64(fig)
 
 
+@styled
 def drops_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | None:
     """Frames dropped per link direction over the whole run, stacked by cause (one bar group per run)."""
     bars: list[tuple[str, dict[str, float]]] = []
@@ -276,7 +296,7 @@ def drops_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | None:
         return None
     order = list(CAUSE_COLORS)
     causes = sorted({c for _, t in bars for c in t}, key=lambda c: order.index(c) if c in order else 99)
-    fig, ax = plt.subplots(figsize=(WIDTH_IN, 0.55 * len(bars) + 1.4))
+    fig, ax = subplots(figsize=(WIDTH_IN, 0.55 * len(bars) + 1.4))
     left = [0.0] * len(bars)
     ys = list(range(len(bars)))[::-1]
     for j, c in enumerate(causes):
@@ -296,6 +316,7 @@ def drops_figure(runs: Runs, ends: dict[str, tuple[str, str]]) -> str | None:
     return to_png_b64(fig)
 
 
+@styled
 def topology_figure(topo: object, highlight: set[str], title: str) -> str:
     from ..viz.topomap import draw_topology
     # its own figure: the map then gets its side table of numbered links when labels would not fit

@@ -12,30 +12,30 @@ from typing import Any
 
 from .. import units
 from ..errors import InputError, Problem, excerpt, unknown
-from ..faults.kinds import FAULT_KINDS, TARGET_KEYS
+from ..faults.base import TARGET_KEYS
+from ..faults.registry import FAULT_KINDS
+from ..options import LoadContext, Opt
 from ..topology.load import load_topology
 from ..topology.model import Topology
-from ..topology.params import PARAM_KEYS, Problems, parse_block
+from ..topology.params import Problems
 from ..traffic.kinds import TRAFFIC_KINDS, TrafficKind
 from ..yamlsource import Source, load_yaml
 from .expect import ExpectSyntaxError, parse_expectation
 from .model import EventSpec, Expectation, Scenario, TrafficSpec
-from .options import Opt
-from .profiles import profile_specs, spec_changes
+from .pyscenario import read_python_scenario
 
 TOP_KEYS = ("name", "description", "topology", "seed", "duration", "warmup", "traffic", "events", "expect")
 TRAFFIC_COMMON = ("name", "kind", "from", "to", "node", "start", "duration", "description")
 EVENT_COMMON = ("at", "do", "for", "description")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
-CLOCK_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
 def load_scenario(file: str | Path, text: str | None = None) -> Scenario:
     """Load a scenario file (.yaml, or .py with a `scenario` dict and a `timeline` function)."""
     path = Path(file)
     if path.suffix == ".py" and text is None:
-        from .pyscenario import load_python_scenario
-        return load_python_scenario(path)
+        src, script = read_python_scenario(path)
+        return build_scenario(src, path.parent, script=script)
     return build_scenario(load_yaml(file, text), path.parent)
 
 
@@ -58,8 +58,9 @@ def build_scenario(src: Source, base_dir: Path, script: Any = None) -> Scenario:
         pr.add(("seed",), f"expected a whole number >= 0 as the seed, got {excerpt(seed)}")
         seed = 0
 
-    traffic = _traffic(pr, data.get("traffic", []), topo, duration, base_dir)
-    events = _events(pr, data.get("events", []), topo, topo_file, duration, base_dir)
+    ctx = LoadContext(pr, topo, topo_file, base_dir)
+    traffic = _traffic(pr, data.get("traffic", []), ctx, duration)
+    events = _events(pr, data.get("events", []), ctx, duration)
     flows = {t.name: TRAFFIC_KINDS[t.kind] for t in traffic}
     bad_flows = _flow_names_with_problems(data.get("traffic", []))
     expect = _expect(pr, data.get("expect", []), flows, bad_flows, duration)
@@ -68,7 +69,7 @@ def build_scenario(src: Source, base_dir: Path, script: Any = None) -> Scenario:
     assert topo is not None and topo_file is not None
     inputs = [str(Path(src.file).resolve()), str(Path(topo_file).resolve())]
     inputs += [str(Path(t.options[k]).resolve()) for t in traffic for k in ("pcap",) if t.options.get(k)]
-    inputs += [str(Path(e.options["file"]).resolve()) for e in events if e.kind == "trace"]
+    inputs += [f for e in events for f in FAULT_KINDS[e.kind].inputs(e.options)]
     return Scenario(name=name, file=src.file, topology_file=str(topo_file), topology=topo, seed=seed,
                     duration_s=duration, traffic=tuple(traffic), events=tuple(events), expect=tuple(expect),
                     description=str(data.get("description", "")), warmup_s=warmup, script=script,
@@ -109,32 +110,6 @@ def _time(pr: Problems, d: dict, path: tuple, required: bool = False, positive: 
     return v
 
 
-def _node(pr: Problems, topo: Topology | None, v: Any, path: tuple, allow_switch: bool = False) -> str | None:
-    if not isinstance(v, str):
-        pr.add(path, f"expected a node name, got {excerpt(v)}")
-        return None
-    if topo is None:
-        return v
-    usable = [n.name for n in topo.nodes if allow_switch or n.kind != "switch"]
-    if v not in usable:
-        if v in topo.node_names:
-            pr.add(path, f'"{v}" is a switch, which runs no programs; use a host or router: {", ".join(usable)}')
-        else:
-            pr.add(path, unknown("node", v, usable))
-        return None
-    return v
-
-
-def _link(pr: Problems, topo: Topology | None, v: Any, path: tuple) -> str | None:
-    if not isinstance(v, str):
-        pr.add(path, f'expected a link name like "a--b", got {excerpt(v)}')
-        return None
-    if topo is not None and v not in topo.link_names:
-        pr.add(path, unknown("link", v, topo.link_names))
-        return None
-    return v
-
-
 def _options(pr: Problems, body: dict, spec: dict[str, Opt], path: tuple, skip: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, opt in spec.items():
@@ -161,7 +136,8 @@ def available_congestion_control() -> list[str]:
         return []  # not Linux, or /proc hidden: the run will tell
 
 
-def _traffic(pr: Problems, data: Any, topo: Topology | None, duration: float, base_dir: Path) -> list[TrafficSpec]:
+def _traffic(pr: Problems, data: Any, ctx: LoadContext, duration: float) -> list[TrafficSpec]:
+    base_dir = ctx.base_dir
     out: list[TrafficSpec] = []
     if not isinstance(data, list):
         pr.add(("traffic",), "expected a list of flows, each {name, kind, from, to, ...}")
@@ -186,7 +162,7 @@ def _traffic(pr: Problems, data: Any, topo: Topology | None, duration: float, ba
             # still check what does not depend on the kind, so one run shows every problem
             for k in ("from", "to", "node"):
                 if k in body:
-                    _node(pr, topo, body[k], path + (k,))
+                    ctx.node(body[k], path + (k,))
             continue
         kind = TRAFFIC_KINDS[kind_name]
         pr.check_keys(body, TRAFFIC_COMMON + tuple(kind.options), path, f"{kind_name} flow")
@@ -196,7 +172,7 @@ def _traffic(pr: Problems, data: Any, topo: Topology | None, duration: float, ba
             continue
         if duplicate:
             continue
-        src, dst = _endpoints(pr, body, kind, topo, path)
+        src, dst = _endpoints(pr, body, kind, ctx, path)
         start = _time(pr, body, path + ("start",)) or 0.0
         dur = _time(pr, body, path + ("duration",), positive=True)
         if start >= duration:
@@ -222,7 +198,7 @@ def _traffic(pr: Problems, data: Any, topo: Topology | None, duration: float, ba
     return out
 
 
-def _endpoints(pr: Problems, body: dict, kind: TrafficKind, topo: Topology | None,
+def _endpoints(pr: Problems, body: dict, kind: TrafficKind, ctx: LoadContext,
                path: tuple) -> tuple[str | None, str | None]:
     if kind.endpoints == "node":
         for k in ("from", "to"):
@@ -231,7 +207,7 @@ def _endpoints(pr: Problems, body: dict, kind: TrafficKind, topo: Topology | Non
         if "node" not in body:
             pr.add(path, f'an {kind.name} flow needs "node": where to run the command')
             return None, None
-        return _node(pr, topo, body["node"], path + ("node",)), None
+        return ctx.node(body["node"], path + ("node",)), None
     if "node" in body:
         pr.add(path + ("node",), f'a {kind.name} flow goes from one node to another: write "from:" and "to:"',
                key=True)
@@ -239,9 +215,9 @@ def _endpoints(pr: Problems, body: dict, kind: TrafficKind, topo: Topology | Non
     if "from" not in body:
         pr.add(path, f'a {kind.name} flow needs "from" (the sending node)')
     else:
-        src = _node(pr, topo, body["from"], path + ("from",))
+        src = ctx.node(body["from"], path + ("from",))
     if "to" in body:
-        dst = _node(pr, topo, body["to"], path + ("to",))
+        dst = ctx.node(body["to"], path + ("to",))
         if src is not None and src == dst:
             pr.add(path + ("to",), f'"from" and "to" are the same node ({src})')
     elif kind.endpoints == "pair":
@@ -249,13 +225,11 @@ def _endpoints(pr: Problems, body: dict, kind: TrafficKind, topo: Topology | Non
     return src, dst
 
 
-def _events(pr: Problems, data: Any, topo: Topology | None, topo_file: Path | None, duration: float,
-            base_dir: Path) -> list[EventSpec]:
+def _events(pr: Problems, data: Any, ctx: LoadContext, duration: float) -> list[EventSpec]:
     out: list[EventSpec] = []
     if not isinstance(data, list):
         pr.add(("events",), "expected a list of events, each {at, do, ...}")
         return out
-    profiles = None
     for i, body in enumerate(data):
         path = ("events", i)
         if (body := pr.mapping(body, path, "an event {at, do, ...}")) is None:
@@ -283,92 +257,20 @@ def _events(pr: Problems, data: Any, topo: Topology | None, topo_file: Path | No
         opts = _options(pr, body, kind.options, path, TARGET_KEYS)
         if "link" in kind.options:
             if "link" not in body:
+                topo = ctx.topo
                 pr.add(path, f'{kname} needs "link"' + (f'; links: {", ".join(topo.link_names)}' if topo else ""))
             else:
-                opts["link"] = _link(pr, topo, body["link"], path + ("link",))
+                opts["link"] = ctx.link(body["link"], path + ("link",))
         if "node" in kind.options:
             if "node" not in body:
                 pr.add(path, f'{kname} needs "node"')
             else:
-                opts["node"] = _node(pr, topo, body["node"], path + ("node",), allow_switch=True)
-        if kname in ("set-link", "ramp"):
-            if profiles is None:
-                profiles = profile_specs(topo_file) if topo_file else {}
-            _link_changes(pr, body, opts, kname, profiles, path, base_dir)
-        elif kname == "partition":
-            opts["groups"] = _groups(pr, topo, body.get("groups"), path + ("groups",))
-        elif kname == "schedule":
-            _clock(pr, opts, path)
-        elif kname == "trace":
-            f = base_dir / str(opts.get("file", ""))
-            if "file" in opts and not f.is_file():
-                pr.add(path + ("file",), f'trace file "{opts["file"]}" not found (looked for {f})')
-            elif "file" in opts:
-                opts["file"] = str(f.resolve())
+                opts["node"] = ctx.node(body["node"], path + ("node",), allow_switch=True)
+        kind.check(ctx, body, opts, path)
         if at is None or any(v is None for k, v in opts.items() if k in TARGET_KEYS):
             continue
         out.append(EventSpec(index=i, at_s=at, kind=kname, options=opts, for_s=for_s))
     return sorted(out, key=lambda e: (e.at_s, e.index))
-
-
-def _link_changes(pr: Problems, body: dict, opts: dict, kname: str, profiles: dict, path: tuple,
-                  base_dir: Path) -> None:
-    if kname == "set-link":
-        if ("set" in body) == ("profile" in body):
-            pr.add(path, 'set-link needs either "set: {rate: 5Mbit, delay: 30ms, ...}" or "profile: NAME"')
-            return
-        if "profile" in body:
-            p = body["profile"]
-            if p not in profiles:
-                pr.add(path + ("profile",), unknown("profile", str(p), profiles))
-                return
-            opts["changes"] = spec_changes(profiles[p])
-        else:
-            spec = parse_block(pr, body["set"], path + ("set",), PARAM_KEYS + ("up",), "link parameters", base_dir)
-            both = dict(spec.both)
-            if isinstance(body["set"], dict) and isinstance(body["set"].get("up"), bool):
-                both["up"] = body["set"]["up"]
-            if not both and not pr.items:
-                pr.add(path + ("set",), f'nothing to set; parameters: {", ".join(PARAM_KEYS)}')
-            opts["changes"] = {"ab": both, "ba": dict(both)}
-        opts.pop("set", None)
-        return
-    steps = []
-    for j, p in enumerate(opts.get("profiles", ())):
-        if p not in profiles:
-            pr.add(path + ("profiles", j), unknown("profile", str(p), profiles))
-        else:
-            steps.append((p, spec_changes(profiles[p])))
-    opts["steps"] = steps
-
-
-def _groups(pr: Problems, topo: Topology | None, v: Any, path: tuple) -> tuple[tuple[str, ...], ...] | None:
-    if not (isinstance(v, list) and len(v) >= 2 and all(isinstance(g, list) and g for g in v)):
-        pr.add(path, "expected two or more groups of nodes, like [[tower-1, school-a], [mithi-pop, internet]]")
-        return None
-    groups = []
-    seen: set[str] = set()
-    for gi, g in enumerate(v):
-        names = []
-        for ni, n in enumerate(g):
-            name = _node(pr, topo, n, path + (gi, ni), allow_switch=True)
-            if name is not None:
-                if name in seen:
-                    pr.add(path + (gi, ni), f'node "{name}" is in two groups')
-                seen.add(name)
-                names.append(name)
-        groups.append(tuple(names))
-    return tuple(groups)
-
-
-def _clock(pr: Problems, opts: dict, path: tuple) -> None:
-    for k in ("clock", "down", "up"):
-        if k in opts:
-            m = CLOCK_RE.match(str(opts[k]))
-            if not m:
-                pr.add(path + (k,), f'expected a time of day like "19:30", got {excerpt(opts[k])}')
-            else:
-                opts[k] = int(m.group(1)) * 60 + int(m.group(2))   # minutes after midnight
 
 
 def _flow_names_with_problems(data: Any) -> set[str]:

@@ -79,8 +79,3 @@ class Scenario:
 
     def flow(self, name: str) -> TrafficSpec:
         return next(t for t in self.traffic if t.name == name)
-
-    def scaled(self, factor: float) -> Scenario:
-        """The same scenario with every timeline time multiplied by factor (for short test runs)."""
-        from .timescale import scale_scenario
-        return self if factor == 1.0 else scale_scenario(self, factor)

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import InputError, Problem
 from ..yamlsource import Source
-from .load import build_scenario
-from .model import Scenario
 
 
-def load_python_scenario(path: Path) -> Scenario:
+def read_python_scenario(path: Path) -> tuple[Source, Callable[..., Any] | None]:
+    """The module's `scenario` dict (to build like a YAML file) and its `timeline` function."""
     name = f"testbed_scenario_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None or not path.is_file():
@@ -47,4 +48,4 @@ def load_python_scenario(path: Path) -> Scenario:
     if problems:
         raise InputError(problems)
     sys.modules.pop(name, None)
-    return build_scenario(Source(str(path), data), path.parent, script=fn)
+    return Source(str(path), data), fn

@@ -18,7 +18,9 @@ from typing import Any
 
 from .. import units
 from ..errors import TestbedError
-from ..faults.injectors import FaultContext, Step, expand
+from ..faults.base import FaultContext, Step
+from ..faults.registry import expand
+from ..network import Network
 from ..traffic.base import FlowResult, RunContext, Runner
 from ..traffic.registry import RUNNERS
 from .expect import Verdict, evaluate
@@ -57,11 +59,6 @@ class RunResult:
     routes: list[dict[str, Any]] = field(default_factory=list)    # routing changes: {t, node, dest, before, after}
 
 
-def link_seed(scenario_seed: int, link_index: int) -> int:
-    """The engine seed of one link for a scenario seed (each link its own stream)."""
-    return scenario_seed * 100003 + link_index
-
-
 def check_programs(sc: Scenario) -> None:
     """Raise CapabilityError for a missing program, before anything is brought up."""
     for kind in {t.kind for t in sc.traffic}:
@@ -71,9 +68,9 @@ def check_programs(sc: Scenario) -> None:
 class EngineCollector(threading.Thread):
     """Samples every engine link's counters once a second; derives current rates for the display."""
 
-    def __init__(self, engine: Any, t0_mono: float):
+    def __init__(self, tb: Network, t0_mono: float):
         super().__init__(name="engine-collector", daemon=True)
-        self.engine = engine
+        self.tb = tb
         self.t0 = t0_mono
         self.samples: list[dict[str, Any]] = []
         self.rates: dict[str, float] = {}
@@ -82,9 +79,11 @@ class EngineCollector(threading.Thread):
     def sample(self) -> None:
         before = time.monotonic()
         try:
-            stats = self.engine.stats()
+            stats = self.tb.link_stats()
         except TestbedError as e:
             log.warning("engine stats failed: %s", e)
+            return
+        if stats is None:
             return
         # the engine counted somewhere between asking and answering: stamp the middle
         t = (before + time.monotonic()) / 2 - self.t0
@@ -106,7 +105,7 @@ class EngineCollector(threading.Thread):
 
 
 class ScenarioRun:
-    def __init__(self, sc: Scenario, tb: Any, out_dir: Path, *, seed: int | None = None, time_scale: float = 1.0,
+    def __init__(self, sc: Scenario, tb: Network, out_dir: Path, *, seed: int | None = None, time_scale: float = 1.0,
                  on_progress: Callable[[Progress], None] | None = None, settle_timeout_s: float = 60.0):
         self.sc = sc
         self.tb = tb
@@ -134,14 +133,12 @@ class ScenarioRun:
         if sc.warmup_s:
             time.sleep(sc.warmup_s)
         self.timings["settle_s"] = time.monotonic() - t_settle
-        if self.tb.engine is not None:
-            # the scenario's seed decides every engine draw from t=0, whatever traffic came before
-            for lk in self.tb.plan.links:
-                if lk.backend == "engine":
-                    self.tb.engine.new_epoch(lk.name, link_seed(self.seed, lk.index))
+        # the scenario's seed decides every engine draw from t=0, whatever traffic came before
+        self.tb.reseed_links(self.seed)
         ctx = RunContext(self.tb, raw, time.time(), time.monotonic(), self.seed, sc.duration_s)
         runners = [RUNNERS[t.kind](t, ctx, i) for i, t in enumerate(sc.traffic)]
-        collector = EngineCollector(self.tb.engine, ctx.t0_mono) if self.tb.engine is not None else None
+        uses_engine = any(lk.backend == "engine" for lk in self.tb.plan.links)
+        collector = EngineCollector(self.tb, ctx.t0_mono) if uses_engine else None
         routes = RouteCollector(self.tb, ctx.t0_mono)
         status, error = "running", None
         try:

@@ -8,10 +8,17 @@ expectation windows. Physics does not: link delays, probe intervals, handover bu
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
-from ..faults.kinds import FAULT_KINDS
+from ..faults.registry import FAULT_KINDS
+from ..options import Opt
 from ..traffic.kinds import TRAFFIC_KINDS
 from .model import Scenario, Window
+
+
+def scaled(sc: Scenario, f: float) -> Scenario:
+    """The same scenario with every timeline time multiplied by f (for short test runs)."""
+    return sc if f == 1.0 else scale_scenario(sc, f)
 
 
 def scale_scenario(sc: Scenario, f: float) -> Scenario:
@@ -29,7 +36,7 @@ def scale_scenario(sc: Scenario, f: float) -> Scenario:
     return replace(sc, duration_s=sc.duration_s * f, traffic=traffic, events=events, expect=expect)
 
 
-def _scale_opts(opts: dict, spec: dict, f: float) -> dict:
+def _scale_opts(opts: dict[str, Any], spec: dict[str, Opt], f: float) -> dict[str, Any]:
     out = dict(opts)
     for k, opt in spec.items():
         if opt.timeline and isinstance(out.get(k), (int, float)) and not isinstance(out.get(k), bool):

@@ -10,10 +10,13 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import CapabilityError
-from ..scenario.model import TrafficSpec
+
+if TYPE_CHECKING:   # the scenario layer runs the kinds; they know its model only as types
+    from ..network import Network
+    from ..scenario.model import TrafficSpec
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +25,7 @@ log = logging.getLogger(__name__)
 class RunContext:
     """What a runner needs from the run: the testbed, where raw output goes, the clocks."""
 
-    tb: Any                       # testbed.emulation.Testbed (duck-typed: node(), address_of())
+    tb: Network                   # the running network
     raw_dir: Path
     t0_wall: float                # time.time() at scenario t=0 (all namespaces share this clock)
     t0_mono: float                # time.monotonic() at scenario t=0

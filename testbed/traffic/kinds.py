@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..scenario import options as o
-from ..scenario.options import Opt
+from .. import options as o
+from ..options import Opt
 
 # unit kinds of metrics; an expectation's quantity must be written in the metric's unit
 RATE, DURATION, FRACTION, NUMBER = "rate", "duration", "fraction", "number"

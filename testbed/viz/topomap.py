@@ -5,16 +5,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib
+import matplotlib.ticker
+import networkx as nx
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import networkx as nx  # noqa: E402
-
-from ..linkparams import DirectionParams  # noqa: E402
-from ..topology.model import Link, Topology  # noqa: E402
-from ..units import format_duration, format_rate  # noqa: E402
+from ..linkparams import DirectionParams
+from ..topology.model import Link, Topology
+from ..units import format_duration, format_rate
 
 FAMILY_COLORS = {"fiber": "#1f77b4", "microwave": "#2ca02c", "e-band": "#17becf", "geo": "#d62728",
                  "leo": "#ff7f0e", "meo": "#e377c2", "lte": "#9467bd", "dsl": "#8c564b",
@@ -119,7 +117,7 @@ def _place_unsited(g: nx.Graph, fixed: dict[str, tuple[float, float]], step: flo
 
 
 def draw_topology(topo: Topology, out: str | Path | None = None, highlight: set[str] | None = None,
-                  ax: plt.Axes | None = None, title: str | None = None) -> plt.Figure:
+                  ax: Axes | None = None, title: str | None = None) -> Figure:
     """Draw the map; links named in `highlight` (e.g. touched by a fault) are drawn thick and dashed."""
     highlight = highlight or set()
     pos, geo = layout(topo)
@@ -134,7 +132,7 @@ def draw_topology(topo: Topology, out: str | Path | None = None, highlight: set[
     if own:
         n = len(topo.nodes)
         size = min(16, 7 + n * 0.12)
-        fig = plt.figure(figsize=(size * (1.45 if numbered else 1), size * 0.72), dpi=110)
+        fig = Figure(figsize=(size * (1.45 if numbered else 1), size * 0.72), dpi=110)
         ax = fig.add_axes((0.06, 0.08, 0.62, 0.84)) if numbered else fig.add_subplot()
     else:
         fig = ax.figure
@@ -198,5 +196,4 @@ def draw_topology(topo: Topology, out: str | Path | None = None, highlight: set[
             fig.tight_layout()
         if out:
             fig.savefig(out)
-            plt.close(fig)
     return fig

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.nspair import NsPair, new_run_id
 from testbed.engine.client import EngineProcess, socket_dirs
-from testbed.engine.nspair import NsPair, new_run_id
 from testbed.errors import EmulationError, InputError
 from testbed.linkparams import DirectionParams as P
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.nspair import NsPair
 from testbed.engine.client import EngineProcess
-from testbed.engine.nspair import NsPair
 from testbed.linkparams import DirectionParams as P
 
 pytestmark = pytest.mark.root

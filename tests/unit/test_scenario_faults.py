@@ -4,7 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from testbed.faults.injectors import FaultContext, expand, partition_links, schedule_times
+from testbed.faults.base import FaultContext
+from testbed.faults.link import partition_links
+from testbed.faults.power import schedule_times
+from testbed.faults.registry import expand
 from testbed.scenario.load import load_scenario
 from testbed.topology.plan import make_plan
 

@@ -6,6 +6,7 @@ import pytest
 
 from testbed.errors import InputError
 from testbed.scenario.load import load_scenario
+from testbed.scenario.timescale import scaled
 
 FIX = Path(__file__).parent / "fixtures" / "scenario"
 ROOT = Path(__file__).parents[2]
@@ -83,7 +84,7 @@ def test_switch_is_not_a_traffic_endpoint(tmp_path):
 
 
 def test_time_scale_shrinks_the_timeline_not_the_physics():
-    sc = load_scenario(FIX / "ok.yaml").scaled(0.5)
+    sc = scaled(load_scenario(FIX / "ok.yaml"), 0.5)
     assert sc.duration_s == 45.0
     assert (sc.flow("bulk").start_s, sc.flow("bulk").duration_s) == (2.5, 25.0)
     assert sc.flow("probe").options["interval"] == pytest.approx(0.1)        # probe interval kept

@@ -1,16 +1,25 @@
-"""Declarative option specs for traffic and fault kinds, checked at load time (pure)."""
+"""Declarative option specs for traffic and fault kinds, checked at load time (pure).
+
+A neutral module: the kinds (traffic/, faults/) describe their options with it and the scenario
+loader checks them, so neither imports the other for it.
+"""
 
 from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from .. import units
-from ..errors import excerpt
+from . import units
+from .errors import excerpt, unknown
+from .topology.changes import profile_specs
+from .topology.model import Topology
+from .topology.params import Problems, Spec
 
 Parser = Callable[[Any], Any]
+Path_ = tuple[Any, ...]      # a location inside the scenario file: ("events", 3, "link")
 
 
 @dataclass(frozen=True)
@@ -104,7 +113,6 @@ def argv(v: Any) -> tuple[str, ...]:
 def one_of(*choices: str) -> Parser:
     def parse(v: Any) -> str:
         if v not in choices:
-            from ..errors import unknown
             raise ValueError(unknown("value", str(v), choices))
         return v
     return parse
@@ -120,3 +128,55 @@ def list_of(item: Parser, min_len: int = 1) -> Parser:
 
 def raw(v: Any) -> Any:
     return v
+
+
+class LoadContext:
+    """What a kind's load-time check may use: the problem list, the topology, the scenario's folder."""
+
+    def __init__(self, pr: Problems, topo: Topology | None, topo_file: Path | None, base_dir: Path):
+        self.pr = pr
+        self.topo = topo
+        self.topo_file = topo_file
+        self.base_dir = base_dir
+        self._profiles: dict[str, Spec] | None = None
+
+    def add(self, path: Path_, message: str, key: bool = False) -> None:
+        self.pr.add(path, message, key)
+
+    def profiles(self) -> dict[str, Spec]:
+        """Every profile the scenario may name (built-in and the topology's own), read once."""
+        if self._profiles is None:
+            self._profiles = profile_specs(self.topo_file) if self.topo_file else {}
+        return self._profiles
+
+    def node(self, v: Any, path: Path_, allow_switch: bool = False) -> str | None:
+        if not isinstance(v, str):
+            self.add(path, f"expected a node name, got {excerpt(v)}")
+            return None
+        if self.topo is None:
+            return v
+        usable = [n.name for n in self.topo.nodes if allow_switch or n.kind != "switch"]
+        if v not in usable:
+            if v in self.topo.node_names:
+                self.add(path, f'"{v}" is a switch, which runs no programs; use a host or router: {", ".join(usable)}')
+            else:
+                self.add(path, unknown("node", v, usable))
+            return None
+        return v
+
+    def link(self, v: Any, path: Path_) -> str | None:
+        if not isinstance(v, str):
+            self.add(path, f'expected a link name like "a--b", got {excerpt(v)}')
+            return None
+        if self.topo is not None and v not in self.topo.link_names:
+            self.add(path, unknown("link", v, self.topo.link_names))
+            return None
+        return v
+
+    def file(self, name: str, path: Path_, what: str) -> str | None:
+        """A file named relative to the scenario, as an absolute path; a problem if it is missing."""
+        f = self.base_dir / name
+        if not f.is_file():
+            self.add(path, f'{what} "{name}" not found (looked for {f})')
+            return None
+        return str(f.resolve())

@@ -12,10 +12,9 @@ import signal
 import subprocess
 from typing import Any
 
+from testbed.engine.client import EngineClient
 from testbed.errors import EmulationError
 from testbed.linkparams import DirectionParams
-
-from .client import EngineClient
 
 log = logging.getLogger(__name__)
 

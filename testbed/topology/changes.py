@@ -6,9 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..topology.load import _profiles
-from ..topology.params import Problems, Spec
 from ..yamlsource import Source, load_yaml
+from .load import _profiles
+from .params import Problems, Spec
 
 
 def profile_specs(topology_file: str | Path | None) -> dict[str, Spec]:

@@ -1,0 +1,117 @@
+"""What every fault kind shares: the kind base class and its registry, timed steps, undo bookkeeping.
+
+A fault kind is one class, registered with @register. It says which options it takes (checked by
+the scenario loader), may check more at load time (check), and expands one event, seeded and pure,
+into timed steps (expand). The timeline runner calls each step's apply() at its time, and the undo
+it returns when a `for:` runs out.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .. import options as o
+from ..linkparams import DirectionParams
+from ..options import LoadContext, Opt, Path_
+
+if TYPE_CHECKING:
+    from ..network import Network
+    from ..scenario.model import EventSpec, Scenario
+
+Undo = Callable[[], None]
+
+TARGET_KEYS = ("link", "node", "nodes", "groups")
+DIRECTIONS = ("ab", "ba", "both")
+
+
+@dataclass
+class Step:
+    """One timed action of the timeline: apply() at scenario time t, its undo after revert_after."""
+
+    t: float
+    label: str                      # for people (progress line, report); never parsed
+    apply: Callable[[], Undo | None]
+    revert_after: float | None = None
+    event: int | None = None        # index of the scenario event it came from
+    targets: tuple[str, ...] = ()   # the links or nodes it acts on
+
+
+class LinkParamsTracker:
+    """Current parameters of each link direction as the scenario set them, so undo restores them."""
+
+    def __init__(self, tb: Network):
+        self.tb = tb
+        self.current: dict[tuple[str, str], DirectionParams] = {}
+        for lk in tb.plan.links:
+            self.current[(lk.name, "ab")] = lk.params.ab
+            self.current[(lk.name, "ba")] = lk.params.ba
+
+    def set(self, link: str, changes: dict[str, dict[str, Any]], direction: str = "both") -> Undo:
+        """changes: {"ab": {...}, "ba": {...}} (DirectionParams fields); returns the undo."""
+        before: dict[str, dict[str, Any]] = {}
+        for d in (("ab", "ba") if direction == "both" else (direction,)):
+            ch = changes.get(d) or {}
+            if not ch:
+                continue
+            cur = self.current[(link, d)]
+            before[d] = {k: getattr(cur, k) for k in ch}
+            self.current[(link, d)] = cur.with_changes(**ch)
+            self.tb.set_link(link, d, **ch)
+
+        def undo() -> None:
+            for d, prev in before.items():
+                self.current[(link, d)] = self.current[(link, d)].with_changes(**prev)
+                self.tb.set_link(link, d, **prev)
+        return undo
+
+
+class FaultContext:
+    """What expand() works against: the running network, the scenario, the link parameters as set."""
+
+    def __init__(self, tb: Network, scenario: Scenario):
+        self.tb = tb
+        self.scenario = scenario
+        self.params = LinkParamsTracker(tb)
+
+
+class FaultKind:
+    """One `do:` kind. Subclasses set name, help, options (and revertible) and write expand()."""
+
+    name: ClassVar[str]
+    help: ClassVar[str]
+    options: ClassVar[dict[str, Opt]] = {}
+    revertible: ClassVar[bool] = False      # accepts `for:`
+
+    def check(self, ctx: LoadContext, body: dict[str, Any], opts: dict[str, Any], path: Path_) -> None:
+        """Load-time checks beyond each option's parser; may complete `opts` (resolved files, minutes)."""
+
+    def inputs(self, opts: dict[str, Any]) -> list[str]:
+        """Files that shape the event (recorded in the manifest)."""
+        return []
+
+    def expand(self, ev: EventSpec, ctx: FaultContext, rng: random.Random, duration_s: float) -> list[Step]:
+        raise NotImplementedError
+
+    @staticmethod
+    def step(ev: EventSpec, t: float, label: str, fn: Callable[[], Undo | None], revert: float | None = None,
+             targets: tuple[str, ...] = ()) -> Step:
+        return Step(t, label, fn, revert, ev.index, targets)
+
+
+FAULT_KINDS: dict[str, FaultKind] = {}
+
+
+def register(cls: type[FaultKind]) -> type[FaultKind]:
+    """Class decorator: make a fault kind known to the loader and the runner by its name."""
+    if cls.name in FAULT_KINDS:
+        raise ValueError(f"fault kind {cls.name!r} is registered twice")
+    FAULT_KINDS[cls.name] = cls()
+    return cls
+
+
+def link_opts(**more: Opt) -> dict[str, Opt]:
+    """The options of a kind acting on one link: `link` and the kind's own."""
+    return {"link": Opt(o.text, required=True), **more}
