@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..engine.client import socket_dirs
 from . import frr, names
+from . import workdir as workdir_mod
 from .registry import INFO_FILE, read_records, start_time, still_ours, stop_pid
 
 log = logging.getLogger(__name__)
@@ -120,10 +121,10 @@ def _clean_run(rid: str, info: dict, rep: CleanReport) -> None:
     for sock_dir in socket_dirs(f"engine-{rid}"):  # a SIGKILLed engine cannot remove its own
         shutil.rmtree(sock_dir, ignore_errors=True)
         rep.folders.append(str(sock_dir))
-    workdir = Path(info.get("workdir", names.default_workdir(rid)))
-    if info.get("own_workdir", True) and workdir == names.default_workdir(rid) and workdir.is_dir():
-        shutil.rmtree(workdir, ignore_errors=True)
-        rep.folders.append(str(workdir))
+    workdir = info.get("workdir")
+    if info.get("own_workdir", True) and isinstance(workdir, str) and workdir_mod.is_ours(rid, Path(workdir)):
+        shutil.rmtree(workdir, ignore_errors=True)   # only a folder the run made itself, never a --workdir
+        rep.folders.append(workdir)
     shutil.rmtree(marker, ignore_errors=True)
     rep.folders.append(str(marker))
 
@@ -149,7 +150,7 @@ def leftovers(run_id: str) -> list[str]:
         out.append(f"marker {names.marker_dir(run_id)}")
     out += [f"interface {i}" for i in run_interfaces(run_id)]
     out += [f"engine socket folder {d}" for d in socket_dirs(f"engine-{run_id}")]
-    needles = (tag.encode(), f"testbed-{run_id}/".encode())
+    needles = (tag.encode(), f"testbed-{run_id}-".encode())
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():
             continue

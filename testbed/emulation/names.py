@@ -11,7 +11,7 @@ from ..errors import UsageError, excerpt
 PREFIX = "tbn"                       # distinct from the engine harness's "tbe"
 RUN_ID_RE = re.compile(r"\A[0-9a-f]{5}\Z")   # \Z: "$" would let a trailing newline through
 MARKER_ROOT = Path("/run/testbed")   # /run/testbed/<run id>/ marks a live (or crashed) run
-WORK_ROOT = Path("/tmp")
+WORK_ROOT = Path("/tmp")           # run folders: workdir.make() gives each a fresh random name
 
 
 def new_run_id() -> str:
@@ -56,6 +56,3 @@ def node_label(run_id: str, node: str) -> str:
 def marker_dir(run_id: str) -> Path:
     return MARKER_ROOT / run_id
 
-
-def default_workdir(run_id: str) -> Path:
-    return WORK_ROOT / f"testbed-{run_id}"

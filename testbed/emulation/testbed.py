@@ -21,6 +21,7 @@ from ..errors import CapabilityError, EmulationError, InputError, unknown
 from ..network import link_seed
 from ..topology.plan import Plan, PlanLink
 from . import frr, mounts, names, probe
+from . import workdir as workdir_mod
 from .iputil import start_batch, wait_batch
 from .links import LinkSet
 from .nodes import EmuNode, NsNode
@@ -45,7 +46,9 @@ class Testbed:
         self.plan = plan
         self.run_id = names.check_run_id(run_id) if run_id else names.new_run_id()
         self._own_workdir = workdir is None
-        self.workdir = Path(workdir) if workdir else names.default_workdir(self.run_id)
+        self._made_workdir = False
+        # the default folder gets its random name at start(): until then this is only a label
+        self.workdir = Path(workdir) if workdir else names.WORK_ROOT / f"testbed-{self.run_id}-*"
         self.pcap = pcap
         self.engine: Any = None
         self._engine_proc: Any = None
@@ -84,12 +87,15 @@ class Testbed:
             raise CapabilityError("the netem backend is not implemented by the emulation layer yet",
                                   "use backend: engine (or auto) for those links")
         try:
+            if self._own_workdir:
+                self.workdir = workdir_mod.make(self.run_id)
+                self._made_workdir = True
+            else:
+                self.workdir = workdir_mod.check_given(self.workdir)
             self._registry = Registry(self.run_id, {"topology": self.plan.topology.name,
                                                     "file": self.plan.topology.file,
                                                     "workdir": str(self.workdir),
                                                     "own_workdir": self._own_workdir})
-            self.workdir.mkdir(parents=True, exist_ok=True)
-            self.workdir.chmod(0o755)  # FRR daemons (user frr) must reach their folders
             if "engine" in backends:
                 self._start_engine()
             self._make_nodes()
@@ -134,8 +140,9 @@ class Testbed:
         if self._registry is not None:
             self._registry.remove()
             self._registry = None
-            if self._own_workdir and not errors:
-                shutil.rmtree(self.workdir, ignore_errors=True)
+        if self._made_workdir and not errors:   # only the folder this run made, never a --workdir
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self._made_workdir = False
         self.timings["down_s"] = time.monotonic() - t0
         if errors:
             raise EmulationError("teardown was incomplete (run `testbed clean`): " + "; ".join(errors))

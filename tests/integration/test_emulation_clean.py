@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -42,7 +43,7 @@ def test_kill_9_then_clean():
     assert cp.returncode == 0, cp.stderr
     assert f"run {rid}: cleaned" in cp.stdout
     assert leftovers(rid) == []
-    assert not (names.default_workdir(rid)).exists()
+    assert not list(names.WORK_ROOT.glob(f"testbed-{rid}-*"))
 
 
 def test_netem_backend_is_a_capability_error(make_testbed, tmp_path):
@@ -73,3 +74,27 @@ def test_cli_up_run_commands(tmp_path):
     assert cp.returncode == 0, cp.stderr
     assert "1 received" in cp.stdout
     assert "fiber" in cp.stdout and "cut" in cp.stdout
+
+
+def test_a_prepared_run_folder_is_never_written_through(make_testbed, tmp_path):
+    """Someone made /tmp/testbed-<id> in advance with symlinks inside: the run makes its own folder."""
+    rid = names.new_run_id()
+    canary = tmp_path / "canary"
+    canary.mkdir()
+    trap = names.WORK_ROOT / f"testbed-{rid}"
+    trap.mkdir()
+    try:
+        for sub in ("engine", "frr", "pcap"):
+            (trap / sub).symlink_to(canary)
+        topo = tmp_path / "e.yaml"
+        topo.write_text("name: e\nnodes: {a: {kind: host}, b: {kind: host}}\n"
+                        "links: [{endpoints: [a, b], delay: 1ms}]\n")
+        tb = make_testbed(topo, run_id=rid)
+        assert tb.workdir != trap and tb.workdir.stat().st_mode & 0o777 == 0o711
+        assert (tb.workdir / "engine" / f"engine-{rid}.log").is_file()
+        assert tb.ping("a", "b", 1).ok
+        tb.stop()
+        assert list(canary.iterdir()) == [] and not tb.workdir.exists()
+        assert sorted(p.name for p in trap.iterdir()) == ["engine", "frr", "pcap"]   # theirs, left alone
+    finally:
+        shutil.rmtree(trap)
