@@ -17,6 +17,7 @@ import time
 
 from bench.nspair import NsPair
 from testbed.engine.client import EngineProcess
+from testbed.linkparams import Aqm
 from testbed.linkparams import DirectionParams as P
 
 from .engine import SECONDS, _udp_blast
@@ -27,6 +28,8 @@ LINKS: list[tuple[str, P]] = [
     ("delay 5ms", P(delay_s=0.005)),
     ("delay 5ms + jitter 1ms + loss 0.1%", P(delay_s=0.005, jitter_s=0.001, loss_prob=0.001)),
     ("rate 2Gbit + delay 5ms", P(rate_bps=2e9, delay_s=0.005)),
+    ("rate 2Gbit + delay 5ms + codel", P(rate_bps=2e9, delay_s=0.005, aqm=Aqm.defaults("codel"))),
+    ("rate 2Gbit + delay 5ms + fq_codel", P(rate_bps=2e9, delay_s=0.005, aqm=Aqm.defaults("fq_codel"))),
 ]
 
 

@@ -10,6 +10,46 @@ from typing import Any
 
 JITTER_DISTRIBUTIONS = ("uniform", "normal", "pareto", "paretonormal")
 DEFAULT_QUEUE_PACKETS = 1000  # the same default limit netem uses
+QUEUE_DISCIPLINES = ("droptail", "codel", "fq_codel", "pie", "red")
+
+
+@dataclass(frozen=True)
+class Aqm:
+    """An active queue management discipline and its parameters (drop-tail is `aqm=None`).
+
+    Defaults come from the RFCs (see `Aqm.defaults`); the queue's limit stays in
+    DirectionParams.queue_packets / queue_bytes.
+    """
+
+    discipline: str                 # codel | fq_codel | pie | red
+    ecn: bool = False               # mark ECN-capable packets instead of dropping them
+    target_s: float = 0.005         # CoDel/FQ-CoDel: acceptable standing delay; PIE: QDELAY_REF
+    interval_s: float = 0.1         # CoDel/FQ-CoDel: sliding window for the minimum delay
+    flows: int = 1024               # FQ-CoDel: number of flow queues
+    quantum: int = 1514             # FQ-CoDel: bytes a flow may send per round (DRR)
+    tupdate_s: float = 0.015        # PIE: drop probability update period
+    alpha: float = 0.125            # PIE: Hz
+    beta: float = 1.25              # PIE: Hz
+    max_burst_s: float = 0.15       # PIE: burst allowance
+    min_packets: int = 5            # RED: min threshold of the average queue
+    max_packets: int = 15           # RED: max threshold (3 × min, Floyd's advice)
+    max_p: float = 0.1              # RED: drop probability at the max threshold
+    weight: float = 0.002           # RED: EWMA weight of the average queue (w_q)
+
+    @classmethod
+    def defaults(cls, discipline: str) -> Aqm:
+        """The discipline with its RFC defaults: CoDel/FQ-CoDel target 5 ms, interval 100 ms
+        (RFC 8289 §4.2-4.3; FQ-CoDel 1024 flows, quantum 1514 B, ECN on, RFC 8290 §4 and Linux);
+        PIE target 15 ms, T_UPDATE 15 ms, alpha 0.125, beta 1.25, MAX_BURST 150 ms (RFC 8033 §5)."""
+        if discipline == "pie":
+            return cls(discipline, target_s=0.015)
+        return cls(discipline, ecn=discipline == "fq_codel")
+
+    def with_changes(self, **changes: Any) -> Aqm:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -51,6 +91,7 @@ class DirectionParams:
     mtu: int = 1500
     trace: str | None = None                # Mahimahi delivery trace file; replaces rate_bps
     up: bool = True                         # False: every frame dropped, carrier kept (blackhole)
+    aqm: Aqm | None = None                  # None: drop-tail
 
     def with_changes(self, **changes: Any) -> DirectionParams:
         return replace(self, **changes)
@@ -59,13 +100,13 @@ class DirectionParams:
         """True when anything differs from a plain wire (then the link needs an engine)."""
         plain = DirectionParams(mtu=self.mtu)
         return any(getattr(self, f.name) != getattr(plain, f.name)
-                   for f in fields(self) if f.name not in ("queue_packets", "queue_bytes"))
+                   for f in fields(self) if f.name not in ("queue_packets", "queue_bytes", "aqm"))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            out[f.name] = v.__dict__.copy() if isinstance(v, GilbertElliott) else v
+            out[f.name] = v.__dict__.copy() if isinstance(v, (GilbertElliott, Aqm)) else v
         return out
 
     @classmethod
@@ -73,6 +114,8 @@ class DirectionParams:
         d = dict(d)
         if isinstance(d.get("loss_ge"), dict):
             d["loss_ge"] = GilbertElliott(**d["loss_ge"])
+        if isinstance(d.get("aqm"), dict):
+            d["aqm"] = Aqm(**d["aqm"])
         return cls(**d)
 
 

@@ -38,6 +38,8 @@ def describe(d: DirectionParams) -> str:
         if v:
             parts.append(f"{name} {format_percent(v)}")
     parts.append(f"q {d.queue_packets}p" if d.queue_packets else f"q {d.queue_bytes}B")
+    if d.aqm is not None:
+        parts[-1] += f" {d.aqm.discipline}" + (" ecn" if d.aqm.ecn else "")
     if not d.up:
         parts.append("BLACKHOLE")
     return ", ".join(parts)

@@ -19,7 +19,7 @@ from typing import Any
 
 from testbed import errors
 from testbed.errors import CapabilityError, EmulationError, excerpt
-from testbed.linkparams import DirectionParams, GilbertElliott
+from testbed.linkparams import Aqm, DirectionParams, GilbertElliott
 
 from .tap import TUN_PATH
 
@@ -80,6 +80,8 @@ class EngineClient:
             raise errors.InputError(f'direction must be one of {", ".join(DIRECTIONS)}, got {excerpt(direction)}')
         if isinstance(changes.get("loss_ge"), GilbertElliott):
             changes["loss_ge"] = dict(changes["loss_ge"].__dict__)
+        if isinstance(changes.get("aqm"), Aqm):
+            changes["aqm"] = changes["aqm"].to_dict()
         self._call("set_params", link_id=link_id, direction=direction, changes=changes)
 
     def set_carrier(self, link_id: str, up: bool) -> None:

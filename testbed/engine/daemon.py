@@ -23,7 +23,7 @@ from dataclasses import fields
 from typing import Any
 
 from testbed.errors import CapabilityError, EmulationError, InputError, TestbedError
-from testbed.linkparams import DirectionParams, GilbertElliott
+from testbed.linkparams import Aqm, DirectionParams, GilbertElliott
 
 from . import sched, tap
 from .model import Direction
@@ -400,6 +400,11 @@ class Engine:
         changes = dict(changes)
         if isinstance(changes.get("loss_ge"), dict):
             changes["loss_ge"] = GilbertElliott(**changes["loss_ge"])
+        if isinstance(changes.get("aqm"), dict):
+            try:
+                changes["aqm"] = Aqm(**changes["aqm"])
+            except TypeError as e:
+                raise InputError(f"bad aqm parameters: {e}") from None
         now = time.monotonic()
         new = [lane.model.params.with_changes(**changes) for lane in lanes]
         for lane, p in zip(lanes, new, strict=True):

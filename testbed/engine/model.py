@@ -1,6 +1,6 @@
 """One direction of a link as a pure model in virtual time: the caller passes `now` (seconds).
 
-read → loss → corruption/duplication → drop-tail queue → serializer (rate or trace)
+read → loss → corruption/duplication → queue (drop-tail, or an AQM: aqm.py) → serializer (rate or trace)
      → delay line (+ jitter, order kept unless reorder_prob) → due()
 """
 
@@ -11,15 +11,18 @@ from collections import deque
 from typing import Any
 
 from testbed.errors import InputError, excerpt
-from testbed.linkparams import JITTER_DISTRIBUTIONS, DirectionParams
+from testbed.linkparams import JITTER_DISTRIBUTIONS, Aqm, DirectionParams
 
 from . import jitter
+from .aqm import Discipline, make_discipline
 from .lateness import Lateness
 from .loss import make_loss
 from .seeding import direction_rng
+
+DISCIPLINE_NAMES = ("codel", "fq_codel", "pie", "red")
 from .trace import OPPORTUNITY_BYTES, TraceSchedule, load_trace
 
-DROP_CAUSES = ("loss", "queue", "link_down")
+DROP_CAUSES = ("loss", "queue", "aqm", "link_down")
 
 
 def check_params(p: DirectionParams) -> None:
@@ -43,8 +46,30 @@ def check_params(p: DirectionParams) -> None:
         bad.append(f"queue_packets must be >= 1 or None, got {p.queue_packets}")
     if p.queue_bytes is not None and p.queue_bytes < 1:
         bad.append(f"queue_bytes must be >= 1 or None, got {p.queue_bytes}")
+    if p.aqm is not None:
+        bad.extend(check_aqm(p.aqm))
     if bad:
         raise InputError("; ".join(bad))
+
+
+def check_aqm(a: Aqm) -> list[str]:
+    """What is wrong with an AQM's parameters (empty when nothing)."""
+    bad: list[str] = []
+    if a.discipline not in DISCIPLINE_NAMES:
+        bad.append(f"aqm.discipline must be one of {', '.join(DISCIPLINE_NAMES)}, got {a.discipline!r}")
+    for name in ("target_s", "interval_s", "tupdate_s"):
+        if not getattr(a, name) > 0:
+            bad.append(f"aqm.{name} must be > 0, got {getattr(a, name)}")
+    for name in ("flows", "quantum", "min_packets"):
+        if getattr(a, name) < 1:
+            bad.append(f"aqm.{name} must be >= 1, got {getattr(a, name)}")
+    if a.max_packets <= a.min_packets:
+        bad.append(f"aqm.max_packets must be > min_packets, got {a.max_packets} <= {a.min_packets}")
+    if not 0 < a.max_p <= 1 or not 0 < a.weight <= 1:
+        bad.append(f"aqm.max_p and aqm.weight must be in (0, 1], got {a.max_p}, {a.weight}")
+    if a.alpha < 0 or a.beta < 0 or a.max_burst_s < 0:
+        bad.append("aqm.alpha, aqm.beta and aqm.max_burst_s must be >= 0")
+    return bad
 
 
 class Direction:
@@ -53,9 +78,14 @@ class Direction:
     def __init__(self, params: DirectionParams, link_seed: int, direction: str, now: float = 0.0) -> None:
         check_params(params)
         self.name = direction
+        self._link_seed = link_seed
         self.rng = direction_rng(link_seed, direction)
         self.params = params
         self.carrier = True
+        # The AQM draws from its own generator, so its decisions (which depend on queue state, i.e.
+        # on timing) never shift the loss/jitter draws of later frames.
+        self._aqm: Discipline | None = make_discipline(params.aqm, params.queue_packets, params.queue_bytes,
+                                                       params.mtu, direction_rng(link_seed, direction + ":aqm"))
         self._loss = make_loss(params.loss_prob, params.loss_ge)
         self._queue: deque[tuple[bytes, float, bool]] = deque()  # (frame, jitter z, reorder)
         self._qbytes = 0
@@ -79,24 +109,32 @@ class Direction:
     def _update_plain(self) -> None:
         # A plain wire needs no draws, no queue and no heap: the daemon's fast path.
         p = self.params
-        self._plain = (self.carrier and p.up and p.rate_bps is None and self._trace is None
+        aqm = p.aqm is None and self._aqm is None
+        self._plain = (aqm and self.carrier and p.up and p.rate_bps is None and self._trace is None
                        and p.delay_s == 0 and p.jitter_s == 0 and p.loss_prob == 0 and p.loss_ge is None
                        and p.corrupt_prob == 0 and p.duplicate_prob == 0 and p.reorder_prob == 0
                        and not self._queue and not self._line and self._finish is None)
         # Delay line only (+ loss, jitter): with no rate, no trace and no byte limit a frame leaves the
         # serializer at its arrival, so arrive() can skip the queue and do the same draws inline.
-        self._delay_only = (self.carrier and p.up and p.rate_bps is None and self._trace is None
+        self._delay_only = (aqm and self.carrier and p.up and p.rate_bps is None and self._trace is None
                             and p.corrupt_prob == 0 and p.duplicate_prob == 0 and p.reorder_prob == 0
                             and p.queue_bytes is None and not self._queue and self._finish is None)
+        # An AQM with a rate (or none) but without trace/duplication/corruption/reordering.
+        self._aqm_simple = (self._aqm is not None and self.carrier and p.up and self._trace is None
+                            and p.corrupt_prob == 0 and p.duplicate_prob == 0 and p.reorder_prob == 0)
         # Rate (+ delay, loss, jitter, queue limit) without trace/duplication/corruption/reordering.
-        self._rate_simple = (self.carrier and p.up and p.rate_bps is not None and self._trace is None
+        self._rate_simple = (aqm and self.carrier and p.up and p.rate_bps is not None and self._trace is None
                              and p.corrupt_prob == 0 and p.duplicate_prob == 0 and p.reorder_prob == 0)
 
     def _zero_counters(self) -> None:
         self.frames_in = self.bytes_in = self.frames_out = self.bytes_out = 0
         self.drops = dict.fromkeys(DROP_CAUSES, 0)
+        self._aqm_drops = self._aqm_overflow = 0   # counted by AQMs since replaced
         self.duplicated = self.corrupted = 0
-        self.queue_max = len(self._queue)
+        self.queue_max = len(self._queue) + (len(self._aqm) if self._aqm is not None else 0)
+        self.ecn_marked = 0
+        if self._aqm is not None:
+            self._aqm.zero_counters()
         self.write_errors = 0
         self.lateness = Lateness()
 
@@ -108,7 +146,10 @@ class Direction:
         Frames already queued or in flight keep going; a Gilbert-Elliott chain restarts good.
         """
         self.rng = direction_rng(link_seed, self.name)
+        self._link_seed = link_seed
         self._loss = make_loss(self.params.loss_prob, self.params.loss_ge)
+        if self._aqm is not None:
+            self._aqm.rng = direction_rng(link_seed, self.name + ":aqm")
         self._zero_counters()
 
     def set_params(self, params: DirectionParams, now: float) -> None:
@@ -122,12 +163,51 @@ class Direction:
                 self._head_left = len(self._queue[0][0])
         self._loss = make_loss(params.loss_prob, params.loss_ge, self._loss)
         self.params = params
+        self._set_aqm(params, old, now)
         if self._trace is None and self._queue and self._finish is None:
             # Leaving trace mode: the head restarts its serialization at the new rate now.
             self._start_rate(now)
         if not params.up:
             self.flush(now)
         self._update_plain()
+
+    def _set_aqm(self, params: DirectionParams, old: DirectionParams, now: float) -> None:
+        """Apply a new queue discipline; queued frames move to it in their order, none is dropped."""
+        aqm = self._aqm
+        if (params.aqm is None) != (aqm is None) and self._queue:
+            self._advance(now)   # what left before the change is not moved
+        if params.aqm is not None and aqm is not None and params.aqm.discipline == aqm.cfg.discipline:
+            aqm.configure(params.aqm, params.queue_packets, params.queue_bytes, params.mtu)
+            return
+        if params.aqm is None and aqm is None:
+            return
+        if aqm is not None:
+            moved: list[tuple[bytes, float, bool, float]] = aqm.drain()
+            self._aqm_totals(aqm)
+        else:
+            # Drop-tail frames carry no enqueue time: their sojourn counts from the change.
+            moved = [(f, z, r, now) for f, z, r in list(self._queue)[1:]]
+            for _ in range(len(self._queue) - 1):
+                self._qbytes -= len(self._queue.pop()[0])
+        self._aqm = make_discipline(params.aqm, params.queue_packets, params.queue_bytes, params.mtu,
+                                    aqm.rng if aqm is not None else direction_rng(self._link_seed, self.name + ":aqm"))
+        if self._aqm is not None:
+            for item in moved:
+                self._aqm.enqueue(item, item[3])
+            if not self._queue:
+                self._pull(now)
+                if self._queue:
+                    self._begin(now)
+        else:
+            for item in moved:
+                self._queue.append(item[:3])
+                self._qbytes += len(item[0])
+
+    def _aqm_totals(self, aqm: Discipline) -> None:
+        # A discipline being replaced hands its counters to the direction, which keeps totals.
+        self._aqm_drops += aqm.drops
+        self._aqm_overflow += aqm.overflow
+        self.ecn_marked += aqm.marks
 
     def set_carrier(self, up: bool, now: float) -> None:
         """Carrier off drops everything queued or in flight (counted as link_down)."""
@@ -139,6 +219,8 @@ class Direction:
     def flush(self, now: float) -> None:
         """Drop every queued and in-flight frame as link_down."""
         n = len(self._queue) + len(self._line)
+        if self._aqm is not None:
+            n += len(self._aqm.drain())
         self.drops["link_down"] += n
         self._queue.clear()
         self._qbytes = 0
@@ -191,6 +273,9 @@ class Direction:
         """arrive() for each frame in order, all read at `now` (the daemon's batch): same draws, fewer calls."""
         if self._rate_simple and not self._plain:
             self._arrive_many_rate(frames, now)
+            return
+        if self._aqm_simple:
+            self._arrive_many_aqm(frames, now)
             return
         if not self._delay_only or self._plain:
             arrive = self.arrive
@@ -269,6 +354,83 @@ class Direction:
         if qdrops:
             self.drops["queue"] += qdrops
 
+    def _arrive_many_aqm(self, frames: list[bytes], now: float) -> None:
+        """arrive() for each frame into an AQM (no trace, duplication, corruption or reordering):
+        the same draws and the same serializer times, with departures due by `now` run once first."""
+        aqm = self._aqm
+        assert aqm is not None
+        q = self._queue
+        if q and self._finish is not None and self._finish <= now:
+            self._advance(now)
+        p = self.params
+        rng = self.rng
+        lose = self._loss.lose
+        jit, dist, rate = p.jitter_s, p.jitter_dist, p.rate_bps
+        draw = jitter.draw
+        enqueue = aqm.enqueue
+        nbytes = lost = 0
+        qmax = self.queue_max
+        for frame in frames:
+            nbytes += len(frame)
+            if lose(rng):
+                lost += 1
+                continue
+            enqueue((frame, draw(rng, dist) if jit > 0 else 0.0, False, now), now)
+            if not q:
+                if self._finish is None:
+                    item = aqm.dequeue(now)
+                    if item is not None:
+                        q.append(item)
+                        self._qbytes += len(item[0])
+                        self._finish = now + len(item[0]) * 8 / rate if rate else now
+                if self._finish is not None and self._finish <= now:
+                    self._advance(now)
+            if aqm.packets + len(q) > qmax:
+                qmax = aqm.packets + len(q)
+        self.queue_max = qmax
+        self.frames_in += len(frames)
+        self.bytes_in += nbytes
+        if lost:
+            self.drops["loss"] += lost
+
+    def _advance_aqm(self, now: float) -> None:
+        """_advance() in rate mode with an AQM: queue[0] is the frame in service, the AQM holds the rest."""
+        aqm = self._aqm
+        assert aqm is not None
+        dequeue = aqm.dequeue
+        q = self._queue
+        p = self.params
+        rate, delay, jit = p.rate_bps, p.delay_s, p.jitter_s
+        line = self._line
+        push = heapq.heappush
+        last = self._last_due
+        seq = self._seq
+        t = self._finish
+        while q and t is not None and t <= now:
+            frame, z, reorder = q[0][0], q[0][1], q[0][2]
+            q.popleft()
+            self._qbytes -= len(frame)
+            if reorder:
+                push(line, (t, seq, frame))
+            else:
+                d = delay + jit * z if jit > 0 else delay
+                due = t + (d if d > 0 else 0.0)
+                if due < last:
+                    due = last
+                last = due
+                push(line, (due, seq, frame))
+            seq += 1
+            item = dequeue(t)
+            if item is None:
+                t = None
+                break
+            q.append(item)
+            self._qbytes += len(item[0])
+            t = t + len(item[0]) * 8 / rate if rate else t
+        self._finish = t if q else None
+        self._last_due = last
+        self._seq = seq
+
     def _arrive_delay_only(self, frame: bytes, now: float, p: DirectionParams) -> None:
         """arrive() + _enqueue() + _to_line() for a link without rate or trace: same draws, same times."""
         rng = self.rng
@@ -314,6 +476,9 @@ class Direction:
             self._advance(now)
 
     def _enqueue(self, frame: bytes, z: float, reorder: bool, now: float) -> None:
+        if self._aqm is not None:
+            self._enqueue_aqm((frame, z, reorder, now), now)
+            return
         p = self.params
         n = len(frame)
         if p.queue_bytes is not None:
@@ -337,6 +502,40 @@ class Direction:
                 self._start_rate(now)
         self._advance(now)
 
+    def _enqueue_aqm(self, item: tuple[bytes, float, bool, float], now: float) -> None:
+        # Departures due by now happen first, so the AQM sees the queue as it is at this arrival.
+        aqm = self._aqm
+        assert aqm is not None
+        q = self._queue
+        if q:
+            self._advance(now)
+        aqm.enqueue(item, now)
+        if not q and self._finish is None:
+            self._pull(now)
+            if q:
+                self._begin(now)
+        depth = len(q) + aqm.packets
+        if depth > self.queue_max:
+            self.queue_max = depth
+        self._advance(now)
+
+    def _pull(self, t: float) -> None:
+        """Move the AQM's next frame (dequeued at virtual time t) into service."""
+        aqm = self._aqm
+        if aqm is not None:
+            item = aqm.dequeue(t)
+            if item is not None:
+                self._queue.append(item)
+                self._qbytes += len(item[0])
+
+    def _begin(self, t: float) -> None:
+        """Start serializing queue[0] at t."""
+        if self._trace is not None:
+            self._opp = self._trace.first_at_or_after(t)
+            self._head_left = len(self._queue[0][0])
+        else:
+            self._start_rate(t)
+
     def _start_rate(self, t: float) -> None:
         # The rate is read here, so a live change applies from the next serialization.
         rate = self.params.rate_bps
@@ -344,6 +543,9 @@ class Direction:
 
     def _advance(self, now: float) -> None:
         """Run the serializer up to `now`, feeding finished frames into the delay line."""
+        if self._aqm is not None and self._trace is None:
+            self._advance_aqm(now)
+            return
         q = self._queue
         while q:
             if self._finish is not None:
@@ -354,6 +556,8 @@ class Direction:
                 self._qbytes -= len(item[0])
                 self._to_line(item, t)
                 self._finish = None
+                if self._aqm is not None:
+                    self._pull(t)
                 if q:
                     if self._trace is not None:
                         self._opp = self._trace.first_at_or_after(t)
@@ -371,6 +575,8 @@ class Direction:
                         item = q.popleft()
                         self._qbytes -= len(item[0])
                         self._to_line(item, t)
+                        if self._aqm is not None:
+                            self._pull(t)
                         if q:
                             self._head_left = len(q[0][0])
                     else:
@@ -380,8 +586,8 @@ class Direction:
             else:  # rate mode with a queue but nothing in service cannot happen; be safe
                 self._start_rate(now)
 
-    def _to_line(self, item: tuple[bytes, float, bool], t: float) -> None:
-        frame, z, reorder = item
+    def _to_line(self, item: tuple[bytes, float, bool] | tuple[bytes, float, bool, float], t: float) -> None:
+        frame, z, reorder = item[0], item[1], item[2]
         p = self.params
         if reorder:
             due = t  # skips the delay line, so it may overtake frames already in it
@@ -425,15 +631,25 @@ class Direction:
 
     @property
     def queue_depth(self) -> int:
-        return len(self._queue)
+        return len(self._queue) + (len(self._aqm) if self._aqm is not None else 0)
 
     def stats(self) -> dict[str, Any]:
         """Counters of this direction (JSON-ready)."""
+        drops = dict(self.drops)
+        marked = self.ecn_marked
+        qbytes = self._qbytes
+        drops["aqm"] += self._aqm_drops
+        drops["queue"] += self._aqm_overflow
+        if self._aqm is not None:
+            drops["aqm"] += self._aqm.drops
+            drops["queue"] += self._aqm.overflow
+            marked += self._aqm.marks
+            qbytes += self._aqm.nbytes
         return {
             "frames_in": self.frames_in, "bytes_in": self.bytes_in,
             "frames_out": self.frames_out, "bytes_out": self.bytes_out,
-            "drops": dict(self.drops), "duplicated": self.duplicated, "corrupted": self.corrupted,
-            "queue_depth": len(self._queue), "queue_bytes": self._qbytes, "queue_max": self.queue_max,
+            "drops": drops, "ecn_marked": marked, "duplicated": self.duplicated, "corrupted": self.corrupted,
+            "queue_depth": self.queue_depth, "queue_bytes": qbytes, "queue_max": self.queue_max,
             "in_flight": len(self._line), "write_errors": self.write_errors,
             "lateness_s": self.lateness.summary(),
         }

@@ -33,6 +33,9 @@ def netem_argv(dev: str, p: DirectionParams) -> list[str]:
     if p.trace:
         raise CapabilityError("the netem backend cannot replay a Mahimahi delivery trace",
                               "use the userspace engine (backend: engine) for links with a trace")
+    if p.aqm is not None:
+        raise CapabilityError(f"the netem backend has no {p.aqm.discipline} queue (netem's own queue is drop-tail)",
+                              "use the userspace engine (backend: engine) for links with an AQM")
     if p.queue_bytes is not None:
         raise CapabilityError("the netem backend can only bound its queue in packets (queue_bytes given)",
                               "give queue in packets, or use the userspace engine (backend: engine)")

@@ -23,9 +23,9 @@ from .bundle import Event, LinkDirection, RunData
 RUN_STYLES = ({"ls": "-", "alpha": 0.95}, {"ls": "--", "alpha": 0.95})   # first run solid, second dashed
 RUN_COLORS = ("#1f77b4", "#d62728")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f")
-CAUSE_COLORS = {"loss": "#ff7f0e", "queue": "#9467bd", "link_down": "#d62728"}
+CAUSE_COLORS = {"loss": "#ff7f0e", "queue": "#9467bd", "aqm": "#8c564b", "link_down": "#d62728"}
 CAUSE_LABELS = {"loss": "loss model (asked for)", "queue": "queue overflow (congestion)",
-                "link_down": "link down (fault)"}
+                "aqm": "AQM (CoDel/PIE/RED decided)", "link_down": "link down (fault)"}
 WIDTH_IN = 11.0
 MAX_UTIL_LINES = 12
 

@@ -18,7 +18,14 @@ import yaml
 
 from .. import units
 from ..errors import Problem, excerpt, unknown
-from ..linkparams import JITTER_DISTRIBUTIONS, DirectionParams, GilbertElliott, LinkParams
+from ..linkparams import (
+    JITTER_DISTRIBUTIONS,
+    QUEUE_DISCIPLINES,
+    Aqm,
+    DirectionParams,
+    GilbertElliott,
+    LinkParams,
+)
 from ..yamlsource import Source
 from .geo import PROPAGATION_S_PER_KM
 
@@ -29,6 +36,18 @@ PROFILE_KEYS = BLOCK_KEYS + ("extends", "description", "source")
 DIRECTION_KEYS = PARAM_KEYS + ("up",)
 LOSS_MODEL_KEYS = ("model", "p", "r", "loss_bad", "loss_good")
 LOSS_MODELS = ("gilbert-elliott", "bernoulli")
+# Keys of a `queue:` mapping per discipline -> (Aqm field, parser); `limit` is the queue's size.
+_AQM_COMMON = {"ecn": ("ecn", "bool")}
+_CODEL_KEYS = {"target": ("target_s", "duration"), "interval": ("interval_s", "duration")}
+QUEUE_KEYS: dict[str, dict[str, tuple[str, str]]] = {
+    "droptail": {},
+    "codel": {**_AQM_COMMON, **_CODEL_KEYS},
+    "fq_codel": {**_AQM_COMMON, **_CODEL_KEYS, "flows": ("flows", "count"), "quantum": ("quantum", "size")},
+    "pie": {**_AQM_COMMON, "target": ("target_s", "duration"), "tupdate": ("tupdate_s", "duration"),
+            "alpha": ("alpha", "number"), "beta": ("beta", "number"), "max_burst": ("max_burst_s", "duration")},
+    "red": {**_AQM_COMMON, "min": ("min_packets", "count"), "max": ("max_packets", "count"),
+            "max_p": ("max_p", "percent"), "weight": ("weight", "number")},
+}
 
 
 @dataclass
@@ -105,6 +124,82 @@ def _parse_queue(v: Any) -> tuple[str, int]:
         if n.isdigit() and int(n) >= 1:
             return ("packets", int(n))
     return ("bytes", units.parse_size(v))
+
+
+def _parse_count(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"expected a whole number >= 1, got {_kind(v)}")
+    return v
+
+
+def _parse_bytes(v: Any) -> int:
+    return _parse_count(v) if isinstance(v, int) else units.parse_size(v)
+
+
+def _parse_number(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+        raise ValueError(f"expected a number >= 0, got {_kind(v)}")
+    return float(v)
+
+
+def _parse_bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"expected true or false, got {_kind(v)}")
+    return v
+
+
+_AQM_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "duration": units.parse_duration, "count": _parse_count, "number": _parse_number,
+    "percent": units.parse_percent, "bool": _parse_bool, "size": _parse_bytes,
+}
+
+
+def _parse_queue_block(pr: Problems, path: tuple, v: dict) -> dict[str, Any]:
+    """`queue: {discipline: fq_codel, limit: 1000, target: 5ms, ...}` -> queue limit and aqm fields."""
+    out: dict[str, Any] = {}
+    if "discipline" not in v:
+        # Only the limit: whatever discipline an earlier layer (profile, defaults) chose stays.
+        for k in v:
+            if k != "limit":
+                pr.add(path + (k,), f'"{k}" needs a discipline (queue: {{discipline: ..., {k}: ...}}); '
+                       f'known disciplines: {", ".join(QUEUE_DISCIPLINES)}', key=True)
+        if "limit" in v:
+            q = _value(pr, path + ("limit",), _parse_queue, v["limit"])
+            if q is not None:
+                out["queue_packets"], out["queue_bytes"] = (q[1], None) if q[0] == "packets" else (None, q[1])
+        return out
+    discipline = v["discipline"]
+    if discipline not in QUEUE_DISCIPLINES:
+        pr.add(path + ("discipline",), unknown("queue discipline", str(discipline), QUEUE_DISCIPLINES))
+        return out
+    keys = QUEUE_KEYS[discipline]
+    for k in v:
+        if k in ("discipline", "limit"):
+            continue
+        if k not in keys:
+            known = ("discipline", "limit") + tuple(keys)
+            pr.add(path + (k,), unknown(f"parameter of {discipline}", str(k), known), key=True)
+    if "limit" in v:
+        q = _value(pr, path + ("limit",), _parse_queue, v["limit"])
+        if q is not None:
+            out["queue_packets"], out["queue_bytes"] = (q[1], None) if q[0] == "packets" else (None, q[1])
+    if discipline == "droptail":
+        out["aqm"] = None
+        return out
+    values: dict[str, Any] = {}
+    for k, (name, kind) in keys.items():
+        if k in v:
+            x = _value(pr, path + (k,), _AQM_PARSERS[kind], v[k])
+            if x is not None:
+                values[name] = x
+    aqm = Aqm.defaults(discipline).with_changes(**values)
+    if aqm.max_packets <= aqm.min_packets:
+        pr.add(path, f"red needs max > min, got min {aqm.min_packets}, max {aqm.max_packets}")
+    elif any(getattr(aqm, f) <= 0 for f in ("target_s", "interval_s", "tupdate_s")):
+        pr.add(path, "target, interval and tupdate must be longer than 0")
+    else:
+        out["aqm"] = aqm
+    return out
 
 
 def _parse_mtu(v: Any) -> int:
@@ -199,9 +294,12 @@ def _parse_params(pr: Problems, d: dict, path: tuple, base_dir: Path) -> dict[st
     if "loss" in d:
         out.update(_parse_loss(pr, path + ("loss",), d["loss"]))
     if "queue" in d:
-        q = _value(pr, path + ("queue",), _parse_queue, d["queue"])
-        if q is not None:
-            out["queue_packets"], out["queue_bytes"] = (q[1], None) if q[0] == "packets" else (None, q[1])
+        if isinstance(d["queue"], dict):
+            out.update(_parse_queue_block(pr, path + ("queue",), d["queue"]))
+        else:
+            q = _value(pr, path + ("queue",), _parse_queue, d["queue"])
+            if q is not None:
+                out["queue_packets"], out["queue_bytes"] = (q[1], None) if q[0] == "packets" else (None, q[1])
     if "trace" in d:
         t = d["trace"]
         p = (base_dir / str(t)) if isinstance(t, str) else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..linkparams import JITTER_DISTRIBUTIONS
+from ..linkparams import JITTER_DISTRIBUTIONS, QUEUE_DISCIPLINES
 from .geo import PROPAGATION_S_PER_KM
 from .model import BACKENDS, NODE_KINDS, ROUTING
 from .params import LOSS_MODELS
@@ -21,6 +21,8 @@ DURATION = {"anyOf": [{"type": "string", "pattern": rf"^{_NUM}(ns|us|µs|ms|s|se
 PERCENT = {"anyOf": [{"type": "string", "pattern": rf"^{_NUM}%$"}, {"const": 0}],
            "description": 'a percentage, e.g. "0.5%"'}
 SIZE = {"type": "string", "pattern": rf"^{_NUM}(B|KB|kB|KiB|MB|MiB|GB|GiB)$"}
+QUEUE_LIMIT = {"anyOf": [{"type": "integer", "minimum": 1}, SIZE,
+                        {"type": "string", "pattern": r"^[0-9]+\s*(p|packets)$"}]}
 LOSS = {"anyOf": [PERCENT, {
     "type": "object", "additionalProperties": False,
     "properties": {"model": {"enum": list(LOSS_MODELS)}, "p": PERCENT, "r": PERCENT,
@@ -28,9 +30,16 @@ LOSS = {"anyOf": [PERCENT, {
 PARAMS: dict[str, Any] = {
     "rate": RATE, "delay": DURATION, "jitter": DURATION, "distribution": {"enum": list(JITTER_DISTRIBUTIONS)},
     "loss": LOSS, "corrupt": PERCENT, "duplicate": PERCENT, "reorder": PERCENT,
-    "queue": {"anyOf": [{"type": "integer", "minimum": 1}, SIZE,
-                        {"type": "string", "pattern": r"^[0-9]+\s*(p|packets)$"}],
-              "description": "packets (an integer) or bytes (a size like 64KB)"},
+    "queue": {"anyOf": [QUEUE_LIMIT, {
+        "type": "object", "additionalProperties": False,
+        "properties": {"discipline": {"enum": list(QUEUE_DISCIPLINES)}, "limit": QUEUE_LIMIT,
+                       "ecn": {"type": "boolean"}, "target": DURATION, "interval": DURATION,
+                       "flows": {"type": "integer", "minimum": 1}, "quantum": {"anyOf": [SIZE, {"type": "integer"}]},
+                       "tupdate": DURATION, "alpha": {"type": "number"}, "beta": {"type": "number"},
+                       "max_burst": DURATION, "min": {"type": "integer", "minimum": 1},
+                       "max": {"type": "integer", "minimum": 1}, "max_p": PERCENT, "weight": {"type": "number"}}}],
+              "description": "a limit in packets (an integer) or bytes (a size like 64KB), or "
+                             "{discipline: droptail|codel|fq_codel|pie|red, limit, ...}"},
     "mtu": {"type": "integer", "minimum": 576, "maximum": 9000},
     "trace": {"type": "string", "description": "Mahimahi delivery trace, relative to this file"},
 }

@@ -275,3 +275,31 @@ def test_cut_sets_no_carrier_and_restore_brings_pings_back(pair):
     for ns in (pr.ns_a, pr.ns_b):
         assert "LOWER_UP" in pr.link_info(ns)["flags"]
     assert len(ping(pr, 3, 0.1)) >= 2
+
+
+def test_fq_codel_keeps_rtt_under_load_near_base_where_a_1000_packet_drop_tail_queue_bloats(pair):
+    """CUBIC over 10 Mbit/s and 40 ms RTT with a concurrent ping: drop-tail 1000 vs fq_codel."""
+    from testbed.linkparams import Aqm
+    results = {}
+    for name, aqm in (("droptail", None), ("fq_codel", Aqm.defaults("fq_codel"))):
+        d = P(rate_bps=10e6, delay_s=0.020, queue_packets=1000, aqm=aqm)
+        pr = pair(d, d)
+        base = statistics.median(fping_rtts_ms(pr, 10, 50))
+        server = pr.popen(pr.ns_b, ["iperf3", "-s", "-1", "-B", pr.ip_b])
+        time.sleep(0.3)
+        client = pr.popen(pr.ns_a, ["iperf3", "-c", pr.ip_b, "-t", "9", "-C", "cubic", "-J"])
+        time.sleep(2.5)  # slow start and the first losses are over
+        rtts = fping_rtts_ms(pr, 110, 50)
+        out, _ = client.communicate(timeout=30)
+        pr.stop(server)
+        goodput = json.loads(out)["end"]["sum_received"]["bits_per_second"]
+        s = pair.client.stats(pr.link_id)[pr.link_id]["ab"]
+        results[name] = (base, statistics.median(rtts), statistics.quantiles(rtts, n=20)[-1], goodput, s)
+        print(f"{name}: base {base:.1f} ms, under load median {results[name][1]:.1f} p95 {results[name][2]:.1f} ms, "
+              f"goodput {goodput / 1e6:.2f} Mbit/s, queue_max {s['queue_max']}, drops {s['drops']}")
+    base, med, p95, goodput, s = results["fq_codel"]
+    assert p95 <= base + 20, results["fq_codel"]
+    assert goodput > 8.5e6 and s["drops"]["aqm"] > 0
+    base, med, p95, goodput, s = results["droptail"]
+    assert med > base + 200 and s["drops"]["aqm"] == 0, results["droptail"]
+    assert goodput > 8.5e6

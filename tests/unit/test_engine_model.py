@@ -103,7 +103,7 @@ def test_live_rate_change_applies_from_next_serialization_without_drops():
         now = d.next_time()
         out.extend(d.due(now))
     assert [t for t, _ in out] == pytest.approx([0.001, 0.003, 0.005, 0.007])
-    assert d.stats()["drops"] == {"loss": 0, "queue": 0, "link_down": 0}
+    assert d.stats()["drops"] == {"loss": 0, "queue": 0, "aqm": 0, "link_down": 0}
 
 
 def test_shrinking_the_queue_drops_nothing_already_queued():
