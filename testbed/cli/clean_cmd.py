@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..emulation import names, probe
 from ..emulation.clean import clean
@@ -33,6 +34,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"run {rid}: cleaned")
     if rep.killed or rep.interfaces:
         print(f"stopped {len(rep.killed)} processes, deleted {len(rep.interfaces)} interfaces")
+    for intf in rep.restored:
+        print(f"host interface {intf}: given back as it was")
+    for problem in rep.problems:
+        print(f"problem: {problem} (the run's marker is kept; run `testbed clean` again once fixed)",
+              file=sys.stderr)
     if not rep.runs and not rep.skipped_live and not args.quiet:
         print("nothing to clean")
-    return 0
+    return 4 if rep.problems else 0

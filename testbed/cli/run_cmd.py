@@ -23,6 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "2 bad input, 3 this machine cannot, 130 interrupted.")
     p.add_argument("scenario", metavar="SCENARIO", help="a scenario file (.yaml, or .py)")
     p.add_argument("--out", metavar="DIR", help="results folder (default: results/<scenario>-<time>)")
+    p.add_argument("--force-interface", action="append", default=[], metavar="IFACE",
+                   help="take this host interface for its external node even though it has an address or "
+                        "the default route (it is given back as it was); repeatable")
     p.add_argument("--seed", type=int, help="override the scenario's seed (seeds every random choice)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--time-scale", type=float, metavar="F", default=None,
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{f' (time scale {scale:g})' if scale != 1 else ''}, seed {seed} -> {out}")
     result = None
     run_id = None
-    with Testbed(plan) as tb:
+    with Testbed(plan, force_interfaces=tuple(args.force_interface)) as tb:
         run_id = tb.run_id
         console.print(f"run {tb.run_id}: network up in {tb.timings.get('up_s', 0):.1f}s")
         with display:

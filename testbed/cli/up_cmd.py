@@ -39,6 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workdir", help="keep logs, FRR configs and pcaps here (default: a temporary run folder)")
     p.add_argument("--run-id", help="5 hex digits (default: random)")
     p.add_argument("--pcap", action="store_true", help="capture every engine link to WORKDIR/pcap/")
+    p.add_argument("--force-interface", action="append", default=[], metavar="IFACE",
+                   help="take this host interface for its external node even though it has an address or "
+                        "the default route (it is given back as it was); repeatable")
     p.add_argument("--no-wait", action="store_true", help="do not wait for all pairs to reach each other")
     p.add_argument("--wait-timeout", type=float, default=60.0, metavar="S",
                    help="give routing this long to converge (default 60)")
@@ -56,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     plan = make_plan(load_topology(args.topology))
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGHUP, _raise_interrupt)
-    tb = Testbed(plan, workdir=args.workdir, run_id=args.run_id, pcap=args.pcap)
+    tb = Testbed(plan, workdir=args.workdir, run_id=args.run_id, pcap=args.pcap,
+                 force_interfaces=tuple(args.force_interface))
     print(f"bringing up {plan.topology.name} (run {tb.run_id}) ...", file=sys.stderr, flush=True)
     with tb:
         print(f"up in {tb.timings['up_s']:.2f}s: {len(tb.nodes)} nodes, {len(plan.links)} links, "
@@ -164,7 +168,7 @@ def _dispatch(tb, cmd: str, rest: list[str]) -> int:
     if cmd == "pingall":
         t0 = time.monotonic()
         bad = tb.unreachable()
-        ends = [n for n, pn in plan.nodes.items() if pn.kind != "switch" and tb.is_powered(n)]
+        ends = [n for n, pn in plan.nodes.items() if pn.kind not in ("switch", "external") and tb.is_powered(n)]
         total = len(ends) * (len(ends) - 1)
         print(f"{total - len(bad)}/{total} pairs reachable ({time.monotonic() - t0:.1f}s)")
         for a, b in bad:

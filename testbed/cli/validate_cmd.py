@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         try:
             topo = load_topology(f)
-            make_plan(topo)
+            plan = make_plan(topo)
         except InputError as e:
             bad += 1
             print(str(e), file=sys.stderr)
@@ -53,4 +53,7 @@ def run(args: argparse.Namespace) -> int:
         s = topo.summary()
         kinds = ", ".join(plural(v, k) for k, v in s["nodes"].items())
         print(f"{f}: ok ({s['name']}: {kinds}, {plural(s['links'], 'link')}, {s['routing']} routing)")
+        for port in plan.external:
+            print(f"  takes host interface {port.interface} (external node {port.node}); "
+                  f"the device on it: {port.address}" + (f" via {port.gateway}" if port.gateway else ""))
     return 2 if bad else 0

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine.client import socket_dirs
-from . import frr, names
+from . import external, frr, names
 from . import workdir as workdir_mod
 from .registry import INFO_FILE, read_records, start_time, still_ours, stop_pid
 
@@ -39,6 +39,8 @@ class CleanReport:
     killed: list[int] = field(default_factory=list)
     interfaces: list[str] = field(default_factory=list)
     folders: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)    # host interfaces given back (external nodes)
+    problems: list[str] = field(default_factory=list)    # what could not be undone (the marker is kept)
 
 
 MARKER_GRACE_S = 30.0   # a marker younger than this without its run.json is a run still starting
@@ -114,6 +116,10 @@ def _clean_run(rid: str, info: dict, rep: CleanReport) -> None:
             rep.killed.append(rec.pid)
         if rec.role == "daemon":
             frr.remove_crash_dirs(rec.pid)
+    # host interfaces first: they wait in pinned namespaces, and go back with their saved state
+    restored, problems = external.give_back_run(marker)
+    rep.restored += restored
+    rep.problems += problems
     for ifname in run_interfaces(rid):
         cp = subprocess.run(["ip", "link", "del", ifname], capture_output=True, text=True)
         if cp.returncode == 0:
@@ -125,6 +131,8 @@ def _clean_run(rid: str, info: dict, rep: CleanReport) -> None:
     if info.get("own_workdir", True) and isinstance(workdir, str) and workdir_mod.is_ours(rid, Path(workdir)):
         shutil.rmtree(workdir, ignore_errors=True)   # only a folder the run made itself, never a --workdir
         rep.folders.append(workdir)
+    if problems:   # keep the saved interface state for another try
+        return
     shutil.rmtree(marker, ignore_errors=True)
     rep.folders.append(str(marker))
 
@@ -150,6 +158,7 @@ def leftovers(run_id: str) -> list[str]:
         out.append(f"marker {names.marker_dir(run_id)}")
     out += [f"interface {i}" for i in run_interfaces(run_id)]
     out += [f"engine socket folder {d}" for d in socket_dirs(f"engine-{run_id}")]
+    out += [f"namespace pin {external.NETNS_DIR / p}" for p in external.pins(run_id)]
     needles = (tag.encode(), f"testbed-{run_id}-".encode())
     for p in Path("/proc").iterdir():
         if not p.name.isdigit():

@@ -13,8 +13,9 @@ from typing import Any
 
 from ..errors import CapabilityError
 from ..network import link_seed
-from ..topology.plan import Plan, PlanLink
+from ..topology.plan import Plan, PlanIntf, PlanLink
 from . import names
+from .external import LINK_END
 from .iputil import ip_batch
 from .nodes import EmuNode
 
@@ -41,8 +42,9 @@ class LinkSet:
         veth, moves = [], []
         for lk in self.plan.links:
             pa, pb = self.nodes[lk.a.node].pid, self.nodes[lk.b.node].pid
+            na, nb = self.ifname(lk.a), self.ifname(lk.b)
             if lk.backend == "veth":
-                veth.append(f"link add name {lk.a.name} netns {pa} type veth peer name {lk.b.name} netns {pb}")
+                veth.append(f"link add name {na} netns {pa} type veth peer name {nb} netns {pb}")
             elif lk.backend == "engine":
                 ta, tb = names.tap_name(self.run_id, lk.index, "a"), names.tap_name(self.run_id, lk.index, "b")
                 pcap = str(self.pcap_dir / f"{lk.name}.pcap") if self.pcap_dir else None
@@ -50,12 +52,17 @@ class LinkSet:
                     self.pcap_dir.mkdir(parents=True, exist_ok=True)
                 self.engine.add_link(lk.name, ta, tb, lk.params.ab, lk.params.ba,
                                      seed=link_seed(self.plan.topology.seed, lk.index), pcap_path=pcap)
-                moves += [f"link set {ta} netns {pa} name {lk.a.name}", f"link set {tb} netns {pb} name {lk.b.name}"]
+                moves += [f"link set {ta} netns {pa} name {na}", f"link set {tb} netns {pb} name {nb}"]
             else:
                 raise CapabilityError(f'link {lk.name}: backend "{lk.backend}" is not available here',
                                       "use backend: engine or veth")
         ip_batch(veth, what="creating veth links")
         ip_batch(moves, what="moving engine TAPs into nodes")
+
+    def ifname(self, end: PlanIntf) -> str:
+        """The link end's name in its node; an external node's port has the host interface's name,
+        so the link's end there gets a name of its own (bridged to that port)."""
+        return LINK_END if self.plan.nodes[end.node].kind == "external" else end.name
 
     def apply_initial(self) -> None:
         """Links the topology starts down (`up: false`) are cut now, after addresses and routes."""
@@ -97,6 +104,6 @@ class LinkSet:
             self.engine.set_carrier(lk.name, want)
         else:
             for end in (lk.a, lk.b):
-                ip_batch([f"link set {end.name} {'up' if want else 'down'}"], self.nodes[end.node].pid,
+                ip_batch([f"link set {self.ifname(end)} {'up' if want else 'down'}"], self.nodes[end.node].pid,
                          what=f"{end.node}: link {lk.name}")
         self.carrier[lk.name] = want

@@ -20,7 +20,7 @@ from typing import Any
 from ..errors import CapabilityError, EmulationError, InputError, unknown
 from ..network import link_seed
 from ..topology.plan import Plan, PlanLink
-from . import frr, mounts, names, probe
+from . import external, frr, mounts, names, probe
 from . import workdir as workdir_mod
 from .iputil import start_batch, wait_batch
 from .links import LinkSet
@@ -42,7 +42,7 @@ class Testbed:
     """
 
     def __init__(self, plan: Plan, workdir: str | Path | None = None, run_id: str | None = None, *,
-                 pcap: bool = False) -> None:
+                 pcap: bool = False, force_interfaces: tuple[str, ...] = ()) -> None:
         self.plan = plan
         self.run_id = names.check_run_id(run_id) if run_id else names.new_run_id()
         self._own_workdir = workdir is None
@@ -50,6 +50,8 @@ class Testbed:
         # the default folder gets its random name at start(): until then this is only a label
         self.workdir = Path(workdir) if workdir else names.WORK_ROOT / f"testbed-{self.run_id}-*"
         self.pcap = pcap
+        self.force_interfaces = tuple(force_interfaces)   # host interfaces to take even though in use
+        self._taken: list[external.SavedPort] = []
         self.engine: Any = None
         self._engine_proc: Any = None
         self.nodes: dict[str, EmuNode] = {}
@@ -77,6 +79,7 @@ class Testbed:
         t0 = time.monotonic()
         backends = {lk.backend for lk in self.plan.links}
         probe.check_all(self.plan.routing, backends)
+        external.check(self.plan, self.force_interfaces)
         lying = [lk.name for lk in self.plan.links if lk.backend == "veth"
                  and (lk.params.ab.is_impaired() or lk.params.ba.is_impaired())]
         if lying:
@@ -99,6 +102,7 @@ class Testbed:
             if "engine" in backends:
                 self._start_engine()
             self._make_nodes()
+            self._take_interfaces()
             self.timings["nodes_s"] = time.monotonic() - t0
             self.links = LinkSet(self.plan, self.nodes, self.run_id, self.engine,
                                  self.workdir / "pcap" if self.pcap else None)
@@ -131,13 +135,15 @@ class Testbed:
             except Exception as e:  # keep tearing down the rest
                 errors.append(f"engine: {e}")
             self._engine_proc = self.engine = None
+        kept = self._give_back_interfaces()
+        errors += kept
         for node in self.nodes.values():
             try:
                 node.mn.terminate()
             except Exception as e:
                 errors.append(f"{node.name}: {e}")
         self.nodes = {}
-        if self._registry is not None:
+        if self._registry is not None and not kept:   # kept: `testbed clean` needs the saved state
             self._registry.remove()
             self._registry = None
         if self._made_workdir and not errors:   # only the folder this run made, never a --workdir
@@ -195,8 +201,27 @@ class Testbed:
         hosts.chmod(0o644)
         mounts.bind_many((name, node.pid, hosts, mounts.HOSTS) for name, node in self.nodes.items())
 
+    def _take_interfaces(self) -> None:
+        """External nodes: save each host interface's state in the marker, then move it in."""
+        if self._registry is None:
+            return
+        for port in self.plan.external:
+            saved = external.inspect(port, self.run_id)
+            self._taken.append(saved)
+            external.save(self._registry.dir, self._taken)   # before it changes: clean can undo a crash
+            external.take(saved, self.nodes[port.node].pid)
+
+    def _give_back_interfaces(self) -> list[str]:
+        problems: list[str] = []
+        for saved in self._taken:
+            problems += external.give_back(saved)
+        self._taken = []
+        return problems
+
     def _node_lines(self, name: str) -> list[str]:
         pn = self.plan.nodes[name]
+        if pn.kind == "external":
+            return external.holder_lines(self.plan.link(pn.interfaces[0].link).params.ab.mtu, pn.interfaces[0].name)
         lines = ["link set lo up"]
         if pn.loopback:
             lines.append(f"addr add {pn.loopback} dev lo")
@@ -214,6 +239,8 @@ class Testbed:
         return lines + self._route_lines(name)
 
     def _route_lines(self, name: str) -> list[str]:
+        if self.plan.nodes[name].kind == "external":
+            return []   # its routes are the device's business (the plan tells what they should be)
         return [f"route replace {r.dest} via {r.via} dev {r.dev}" for r in self.plan.nodes[name].routes]
 
     def restore_routes(self, name: str) -> None:
@@ -286,7 +313,8 @@ class Testbed:
 
     def unreachable(self, timeout_ms: int = 1200, retries: int = 1) -> list[tuple[str, str]]:
         """All (src, dst) pairs of non-switch nodes that do not answer ping now (fping, in parallel)."""
-        ends = [n for n, pn in self.plan.nodes.items() if pn.kind != "switch" and n not in self._off]
+        ends = [n for n, pn in self.plan.nodes.items() if pn.kind not in ("switch", "external")
+                and n not in self._off]
         procs = []
         for src in ends:
             targets = {self.address_of(d): d for d in ends if d != src}

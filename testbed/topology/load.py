@@ -29,7 +29,9 @@ from .validate import check_graph
 
 TOP_KEYS = ("name", "description", "defaults", "profiles", "nodes", "links", "ospf", "addressing", "seed")
 DEFAULTS_KEYS = ("routing", "link", "backend")
-NODE_KEYS = ("kind", "site", "power", "description", "subnet", "gateway")
+NODE_KEYS = ("kind", "site", "power", "description", "subnet", "gateway", "interface")
+IFNAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$")
+HOST_PREFIX = "host"   # endpoint "host:enp3s0": the machine's own interface, an implicit external node
 LINK_KEYS = BLOCK_KEYS + ("endpoints", "profile", "cost", "addresses", "name", "backend", "description")
 DEFAULT_LINK_KEYS = BLOCK_KEYS + ("profile", "cost", "backend")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
@@ -76,7 +78,8 @@ def build_topology(src: Source, base_dir: Path) -> Topology:
     if isinstance(seed, bool) or not isinstance(seed, int):
         pr.add(("seed",), f"expected an integer seed, got {excerpt(seed)}")
         seed = 0
-    marks = {f"node:{n}": src.where(("nodes", n), key=True) for n in nodes}
+    written = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
+    marks = {f"node:{n}": src.where(("nodes", n), key=True) for n in nodes if n in written}
     marks.update({f"link:{lk.index}": src.where(("links", lk.index)) for lk in links})
     topo = Topology(name=name, nodes=tuple(nodes.values()), links=tuple(links), routing=routing,
                     ospf=ospf, addressing=addressing, description=str(data.get("description", "")),
@@ -143,7 +146,8 @@ def _nodes(pr: Problems, data: Any) -> dict[str, Node]:
         nodes[name] = Node(name=name, kind=kind, site=_site(pr, body.get("site"), path + ("site",)),
                            power=_power(pr, body.get("power"), path + ("power",)),
                            description=str(body.get("description", "")),
-                           subnet=_subnet(pr, body, path, kind), gateway=body.get("gateway"))
+                           subnet=_subnet(pr, body, path, kind), gateway=body.get("gateway"),
+                           interface=_interface(pr, body, path, kind))
         if body.get("gateway") is not None and kind != "host":
             pr.add(path + ("gateway",), "only a host has a default gateway")
     return nodes
@@ -194,16 +198,51 @@ def _subnet(pr: Problems, body: dict, path: tuple, kind: str) -> str | None:
         return None
 
 
+def _interface(pr: Problems, body: dict, path: tuple, kind: str) -> str | None:
+    """An external node's host interface (required there, refused elsewhere)."""
+    intf = body.get("interface")
+    if kind != "external":
+        if intf is not None:
+            pr.add(path + ("interface",), 'only an external node takes a host interface (kind: external)')
+        return None
+    if intf is None:
+        pr.add(path, 'an external node needs "interface": the host interface its device is plugged '
+               'into, e.g. {kind: external, interface: enp3s0}')
+        return None
+    if not isinstance(intf, str) or not IFNAME_RE.match(intf):
+        pr.add(path + ("interface",), f'expected a host interface name (1-15 letters, digits, ".", "-", "_"), '
+               f"got {intf!r}")
+        return None
+    return intf
+
+
 def _endpoint(pr: Problems, v: Any, path: tuple, nodes: dict[str, Node]) -> Endpoint | None:
     if not isinstance(v, str):
         pr.add(path, f"expected a node name (or node:interface), got {excerpt(v)}")
         return None
     node, _, intf = v.partition(":")
+    if node == HOST_PREFIX and HOST_PREFIX not in nodes and intf:
+        # "host:enp3s0" is shorthand for an external node named after the interface
+        if not IFNAME_RE.match(intf):
+            pr.add(path, f'host interface name "{intf}" must be 1-15 letters, digits, ".", "-" or "_"')
+            return None
+        known = nodes.get(intf)
+        if known is not None and not (known.kind == "external" and known.interface == intf):
+            pr.add(path, f'"{v}" names an external node "{intf}", but a node of that name already exists; '
+                   f"write it as {{kind: external, interface: {intf}}} under another name")
+            return None
+        nodes.setdefault(intf, Node(name=intf, kind="external", interface=intf,
+                                    description=f"host interface {intf}"))
+        return Endpoint(intf, None)
     if node not in nodes:
         pr.add(path, unknown("node", node, nodes))
         return None
     if intf and not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9_-]{0,14}", intf):
         pr.add(path, f'interface name "{intf}" must be 1-15 letters, digits, "-" or "_"')
+        return None
+    if intf and nodes[node].kind == "external":
+        pr.add(path, f'"{node}" is external: its interface is the host interface {nodes[node].interface}; '
+               f'write just "{node}"')
         return None
     return Endpoint(node, intf or None)
 

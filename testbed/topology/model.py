@@ -7,7 +7,8 @@ from typing import Any
 
 from ..linkparams import LinkParams
 
-NODE_KINDS = ("host", "router", "switch")
+NODE_KINDS = ("host", "router", "switch", "external")
+END_KINDS = ("host", "external")   # never carry transit traffic
 ROUTING = ("static", "ospf")
 BACKENDS = ("auto", "engine", "netem", "veth")
 
@@ -36,6 +37,7 @@ class Node:
     description: str = ""
     subnet: str | None = None        # switches: the LAN's subnet, when given
     gateway: str | None = None       # hosts: the router to use as default gateway, when given
+    interface: str | None = None     # external: the host interface (a real port) this node stands for
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,11 @@ class Topology:
             if link.name == name:
                 return link
         raise KeyError(name)
+
+    @property
+    def external(self) -> dict[str, str]:
+        """External node name -> the host interface it takes."""
+        return {n.name: n.interface for n in self.nodes if n.kind == "external" and n.interface}
 
     @property
     def node_names(self) -> list[str]:

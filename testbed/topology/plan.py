@@ -16,7 +16,7 @@ import networkx as nx
 
 from ..errors import InputError, Problem
 from ..linkparams import LinkParams
-from .model import Link, Topology
+from .model import END_KINDS, Link, Topology
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,24 @@ class Lan:
 
 
 @dataclass(frozen=True)
+class ExternalPort:
+    """A host interface taken into the network, and how its device should be set up."""
+
+    node: str
+    interface: str            # the machine's interface, e.g. "enp3s0"
+    link: str
+    address: str | None       # for the device: "10.255.0.6/30"
+    gateway: str | None       # for the device: its default route's next hop
+    peer: str                 # the node at the other end of its link
+
+    def advice(self) -> str:
+        where = f"{self.address}, default gateway {self.gateway}" if self.address and self.gateway else \
+            (f"{self.address}" if self.address else "an address of its LAN")
+        return (f"host interface {self.interface} is taken for external node \"{self.node}\" (link {self.link} "
+                f"to {self.peer}); set the device plugged into it to {where}")
+
+
+@dataclass(frozen=True)
 class Plan:
     topology: Topology
     nodes: dict[str, PlanNode]
@@ -95,6 +113,19 @@ class Plan:
             return n.loopback.split("/")[0]
         return n.addresses[0]
 
+    @property
+    def external(self) -> list[ExternalPort]:
+        """Host interfaces this plan takes, one per external node."""
+        out = []
+        for name, iface in self.topology.external.items():
+            pn = self.nodes[name]
+            if not pn.interfaces:
+                continue
+            i = pn.interfaces[0]
+            gw = next((r.via for r in pn.routes if r.dest == "default"), None)
+            out.append(ExternalPort(name, iface, i.link, i.address, gw, i.peer))
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.topology.name, "routing": self.routing,
@@ -106,6 +137,7 @@ class Plan:
                        "backend": lk.backend, "cost": lk.cost, "up": lk.up, "subnet": lk.subnet,
                        "ab": lk.params.ab.to_dict(), "ba": lk.params.ba.to_dict()} for lk in self.links],
             "lans": [asdict(x) for x in self.lans],
+            "external": [asdict(x) for x in self.external],
             "notes": list(self.notes),
         }
 
@@ -202,8 +234,9 @@ def make_plan(topo: Topology) -> Plan:
             ends.append(pi)
         backend = lk.backend
         if backend == "auto":
-            backend = "engine" if (lk.params.ab.is_impaired() or lk.params.ba.is_impaired() or not lk.up) \
-                else "veth"
+            # a host interface always goes through the engine: its link's impairments, counters, pcap
+            backend = "engine" if (lk.params.ab.is_impaired() or lk.params.ba.is_impaired() or not lk.up
+                                   or "external" in (kinds[lk.a.node], kinds[lk.b.node])) else "veth"
         subnet = str(ipaddress.ip_interface(ends[0].address).network) if ends[0].address and ends[1].address \
             else None
         plinks.append(PlanLink(lk.name, lk.index, ends[0], ends[1], lk.params, lk.cost, backend, lk.up, subnet))
@@ -220,7 +253,9 @@ def make_plan(topo: Topology) -> Plan:
         if n.kind == "host" and topo.routing == "ospf" and len(pnodes[n.name].interfaces) > 1:
             notes.append(f'host "{n.name}" is multi-homed: its routes are static and will not fail over '
                          "(make it a router to let OSPF move its traffic)")
-    return Plan(topo, pnodes, tuple(plinks), tuple(lans), topo.routing, tuple(notes))
+    plan = Plan(topo, pnodes, tuple(plinks), tuple(lans), topo.routing, tuple(notes))
+    taken = tuple(port.advice() for port in plan.external)
+    return Plan(topo, pnodes, tuple(plinks), tuple(lans), topo.routing, taken + tuple(notes)) if taken else plan
 
 
 def _interface_names(topo: Topology) -> dict[tuple[int, int], str]:
@@ -232,8 +267,12 @@ def _interface_names(topo: Topology) -> dict[tuple[int, int], str]:
                 given.setdefault(ep.node, set()).add(ep.intf)
     counters: dict[str, int] = {}
     out: dict[tuple[int, int], str] = {}
+    host_ports = topo.external
     for lk in topo.links:
         for j, ep in enumerate((lk.a, lk.b)):
+            if ep.node in host_ports:        # an external node's one interface is the host's
+                out[(lk.index, j)] = host_ports[ep.node]
+                continue
             if ep.intf:
                 out[(lk.index, j)] = ep.intf
                 continue
@@ -298,7 +337,7 @@ def static_routes(topo: Topology, nodes: dict[str, PlanNode], links: list[PlanLi
         if src not in g:
             out[src] = []
             continue
-        transit = g.subgraph([v for v in g if v == src or kinds.get(v) != "host"])
+        transit = g.subgraph([v for v in g if v == src or kinds.get(v) not in END_KINDS])
         dist, paths = nx.single_source_dijkstra(transit, src, weight="weight")
         own = {i.address and str(ipaddress.ip_interface(i.address).network) for i in nodes[src].interfaces}
         own.add(nodes[src].loopback)
@@ -321,7 +360,7 @@ def static_routes(topo: Topology, nodes: dict[str, PlanNode], links: list[PlanLi
             via = _address_towards(nodes[hop], intf, first)
             if via:
                 routes.append(Route(subnet, via, intf.name, cost))
-        if kinds[src] == "host" and routes and len({(r.via, r.dev) for r in routes}) == 1:
+        if kinds[src] in END_KINDS and routes and len({(r.via, r.dev) for r in routes}) == 1:
             routes = [Route("default", routes[0].via, routes[0].dev, 0.0)]
         gw = topo.node(src).gateway
         if gw and kinds[src] == "host":

@@ -56,7 +56,8 @@ NAME = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_.-]*$"}
 
 
 def topology_schema() -> dict[str, Any]:
-    endpoint = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_.-]*(:[a-zA-Z][a-zA-Z0-9_-]{0,14})?$"}
+    endpoint = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_.-]*(:[a-zA-Z][a-zA-Z0-9_.-]{0,14})?$",
+                "description": 'a node, "node:ifname", or "host:IFACE" (this machine\'s interface IFACE)'}
     address = {"anyOf": [{"type": "null"}, {"type": "string", "pattern": r"^[0-9.]+/[0-9]+$"}]}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -87,7 +88,9 @@ def topology_schema() -> dict[str, Any]:
                         "power": {"type": "object", "additionalProperties": False, "properties": {
                             "battery": DURATION, "solar": {"type": "boolean"}, "grid": {"type": "boolean"}}},
                         "description": {"type": "string"},
-                        "subnet": {"type": "string"}, "gateway": {"type": "string"}}}]}},
+                        "subnet": {"type": "string"}, "gateway": {"type": "string"},
+                        "interface": {"type": "string", "pattern": r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$",
+                                      "description": "kind external: the host interface it takes"}}}]}},
             "links": {"type": "array", "items": {
                 "type": "object", "additionalProperties": False, "required": ["endpoints"],
                 "properties": {**BLOCK,

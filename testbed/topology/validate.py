@@ -58,6 +58,7 @@ def check_graph(topo: Topology) -> list[tuple[tuple, str]]:
             na, nb = (ipaddress.ip_interface(x).network for x in link.addresses)
             if na != nb:
                 out.append((path + ("addresses",), f"the two ends must share one subnet, got {na} and {nb}"))
+    out += _check_external(topo)
     g = topology_graph(topo)
     comps = sorted((sorted(c) for c in nx.connected_components(g)), key=len, reverse=True)
     for comp in comps[1:]:
@@ -88,3 +89,30 @@ def _l3_neighbours(topo: Topology, g: nx.MultiGraph, name: str) -> list[str]:
             elif kinds[nb] == "router":
                 out.append(nb)
     return sorted(out)
+
+
+def _check_external(topo: Topology) -> list[tuple[tuple, str]]:
+    """An external node is one host port: exactly one link, to a node of ours, its own interface."""
+    out: list[tuple[tuple, str]] = []
+    taken: dict[str, str] = {}
+    for n in topo.nodes:
+        if n.kind != "external" or not n.interface:
+            continue
+        links = [lk for lk in topo.links if n.name in (lk.a.node, lk.b.node)]
+        where = ("nodes", n.name) if f"node:{n.name}" in topo.marks else \
+            (("links", links[0].index, "endpoints") if links else ("nodes",))
+        if n.interface in taken:
+            out.append((where, f'host interface {n.interface} is already taken by external node "{taken[n.interface]}"'))
+        taken[n.interface] = n.name
+        if len(links) != 1:
+            out.append((where, f'external node "{n.name}" stands for host interface {n.interface}: it needs '
+                        f"exactly one link, got {len(links)}"))
+        for lk in links:
+            other = lk.b.node if lk.a.node == n.name else lk.a.node
+            if topo.node(other).kind == "external" and n.name == lk.a.node:
+                out.append((("links", lk.index, "endpoints"), "a link between two host interfaces would not "
+                            "pass through the emulated network; link each to a router, host or switch"))
+            if lk.backend == "netem":
+                out.append((("links", lk.index, "backend"), "a host interface is joined through the link engine "
+                            "(backend: engine or auto) or a plain veth"))
+    return out

@@ -204,3 +204,34 @@ def test_ospf_routers_have_no_static_routes_hosts_do():
     assert plan.nodes["r1"].routes == ()
     assert plan.nodes["h1"].routes[0].dest == "default"
     assert plan.nodes["r1"].loopback and plan.nodes["r2"].loopback != plan.nodes["r1"].loopback
+
+
+def test_external_node_plan_tells_the_device_its_addressing():
+    from testbed.emulation.mounts import hosts_text
+    topo = load_topology("ext.yaml", text="""
+name: ext
+nodes:
+  server: {kind: host}
+  r1: {kind: router}
+  r2: {kind: router}
+  cpe: {kind: external, interface: enp3s0}
+links:
+  - {endpoints: [server, r1]}
+  - {endpoints: [r1, r2]}
+  - {endpoints: [r2, cpe], delay: 50ms}
+  - {endpoints: [r2, "host:enp4s0"]}
+""")
+    plan = make_plan(topo)
+    assert topo.external == {"cpe": "enp3s0", "enp4s0": "enp4s0"}
+    ports = {p.node: p for p in plan.external}
+    cpe = ports["cpe"]
+    assert (cpe.interface, cpe.peer) == ("enp3s0", "r2")
+    assert cpe.gateway == plan.nodes["r2"].interfaces[1].address.split("/")[0]
+    assert plan.nodes["cpe"].interfaces[0].name == "enp3s0"
+    assert plan.link("r2--enp4s0").backend == "engine"            # even unimpaired: through the engine
+    assert any("host interface enp3s0 is taken for external node \"cpe\"" in n for n in plan.notes)
+    # the device is reachable from the network (a route to its subnet), and never transit
+    assert any(r.dest == str(ipaddress.ip_interface(cpe.address).network) for r in plan.nodes["r1"].routes)
+    assert [r.dest for r in plan.nodes["cpe"].routes] == ["default"]
+    assert f"{cpe.address.split('/')[0]}\tcpe" in hosts_text(plan, "abcde")
+    assert plan.to_dict()["external"][0]["interface"] == "enp3s0"
