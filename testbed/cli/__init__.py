@@ -48,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except TestbedError as e:
-        print(f"error: {e}" if not getattr(e, "problems", None) else str(e), file=sys.stderr)
-        if getattr(e, "problems", None) and len(e.problems) > 1:
-            print(f"{len(e.problems)} problems found", file=sys.stderr)
+        problems = getattr(e, "problems", None) or []
+        print(str(e) if problems else f"error: {e}", file=sys.stderr)
+        if len(problems) > 1:
+            print(f"{len(problems)} problems found", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

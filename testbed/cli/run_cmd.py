@@ -163,9 +163,9 @@ def _summary(console: Console, r) -> None:  # noqa: ANN001 - RunResult
         s = ", ".join(f"{k}={_fmt(k, v)}" for k, v in f.summary.items() if v is not None and k != "intervals")
         ft.add_row(name, f.kind, (f"[red]{f.error}[/] " if f.error else "") + s)
     console.print(ft)
-    failed = [e for e in r.events if not e["ok"]]
+    failed = [e for e in r.events if not e.ok]
     if failed:
-        console.print(f"[yellow]{len(failed)} event(s) failed:[/] " + "; ".join(f"{e['label']}: {e['error']}" for e in failed))
+        console.print(f"[yellow]{len(failed)} event(s) failed:[/] " + "; ".join(f"{e.label}: {e.error}" for e in failed))
 
 
 def _fmt(k: str, v: object) -> str:

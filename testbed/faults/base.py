@@ -36,7 +36,10 @@ class Step:
     apply: Callable[[], Undo | None]
     revert_after: float | None = None
     event: int | None = None        # index of the scenario event it came from
-    targets: tuple[str, ...] = ()   # the links or nodes it acts on
+    links: tuple[str, ...] = ()     # the links it acts on
+    nodes: tuple[str, ...] = ()     # the nodes it acts on
+    opens: str | None = None        # a state it starts ("cut:a--b"), ended by a later step that closes it
+    closes: str | None = None       # the state it ends (link-up closes "cut:a--b")
 
 
 class LinkParamsTracker:
@@ -96,9 +99,10 @@ class FaultKind:
         raise NotImplementedError
 
     @staticmethod
-    def step(ev: EventSpec, t: float, label: str, fn: Callable[[], Undo | None], revert: float | None = None,
-             targets: tuple[str, ...] = ()) -> Step:
-        return Step(t, label, fn, revert, ev.index, targets)
+    def step(ev: EventSpec, t: float, label: str, fn: Callable[[], Undo | None], revert: float | None = None, *,
+             links: tuple[str, ...] = (), nodes: tuple[str, ...] = (), opens: str | None = None,
+             closes: str | None = None) -> Step:
+        return Step(t, label, fn, revert, ev.index, links, nodes, opens, closes)
 
 
 FAULT_KINDS: dict[str, FaultKind] = {}

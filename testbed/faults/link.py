@@ -26,7 +26,8 @@ class LinkDown(FaultKind):
         def down() -> Undo:
             tb.link_down(link)
             return lambda: tb.link_up(link)
-        return [self.step(ev, ev.at_s, f"link-down {link}", down, ev.for_s, (link,))]
+        return [self.step(ev, ev.at_s, f"link-down {link}", down, ev.for_s, links=(link,),
+                          opens=f"cut:{link}")]
 
 
 @register
@@ -37,7 +38,8 @@ class LinkUp(FaultKind):
 
     def expand(self, ev: EventSpec, ctx: FaultContext, rng: random.Random, duration_s: float) -> list[Step]:
         tb, link = ctx.tb, ev.options["link"]
-        return [self.step(ev, ev.at_s, f"link-up {link}", lambda: tb.link_up(link), targets=(link,))]
+        return [self.step(ev, ev.at_s, f"link-up {link}", lambda: tb.link_up(link), links=(link,),
+                          closes=f"cut:{link}")]
 
 
 @register
@@ -53,7 +55,9 @@ class Blackhole(FaultKind):
         def bh() -> Undo:
             tb.blackhole(link, on)
             return lambda: tb.blackhole(link, not on)
-        return [self.step(ev, ev.at_s, f"blackhole {link} {'on' if on else 'off'}", bh, ev.for_s, (link,))]
+        state = f"blackhole:{link}"
+        return [self.step(ev, ev.at_s, f"blackhole {link} {'on' if on else 'off'}", bh, ev.for_s, links=(link,),
+                          opens=state if on else None, closes=None if on else state)]
 
 
 @register
@@ -70,9 +74,10 @@ class Flap(FaultKind):
         for k in range(opt["count"]):
             t = ev.at_s + k * (opt["down"] + opt["up"])
             n = f"({k + 1}/{opt['count']})"
-            steps.append(self.step(ev, t, f"flap {link} down {n}", lambda: tb.link_down(link), targets=(link,)))
+            steps.append(self.step(ev, t, f"flap {link} down {n}", lambda: tb.link_down(link), links=(link,),
+                                   opens=f"cut:{link}"))
             steps.append(self.step(ev, t + opt["down"], f"flap {link} up {n}", lambda: tb.link_up(link),
-                                   targets=(link,)))
+                                   links=(link,), closes=f"cut:{link}"))
         return steps
 
 
@@ -115,7 +120,7 @@ class Partition(FaultKind):
                 for name in cut:
                     tb.link_up(name)
             return undo
-        return [self.step(ev, ev.at_s, f"partition ({', '.join(cut)})", part, ev.for_s, tuple(cut))]
+        return [self.step(ev, ev.at_s, f"partition ({', '.join(cut)})", part, ev.for_s, links=tuple(cut))]
 
 
 def partition_links(sc: Scenario, groups: tuple[tuple[str, ...], ...]) -> list[str]:

@@ -51,7 +51,7 @@ class SetLink(FaultKind):
         link, changes = opt["link"], opt["changes"]
         what = ", ".join(f"{k}={v}" for k, v in (changes.get("ab") or changes.get("ba") or {}).items())
         return [self.step(ev, ev.at_s, f"set-link {link} {what}",
-                          lambda: ctx.params.set(link, changes, opt["direction"]), ev.for_s, (link,))]
+                          lambda: ctx.params.set(link, changes, opt["direction"]), ev.for_s, links=(link,))]
 
 
 @register
@@ -83,7 +83,7 @@ class Ramp(FaultKind):
         for i, (name, changes) in enumerate(seq):
             def go(ch: dict[str, dict[str, Any]] = changes) -> None:
                 ctx.params.set(link, ch, opt["direction"])
-            steps.append(self.step(ev, t, f"ramp {link} -> {name}", go, targets=(link,)))
+            steps.append(self.step(ev, t, f"ramp {link} -> {name}", go, links=(link,)))
             t += opt["step"] + (opt["hold"] if i == len(ladder) - 1 else 0.0)
         return steps
 
@@ -118,10 +118,10 @@ class LeoHandover(FaultKind):
                 changes = {d: {"delay_s": ctx.params.current[(link, d)].delay_s + spike} for d in ("ab", "ba")}
                 return ctx.params.set(link, changes, opt["direction"])
             if loss > 0:  # loss: 0% leaves the link's own loss (and its draw sequence) alone
-                steps.append(self.step(ev, t, f"leo-handover {link} ({k + 1})", burst, length, (link,)))
+                steps.append(self.step(ev, t, f"leo-handover {link} ({k + 1})", burst, length, links=(link,)))
             if spike > 0:
                 steps.append(self.step(ev, t, f"leo-handover {link} ({k + 1}) latency +{spike * 1e3:g}ms", spike_up,
-                                       max(opt["spike_for"], length), (link,)))
+                                       max(opt["spike_for"], length), links=(link,)))
             k += 1
         return steps
 
@@ -147,4 +147,4 @@ class Trace(FaultKind):
         link, file = opt["link"], opt["file"]
         changes = {"ab": {"trace": file}, "ba": {"trace": file}}
         return [self.step(ev, ev.at_s, f"trace {link} {file.rsplit('/', 1)[-1]}",
-                          lambda: ctx.params.set(link, changes, opt["direction"]), ev.for_s, (link,))]
+                          lambda: ctx.params.set(link, changes, opt["direction"]), ev.for_s, links=(link,))]

@@ -31,7 +31,8 @@ class NodeDown(FaultKind):
         def off() -> Undo:
             tb.power_off(node)
             return lambda: tb.power_on(node)
-        return [self.step(ev, ev.at_s, f"node-down {node}", off, ev.for_s, (node,))]
+        return [self.step(ev, ev.at_s, f"node-down {node}", off, ev.for_s, nodes=(node,),
+                          opens=f"off:{node}")]
 
 
 @register
@@ -42,7 +43,8 @@ class NodeUp(FaultKind):
 
     def expand(self, ev: EventSpec, ctx: FaultContext, rng: random.Random, duration_s: float) -> list[Step]:
         tb, node = ctx.tb, ev.options["node"]
-        return [self.step(ev, ev.at_s, f"node-up {node}", lambda: tb.power_on(node), targets=(node,))]
+        return [self.step(ev, ev.at_s, f"node-up {node}", lambda: tb.power_on(node), nodes=(node,),
+                          closes=f"off:{node}")]
 
 
 @register
@@ -68,7 +70,9 @@ class Schedule(FaultKind):
 
         def switch(off: bool) -> Callable[[], None]:
             return lambda: tb.power_off(node) if off else tb.power_on(node)
-        return [self.step(ev, t, f"schedule {node} {'off' if off else 'on'} ({clock})", switch(off), targets=(node,))
+        state = f"off:{node}"
+        return [self.step(ev, t, f"schedule {node} {'off' if off else 'on'} ({clock})", switch(off), nodes=(node,),
+                          opens=state if off else None, closes=None if off else state)
                 for t, off, clock in schedule_times(ev.at_s, duration_s, opt["clock"], opt["hour"], opt["down"],
                                                     opt["up"])]
 

@@ -1,20 +1,11 @@
 """Read a results bundle (results.json + manifest.json) into plain objects for the report (pure).
 
-The reader is tolerant on purpose: a report of a run that crashed halfway is still worth
-having, so a missing or malformed section is skipped and noted (`RunData.notes`), never raised.
-Only a missing run directory or an unreadable results.json is an error.
+results.json is read as the contract in testbed/results/contract.py says, and nothing else: a
+results.json of another schema version is refused with a clear message, never guessed at.
 
-Layouts read (docs/report.md has the details):
-
-  * "testbed.results/1", written by testbed.results.bundle (the scenario runner):
-      scenario {name, file, topology, duration_s, seed, description}, status, started_at, elapsed_s,
-      expectations [{expr, measured, measured_text, passed, unit, note}],
-      flows {name: {kind, summary, error, series {metric: [[t, value]]}, probes [[t, answered]]}},
-      events [{scheduled, t, label, kind, ok, error}]  (labels "link-down L", "revert link-down L", ...),
-      links [{t, stats {link: {ab|ba: engine counters}}}]  (cumulative bytes_out, drops {cause: n}, lateness_s)
-    manifest.json: seed, versions {...}, inputs [{path, sha256}], commands, plan {links: [{name, ab, ba}]}
-  * an earlier draft (kept because it costs little): flows with intervals [{start_s, end_s, throughput_bps}]
-    and samples [{t_s, rtt_s}], links {name: {rate_bps, samples [{t_s, ab, ba}]}}, events [{t_s, kind, link}].
+The reader is tolerant within the contract on purpose: a report of a run that crashed halfway is
+still worth having, so a missing or malformed section is skipped and noted (`RunData.notes`),
+never raised. Only a missing run directory or an unusable results.json is an error.
 """
 
 from __future__ import annotations
@@ -27,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..results.contract import NOT_FAULTS, ContractError, check_schema, event_from_doc
 from ..textfile import read_bytes
 
 CUMULATIVE_COUNTERS = ("bytes_out", "frames_out", "frames_in", "bytes_in")
@@ -202,13 +194,6 @@ def _num(x: Any) -> float | None:
     return None
 
 
-def _first(d: dict, *keys: str, default: Any = None) -> Any:
-    for k in keys:
-        if k in d and d[k] is not None:
-            return d[k]
-    return default
-
-
 MAX_BUNDLE_JSON = 256 << 20   # results.json of a long run with many links: tens of MB
 
 
@@ -246,6 +231,10 @@ def read_run(run_dir: str | Path) -> RunData:
         raise InputError(f"{run_dir}: not a directory (give the run directory that `testbed run` wrote)")
     run = RunData(run_dir=run_dir)
     res = _load_json(run_dir / "results.json", run.notes, required=True)
+    try:
+        check_schema(res)
+    except ContractError as e:
+        raise InputError(f"{run_dir / 'results.json'}: {e}") from None
     run.manifest = _load_json(run_dir / "manifest.json", run.notes, required=False)
     for section, reader in (("summary", _read_summary), ("flows", _read_flows), ("links", _read_links),
                             ("events", _read_events), ("expectations", _read_expectations),
@@ -263,130 +252,84 @@ def _read_routes(run: RunData, res: dict) -> None:
 
 
 def _read_summary(run: RunData, res: dict) -> None:
-    man = run.manifest
-    sc = res.get("scenario")
-    sc = sc if isinstance(sc, dict) else {"name": sc} if sc else {}
-    run.run_id = str(_first(res, "run_id", "id", default="") or man.get("run_id", ""))
-    run.status = str(_first(res, "status", "outcome", default="unknown"))
-    msc = man.get("scenario")
-    run.scenario = str(sc.get("name") or (msc.get("name") if isinstance(msc, dict) else msc) or "")
-    run.scenario_file = str(_first(sc, "file", "path", default=""))
-    run.description = str(sc.get("description", "") or "")
-    run.seed = _first(sc, "seed", default=None)
-    if run.seed is None:
-        run.seed = _first(res, "seed", default=man.get("seed"))
-    run.duration_s = _num(sc.get("duration_s")) or _num(_first(res, "duration_s", "elapsed_s", default=None))
+    # each field alone: a run that failed early still has its status and name shown
+    sc = res.get("scenario") or {}
+    run.run_id = str(res.get("run_id") or "")
+    run.status = str(res.get("status") or "unknown")
+    run.scenario = str(sc.get("name") or "")
+    run.scenario_file = str(sc.get("file") or "")
+    run.description = str(sc.get("description") or "")
+    run.seed = sc.get("seed")
+    run.duration_s = _num(sc.get("duration_s"))
     if res.get("error"):
         run.notes.append(f"the run reported an error: {res['error']}")
-    run.started_at = str(_first(res, "started_at", "start_time", default=""))
-    topo = res.get("topology") if res.get("topology") is not None else man.get("topology")
-    if isinstance(topo, dict):
-        run.topology_name = str(topo.get("name", ""))
-        run.topology_file = _first(topo, "file", "path", default=None)
-    elif isinstance(topo, str):
-        run.topology_file = topo
-    plan = man.get("plan")
-    if not run.topology_name and isinstance(plan, dict) and isinstance(plan.get("name"), str):
+    run.started_at = str(res.get("started_at") or "")
+    run.topology_file = str(sc["topology"]) if sc.get("topology") else None
+    plan = run.manifest.get("plan")
+    if isinstance(plan, dict) and isinstance(plan.get("name"), str):
         run.topology_name = plan["name"]
-    if not run.topology_file and isinstance(_first(sc, "topology_file", "topology"), str):
-        run.topology_file = _first(sc, "topology_file", "topology")
 
 
 def _read_flows(run: RunData, res: dict) -> None:
-    flows = res.get("flows", res.get("traffic"))
-    if flows is None:
+    flows = res.get("flows")
+    if not flows:
         run.notes.append("results.json has no flows: no throughput or RTT plots")
         return
-    items = flows.items() if isinstance(flows, dict) else ((f.get("name", f"flow{i}"), f) for i, f in enumerate(flows))
-    for name, f in items:
-        fl = Flow(name=str(name), kind=str(f.get("kind", "")), src=str(f.get("from", f.get("src", "")) or ""),
-                  dst=str(f.get("to", f.get("dst", "")) or ""), summary=dict(f.get("summary") or {}))
-        spec = _traffic_spec(run.manifest, str(name))   # where the flow ran: the manifest keeps the resolved spec
-        fl.src = fl.src or str(spec.get("src") or "")
-        fl.dst = fl.dst or str(spec.get("dst") or "")
-        if f.get("error"):
+    for name, f in flows.items():
+        fl = Flow(name=str(name), kind=str(f["kind"]), src=str(f["src"] or ""), dst=str(f["dst"] or ""),
+                  summary=dict(f["summary"] or {}))
+        if f["error"]:
             run.notes.append(f"flow {name}: {f['error']}")
-        series = f.get("series") or {}
+        series = f["series"]
         if series.get("throughput"):
             fl.throughput = _pairs(series["throughput"])          # t = end of each interval
-        elif f.get("intervals"):
-            s = Series()
-            for x in f["intervals"]:
-                b = _num(_first(x, "end_s", "end"))
-                if b is not None:
-                    s.t_s.append(b)
-                    s.values.append(_num(_first(x, "throughput_bps", "bps", "bits_per_second")))
-            fl.throughput = s
         delay = series.get("rtt") or series.get("delay")
-        fl.rtt_is_one_way = not series.get("rtt") and bool(series.get("delay"))
+        fl.rtt_is_one_way = "rtt" not in series and "delay" in series    # voip's delay is one way
         if delay:
-            fl.rtt = _with_lost(_pairs(delay), f.get("probes") or [])
-        elif f.get("samples"):
-            s = Series()
-            for x in f["samples"]:
-                t = _num(_first(x, "t_s", "t", "time_s"))
-                if t is not None:
-                    s.t_s.append(t)
-                    s.values.append(None if x.get("lost") is True else _num(_first(x, "rtt_s", "delay_s")))
-            fl.rtt = s
-        elif f.get("probes"):                                     # every probe lost: still an outage to show
+            fl.rtt = _with_lost(_pairs(delay), f["probes"])
+        elif f["probes"]:                                         # every probe lost: still an outage to show
             fl.rtt = _with_lost(Series(), f["probes"])
         for metric, pts in series.items():
-            if metric not in ("throughput", "rtt", "delay") and isinstance(pts, list) and len(pts) >= 2:
+            if metric not in ("throughput", "rtt", "delay") and len(pts) >= 2:
                 fl.other[str(metric)] = _pairs(pts)
         run.flows.append(fl)
 
 
-def _traffic_spec(manifest: dict, name: str) -> dict:
-    sc = manifest.get("scenario")
-    for t in (sc.get("traffic") or []) if isinstance(sc, dict) else []:
-        if isinstance(t, dict) and t.get("name") == name:
-            return t
-    return {}
-
-
 def _pairs(rows: list) -> Series:
     s = Series()
-    for row in rows:
-        if isinstance(row, (list, tuple)) and len(row) == 2 and _num(row[0]) is not None:
-            s.t_s.append(float(row[0]))
-            s.values.append(_num(row[1]))
+    for t, v in rows:
+        s.t_s.append(float(t))
+        s.values.append(_num(v))
     return s
 
 
 def _with_lost(answered: Series, probes: list) -> Series:
     """Merge answered samples with the send times of unanswered probes (value None), in time order."""
-    lost = [float(p[0]) for p in probes if isinstance(p, (list, tuple)) and len(p) == 2 and p[1] is False
-            and _num(p[0]) is not None]
+    lost = [float(t) for t, ok in probes if ok is False]
     rows = sorted([*zip(answered.t_s, answered.values, strict=True), *((t, None) for t in lost)], key=lambda r: r[0])
     return Series([r[0] for r in rows], [r[1] for r in rows])
 
 
 def _read_links(run: RunData, res: dict) -> None:
-    links = res.get("links")
-    if not links:
+    samples = res.get("links")
+    if not samples:
         run.notes.append("results.json has no link engine counters (no link used the engine, or the run "
                          "stopped early): no utilisation, drop or fidelity figures")
         return
-    if isinstance(links, list) and links and isinstance(links[0], dict) and "stats" in links[0]:
-        per: dict[str, list[dict]] = {}           # [{t, stats {link: {ab, ba}}}] -> {link: [{t_s, ab, ba}]}
-        for smp in links:
-            for name, dirs in (smp.get("stats") or {}).items():
-                per.setdefault(name, []).append({"t_s": smp.get("t"), **(dirs or {})})
-        links = {name: {"samples": smps} for name, smps in per.items()}
+    per: dict[str, list[tuple[float, dict]]] = {}        # [{t, stats {link: {ab, ba}}}] -> {link: [(t, dirs)]}
+    for smp in samples:
+        for name, dirs in smp["stats"].items():
+            per.setdefault(name, []).append((float(smp["t"]), dirs))
     plan_rates = _plan_rates(run.manifest)
-    items = (links.items() if isinstance(links, dict)
-             else ((lk.get("name", f"link{i}"), lk) for i, lk in enumerate(links)))
-    for name, lk in items:
+    for name, rows in per.items():
         st = LinkStats(name=str(name))
-        rates = lk.get("rate_bps") or plan_rates.get(str(name))
+        rates = plan_rates.get(str(name), {})
         for d in ("ab", "ba"):
             dd: LinkDirection = getattr(st, d)
-            dd.rate_bps = _num(rates.get(d)) if isinstance(rates, dict) else _num(rates)
-            for smp in lk.get("samples") or []:
-                c = smp.get(d)
-                t = _num(_first(smp, "t_s", "t"))
-                if not isinstance(c, dict) or t is None:
+            dd.rate_bps = rates.get(d)
+            for t, dirs in rows:
+                c = dirs.get(d)
+                if not isinstance(c, dict):
                     continue
                 dd.t_s.append(t)
                 dd.bytes_out.append(_num(c.get("bytes_out")) or 0.0)
@@ -402,7 +345,9 @@ def _read_links(run: RunData, res: dict) -> None:
 
 def _plan_rates(manifest: dict) -> dict[str, dict[str, float | None]]:
     """Nominal rate per link direction from the manifest's plan (faults may have changed it during the run)."""
-    plan = manifest.get("plan") if isinstance(manifest.get("plan"), dict) else {}
+    plan = manifest.get("plan")
+    if not isinstance(plan, dict):
+        return {}
     out = {}
     for lk in plan.get("links") or []:
         if isinstance(lk, dict) and lk.get("name"):
@@ -410,72 +355,19 @@ def _plan_rates(manifest: dict) -> dict[str, dict[str, float | None]]:
     return out
 
 
-NOT_FAULTS = ("traffic",)          # runner event kinds that are no fault (flow start/stop)
-_PAIRS = ((" down (", " up ("), (" on", " off"))   # flap L down (k/n) .. flap L up (k/n); blackhole L on .. off
-
-
 def _read_events(run: RunData, res: dict) -> None:
-    link_names = set(_plan_rates(run.manifest))
-    for e in res.get("events") or []:
-        t = _num(_first(e, "t_s", "at_s", "t"))
-        if t is None:
-            continue
-        kind = str(_first(e, "kind", "do", default="event"))
-        label = str(e.get("label") or "")
-        links = [e["link"]] if isinstance(e.get("link"), str) else [str(x) for x in e.get("links") or []]
-        nodes = [e["node"]] if isinstance(e.get("node"), str) else [str(x) for x in e.get("nodes") or []]
-        if not links and not nodes and label:
-            links, nodes = _targets(kind, label, link_names)
-        ev = Event(t_s=t, kind=kind, label=label or " ".join([kind, *links, *nodes]), links=links, nodes=nodes,
-                   end_s=_num(e.get("end_s")))
-        if e.get("ok") is False:
-            ev.label += f" (FAILED: {e.get('error') or 'error'})"
-        run.timeline.append(ev)
+    for d in res.get("events") or []:
+        rec = event_from_doc(d)
+        label = rec.label if rec.ok else f"{rec.label} (FAILED: {rec.error or 'error'})"
+        # a record that ends another's effect (a revert, flap's up, blackhole off) is drawn as that span's end
+        run.timeline.append(Event(t_s=rec.t_s, kind=rec.kind, label=label, links=list(rec.links),
+                                  nodes=list(rec.nodes), end_s=rec.end_s, paired=rec.closes is not None))
     run.timeline.sort(key=lambda ev: ev.t_s)
-    _pair_reverts(run.timeline)
     run.events = [ev for ev in run.timeline if ev.kind not in NOT_FAULTS and not ev.paired]
 
 
-def _targets(kind: str, label: str, link_names: set[str]) -> tuple[list[str], list[str]]:
-    """The link or node a runner label names: "<kind> <target> ..." ("revert " first for a revert)."""
-    words = label.removeprefix("revert ").split()
-    if kind == "partition" and "(" in label:
-        inner = label[label.index("(") + 1:label.rindex(")")] if ")" in label else ""
-        return [x.strip() for x in inner.split(",") if x.strip()], []
-    if len(words) < 2 or kind in NOT_FAULTS or kind == "script":
-        return [], []
-    target = words[1]
-    if kind in ("node-down", "node-up", "schedule"):
-        return [], [target]
-    if "--" in target or target in link_names or kind in ("link-down", "link-up", "blackhole", "set-link", "flap",
-                                                          "ramp", "leo-handover", "trace"):
-        return [target], []
-    return [], []
-
-
-def _pair_reverts(timeline: list[Event]) -> None:
-    """Give an event its end time from its revert ("revert <label>") or its closing twin (flap up, blackhole off)."""
-    for i, ev in enumerate(timeline):
-        closer = None
-        if ev.end_s is not None:
-            continue
-        for later in timeline[i + 1:]:
-            if later.label == f"revert {ev.label}":
-                closer = later
-                break
-            if any(opn in ev.label and later.label == ev.label.replace(opn, cls) for opn, cls in _PAIRS):
-                closer = later
-                break
-        if closer is not None:
-            ev.end_s = closer.t_s
-            closer.paired = True
-
-
 def _read_expectations(run: RunData, res: dict) -> None:
-    for e in res.get("expectations") or res.get("expect") or []:
-        passed = e.get("passed")
-        run.expectations.append(Expectation(expr=str(_first(e, "expr", "text", default="?")),
-                                            measured=e.get("measured"),
-                                            passed=passed if isinstance(passed, bool) else None,
-                                            unit=str(e.get("unit", "") or ""),
-                                            text=str(e.get("measured_text") or ""), note=str(e.get("note") or "")))
+    for e in res.get("expectations") or []:
+        run.expectations.append(Expectation(expr=str(e["expr"]), measured=e["measured"], passed=bool(e["passed"]),
+                                            unit=str(e["unit"]), text=str(e["measured_text"]),
+                                            note=str(e["note"] or "")))

@@ -39,7 +39,7 @@ def _verdict(a: float | None, b: float | None, higher_better: bool, tol: float =
 
 
 def _result(e: Expectation | None) -> str:
-    return "–" if e is None else f"{fmt.measured(e.measured, e.unit, e.expr)} ({'pass' if e.passed else 'FAIL'})"
+    return "–" if e is None else f"{fmt.measured(e.measured, e.unit)} ({'pass' if e.passed else 'FAIL'})"
 
 
 def deltas(a: RunData, b: RunData) -> list[Delta]:

@@ -44,13 +44,8 @@ def number(x: Any) -> str:
 BY_UNIT = {"rate": rate, "duration": duration, "fraction": fraction, "number": number}
 
 
-def measured(value: Any, unit: str = "", expr: str = "") -> str:
-    """A measured value in its unit; the unit is guessed from the expression when not recorded."""
+def measured(value: Any, unit: str) -> str:
+    """A measured value in its unit kind (rate | duration | fraction | number, as results.json records it)."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return "–" if value is None else str(value)
-    if not unit:
-        e = expr.lower()
-        unit = ("rate" if "throughput" in e else "fraction" if any(w in e for w in (".loss", ".failed", "answered"))
-                else "duration" if any(w in e for w in ("rtt", "delay", "jitter", "outage", "time"))
-                else "number")
     return BY_UNIT.get(unit, number)(value)

@@ -92,7 +92,7 @@ def expectation_table(run: RunData) -> str:
     for e in run.expectations:
         res = ('<span class="pass">✔ pass</span>' if e.passed else '<span class="fail">✘ FAIL</span>'
                if e.passed is False else "not evaluated")
-        shown = fmt.measured(e.measured, e.unit, e.expr) if e.measured is not None or not e.note else e.note
+        shown = fmt.measured(e.measured, e.unit) if e.measured is not None or not e.note else e.note
         rows.append((f"<code>{escape(e.expr)}</code>", escape(shown), res))
     return table(("expectation (from the scenario)", "measured in this run", "result"), rows, raw=True)
 

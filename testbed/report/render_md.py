@@ -29,7 +29,7 @@ def run_markdown(run: RunData) -> str:
     if run.expectations:
         lines += ["## Expectations", ""] + _table(
             ["expectation", "measured", "result"],
-            [[f"`{e.expr}`", fmt.measured(e.measured, e.unit, e.expr) if e.measured is not None else (e.note or "–"),
+            [[f"`{e.expr}`", fmt.measured(e.measured, e.unit) if e.measured is not None else (e.note or "–"),
               "pass" if e.passed else "**FAIL**" if e.passed is False else "–"] for e in run.expectations]) + [""]
     if run.events:
         lines += ["## Faults", ""]

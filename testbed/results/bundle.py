@@ -2,15 +2,7 @@
 
 topology.yaml is a copy of the topology the run used: the report draws its map from it alone.
 
-results.json (schema "testbed.results/1", see docs/scenarios.md):
-  schema, run_id, status (passed|failed|interrupted|error), error, scenario {name, file, topology,
-  duration_s, time_scale, seed}, started_at (UTC ISO 8601), elapsed_s,
-  summary {expectations, passed, failed},
-  expectations [{expr, measured, measured_text, passed, unit, target, metric, stat, op, threshold,
-                 window, samples, note}]   (measured in SI units: s, bit/s, fraction 0..1, number)
-  flows {name: {kind, summary, error, raw, series {metric: [[t, value]]}, probes [[t, answered]]}}
-  events [{scheduled, t, label, kind, ok, error}]   (scenario seconds)
-  links [{t, stats {link: {ab|ba: engine counters}}}]  (once a second)
+results.json: the contract in results/contract.py (ResultsDoc; docs/results.md describes it).
 manifest.json (schema "testbed.manifest/1"): inputs [{path, sha256}], seed, versions, plan
   (resolved link parameters, addresses, routes), scenario (resolved traffic and events), commands
   (the exact argv of every tool run, with node and time), engine {link: {ab|ba: {drops, lateness_s}}}.
@@ -24,13 +16,15 @@ import json
 import math
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..scenario.runner import RunResult
+from .contract import RESULTS_SCHEMA, FlowDoc, ResultsDoc
 from .junit import junit_xml
 from .versions import tool_versions
 
-RESULTS_SCHEMA = "testbed.results/1"
+if TYPE_CHECKING:
+    from ..scenario.runner import RunResult
+
 MANIFEST_SCHEMA = "testbed.manifest/1"
 
 
@@ -58,10 +52,10 @@ def _clean(v: Any) -> Any:
     return v
 
 
-def results_doc(r: RunResult, run_id: str) -> dict[str, Any]:
+def results_doc(r: RunResult, run_id: str) -> ResultsDoc:
     sc = r.scenario
     exps = [v.to_dict() for v in r.verdicts]
-    return _clean({
+    doc: ResultsDoc = _clean({
         "schema": RESULTS_SCHEMA,
         "run_id": run_id,
         "status": r.status,
@@ -74,13 +68,21 @@ def results_doc(r: RunResult, run_id: str) -> dict[str, Any]:
         "summary": {"expectations": len(exps), "passed": sum(e["passed"] for e in exps),
                     "failed": sum(not e["passed"] for e in exps)},
         "expectations": exps,
-        "flows": {name: f.to_dict() for name, f in r.flows.items()},
-        "events": r.events,
+        "flows": {name: _flow_doc(r, name) for name in r.flows},
+        "events": [e.to_doc() for e in r.events],
         "links": r.link_samples,
         "routes": r.routes,
         "timings": r.timings,
         "fidelity": fidelity(engine_summary(r.link_samples)),
     })
+    return doc
+
+
+def _flow_doc(r: RunResult, name: str) -> FlowDoc:
+    spec = next((t for t in r.scenario.traffic if t.name == name), None)
+    d = r.flows[name].to_dict()
+    return FlowDoc(name=name, kind=d["kind"], src=spec.src if spec else None, dst=spec.dst if spec else None,
+                   summary=d["summary"], error=d["error"], raw=d["raw"], series=d["series"], probes=d["probes"])
 
 
 LATENESS_LIMIT_S = 0.001  # beyond this p99 the engine, not the modelled link, shaped the timing
@@ -112,7 +114,7 @@ def engine_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
 
 def manifest_doc(r: RunResult, run_id: str, plan: Any | None) -> dict[str, Any]:
     sc = r.scenario
-    return _clean({
+    doc: dict[str, Any] = _clean({
         "schema": MANIFEST_SCHEMA,
         "run_id": run_id,
         "seed": r.seed,
@@ -128,6 +130,7 @@ def manifest_doc(r: RunResult, run_id: str, plan: Any | None) -> dict[str, Any]:
         "commands": r.commands,
         "engine": engine_summary(r.link_samples),
     })
+    return doc
 
 
 def write_bundle(r: RunResult, out_dir: str | Path, run_id: str, plan: Any | None = None) -> dict[str, Path]:

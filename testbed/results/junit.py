@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any
+from collections.abc import Sequence
+
+from .contract import ExpectationDoc
 
 
-def junit_xml(suite: str, expectations: list[dict[str, Any]], elapsed_s: float, status: str,
+def junit_xml(suite: str, expectations: Sequence[ExpectationDoc], elapsed_s: float, status: str,
               error: str | None = None) -> str:
     """expectations: results.json's list ({expr, measured, measured_text, passed, note, ...})."""
     failures = sum(1 for e in expectations if not e["passed"])

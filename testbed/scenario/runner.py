@@ -21,6 +21,7 @@ from ..errors import TestbedError
 from ..faults.base import FaultContext, Step
 from ..faults.registry import expand
 from ..network import Network
+from ..results.contract import EventRecord
 from ..traffic.base import FlowResult, RunContext, Runner
 from ..traffic.registry import RUNNERS
 from .expect import Verdict, evaluate
@@ -49,7 +50,7 @@ class RunResult:
     time_scale: float
     flows: dict[str, FlowResult]
     verdicts: list[Verdict]
-    events: list[dict[str, Any]]
+    events: list[EventRecord]
     link_samples: list[dict[str, Any]]            # [{t, stats: engine stats()}] once a second
     commands: list[dict[str, Any]]
     started_wall: float
@@ -104,6 +105,10 @@ class EngineCollector(threading.Thread):
         self.sample()
 
 
+def _nothing() -> None:
+    return None
+
+
 class ScenarioRun:
     def __init__(self, sc: Scenario, tb: Network, out_dir: Path, *, seed: int | None = None, time_scale: float = 1.0,
                  on_progress: Callable[[Progress], None] | None = None, settle_timeout_s: float = 60.0):
@@ -114,7 +119,7 @@ class ScenarioRun:
         self.time_scale = time_scale
         self.on_progress = on_progress or (lambda p: None)
         self.settle_timeout_s = settle_timeout_s
-        self.events: list[dict[str, Any]] = []
+        self.events: list[EventRecord] = []
         self.timings: dict[str, float] = {}
 
     def _report(self, kind: str, t: float, text: str = "", rates: dict[str, float] | None = None) -> None:
@@ -153,10 +158,10 @@ class ScenarioRun:
             status = "completed"
         except KeyboardInterrupt:
             status = "interrupted"
-            self._log_event(ctx, ctx.now(), ctx.now(), "interrupted (Ctrl-C)", "interrupt")
+            self._log_event(ctx.now(), ctx.now(), Step(ctx.now(), "interrupted (Ctrl-C)", _nothing), "interrupt")
         except TestbedError as e:
             status, error = "error", str(e)
-            self._log_event(ctx, ctx.now(), ctx.now(), f"run failed: {e}", "error", error=str(e))
+            self._log_event(ctx.now(), ctx.now(), Step(ctx.now(), f"run failed: {e}", _nothing), "error", error=str(e))
         finally:
             for r in runners:
                 if r.procs:
@@ -192,19 +197,27 @@ class ScenarioRun:
                          collector.samples if collector else [], ctx.commands, ctx.t0_wall, elapsed, error,
                          dict(self.timings, **getattr(self.tb, "timings", {})), list(routes.changes))
 
-    def _log_event(self, ctx: RunContext, scheduled: float, fired: float, label: str, kind: str,
-                   error: str | None = None) -> None:
-        self.events.append({"scheduled": round(scheduled, 6), "t": round(fired, 6), "label": label, "kind": kind,
-                            "ok": error is None, "error": error})
+    def _log_event(self, scheduled: float, fired: float, st: Step, kind: str, error: str | None = None,
+                   closes: EventRecord | None = None, revert: bool = False) -> EventRecord:
+        """Record what ran; a record that ends an earlier one's effect links the two (closes, end_s)."""
+        rec = EventRecord(seq=len(self.events), kind=kind, label=st.label, scheduled_s=round(scheduled, 6),
+                          t_s=round(fired, 6), event=st.event, links=list(st.links), nodes=list(st.nodes),
+                          revert=revert, ok=error is None, error=error)
+        if closes is not None and error is None:
+            rec.closes, closes.end_s = closes.seq, rec.t_s
+        self.events.append(rec)
+        return rec
 
     def _timeline(self, ctx: RunContext, runners: list[Runner], collector: EngineCollector | None) -> None:
         sc = self.sc
         fctx = FaultContext(self.tb, sc)
         counter = itertools.count()
-        heap: list[tuple[float, int, str, Step]] = []
+        # (time, tie-break, kind, step, the record it reverts)
+        heap: list[tuple[float, int, str, Step, EventRecord | None]] = []
+        open_states: dict[str, EventRecord] = {}     # "cut:a--b" -> the record that cut it
 
-        def push(step: Step, kind: str) -> None:
-            heapq.heappush(heap, (step.t, next(counter), kind, step))
+        def push(step: Step, kind: str, reverts: EventRecord | None = None) -> None:
+            heapq.heappush(heap, (step.t, next(counter), kind, step, reverts))
 
         for r in runners:
             push(Step(r.spec.start_s, f"start {r.spec.kind} {r.spec.name}", r.start), "traffic")
@@ -221,6 +234,26 @@ class ScenarioRun:
                 push(Step(ts, name, lambda: (fn(*args, **kw), None)[1]), "script")
             sc.script(self.tb, at)
 
+        def fire(t_sched: float, kind: str, st: Step, reverts: EventRecord | None) -> None:
+            fired = ctx.now()
+            try:
+                undo = st.apply()
+            except TestbedError as e:
+                log.warning("%s at %.2fs failed: %s", st.label, fired, e)
+                self._log_event(t_sched, fired, st, kind, error=str(e), revert=reverts is not None)
+                self._report("event", fired, f"{st.label}: FAILED: {e}")
+                return
+            closes = reverts if reverts is not None else open_states.pop(st.closes, None) if st.closes else None
+            if reverts is not None and st.closes and open_states.get(st.closes) is reverts:
+                del open_states[st.closes]
+            rec = self._log_event(t_sched, fired, st, kind, closes=closes, revert=reverts is not None)
+            if st.opens:
+                open_states[st.opens] = rec
+            self._report("event", fired, st.label)
+            if undo is not None and st.revert_after is not None:
+                push(Step(t_sched + st.revert_after, f"revert {st.label}", undo, event=st.event, links=st.links,
+                          nodes=st.nodes, closes=st.opens), kind, reverts=rec)
+
         next_tick = 1.0
         while True:
             t_next = heap[0][0] if heap else sc.duration_s
@@ -233,17 +266,11 @@ class ScenarioRun:
                 time.sleep(min(t_next - now, next_tick - now, 0.25))
             if not heap or heap[0][0] > sc.duration_s:
                 break
-            t_sched, _, kind, st = heapq.heappop(heap)
-            fired = ctx.now()
-            try:
-                undo = st.apply()
-            except TestbedError as e:
-                log.warning("%s at %.2fs failed: %s", st.label, fired, e)
-                self._log_event(ctx, t_sched, fired, st.label, kind, error=str(e))
-                self._report("event", fired, f"{st.label}: FAILED: {e}")
-                continue
-            self._log_event(ctx, t_sched, fired, st.label, kind)
-            self._report("event", fired, st.label)
-            if undo is not None and st.revert_after is not None:
-                push(Step(t_sched + st.revert_after, f"revert {st.label}", lambda u=undo: (u(), None)[1],
-                          event=st.event), kind)
+            t_sched, _, kind, st, reverts = heapq.heappop(heap)
+            fire(t_sched, kind, st, reverts)
+        # The scenario is over: a `for:` still running out is reverted now, so the network is left as it was
+        # built (for whatever runs next on it). Anything else due after the end is not started.
+        for t_sched, _, kind, st, reverts in sorted(heap):
+            if reverts is not None:
+                fire(t_sched, kind, st, reverts)
+        heap.clear()

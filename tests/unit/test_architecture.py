@@ -28,8 +28,8 @@ LAYERS: dict[str, set[str]] = {
     "engine": {"errors", "units", "linkparams", "textfile"},
     "traffic": {"errors", "units", "options"},
     "faults": {"errors", "units", "linkparams", "options", "topology"},
-    "scenario": {"errors", "units", "yamlsource", "topology", "options", "network", "traffic", "faults"},
-    "results": {"errors", "textfile", "scenario", "traffic"},
+    "results": {"errors", "textfile"},    # the runner's types under TYPE_CHECKING only
+    "scenario": {"errors", "units", "yamlsource", "topology", "options", "network", "traffic", "faults", "results"},
     "viz": {"errors", "units", "linkparams", "topology"},
     "report": {"errors", "units", "textfile", "topology", "viz", "results"},
     "emulation": {"errors", "units", "linkparams", "topology", "network", "engine"},

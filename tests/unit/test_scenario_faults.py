@@ -1,8 +1,9 @@
-"""Fault expansion (seeded, pure) and undo against a fake testbed that records calls."""
+"""Fault expansion (seeded, pure) and undo against the fake network (tests/unit/fakenet.py)."""
 
 from pathlib import Path
 
 import pytest
+from fakenet import FakeNetwork
 
 from testbed.faults.base import FaultContext
 from testbed.faults.link import partition_links
@@ -14,19 +15,10 @@ from testbed.topology.plan import make_plan
 FIX = Path(__file__).parent / "fixtures" / "scenario"
 
 
-class FakeTestbed:
-    def __init__(self, plan):
-        self.plan = plan
-        self.calls = []
-
-    def __getattr__(self, name):
-        return lambda *a, **k: self.calls.append((name, a, k))
-
-
 @pytest.fixture
 def sc_tb():
     sc = load_scenario(FIX / "ok.yaml")
-    return sc, FakeTestbed(make_plan(sc.topology))
+    return sc, FakeNetwork(make_plan(sc.topology))
 
 
 def ev(sc, kind):

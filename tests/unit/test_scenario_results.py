@@ -4,7 +4,9 @@ import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from testbed.results.bundle import RESULTS_SCHEMA, sha256, write_bundle
+from testbed.report.bundle import read_run
+from testbed.results.bundle import sha256, write_bundle
+from testbed.results.contract import RESULTS_SCHEMA, EventRecord, event_from_doc
 from testbed.scenario.expect import evaluate
 from testbed.scenario.load import load_scenario
 from testbed.scenario.runner import RunResult
@@ -22,8 +24,10 @@ def make_result(status="failed"):
     verdicts = [evaluate(e, flows[e.target].series, flows[e.target].probes) for e in sc.expect]
     samples = [{"t": 1.0, "stats": {"r1--r2": {"ab": {"frames_in": 10, "frames_out": 9, "drops": {"loss": 1},
                                                       "lateness_s": {"p99": 1e-4}}}}}]
-    return sc, RunResult(sc, status, 4, 1.0, flows, verdicts, [{"scheduled": 20.0, "t": 20.001, "label": "x",
-                                                                "kind": "link-down", "ok": True, "error": None}],
+    events = [EventRecord(0, "link-down", "link-down r1--r2", 20.0, 20.001, event=0, links=["r1--r2"], end_s=30.0),
+              EventRecord(1, "link-down", "revert link-down r1--r2", 30.0, 30.0, event=0, links=["r1--r2"],
+                          revert=True, closes=0)]
+    return sc, RunResult(sc, status, 4, 1.0, flows, verdicts, events,
                          samples, [{"flow": "probe", "node": "h1", "argv": ["fping", "-l"], "t": 0.0}],
                          1_800_000_000.0, 12.5)
 
@@ -56,3 +60,19 @@ def test_interrupted_run_is_an_error_case_in_junit(tmp_path):
     assert json.loads(paths["results"].read_text())["status"] == "interrupted"
     suite = ET.parse(paths["junit"]).getroot()
     assert suite.get("errors") == "1"
+
+
+def test_what_the_writer_writes_the_report_reads(tmp_path):
+    sc, r = make_result()
+    paths = write_bundle(r, tmp_path, "abcde", make_plan(sc.topology))
+    res = json.loads(paths["results"].read_text())
+    assert [event_from_doc(e) for e in res["events"]] == r.events        # events round-trip exactly
+    run = read_run(tmp_path)
+    assert run.notes == []                                                # every section read as written
+    assert (run.run_id, run.status, run.seed, run.duration_s) == ("abcde", "failed", 4, sc.duration_s)
+    [cut] = run.events
+    assert (cut.t_s, cut.end_s, cut.links) == (20.001, 30.0, ["r1--r2"])
+    probe = next(f for f in run.flows if f.name == "probe")
+    assert (probe.src, probe.dst, probe.rtt.values) == ("h1", "h2", [0.02, 0.9])
+    assert [e.expr for e in run.expectations] == [e.text for e in sc.expect]
+    assert [lk.name for lk in run.links] == ["r1--r2"]
