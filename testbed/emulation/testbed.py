@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .. import netenv
 from ..errors import CapabilityError, EmulationError, InputError, unknown
 from ..network import link_seed
 from ..topology.plan import Plan, PlanLink
@@ -61,6 +62,7 @@ class Testbed:
         self._registry: Registry | None = None
         self._started = False
         self.timings: dict[str, float] = {}
+        self.host: dict[str, Any] = {}
 
     # ---- life cycle -------------------------------------------------------------------------
 
@@ -80,6 +82,12 @@ class Testbed:
         backends = {lk.backend for lk in self.plan.links}
         probe.check_all(self.plan.routing, backends)
         external.check(self.plan, self.force_interfaces)
+        self.host = netenv.host_info()          # the host as it was, before we changed anything
+        wanted = netenv.wanted_cc(self.plan.topology)
+        netenv.check_cc(wanted)
+        self.host["allowed_cc_added"] = netenv.allow_cc(set(wanted))
+        if any(self.plan.topology.node_env(n).get("offloads") is not None for n in self.plan.nodes):
+            probe.check_program("ethtool", "ethtool")
         lying = [lk.name for lk in self.plan.links if lk.backend == "veth"
                  and (lk.params.ab.is_impaired() or lk.params.ba.is_impaired())]
         if lying:
@@ -177,10 +185,12 @@ class Testbed:
         return [n for n, pn in self.plan.nodes.items() if pn.kind == "router"]
 
     def _configure_nodes(self) -> None:
-        """sysctls, then addresses, bridges and static routes: one `ip -batch` per node, in parallel."""
+        """sysctls (the pinned environment), offloads, then addresses, bridges and static routes:
+        one `ip -batch` per node, in parallel."""
         procs = []
         for name, pn in self.plan.nodes.items():
-            sysctls = COMMON_SYSCTLS + (ROUTER_SYSCTLS if pn.kind == "router" else [])
+            env = self.plan.topology.node_env(name)
+            sysctls = COMMON_SYSCTLS + (ROUTER_SYSCTLS if pn.kind == "router" else []) + netenv.sysctl_args(env)
             procs.append((name, subprocess.Popen(self.nodes[name].argv(["sysctl", "-q", "-w", *sysctls]),
                                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
         for name, p in procs:
@@ -188,6 +198,7 @@ class Testbed:
             if p.returncode != 0:
                 raise EmulationError(f"{name}: sysctl failed: {err.strip()}")
         self._mount_private()
+        self._pin_offloads()
         batches = []
         for name in self.plan.nodes:
             batches.append((name, start_batch(self._node_lines(name), self.nodes[name].pid)))
@@ -217,6 +228,21 @@ class Testbed:
             problems += external.give_back(saved)
         self._taken = []
         return problems
+
+    def _pin_offloads(self, parallel: int = 16) -> None:
+        """TSO/GSO/GRO as the environment says, on every interface of ours (ethtool, a few at a time)."""
+        todo = [(name, self.nodes[name].argv(netenv.offload_argv(i.name, bool(self.plan.topology.node_env(name)
+                                                                               ["offloads"]))))
+                for name, pn in self.plan.nodes.items() for i in pn.interfaces
+                if pn.kind != "external"]   # a real port is given back exactly as it was: not ours to change
+        while todo:
+            batch, todo = todo[:parallel], todo[parallel:]
+            running = [(name, subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+                       for name, argv in batch]
+            for name, p in running:
+                _, err = p.communicate(timeout=60)
+                if p.returncode != 0:
+                    raise EmulationError(f"{name}: ethtool could not pin offloads: {err.strip()}")
 
     def _node_lines(self, name: str) -> list[str]:
         pn = self.plan.nodes[name]

@@ -17,6 +17,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from .. import stats
 from ..errors import InputError
 from ..results.contract import NOT_FAULTS, ContractError, check_schema, event_from_doc
 from ..textfile import read_bytes
@@ -167,10 +168,9 @@ class RunData:
         return {lk for e in self.events for lk in e.links}
 
 
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    k = max(0, min(len(sorted_values) - 1, math.ceil(p / 100 * len(sorted_values)) - 1))
-    return sorted_values[k]
+def percentile(values: list[float], p: float) -> float:
+    """The one percentile of testbed.stats (as expectations compute it)."""
+    return stats.percentile(values, p)
 
 
 def longest_gap(s: Series) -> float:

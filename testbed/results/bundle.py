@@ -129,8 +129,31 @@ def manifest_doc(r: RunResult, run_id: str, plan: Any | None) -> dict[str, Any]:
         "plan": plan.to_dict() if plan is not None else None,
         "commands": r.commands,
         "engine": engine_summary(r.link_samples),
+        "schedule": schedule(r),
+        "environment": environment(sc.topology, r.host),
     })
     return doc
+
+
+def schedule(r: RunResult) -> dict[str, Any]:
+    """What was scheduled, as times: the same seed and inputs give the same schedule, on any machine."""
+    flows = []
+    for t in r.scenario.traffic:
+        f = {"name": t.name, "kind": t.kind, "start_s": t.start_s, "end_s": t.end_s(r.scenario.duration_s)}
+        fr = r.flows.get(t.name)
+        if fr is not None and "scheduled" in fr.summary:
+            f["packets"] = fr.summary["scheduled"]
+        flows.append(f)
+    return {"flows": flows, "events": [{"t": e["scheduled"], "label": e["label"]} for e in r.events
+                                       if e.get("kind") not in ("interrupt", "error")]}
+
+
+def environment(topo: Any, host: dict[str, Any]) -> dict[str, Any]:
+    """The pinned environment each node had (testbed.netenv), and the host's own values beside it."""
+    from ..netenv import BY_KEY, resolve
+    nodes = {n.name: topo.node_env(n.name) for n in topo.nodes}
+    return {"settings": {k: s.sysctl or "ethtool -K tso/gso/gro" for k, s in BY_KEY.items()},
+            "defaults": resolve(dict(topo.env)), "nodes": nodes, "host": host}
 
 
 def write_bundle(r: RunResult, out_dir: str | Path, run_id: str, plan: Any | None = None) -> dict[str, Path]:

@@ -3,7 +3,8 @@
     <name>.<metric>[.<stat>] <op> <quantity> [during <t1>..<t2>]
     outage(<name>) <op> <duration> [during <t1>..<t2>]
 
-stat: min, mean, p50, p95, p99, max, count (default mean). op: < <= > >= == !=.
+stat: min, mean, max, count, or any percentile pNN (p05, p50, p95, p99; default mean).
+op: < <= > >= == !=. Percentiles are computed by testbed.stats (one method everywhere).
 The quantity is written in the metric's unit: "800ms", "2Mbit", "5%", or a plain number.
 The window selects samples by scenario time (probes by their send time).
 """
@@ -15,8 +16,9 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .. import units
+from .. import stats, units
 from ..errors import did_you_mean, excerpt, unknown
+from ..stats import percentile
 from ..traffic.kinds import DURATION, FRACTION, NUMBER, RATE, STATS, TrafficKind
 from .model import Expectation, Window
 
@@ -124,8 +126,9 @@ def parse_expectation(text: str, flows: dict[str, TrafficKind]) -> Expectation:
         if t is not None and t.text == ".":
             p.i += 1
             stok = p.take("word", "a statistic")
-            if stok.text not in STATS:
-                raise ExpectSyntaxError(unknown("statistic", stok.text, STATS), stok.pos)
+            if not is_stat(stok.text):
+                raise ExpectSyntaxError(unknown("statistic", stok.text, STATS) + " (or any percentile p1..p99)",
+                                        stok.pos)
             stat = stok.text
     optok = p.take("op", f"a comparison ({' '.join(OPS)})")
     qtok = p.take("qty", "a quantity")
@@ -181,15 +184,12 @@ def _quantity(tok: Token, unit: str, metric: str) -> float:
 
 # -- evaluation ---------------------------------------------------------------------------------
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear interpolation between closest ranks (numpy's default), on a non-empty sequence."""
-    xs = sorted(values)
-    if len(xs) == 1:
-        return xs[0]
-    k = (len(xs) - 1) * q / 100.0
-    lo = math.floor(k)
-    hi = min(lo + 1, len(xs) - 1)
-    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+_PCT = re.compile(r"^p(0?[1-9]|[1-9][0-9])$")
+
+
+def is_stat(word: str) -> bool:
+    """min, mean, max, count, or a percentile p1..p99 (p05 and p5 are the same)."""
+    return word in STATS or bool(_PCT.match(word))
 
 
 def statistic(values: Sequence[float], stat: str) -> float | None:
@@ -202,8 +202,8 @@ def statistic(values: Sequence[float], stat: str) -> float | None:
     if stat == "max":
         return max(values)
     if stat == "mean":
-        return sum(values) / len(values)
-    return percentile(values, float(stat[1:]))
+        return stats.mean(values)
+    return stats.percentile(values, float(stat[1:]))
 
 
 def in_window(t: float, window: Window | None) -> bool:
@@ -280,4 +280,4 @@ def format_value(v: float | None, unit: str) -> str:
 
 
 __all__ = ["parse_expectation", "evaluate", "Verdict", "ExpectSyntaxError", "longest_outage", "statistic",
-           "percentile", "format_value", "NUMBER"]
+           "percentile", "is_stat", "format_value", "NUMBER"]

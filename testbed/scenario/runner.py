@@ -20,6 +20,7 @@ from .. import units
 from ..errors import TestbedError
 from ..faults.base import FaultContext, Step
 from ..faults.registry import expand
+from ..netenv import check_cc, host_info, wanted_cc
 from ..network import Network
 from ..results.contract import EventRecord
 from ..traffic.base import FlowResult, RunContext, Runner
@@ -58,12 +59,15 @@ class RunResult:
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     routes: list[dict[str, Any]] = field(default_factory=list)    # routing changes: {t, node, dest, before, after}
+    host: dict[str, Any] = field(default_factory=dict)            # the host at start (testbed.results.hostinfo)
 
 
 def check_programs(sc: Scenario) -> None:
-    """Raise CapabilityError for a missing program, before anything is brought up."""
+    """Raise CapabilityError for a missing program or congestion control, before anything is brought up."""
     for kind in {t.kind for t in sc.traffic}:
         RUNNERS[kind].check()
+    check_cc(wanted_cc(sc.topology) | {t.options["cc"]: f'flow "{t.name}"' for t in sc.traffic
+                                        if t.kind == "tcp" and t.options.get("cc")})
 
 
 class EngineCollector(threading.Thread):
@@ -132,6 +136,7 @@ class ScenarioRun:
         sc = self.sc
         raw = self.out_dir / "raw"
         raw.mkdir(parents=True, exist_ok=True)
+        host = getattr(self.tb, "host", None) or host_info()    # taken by the testbed before it changed anything
         t_settle = time.monotonic()
         self._report("start", 0.0, "waiting for routing to converge (every node reaches every other)")
         self.tb.wait_reachable(timeout_s=self.settle_timeout_s)
@@ -163,6 +168,7 @@ class ScenarioRun:
             status, error = "error", str(e)
             self._log_event(ctx.now(), ctx.now(), Step(ctx.now(), f"run failed: {e}", _nothing), "error", error=str(e))
         finally:
+            ctx.ending = "end" if status == "completed" else "interrupted"
             for r in runners:
                 if r.procs:
                     try:
@@ -195,7 +201,7 @@ class ScenarioRun:
         self._report("end", elapsed, status)
         return RunResult(sc, status, self.seed, self.time_scale, flows, verdicts, self.events,
                          collector.samples if collector else [], ctx.commands, ctx.t0_wall, elapsed, error,
-                         dict(self.timings, **getattr(self.tb, "timings", {})), list(routes.changes))
+                         dict(self.timings, **getattr(self.tb, "timings", {})), list(routes.changes), host)
 
     def _log_event(self, scheduled: float, fired: float, st: Step, kind: str, error: str | None = None,
                    closes: EventRecord | None = None, revert: bool = False) -> EventRecord:

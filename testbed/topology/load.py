@@ -9,6 +9,7 @@ from typing import Any
 
 from .. import units
 from ..errors import InputError, excerpt, unknown
+from ..netenv import parse_env
 from ..yamlsource import Source, load_yaml
 from .geo import distance_km
 from .model import (
@@ -28,8 +29,8 @@ from .params import BLOCK_KEYS, PROFILE_KEYS, Problems, Spec, builtin_profiles_r
 from .validate import check_graph
 
 TOP_KEYS = ("name", "description", "defaults", "profiles", "nodes", "links", "ospf", "addressing", "seed")
-DEFAULTS_KEYS = ("routing", "link", "backend")
-NODE_KEYS = ("kind", "site", "power", "description", "subnet", "gateway", "interface")
+DEFAULTS_KEYS = ("routing", "link", "backend", "env")
+NODE_KEYS = ("kind", "site", "power", "description", "subnet", "gateway", "interface", "env")
 IFNAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$")
 HOST_PREFIX = "host"   # endpoint "host:enp3s0": the machine's own interface, an implicit external node
 LINK_KEYS = BLOCK_KEYS + ("endpoints", "profile", "cost", "addresses", "name", "backend", "description")
@@ -69,6 +70,7 @@ def build_topology(src: Source, base_dir: Path) -> Topology:
     dspec = parse_block(pr, dlink, ("defaults", "link"), DEFAULT_LINK_KEYS, "default link", base_dir)
     dlink = dlink if isinstance(dlink, dict) else {}
 
+    env = parse_env(defaults.get("env"), pr.add, ("defaults", "env"))
     nodes = _nodes(pr, data.get("nodes"))
     links = _links(pr, data.get("links"), nodes, profiles, dspec, dlink, default_backend, base_dir,
                    data.get("profiles"))
@@ -83,7 +85,7 @@ def build_topology(src: Source, base_dir: Path) -> Topology:
     marks.update({f"link:{lk.index}": src.where(("links", lk.index)) for lk in links})
     topo = Topology(name=name, nodes=tuple(nodes.values()), links=tuple(links), routing=routing,
                     ospf=ospf, addressing=addressing, description=str(data.get("description", "")),
-                    file=src.file, seed=seed, marks=marks)
+                    file=src.file, seed=seed, env=tuple(env.items()), marks=marks)
     if not pr.items:
         for path, msg in check_graph(topo):
             pr.add(path, msg)
@@ -147,7 +149,9 @@ def _nodes(pr: Problems, data: Any) -> dict[str, Node]:
                            power=_power(pr, body.get("power"), path + ("power",)),
                            description=str(body.get("description", "")),
                            subnet=_subnet(pr, body, path, kind), gateway=body.get("gateway"),
-                           interface=_interface(pr, body, path, kind))
+                           interface=_interface(pr, body, path, kind),
+                           env=tuple(parse_env(body.get("env"), pr.add, path + ("env",)).items()))
+
         if body.get("gateway") is not None and kind != "host":
             pr.add(path + ("gateway",), "only a host has a default gateway")
     return nodes

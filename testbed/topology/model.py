@@ -38,6 +38,7 @@ class Node:
     subnet: str | None = None        # switches: the LAN's subnet, when given
     gateway: str | None = None       # hosts: the router to use as default gateway, when given
     interface: str | None = None     # external: the host interface (a real port) this node stands for
+    env: tuple[tuple[str, Any], ...] = ()   # this node's own env overrides (testbed.netenv keys)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class Topology:
     description: str = ""
     file: str = ""
     seed: int = 0
+    env: tuple[tuple[str, Any], ...] = ()   # defaults.env: overrides of the pinned environment for every node
     # where each link and node was written, for located errors after loading
     marks: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -103,6 +105,11 @@ class Topology:
             if link.name == name:
                 return link
         raise KeyError(name)
+
+    def node_env(self, name: str) -> dict[str, Any]:
+        """The pinned environment of one node: testbed's defaults, then defaults.env, then the node's env."""
+        from ..netenv import resolve
+        return resolve(dict(self.env), dict(self.node(name).env))
 
     @property
     def external(self) -> dict[str, str]:

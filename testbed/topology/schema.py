@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..linkparams import JITTER_DISTRIBUTIONS, QUEUE_DISCIPLINES
+from ..netenv import LINUX_CC
 from .geo import PROPAGATION_S_PER_KM
 from .model import BACKENDS, NODE_KINDS, ROUTING
 from .params import LOSS_MODELS
@@ -53,6 +54,16 @@ BLOCK: dict[str, Any] = {
     "medium": {"enum": list(PROPAGATION_S_PER_KM)}, "hop_delay": DURATION,
 }
 NAME = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_.-]*$"}
+_BOOL = {"type": "boolean"}
+_TRIPLE = {"anyOf": [{"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 3, "maxItems": 3},
+                     {"type": "string"}]}
+ENV = {"type": "object", "additionalProperties": False,
+       "description": "the pinned node environment (docs/environment.md)",
+       "properties": {"cc": {"enum": list(LINUX_CC)}, "ecn": {"enum": [0, 1, 2]}, "tcp_rmem": _TRIPLE,
+                      "tcp_wmem": _TRIPLE, "no_metrics_save": _BOOL, "slow_start_after_idle": _BOOL,
+                      "timestamps": {"enum": [0, 1, 2]}, "sack": _BOOL, "window_scaling": _BOOL,
+                      "mtu_probing": {"enum": [0, 1, 2]}, "notsent_lowat": {"type": "integer", "minimum": 1},
+                      "autocorking": _BOOL, "offloads": _BOOL}}
 
 
 def topology_schema() -> dict[str, Any]:
@@ -70,7 +81,7 @@ def topology_schema() -> dict[str, Any]:
             "description": {"type": "string"},
             "seed": {"type": "integer"},
             "defaults": {"type": "object", "additionalProperties": False, "properties": {
-                "routing": {"enum": list(ROUTING)}, "backend": {"enum": list(BACKENDS)},
+                "routing": {"enum": list(ROUTING)}, "backend": {"enum": list(BACKENDS)}, "env": ENV,
                 "link": {"type": "object", "additionalProperties": False, "properties": {
                     **BLOCK, "profile": {"type": "string"}, "cost": {"type": "number", "exclusiveMinimum": 0},
                     "backend": {"enum": list(BACKENDS)}}}}},
@@ -90,7 +101,8 @@ def topology_schema() -> dict[str, Any]:
                         "description": {"type": "string"},
                         "subnet": {"type": "string"}, "gateway": {"type": "string"},
                         "interface": {"type": "string", "pattern": r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$",
-                                      "description": "kind external: the host interface it takes"}}}]}},
+                                      "description": "kind external: the host interface it takes"},
+                        "env": ENV}}]}},
             "links": {"type": "array", "items": {
                 "type": "object", "additionalProperties": False, "required": ["endpoints"],
                 "properties": {**BLOCK,

@@ -32,6 +32,7 @@ class RunContext:
     seed: int
     duration_s: float             # scenario duration (after scaling)
     commands: list[dict] = field(default_factory=list)   # every tool run, exactly: {flow, node, argv, t}
+    ending: str = ""              # set when the run stops its runners: "end" (completed) or "interrupted"
 
     def now(self) -> float:
         return time.monotonic() - self.t0_mono

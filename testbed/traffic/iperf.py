@@ -112,8 +112,12 @@ class IperfRunner(Runner):
         if self.udp:
             argv += ["-u", "-b", str(int(o["rate"])), "-l", str(int(o["size"]))]
         else:
-            if o.get("cc"):
-                argv += ["-C", o["cc"]]
+            # the flow's cc, else the sending node's pinned one: explicit in the recorded command either way
+            sender = sp.dst if o.get("reverse") else sp.src
+            topo = getattr(getattr(self.ctx.tb, "plan", None), "topology", None)
+            cc = o.get("cc") or (topo.node_env(sender)["cc"] if topo is not None else None)
+            if cc:
+                argv += ["-C", cc]
             if o.get("parallel", 1) > 1:
                 argv += ["-P", str(o["parallel"])]
             if o.get("rate"):

@@ -1,7 +1,9 @@
 """The VoIP-like prober run inside nodes: `python -m testbed.traffic.udpprobe send|recv ...`.
 
 send: packets of a fixed size at a fixed interval, each carrying (seq, send time in ns);
-writes "seq send_ns" per packet sent. recv: writes "seq send_ns recv_ns" per packet received.
+writes "# start <start_ns> <interval_s> <count>" first (packet seq is due at start_ns + seq*interval),
+then "seq send_ns" per packet sent. A sender that falls behind still sends every packet of its
+count (late), so the count never depends on how busy the machine was. recv: writes "seq send_ns recv_ns" per packet received.
 All namespaces share the host's clock, so recv_ns - send_ns is the exact one-way delay.
 Stops on SIGINT/SIGTERM (or after --count packets), flushing what it has.
 """
@@ -28,8 +30,10 @@ def send(host: str, port: int, interval_s: float, size: int, count: int) -> None
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     pad = b"\0" * max(0, size - HEADER.size)
     start = time.monotonic()
+    start_ns = time.time_ns()
     seq = 0
     out = sys.stdout
+    out.write(f"# start {start_ns} {interval_s!r} {count}\n")
     while not _stop and (count == 0 or seq < count):
         due = start + seq * interval_s          # an absolute schedule: no drift
         delay = due - time.monotonic()

@@ -12,12 +12,26 @@ from .emodel import mos, r_factor
 def parse_voip(sent_text: str, recv_text: str, t0_wall: float, interval_s: float, codec: str = "g711",
                in_flight_s: float = 1.0) -> dict[str, Any]:
     """Join the sender's and receiver's logs (pure). Packets sent within in_flight_s of the
-    sender's last one are not judged when missing (they may have been on the wire at the stop)."""
+    sender's last one are not judged when missing (they may have been on the wire at the stop).
+
+    With the sender's "# start" line, every packet is placed at its scheduled time (the same on
+    every run), and how late the sender really sent it is reported as send_late_* in the summary.
+    """
     sent: dict[int, float] = {}
+    late: list[float] = []
+    start_ns: int | None = None
+    sched_interval = interval_s
     for line in sent_text.splitlines():
         parts = line.split()
-        if len(parts) >= 2 and parts[0].isdigit():
-            sent[int(parts[0])] = int(parts[1]) / 1e9 - t0_wall
+        if len(parts) >= 3 and parts[0] == "#" and parts[1] == "start":
+            start_ns, sched_interval = int(parts[2]), float(parts[3])
+        elif len(parts) >= 2 and parts[0].isdigit():
+            seq, actual = int(parts[0]), int(parts[1]) / 1e9 - t0_wall
+            if start_ns is None:
+                sent[seq] = actual
+            else:
+                sent[seq] = start_ns / 1e9 - t0_wall + seq * sched_interval
+                late.append(max(0.0, actual - sent[seq]))
     got: dict[int, float] = {}
     for line in recv_text.splitlines():
         parts = line.split()
@@ -25,7 +39,8 @@ def parse_voip(sent_text: str, recv_text: str, t0_wall: float, interval_s: float
             seq, s_ns, r_ns = int(parts[0]), int(parts[1]), int(parts[2])
             if seq not in got:
                 got[seq] = (r_ns - s_ns) / 1e9
-                sent.setdefault(seq, s_ns / 1e9 - t0_wall)
+                sent.setdefault(seq, s_ns / 1e9 - t0_wall if start_ns is None
+                                else start_ns / 1e9 - t0_wall + seq * sched_interval)
     last = max(sent.values(), default=0.0)
     probes = sorted((t, seq in got) for seq, t in sent.items() if seq in got or t <= last - in_flight_s)
     delay = sorted((sent[s], d) for s, d in got.items())
@@ -60,6 +75,9 @@ def parse_voip(sent_text: str, recv_text: str, t0_wall: float, interval_s: float
         mos_series.append((sec + 1.0, mos(r)))
     n, n_ok = len(probes), sum(1 for _, ok in probes if ok)
     summary: dict[str, Any] = {"sent": n, "received": n_ok, "loss": (1 - n_ok / n) if n else None}
+    if late:
+        from .. import stats
+        summary |= {"send_late_max_s": max(late), "send_late_p99_s": stats.percentile(late, 99)}
     if delay:
         mean_d = sum(d for _, d in delay) / len(delay)
         mean_j = sum(x for _, x in jitter) / len(jitter) if jitter else 0.0
@@ -83,19 +101,33 @@ class VoipRunner(Runner):
         # identical), one interval short so the last packet leaves before the flow is stopped
         span = self.spec.end_s(self.ctx.duration_s) - self.spec.start_s
         count = max(1, int(span / o["interval"] + 1e-9) - 1)
+        self.scheduled = count
         self.spawn(sp.src, [sys.executable, "-m", "testbed.traffic.udpprobe", "send", self.ctx.tb.address_of(sp.dst),
                             port, "--interval", f"{o['interval']:g}", "--size", str(int(o["size"])),
                             "--count", str(count)], self.send_out)
 
+    LATE_GRACE_S = 10.0
+
     def stop(self) -> None:
-        # the sender first, then give the last packets time to land before the receiver stops
+        """The sender finishes its whole schedule first (late if the machine was busy), then the
+        last packets get time to land before the receiver stops."""
+        import subprocess
         import time
 
         from .base import stop_process
-        if len(self.procs) == 2:
-            stop_process(self.procs[1])
-            time.sleep(1.0)
-            stop_process(self.procs[0])
+        if len(self.procs) != 2:
+            return
+        sender = self.procs[1]
+        if sender.poll() is None and not self.ctx.ending:
+            return      # the timeline's stop: let a late sender run on; the run's final stop waits for it
+        if sender.poll() is None and self.ctx.ending == "end":
+            try:
+                sender.wait(timeout=self.LATE_GRACE_S)
+            except subprocess.TimeoutExpired:   # stopped below; the shortfall is reported
+                pass
+        stop_process(sender)
+        time.sleep(1.0)
+        stop_process(self.procs[0])
 
     def result(self) -> FlowResult:
         r = self.new_result()
@@ -103,6 +135,11 @@ class VoipRunner(Runner):
         rt = self.recv_out.read_text() if self.recv_out.exists() else ""
         p = parse_voip(st, rt, self.ctx.t0_wall, self.spec.options["interval"], self.spec.options["codec"])
         r.series, r.probes, r.summary = p["series"], p["probes"], p["summary"]
+        r.summary["scheduled"] = getattr(self, "scheduled", None)
+        logged = sum(1 for ln in st.splitlines() if ln[:1].isdigit())
+        if r.summary["scheduled"] and logged < r.summary["scheduled"]:
+            r.error = (f"the voip sender sent {logged} of its {r.summary['scheduled']} scheduled packets "
+                       "(stopped before it caught up with its schedule)")
         if not p["probes"]:
             r.error = "the voip sender logged no packets"
         return r

@@ -90,9 +90,10 @@ def test_same_seed_twice_gives_the_same_drops_and_event_times(tmp_path: Path) ->
         man = json.loads((out / "manifest.json").read_text())
         runs.append(({lk: {d: s["drops"] for d, s in dirs.items()} for lk, dirs in man["engine"].items()},
                      [(e["scheduled_s"], e["label"]) for e in res["events"]],
-                     res["flows"]["call"]["summary"]["received"]))
+                     res["flows"]["call"]["summary"]["received"], man["schedule"]))
     assert runs[0][0] == runs[1][0], "engine drop counts differ between runs with the same seed"
     assert runs[0][1] == runs[1][1]
+    assert runs[0][3] == runs[1][3] and runs[0][3]["flows"][0]["packets"] == 249   # the voip count is fixed
     assert runs[0][0]["r1--h2"]["ab"]["loss"] > 0
     other = tmp_path / "other-seed"
     run([str(FIX / "seeded.yaml"), "--out", str(other), "--seed", "43", "-q"])

@@ -21,21 +21,24 @@ LAYERS: dict[str, set[str]] = {
     "units": {"errors"},
     "linkparams": {"errors", "units"},
     "textfile": {"errors"},
+    "stats": set(),
+    "netenv": {"errors"},
     "yamlsource": {"errors", "textfile"},
-    "topology": {"errors", "units", "linkparams", "yamlsource"},
+    "topology": {"errors", "units", "linkparams", "yamlsource", "netenv"},
     "options": {"errors", "units", "topology"},
     "network": {"topology"},
     "engine": {"errors", "units", "linkparams", "textfile"},
-    "traffic": {"errors", "units", "options"},
+    "traffic": {"errors", "units", "options", "stats"},
     "faults": {"errors", "units", "linkparams", "options", "topology"},
-    "results": {"errors", "textfile"},    # the runner's types under TYPE_CHECKING only
-    "scenario": {"errors", "units", "yamlsource", "topology", "options", "network", "traffic", "faults", "results"},
+    "results": {"errors", "textfile", "netenv", "stats"},    # the runner's types under TYPE_CHECKING only
+    "scenario": {"errors", "units", "yamlsource", "topology", "options", "network", "traffic", "faults", "results",
+                 "stats", "netenv"},
     "viz": {"errors", "units", "linkparams", "topology"},
-    "report": {"errors", "units", "textfile", "topology", "viz", "results"},
-    "emulation": {"errors", "units", "linkparams", "topology", "network", "engine"},
+    "report": {"errors", "units", "textfile", "topology", "viz", "results", "stats"},
+    "emulation": {"errors", "units", "linkparams", "topology", "network", "engine", "netenv"},
     "pytest_plugin": {"errors", "topology", "scenario", "results", "emulation"},
     "cli": {"errors", "units", "linkparams", "yamlsource", "topology", "scenario", "results", "report", "viz",
-            "emulation", "engine"},
+            "emulation", "engine", "stats", "netenv"},
 }
 
 

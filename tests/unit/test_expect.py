@@ -32,7 +32,7 @@ def test_forms():
 @pytest.mark.parametrize("text, msg, col", [
     ("prob.rtt < 1s", 'unknown flow "prob" (did you mean "probe"?); known: bulk, call, probe', 0),
     ("probe.rt < 1s", 'unknown metric "rt" of ping flow "probe" (did you mean "rtt"?); known: loss, rtt', 6),
-    ("probe.rtt.p96 < 1s", 'unknown statistic "p96"', 10),
+    ("probe.rtt.p100 < 1s", 'unknown statistic "p100"', 10),
     ("probe.rtt < 5Mbit", "rtt is a duration", 12),
     ("probe.loss < 5", 'write "5%"', 13),
     ("probe.rtt 1s", "expected a comparison", 10),

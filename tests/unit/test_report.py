@@ -102,7 +102,7 @@ def test_markdown_report_is_short_and_has_the_verdict(run_v1: Path) -> None:
     assert "| `probe.loss < 8%` | 15 % | **FAIL** |" in md
     assert "| `probe.rtt.p95 < 800ms` | 679 ms | pass |" in md
     assert "- 20 s: link-down mithi-pop--tower-1" in md
-    assert "| probe | ping | – | 15 % | 5.1 ms | 683 ms | 9 s |" in md
+    assert "| probe | ping | – | 15 % | 5.13 ms | 683 ms | 9 s |" in md
     assert len(md.splitlines()) < 60
 
 

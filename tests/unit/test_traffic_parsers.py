@@ -113,6 +113,19 @@ def test_voip_packets_in_flight_at_the_stop_are_not_lost():
     assert r["summary"]["loss"] == 0.0
 
 
+def test_voip_late_sender_keeps_its_schedule_and_reports_lateness():
+    t0_ns = 1_000_000_000_000
+    # packet 50 onwards went out 300 ms late (a busy machine): times stay on the schedule
+    sent = f"# start {t0_ns} 0.02 100\n" + "".join(
+        f"{i} {t0_ns + i * 20_000_000 + (300_000_000 if i >= 50 else 0)}\n" for i in range(100))
+    recv = "".join(f"{i} {t0_ns + i * 20_000_000 + (300_000_000 if i >= 50 else 0)} "
+                   f"{t0_ns + i * 20_000_000 + (300_000_000 if i >= 50 else 0) + 50_000_000}\n" for i in range(100))
+    r = parse_voip(sent, recv, t0_ns / 1e9, 0.02, in_flight_s=0.0)
+    assert [t for t, _ in r["probes"]] == pytest.approx([i * 0.02 for i in range(100)])
+    assert r["summary"]["send_late_max_s"] == pytest.approx(0.3)
+    assert max(d for _, d in r["series"]["delay"]) == pytest.approx(0.05)   # delay is still the real one-way
+
+
 def test_emodel_reference_points():
     assert idd(0.1) == 0.0 and idd(0.4) == pytest.approx(25 * ((1 + 2 ** 6) ** (1 / 6) - 3 * (1 + (2 / 3) ** 6) ** (1 / 6) + 2))
     assert mos(93.2) == pytest.approx(4.41, abs=0.01)          # G.107 default: best narrowband

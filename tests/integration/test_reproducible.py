@@ -1,0 +1,70 @@
+"""Reproducible runs, as root: the pinned environment beats the host's default congestion control,
+and the manifest records both."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import require_emulation
+
+ROOT = Path(__file__).resolve().parents[2]
+FIX = ROOT / "tests" / "unit" / "fixtures" / "scenario"
+TESTBED = str(Path(sys.executable).parent / "testbed")
+HOST_CC = Path("/proc/sys/net/ipv4/tcp_congestion_control")
+
+
+@pytest.fixture(autouse=True)
+def emulation() -> None:
+    require_emulation()
+
+
+def run(*args: str, timeout: float = 200) -> subprocess.CompletedProcess:
+    return subprocess.run([TESTBED, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def test_same_behaviour_whatever_the_hosts_default_cc(tmp_path: Path) -> None:
+    original = HOST_CC.read_text().strip()
+    available = Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split()
+    defaults = [c for c in ("bbr", "reno") if c in available]
+    assert len(defaults) == 2, f"this test needs bbr and reno in the kernel, it has {available}"
+    rtt, mans = {}, {}
+    try:
+        for cc in defaults:
+            HOST_CC.write_text(cc)
+            out = tmp_path / cc
+            cp = run("run", str(FIX / "bloat.yaml"), "--out", str(out), "-q", "--no-report")
+            assert cp.returncode == 0, cp.stdout + cp.stderr
+            res = json.loads((out / "results.json").read_text())
+            mans[cc] = json.loads((out / "manifest.json").read_text())
+            rtt[cc] = res["expectations"][0]["measured"]
+            assert res["flows"]["bulk"]["summary"]["cc"] == "cubic"
+    finally:
+        HOST_CC.write_text(original)
+    # p95 RTT under load: a 150-packet queue at 8 Mbit/s full is ~245 ms (CUBIC fills it); BBR keeps ~30 ms
+    a, b = rtt.values()
+    assert a > 0.1 and b > 0.1, rtt
+    assert abs(a - b) / max(a, b) < 0.10, f"RTT under load differs with the host's default cc: {rtt}"
+    for cc, man in mans.items():
+        env = man["environment"]
+        assert env["host"]["sysctls"]["net.ipv4.tcp_congestion_control"] == cc
+        assert {n["cc"] for n in env["nodes"].values()} == {"cubic"}
+        assert env["host"]["cores"] >= 1 and len(env["host"]["loadavg"]) == 3 and env["host"]["cpu_model"]
+        assert env["nodes"]["home"]["tcp_rmem"] == "4096 131072 6291456"
+    assert mans["bbr"]["schedule"] == mans["reno"]["schedule"]
+
+
+def test_a_cc_the_kernel_lacks_is_exit_3(tmp_path: Path) -> None:
+    available = Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split()
+    missing = next(c for c in ("vegas", "westwood", "htcp", "illinois", "yeah") if c not in available)
+    scen = tmp_path / "s.yaml"
+    scen.write_text((FIX / "bloat.yaml").read_text().replace("topology: bloat-topo.yaml",
+                                                                 f"topology: {FIX / 'bloat-topo.yaml'}")
+                    .replace("duration: 10s}", f"duration: 10s, cc: {missing}}}"))
+    cp = run("run", str(scen), "--out", str(tmp_path / "out"), "-q")
+    assert cp.returncode == 3, cp.stdout + cp.stderr
+    assert f'flow "bulk" asks for TCP congestion control "{missing}"' in cp.stderr
+    assert f"modprobe tcp_{missing}" in cp.stderr
