@@ -144,8 +144,8 @@ def schedule(r: RunResult) -> dict[str, Any]:
         if fr is not None and "scheduled" in fr.summary:
             f["packets"] = fr.summary["scheduled"]
         flows.append(f)
-    return {"flows": flows, "events": [{"t": e["scheduled"], "label": e["label"]} for e in r.events
-                                       if e.get("kind") not in ("interrupt", "error")]}
+    return {"flows": flows, "events": [{"t": e.scheduled_s, "label": e.label} for e in r.events
+                                       if e.kind not in ("interrupt", "error")]}
 
 
 def environment(topo: Any, host: dict[str, Any]) -> dict[str, Any]:
