@@ -21,6 +21,19 @@ _DURATIONS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 
 _SIZES = {"B": 1, "KB": 1000, "kB": 1000, "KiB": 1024, "MB": 10**6, "MiB": 2**20,
           "GB": 10**9, "GiB": 2**30}
 
+# Beyond these no real link, run or queue goes; past them a product (1e300Tbit) would overflow to infinity
+# after the finiteness check of the number itself. One place, so every loader refuses the same way.
+MAX_RATE_BPS = 1e13                 # 10 Tbit/s
+MAX_DURATION_S = 366 * 86400.0      # a year
+MAX_SIZE_B = 1 << 40                # 1 TiB
+
+
+def _bounded(value: float, limit: float, text: object, what: str, shown: str) -> float:
+    if not math.isfinite(value) or value > limit:
+        raise ValueError(f"{what} above {shown} is not supported, got {excerpt(text)}")
+    return value
+
+
 RATE_HINT = 'a rate like "10Mbit" (units: bit, kbit, Mbit, Gbit; or bps, kbps, Mbps, Gbps)'
 DURATION_HINT = 'a duration like "20ms" (units: us, ms, s, min, h)'
 PERCENT_HINT = 'a percentage like "0.5%"'
@@ -31,7 +44,13 @@ def _split(text: object, hint: str) -> tuple[float, str]:
     if isinstance(text, bool) or text is None:
         raise ValueError(f"expected {hint}, got {excerpt(text)}")
     if isinstance(text, (int, float)):
-        return float(text), ""
+        try:
+            num = float(text)
+        except OverflowError:       # an integer too big for a float
+            raise ValueError(f"expected {hint}, got a number too large to use") from None
+        if not math.isfinite(num):
+            raise ValueError(f"expected {hint}, got {excerpt(text)}")
+        return num, ""
     m = _QTY.match(str(text))
     if not m:
         raise ValueError(f'expected {hint}, got {excerpt(text)}')
@@ -56,7 +75,7 @@ def parse_rate(text: object) -> float:
         raise ValueError(f'expected {RATE_HINT}, got {excerpt(text)}')
     if num < 0:
         raise ValueError(f'a rate cannot be negative, got {excerpt(text)}')
-    return num * _SI[m.group(1)]
+    return _bounded(num * _SI[m.group(1)], MAX_RATE_BPS, text, "a rate", "10Tbit")
 
 
 def parse_duration(text: object) -> float:
@@ -70,7 +89,7 @@ def parse_duration(text: object) -> float:
         raise ValueError(f'expected {DURATION_HINT}, got {excerpt(text)}')
     if num < 0:
         raise ValueError(f'a duration cannot be negative, got {excerpt(text)}')
-    return num * _DURATIONS[unit]
+    return _bounded(num * _DURATIONS[unit], MAX_DURATION_S, text, "a duration", "366d")
 
 
 def parse_percent(text: object) -> float:
@@ -95,7 +114,7 @@ def parse_size(text: object) -> int:
         raise ValueError(f'expected {SIZE_HINT}, got {excerpt(text)}')
     if num < 0:
         raise ValueError(f'a size cannot be negative, got {excerpt(text)}')
-    return int(round(num * _SIZES[unit]))
+    return int(round(_bounded(num * _SIZES[unit], MAX_SIZE_B, text, "a size", "1TiB")))
 
 
 def _fmt_num(x: float) -> str:
