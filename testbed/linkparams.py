@@ -5,6 +5,7 @@ Probabilities are fractions in [0, 1] (the YAML says "2%", this says 0.02).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -117,6 +118,40 @@ class DirectionParams:
         if isinstance(d.get("aqm"), dict):
             d["aqm"] = Aqm(**d["aqm"])
         return cls(**d)
+
+
+def _finite_at_least(v: Any, low: float) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v) and v >= low
+
+
+def param_problems(p: DirectionParams) -> list[str]:
+    """What the link engine cannot honour in p (empty when it can).
+
+    One function for both sides: the engine refuses these at run time and the loaders refuse them at
+    load time, so a file that validates never fails later for a parameter (and NaN never slips through
+    a comparison: every test is written so that NaN fails it).
+    """
+    bad: list[str] = []
+    if p.rate_bps is not None and not (_finite_at_least(p.rate_bps, 0) and p.rate_bps > 0):
+        bad.append(f"rate_bps must be > 0 or None, got {p.rate_bps}")
+    for name in ("delay_s", "jitter_s"):
+        if not _finite_at_least(getattr(p, name), 0):
+            bad.append(f"{name} must be >= 0, got {getattr(p, name)}")
+    for name in ("loss_prob", "corrupt_prob", "duplicate_prob", "reorder_prob"):
+        v = getattr(p, name)
+        if not (_finite_at_least(v, 0) and v <= 1.0):
+            bad.append(f"{name} must be in [0, 1], got {v}")
+    if p.loss_ge is not None:
+        ge = p.loss_ge
+        if not (0 <= ge.p <= 1 and 0 < ge.r <= 1 and 0 <= ge.loss_good <= 1 and 0 <= ge.loss_bad <= 1):
+            bad.append(f"loss_ge needs p, loss_good, loss_bad in [0, 1] and r in (0, 1], got {ge}")
+    if p.jitter_dist not in JITTER_DISTRIBUTIONS:
+        bad.append(f"jitter_dist must be one of {', '.join(JITTER_DISTRIBUTIONS)}, got {str(p.jitter_dist)[:40]!r}")
+    if p.queue_packets is not None and not _finite_at_least(p.queue_packets, 1):
+        bad.append(f"queue_packets must be >= 1 or None, got {p.queue_packets}")
+    if p.queue_bytes is not None and not _finite_at_least(p.queue_bytes, 1):
+        bad.append(f"queue_bytes must be >= 1 or None, got {p.queue_bytes}")
+    return bad
 
 
 @dataclass(frozen=True)

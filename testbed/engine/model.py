@@ -10,8 +10,8 @@ import heapq
 from collections import deque
 from typing import Any
 
-from testbed.errors import InputError, excerpt
-from testbed.linkparams import JITTER_DISTRIBUTIONS, Aqm, DirectionParams
+from testbed.errors import InputError
+from testbed.linkparams import Aqm, DirectionParams, param_problems
 
 from . import jitter
 from .aqm import Discipline, make_discipline
@@ -27,25 +27,7 @@ DROP_CAUSES = ("loss", "queue", "aqm", "link_down")
 
 def check_params(p: DirectionParams) -> None:
     """Reject parameters the model cannot honour (never silently weaken an impairment)."""
-    bad: list[str] = []
-    if p.rate_bps is not None and not p.rate_bps > 0:
-        bad.append(f"rate_bps must be > 0 or None, got {p.rate_bps}")
-    for name in ("delay_s", "jitter_s"):
-        if getattr(p, name) < 0:
-            bad.append(f"{name} must be >= 0, got {getattr(p, name)}")
-    for name in ("loss_prob", "corrupt_prob", "duplicate_prob", "reorder_prob"):
-        if not 0.0 <= getattr(p, name) <= 1.0:
-            bad.append(f"{name} must be in [0, 1], got {getattr(p, name)}")
-    if p.loss_ge is not None:
-        ge = p.loss_ge
-        if not (0 <= ge.p <= 1 and 0 < ge.r <= 1 and 0 <= ge.loss_good <= 1 and 0 <= ge.loss_bad <= 1):
-            bad.append(f"loss_ge needs p, loss_good, loss_bad in [0, 1] and r in (0, 1], got {ge}")
-    if p.jitter_dist not in JITTER_DISTRIBUTIONS:
-        bad.append(f"jitter_dist must be one of {', '.join(JITTER_DISTRIBUTIONS)}, got {excerpt(p.jitter_dist)}")
-    if p.queue_packets is not None and p.queue_packets < 1:
-        bad.append(f"queue_packets must be >= 1 or None, got {p.queue_packets}")
-    if p.queue_bytes is not None and p.queue_bytes < 1:
-        bad.append(f"queue_bytes must be >= 1 or None, got {p.queue_bytes}")
+    bad = param_problems(p)   # the loaders refuse the same, with the same function
     if p.aqm is not None:
         bad.extend(check_aqm(p.aqm))
     if bad:

@@ -95,6 +95,10 @@ class FaultKind:
         """Files that shape the event (recorded in the manifest)."""
         return []
 
+    def step_count(self, opts: dict[str, Any], at_s: float, duration_s: float) -> float:
+        """How many steps expand() makes at most; the loader refuses an event past its cap before anything runs."""
+        return 1
+
     def expand(self, ev: EventSpec, ctx: FaultContext, rng: random.Random, duration_s: float) -> list[Step]:
         raise NotImplementedError
 

@@ -67,6 +67,9 @@ class Flap(FaultKind):
     options = link_opts(down=Opt(o.positive_duration, 1.0, timeline=True),
                         up=Opt(o.positive_duration, 1.0, timeline=True), count=Opt(o.positive_int, 3))
 
+    def step_count(self, opts: dict[str, Any], at_s: float, duration_s: float) -> float:
+        return 2.0 * opts.get("count", 3)
+
     def expand(self, ev: EventSpec, ctx: FaultContext, rng: random.Random, duration_s: float) -> list[Step]:
         tb, opt = ctx.tb, ev.options
         link = opt["link"]

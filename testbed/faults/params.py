@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import options as o
 from ..errors import unknown
+from ..linkparams import DirectionParams, param_problems
 from ..options import LoadContext, Opt, Path_
 from ..topology.changes import spec_changes
 from ..topology.params import PARAM_KEYS, parse_block
@@ -42,6 +43,13 @@ class SetLink(FaultKind):
         both = dict(spec.both)
         if isinstance(body["set"], dict) and isinstance(body["set"].get("up"), bool):
             both["up"] = body["set"]["up"]
+        try:   # what the engine would refuse when the event fires, refused now
+            bad = param_problems(DirectionParams().with_changes(**{k: v for k, v in both.items()
+                                                                     if k in DirectionParams.__dataclass_fields__}))
+        except TypeError:
+            bad = []
+        for msg in bad:
+            ctx.add(path + ("set",), msg)
         if not both and not ctx.pr.items:
             ctx.add(path + ("set",), f'nothing to set; parameters: {", ".join(PARAM_KEYS)}')
         opts["changes"] = {"ab": both, "ba": dict(both)}
@@ -61,6 +69,9 @@ class Ramp(FaultKind):
     options = link_opts(profiles=Opt(o.list_of(o.text), required=True),
                         step=Opt(o.positive_duration, 5.0, timeline=True), back=Opt(o.boolean, True),
                         hold=Opt(o.duration, 0.0, timeline=True), scale=Opt(o.factor, 1.0), direction=_direction)
+
+    def step_count(self, opts: dict[str, Any], at_s: float, duration_s: float) -> float:
+        return 2.0 * len(opts.get("profiles", ()))
 
     def check(self, ctx: LoadContext, body: dict[str, Any], opts: dict[str, Any], path: Path_) -> None:
         steps = []
@@ -96,6 +107,11 @@ class LeoHandover(FaultKind):
                         spike_for=Opt(o.positive_duration, 1.0),
                         loss=Opt(o.percent, 1.0), length=Opt(o.positive_duration, 0.2),
                         count=Opt(o.positive_int), direction=_direction)
+
+    def step_count(self, opts: dict[str, Any], at_s: float, duration_s: float) -> float:
+        every = opts.get("every", 15.0)
+        handovers = (max(0.0, duration_s - at_s) / (every * 0.95) + 2) if every > 0 else float("inf")
+        return 2 * min(handovers, opts.get("count") or handovers)
 
     def expand(self, ev: EventSpec, ctx: FaultContext, rng: random.Random, duration_s: float) -> list[Step]:
         opt = ev.options

@@ -64,6 +64,10 @@ class Schedule(FaultKind):
                 else:
                     opts[k] = int(m.group(1)) * 60 + int(m.group(2))   # minutes after midnight
 
+    def step_count(self, opts: dict[str, Any], at_s: float, duration_s: float) -> float:
+        day_s = 24 * opts.get("hour", 3600.0)
+        return 2 * max(0.0, duration_s - at_s) / day_s + 3 if day_s > 0 else float("inf")
+
     def expand(self, ev: EventSpec, ctx: FaultContext, rng: random.Random, duration_s: float) -> list[Step]:
         tb, opt = ctx.tb, ev.options
         node = opt["node"]

@@ -25,6 +25,7 @@ from .expect import ExpectSyntaxError, parse_expectation
 from .model import EventSpec, Expectation, Scenario, TrafficSpec
 from .pyscenario import read_python_scenario
 
+MAX_EVENT_STEPS = 10_000   # per event: beyond that a typo (every: 1ns) would stall the run expanding it
 TOP_KEYS = ("name", "description", "topology", "seed", "duration", "warmup", "traffic", "events", "expect")
 TRAFFIC_COMMON = ("name", "kind", "from", "to", "node", "start", "duration", "description")
 EVENT_COMMON = ("at", "do", "for", "description")
@@ -54,6 +55,10 @@ def build_scenario(src: Source, base_dir: Path, script: Any = None) -> Scenario:
     topo, topo_file = _topology(pr, data, base_dir)
     duration = _time(pr, data, ("duration",), required=True, positive=True) or 60.0
     warmup = _time(pr, data, ("warmup",)) or 0.0
+    if warmup >= duration:
+        pr.add(("warmup",), f"the warmup ({units.format_duration(warmup)}) must end before the scenario does "
+               f"({units.format_duration(duration)})")
+        warmup = 0.0
     seed = data.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         pr.add(("seed",), f"expected a whole number >= 0 as the seed, got {excerpt(seed)}")
@@ -148,7 +153,7 @@ def _traffic(pr: Problems, data: Any, ctx: LoadContext, duration: float) -> list
         elif valid_name:
             seen[name] = i
         kind_name = body.get("kind")
-        if kind_name not in TRAFFIC_KINDS:
+        if not isinstance(kind_name, str) or kind_name not in TRAFFIC_KINDS:
             pr.add(path + ("kind",) if "kind" in body else path,
                    unknown("traffic kind", str(kind_name), TRAFFIC_KINDS) if "kind" in body
                    else f'a flow needs a "kind"; known: {", ".join(TRAFFIC_KINDS)}')
@@ -227,7 +232,7 @@ def _events(pr: Problems, data: Any, ctx: LoadContext, duration: float) -> list[
         if (body := pr.mapping(body, path, "an event {at, do, ...}")) is None:
             continue
         kname = body.get("do")
-        if kname not in FAULT_KINDS:
+        if not isinstance(kname, str) or kname not in FAULT_KINDS:
             pr.add(path + ("do",) if "do" in body else path,
                    unknown("fault", str(kname), FAULT_KINDS) if "do" in body
                    else f'an event needs "do" (the fault); known: {", ".join(FAULT_KINDS)}')
@@ -246,6 +251,10 @@ def _events(pr: Problems, data: Any, ctx: LoadContext, duration: float) -> list[
                        key=True)
             else:
                 for_s = _time(pr, body, path + ("for",), positive=True)
+                if for_s is not None and at is not None and at + for_s > duration + 1e-9:
+                    pr.add(path + ("for",), f"lasts until {units.format_duration(at + for_s)}, past the scenario's "
+                           f"end ({units.format_duration(duration)}); shorten it, or leave it out and add the "
+                           "reverting event")
         opts = _options(pr, body, kind.options, path, TARGET_KEYS)
         if "link" in kind.options:
             if "link" not in body:
@@ -258,9 +267,16 @@ def _events(pr: Problems, data: Any, ctx: LoadContext, duration: float) -> list[
                 pr.add(path, f'{kname} needs "node"')
             else:
                 opts["node"] = ctx.node(body["node"], path + ("node",), allow_switch=True)
+        before = len(pr.items)
         kind.check(ctx, body, opts, path)
         if at is None or any(v is None for k, v in opts.items() if k in TARGET_KEYS):
             continue
+        if len(pr.items) == before and at <= duration:
+            n = kind.step_count(opts, at, duration)
+            if not n <= MAX_EVENT_STEPS:    # NaN too
+                pr.add(path, f"this event makes {n:.3g} timeline steps before the scenario ends; at most "
+                       f"{MAX_EVENT_STEPS} (use a longer period or a smaller count)")
+                continue
         out.append(EventSpec(index=i, at_s=at, kind=kname, options=opts, for_s=for_s))
     return sorted(out, key=lambda e: (e.at_s, e.index))
 
@@ -295,6 +311,9 @@ def _expect(pr: Problems, data: Any, flows: dict[str, TrafficKind], written: set
             continue
         if e.window and e.window.start_s >= duration:
             pr.add(path, f'the window {units.format_duration(e.window.start_s)}.. starts after the scenario ends')
+        elif e.window and e.window.end_s > duration + 1e-9:
+            pr.add(path, f"the window ends at {units.format_duration(e.window.end_s)}, past the scenario's end "
+                   f"({units.format_duration(duration)})")
         out.append(e)
     return out
 

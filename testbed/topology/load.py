@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from .. import units
 from ..errors import InputError, excerpt, unknown
+from ..linkparams import param_problems
 from ..netenv import parse_env
 from ..yamlsource import Source, load_yaml
 from .geo import distance_km
@@ -110,7 +112,9 @@ def _profiles(pr: Problems, user: Any, base_dir: Path) -> dict[str, Spec]:
         spec = parse_block(pr, body, path, PROFILE_KEYS, f'profile "{name}"', base_dir)
         parent = body.get("extends") if isinstance(body, dict) else None
         if parent is not None:
-            if parent in stack:
+            if not isinstance(parent, str):
+                pr.add(path + ("extends",), f"expected a profile's name, got {excerpt(parent)}")
+            elif parent in stack:
                 pr.add(path + ("extends",), f"profiles extend each other in a loop: {' -> '.join(stack + (parent,))}")
             elif parent not in raw:
                 pr.add(path + ("extends",), unknown("profile", str(parent), raw))
@@ -154,6 +158,9 @@ def _nodes(pr: Problems, data: Any) -> dict[str, Node]:
 
         if body.get("gateway") is not None and kind != "host":
             pr.add(path + ("gateway",), "only a host has a default gateway")
+        elif body.get("gateway") is not None and not isinstance(body["gateway"], str):
+            pr.add(path + ("gateway",), f"expected a router's name, got {excerpt(body['gateway'])}")
+            nodes[name] = replace(nodes[name], gateway=None)
     return nodes
 
 
@@ -162,8 +169,10 @@ def _site(pr: Problems, data: Any, path: tuple) -> Site | None:
         return None
     pr.check_keys(data, ("lat", "lon"), path, "site")
     try:
+        if any(isinstance(data.get(k), bool) or not isinstance(data.get(k), (int, float)) for k in ("lat", "lon")):
+            raise TypeError("lat and lon are numbers")
         lat, lon = float(data["lat"]), float(data["lon"])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError):
         pr.add(path, "a site needs numeric lat and lon in degrees, e.g. {lat: 24.74, lon: 69.80}")
         return None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
@@ -196,7 +205,14 @@ def _subnet(pr: Problems, body: dict, path: tuple, kind: str) -> str | None:
                "addresses on their links")
         return None
     try:
-        return str(ipaddress.ip_network(str(body["subnet"]), strict=True))
+        net = ipaddress.ip_network(str(body["subnet"]), strict=True)
+        if net.version != 4:
+            raise ValueError("IPv6 is not supported yet")
+        if net.prefixlen > 29:
+            raise ValueError("a LAN needs room for its members: /29 (6 addresses) or larger")
+        if bad := special_network(net):
+            raise ValueError(bad)
+        return str(net)
     except ValueError as e:
         pr.add(path + ("subnet",), f"expected an IPv4 subnet like 10.50.0.0/24: {e}")
         return None
@@ -255,11 +271,11 @@ def _builtin_ancestor(name: str | None, user: Any) -> str | None:
     """The built-in profile a (possibly user-defined) profile extends, following `extends`."""
     user = user if isinstance(user, dict) else {}
     seen = set()
-    while name in user and name not in seen:
+    while isinstance(name, str) and name in user and name not in seen:
         seen.add(name)
         body = user[name]
         name = body.get("extends") if isinstance(body, dict) else None
-    return name
+    return name if isinstance(name, str) else None
 
 
 def _links(pr: Problems, data: Any, nodes: dict[str, Node], profiles: dict[str, Spec], dspec: Spec,
@@ -284,14 +300,14 @@ def _links(pr: Problems, data: Any, nodes: dict[str, Node], profiles: dict[str, 
         pname = body.get("profile", dlink.get("profile"))
         spec = dspec
         if pname is not None:
-            if pname not in profiles:
+            if not isinstance(pname, str) or pname not in profiles:
                 pr.add(path + ("profile",) if "profile" in body else ("defaults", "link", "profile"),
                        unknown("profile", str(pname), profiles))
             else:
                 spec = profiles[pname].merged_over(dspec)
         spec = parse_block(pr, body, path, LINK_KEYS, "link", base_dir).merged_over(spec)
         cost = body.get("cost", dlink.get("cost", 10))
-        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or cost <= 0:
+        if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not 0 < cost < 1e9:
             pr.add(path + ("cost",), f"expected a positive number (routing cost), got {excerpt(cost)}")
             cost = 10
         backend = body.get("backend", dlink.get("backend", default_backend))
@@ -310,6 +326,9 @@ def _links(pr: Problems, data: Any, nodes: dict[str, Node], profiles: dict[str, 
         if sa and sb:
             dist = distance_km(sa, sb)
         params = resolve_link(spec, dist)
+        for d, dp in (("ab", params.ab), ("ba", params.ba)):   # what the engine would refuse, refused now
+            for msg in param_problems(dp):
+                pr.add(path, f"{'a -> b' if d == 'ab' else 'b -> a'}: {msg}")
         links.append(Link(index=i, name=name, a=a, b=b, params=params, profile=pname,
                           profile_family=_builtin_ancestor(pname, data_profiles), cost=float(cost),
                           addresses=addrs, up=spec.meta.get("link_up", True), backend=backend,
@@ -332,11 +351,30 @@ def _addresses(pr: Problems, v: Any, path: tuple) -> tuple[str | None, str | Non
             iface = ipaddress.ip_interface(str(item))
             if "/" not in str(item) or iface.version != 4:
                 raise ValueError("give an IPv4 address with its prefix length")
+            if bad := special_address(iface):
+                raise ValueError(bad)
             out.append(str(iface))
         except ValueError as e:
             pr.add(path + (j,), f'expected an address like 10.9.0.1/30, got {excerpt(item)}: {e}')
             out.append(None)
     return (out[0], out[1])
+
+
+def special_network(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    """Why a subnet cannot be used for emulated links ('' when it can)."""
+    if net.is_loopback or net.is_multicast or net.is_unspecified or net.is_link_local or net.is_reserved:
+        return f"{net} is a loopback, multicast, link-local or reserved range"
+    return ""
+
+
+def special_address(iface: ipaddress.IPv4Interface | ipaddress.IPv6Interface) -> str:
+    """Why an interface address cannot be used ('' when it can): special ranges, network or broadcast."""
+    net = iface.network
+    if bad := special_network(ipaddress.ip_network(f"{iface.ip}/32")):
+        return bad.replace(f"{iface.ip}/32", str(iface.ip))
+    if net.prefixlen < 31 and iface.ip in (net.network_address, net.broadcast_address):
+        return f"{iface.ip} is the {'network' if iface.ip == net.network_address else 'broadcast'} address of {net}"
+    return ""
 
 
 def _ospf(pr: Problems, data: Any) -> OspfSettings:
@@ -368,8 +406,11 @@ def _addressing(pr: Problems, data: Any) -> Addressing:
         if k in data:
             try:
                 net = ipaddress.ip_network(str(data[k]), strict=True)
-                if net.version != 4 or net.prefixlen > 30:
-                    raise ValueError("give an IPv4 pool of /30 or larger")
+                most = {"p2p": 30, "lan": 24, "loopback": 30}[k]   # the pool hands out /30s, /24s, /32s
+                if net.version != 4 or net.prefixlen > most:
+                    raise ValueError(f"give an IPv4 pool of /{most} or larger")
+                if bad := special_network(net):
+                    raise ValueError(bad)
                 vals[k] = str(net)
             except ValueError as e:
                 pr.add(("addressing", k), f"expected an address pool like 10.255.0.0/16: {e}")

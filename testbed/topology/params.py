@@ -8,6 +8,8 @@ layer, the both-directions keys first, then the direction's own block.
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -311,8 +313,15 @@ def _parse_params(pr: Problems, d: dict, path: tuple, base_dir: Path) -> dict[st
 
 
 def builtin_profiles_raw() -> dict[str, Any]:
+    """The built-in profiles as written (a fresh copy: callers may change it)."""
+    return copy.deepcopy(_builtin_profiles_text())
+
+
+@functools.cache
+def _builtin_profiles_text() -> dict[str, Any]:
+    # parsed once per process: every topology load needs it, and parsing was most of a load's time
     text = resources.files("testbed.topology").joinpath("profiles.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 def resolve_direction(spec: Spec, direction: str) -> DirectionParams:

@@ -149,12 +149,16 @@ class _Pool:
         self._it: Iterator[ipaddress.IPv4Network] = ipaddress.ip_network(pool).subnets(new_prefix=prefix)
         self.pool, self._taken = pool, taken
 
-    def next(self) -> ipaddress.IPv4Network:
+    def next(self, where: Problem | None = None) -> ipaddress.IPv4Network:
+        """The next free subnet; InputError located at `where` (what needed it) when none is left."""
         for net in self._it:
             if not any(net.overlaps(t) for t in self._taken):
                 self._taken.append(net)
                 return net
-        raise InputError(f"address pool {self.pool} is exhausted; give a larger one under addressing:")
+        msg = f"address pool {self.pool} is exhausted; give a larger one under addressing:"
+        if where is None:
+            raise InputError(msg)
+        raise InputError([Problem(where.file, where.line, where.col, where.path, msg)])
 
 
 def make_plan(topo: Topology) -> Plan:
@@ -169,6 +173,10 @@ def make_plan(topo: Topology) -> Plan:
     p2p_pool = _Pool(topo.addressing.p2p, 30, taken)
     lo_pool = _Pool(topo.addressing.loopback, 32, taken)
 
+    def node_loc(name: str, what: str) -> Problem:
+        line, col = topo.marks.get(f"node:{name}", (1, 1))
+        return Problem(topo.file, line, col, f"{what}.{name}", "")
+
     def loc(link: Link, msg: str) -> Problem:
         line, col = topo.marks.get(f"link:{link.index}", (0, 0))
         return Problem(topo.file, line, col, f"links[{link.index}].addresses", msg)
@@ -181,7 +189,7 @@ def make_plan(topo: Topology) -> Plan:
         if len(given) > 1:
             problems.append(Problem(topo.file, 0, 0, f"nodes.{lan_name}.subnet",
                                     f"switches of one LAN give different subnets: {', '.join(sorted(given))}"))
-        net = ipaddress.ip_network(given.pop()) if given else lan_pool.next()
+        net = ipaddress.ip_network(given.pop()) if given else lan_pool.next(node_loc(switches[0], "nodes"))
         lans.append(Lan(lan_name, tuple(switches), str(net)))
         members = [(lk, j) for lk in topo.links for j, ep in enumerate((lk.a, lk.b))
                    if lan_of.get(ep.node) == lan_name and kinds[(lk.b, lk.a)[j].node] != "switch"]
@@ -197,7 +205,13 @@ def make_plan(topo: Topology) -> Plan:
         hosts = (h for h in net.hosts() if h not in used)
         for lk, j in members:
             other = 1 - j
-            addr[(lk.index, other)] = lk.addresses[other] or f"{next(hosts)}/{net.prefixlen}"
+            if lk.addresses[other]:
+                addr[(lk.index, other)] = lk.addresses[other]
+            elif (free := next(hosts, None)) is not None:
+                addr[(lk.index, other)] = f"{free}/{net.prefixlen}"
+            else:
+                problems.append(loc(lk, f"the LAN's subnet {net} has no room for another member; give a larger "
+                                        "subnet"))
     # point-to-point subnets
     for lk in topo.links:
         if kinds[lk.a.node] == "switch" or kinds[lk.b.node] == "switch":
@@ -215,7 +229,7 @@ def make_plan(topo: Topology) -> Plan:
             addr[(lk.index, 0)], addr[(lk.index, 1)] = (str(given_ip), other) if lk.addresses[0] \
                 else (other, str(given_ip))
             continue
-        net = p2p_pool.next()
+        net = p2p_pool.next(loc(lk, ""))
         h = list(net.hosts())
         addr[(lk.index, 0)], addr[(lk.index, 1)] = f"{h[0]}/30", f"{h[1]}/30"
     if problems:
@@ -240,8 +254,9 @@ def make_plan(topo: Topology) -> Plan:
         subnet = str(ipaddress.ip_interface(ends[0].address).network) if ends[0].address and ends[1].address \
             else None
         plinks.append(PlanLink(lk.name, lk.index, ends[0], ends[1], lk.params, lk.cost, backend, lk.up, subnet))
-    lo_pool.next()  # skip the pool's network address (x.x.0.0)
-    loopbacks = {n.name: f"{lo_pool.next().network_address}/32" for n in topo.nodes if n.kind == "router"}
+    lo_pool.next(Problem(topo.file, 1, 1, "addressing.loopback", ""))  # skip the pool's network address (x.x.0.0)
+    loopbacks = {n.name: f"{lo_pool.next(node_loc(n.name, 'nodes')).network_address}/32"
+                 for n in topo.nodes if n.kind == "router"}
     pnodes = {n.name: PlanNode(n.name, n.kind, tuple(intfs[n.name]), (), loopbacks.get(n.name))
               for n in topo.nodes}
     routes = static_routes(topo, pnodes, plinks, lans)

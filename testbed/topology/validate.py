@@ -26,6 +26,8 @@ def check_graph(topo: Topology) -> list[tuple[tuple, str]]:
     seen_pairs: dict[object, int] = {}
     seen_intf: dict[tuple[str, str], int] = {}
     seen_addr: dict[str, tuple] = {}
+    seen_names: dict[str, int] = {}
+    seen_nets: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, int]] = []
     for link in topo.links:
         path = ("links", link.index)
         a, b = link.a.node, link.b.node
@@ -38,7 +40,10 @@ def check_graph(topo: Topology) -> list[tuple[tuple, str]]:
             what = f"between {a} and {b}" if auto else f'named "{link.name}"'
             out.append((path, f"duplicate link {what} (also links[{seen_pairs[key]}]); "
                         "give parallel links distinct names"))
+        if key not in seen_pairs and link.name in seen_names:   # an explicit name equal to an automatic one
+            out.append((path + ("name",), f'duplicate link name "{link.name}" (also links[{seen_names[link.name]}])'))
         seen_pairs[key] = link.index
+        seen_names.setdefault(link.name, link.index)
         for j, ep in enumerate((link.a, link.b)):
             if ep.intf:
                 k = (ep.node, ep.intf)
@@ -58,6 +63,11 @@ def check_graph(topo: Topology) -> list[tuple[tuple, str]]:
             na, nb = (ipaddress.ip_interface(x).network for x in link.addresses)
             if na != nb:
                 out.append((path + ("addresses",), f"the two ends must share one subnet, got {na} and {nb}"))
+            else:
+                clash = next((i for net, i in seen_nets if net.overlaps(na)), None)  # type: ignore[arg-type]
+                if clash is not None:
+                    out.append((path + ("addresses",), f"subnet {na} overlaps the subnet of links[{clash}]"))
+                seen_nets.append((na, link.index))
     out += _check_external(topo)
     g = topology_graph(topo)
     comps = sorted((sorted(c) for c in nx.connected_components(g)), key=len, reverse=True)
