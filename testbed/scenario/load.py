@@ -251,10 +251,6 @@ def _events(pr: Problems, data: Any, ctx: LoadContext, duration: float) -> list[
                        key=True)
             else:
                 for_s = _time(pr, body, path + ("for",), positive=True)
-                if for_s is not None and at is not None and at + for_s > duration + 1e-9:
-                    pr.add(path + ("for",), f"lasts until {units.format_duration(at + for_s)}, past the scenario's "
-                           f"end ({units.format_duration(duration)}); shorten it, or leave it out and add the "
-                           "reverting event")
         opts = _options(pr, body, kind.options, path, TARGET_KEYS)
         if "link" in kind.options:
             if "link" not in body:

@@ -110,7 +110,6 @@ def _scen_refused(doc: Any, says: str) -> str:
     ({"warmup": "60s"}, "warmup"),
     ({"warmup": "90s"}, "warmup"),
     ({"events": [{"at": "20s", "do": ["x"], "link": "internet--mithi-pop"}]}, "unknown fault"),
-    ({"events": [{"at": "20s", "do": "link-down", "link": "internet--mithi-pop", "for": "50s"}]}, "end"),
     ({"events": [{"at": "1s", "do": "leo-handover", "link": "internet--mithi-pop", "every": "1ns"}]}, "steps"),
     ({"events": [{"at": "1s", "do": "flap", "link": "internet--mithi-pop", "count": 100000000000,
                   "down": "1ns", "up": "1ns"}]}, "steps"),
