@@ -16,7 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Check topology and scenario files strictly (unknown keys, bad values, "
                                    "graph and address problems, unknown nodes, links, kinds and metrics) "
                                    "and report every problem of every file at once. A file with a "
-                                   "`topology:` key (or a .py file) is read as a scenario.")
+                                   "`topology:` key (or a .py file) is read as a scenario. A .py scenario is "
+                                   "imported to be read: its module-level code RUNS (validate untrusted ones "
+                                   "as an unprivileged user); YAML files are only read.")
     p.add_argument("files", nargs="+", metavar="FILE", help="topology or scenario files (.yaml, .py)")
     p.set_defaults(func=run)
 

@@ -9,6 +9,10 @@
 
 `timeline` is called once when the run starts, with the running Testbed; `at` queues calls on
 the scenario clock (times are strings like "20s" or seconds, scaled by --time-scale).
+
+Reading a Python scenario imports it: its module-level code runs (under `testbed validate` too, and as
+root under `testbed run`). Treat a .py scenario like any program you run; validate untrusted ones as an
+unprivileged user. An exception or sys.exit() in it is reported as a problem of the file.
 """
 
 from __future__ import annotations
@@ -19,8 +23,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, Problem
+from ..errors import InputError, Problem, excerpt
 from ..yamlsource import Source
+
+
+def _line_in(e: BaseException, path: Path) -> int:
+    """The line of `path` the exception came through last (0 when it did not)."""
+    line, tb = 0, e.__traceback__
+    target = str(path.resolve())
+    while tb is not None:
+        if str(Path(tb.tb_frame.f_code.co_filename).resolve()) == target:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
 
 
 def read_python_scenario(path: Path) -> tuple[Source, Callable[..., Any] | None]:
@@ -34,8 +49,10 @@ def read_python_scenario(path: Path) -> tuple[Source, Callable[..., Any] | None]
         spec.loader.exec_module(module)
     except SyntaxError as e:
         raise InputError([Problem(str(path), e.lineno or 0, e.offset or 0, "", f"invalid Python: {e.msg}")]) from None
-    except Exception as e:  # the user's module failed at import: report it as bad input
-        raise InputError([Problem(str(path), 0, 0, "", f"importing the scenario failed: {type(e).__name__}: {e}")]) \
+    except (Exception, SystemExit) as e:  # the module failed (or exited) at import: bad input, never a silent exit
+        line = _line_in(e, path)
+        what = f"{type(e).__name__}: {excerpt(str(e))}" if str(e) else type(e).__name__
+        raise InputError([Problem(str(path), line, 1 if line else 0, "", f"importing the scenario failed: {what}")]) \
             from None
     data = getattr(module, "scenario", None)
     fn = getattr(module, "timeline", None)

@@ -86,3 +86,17 @@ def test_laughs_through_the_cli_is_quick(tmp_path: Path) -> None:
     for cmd in ("validate", "plan"):
         cp = _cli(cmd, str(p), timeout=20)
         assert cp.returncode == 2 and "aliases here repeat" in cp.stderr, cp.stderr
+
+
+def test_a_python_scenario_that_exits_is_an_error(tmp_path: Path) -> None:
+    """Validating a .py scenario imports it; sys.exit(0) in it must not pass for a valid file."""
+    for body, says in (("import sys\nsys.exit(0)\n", "SystemExit"), ("x = 1\nraise ValueError('no')\n", "ValueError")):
+        p = tmp_path / "s.py"
+        p.write_text(body)
+        cp = _cli("validate", str(p))
+        assert cp.returncode == 2, cp.stderr
+        assert cp.stderr.startswith(f"{p}:2:1: importing the scenario failed: {says}"), cp.stderr
+
+
+def test_validate_help_says_a_python_scenario_runs() -> None:
+    assert "code RUNS" in " ".join(_cli("validate", "--help").stdout.split())
