@@ -32,7 +32,9 @@ MAX_UTIL_LINES = 12
 # The report's look, applied around each figure (rc_context), never to matplotlib's global settings:
 # figures are drawn on plain Figure objects (no pyplot, no backend switch), so importing this changes nothing.
 STYLE = {"font.size": 10, "axes.titlesize": 12, "axes.labelsize": 10, "legend.fontsize": 9,
-         "axes.grid": True, "grid.alpha": 0.25, "axes.spines.top": False, "axes.spines.right": False}
+         "axes.grid": True, "grid.alpha": 0.25, "axes.spines.top": False, "axes.spines.right": False,
+         # names, flow names and event labels come from user files: "$\\frac$" is text, not math to typeset
+         "text.parse_math": False}
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+import html
+
 from . import fmt
 from .bundle import MODEL_DROP_CAUSES, RunData
 from .compare import Delta
 
 
+def _esc(s: object) -> str:
+    """User text (names, labels, notes from the bundle) as inert markdown: one line, no HTML.
+
+    Markdown renderers (a pull-request comment) pass raw HTML through, so `<script>` or `<img src=...>`
+    in a scenario name would be live there.
+    """
+    return html.escape(str(s), quote=False).replace("\r", " ").replace("\n", " ")
+
+
+def _code(s: object) -> str:
+    """User text inside a code span (where HTML is inert): a backtick would end the span early."""
+    return "`" + str(s).replace("`", "'").replace("\r", " ").replace("\n", " ") + "`"
+
+
 def _cell(s: object) -> str:
-    return str(s).replace("|", "\\|").replace("\n", " ")
+    text = str(s)
+    if len(text) >= 2 and text[0] == text[-1] == "`" and text.count("`") == 2:   # a _code() span: HTML is inert
+        return text.replace("|", "\\|")
+    return _esc(text).replace("|", "\\|")
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -19,21 +38,22 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
 def run_markdown(run: RunData) -> str:
     p, f = run.counts()
     icon = {"passed": "✅", "failed": "❌"}.get(run.status, "⚠️")
-    lines = [f"# {icon} {run.scenario or run.label}: {run.status.upper()}", ""]
+    lines = [f"# {icon} {_esc(run.scenario or run.label)}: {_esc(run.status.upper())}", ""]
     if run.description:
-        lines += [run.description, ""]
-    lines += [f"- topology: {run.topology_name or '?'}" + (f" (`{run.topology_file}`)" if run.topology_file else ""),
+        lines += [_esc(run.description), ""]
+    lines += [f"- topology: {_esc(run.topology_name or '?')}" + (f" ({_code(run.topology_file)})"
+                                                                 if run.topology_file else ""),
               f"- seed: {run.seed}, duration: {fmt.duration(run.duration_s)}",
               f"- expectations: {p} passed, {f} failed of {len(run.expectations)}",
-              f"- run: `{run.run_dir}`; plots and details in `report.html`", ""]
+              f"- run: {_code(run.run_dir)}; plots and details in `report.html`", ""]
     if run.expectations:
         lines += ["## Expectations", ""] + _table(
             ["expectation", "measured", "result"],
-            [[f"`{e.expr}`", fmt.measured(e.measured, e.unit) if e.measured is not None else (e.note or "–"),
+            [[_code(e.expr), fmt.measured(e.measured, e.unit) if e.measured is not None else (e.note or "–"),
               "pass" if e.passed else "**FAIL**" if e.passed is False else "–"] for e in run.expectations]) + [""]
     if run.events:
         lines += ["## Faults", ""]
-        lines += [f"- {fmt.duration(e.t_s) if e.t_s else '0 s'}: {e.label}"
+        lines += [f"- {fmt.duration(e.t_s) if e.t_s else '0 s'}: {_esc(e.label)}"
                   + (f" (until {fmt.duration(e.end_s)})" if e.end_s is not None else "") for e in run.events] + [""]
     rows = []
     for fl in run.flows:
@@ -59,13 +79,14 @@ def run_markdown(run: RunData) -> str:
         lines += ["## Engine fidelity", ""] + _table(["link direction", "lateness p50", "lateness p99",
                                                       "model drops", "queue drops"], frows) + [""]
     if run.notes:
-        lines += ["## Notes", ""] + [f"- {n}" for n in run.notes] + [""]
+        lines += ["## Notes", ""] + [f"- {_esc(n)}" for n in run.notes] + [""]
     return "\n".join(lines)
 
 
 def comparison_markdown(a: RunData, b: RunData, ds: list[Delta], la: str, lb: str, html_name: str) -> str:
-    lines = [f"# {b.scenario or b.label}: {lb} vs {la}", "",
-             f"- A: `{a.run_dir}` ({a.status}), B: `{b.run_dir}` ({b.status})", f"- plots: `{html_name}`", ""]
+    lines = [f"# {_esc(b.scenario or b.label)}: {_esc(lb)} vs {_esc(la)}", "",
+             f"- A: {_code(a.run_dir)} ({_esc(a.status)}), B: {_code(b.run_dir)} ({_esc(b.status)})",
+             f"- plots: {_code(html_name)}", ""]
     lines += _table(["", "metric", "A", "B", "change", "B is"],
                     [[d.group, d.what, d.a, d.b, d.change, f"**{d.verdict}**" if d.verdict in ("better", "worse")
                       else d.verdict] for d in ds])

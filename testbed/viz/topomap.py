@@ -119,6 +119,13 @@ def _place_unsited(g: nx.Graph, fixed: dict[str, tuple[float, float]], step: flo
 def draw_topology(topo: Topology, out: str | Path | None = None, highlight: set[str] | None = None,
                   ax: Axes | None = None, title: str | None = None) -> Figure:
     """Draw the map; links named in `highlight` (e.g. touched by a fault) are drawn thick and dashed."""
+    # node and link names come from the file: a "$" in one is text, not mathtext (which would raise)
+    with matplotlib.rc_context({"text.parse_math": False}):
+        return _draw_topology(topo, out, highlight, ax, title)
+
+
+def _draw_topology(topo: Topology, out: str | Path | None, highlight: set[str] | None, ax: Axes | None,
+                   title: str | None) -> Figure:
     highlight = highlight or set()
     pos, geo = layout(topo)
     own = ax is None

@@ -100,3 +100,13 @@ def test_a_python_scenario_that_exits_is_an_error(tmp_path: Path) -> None:
 
 def test_validate_help_says_a_python_scenario_runs() -> None:
     assert "code RUNS" in " ".join(_cli("validate", "--help").stdout.split())
+
+
+def test_math_text_in_names_is_plain_text(tmp_path: Path) -> None:
+    """A "$" in a node name (or a flow name, an event label) is text: the map and the plots still draw."""
+    p = tmp_path / "t.yaml"
+    p.write_text("name: '$\\frac$'\nnodes: {a: {kind: host, description: '$\\frac$'}, b: {kind: router}}\n"
+                 "links: [{endpoints: [a, b], delay: 5ms}]\n")
+    cp = _cli("graph", str(p), "-o", str(tmp_path / "m.png"))
+    assert cp.returncode == 0, cp.stderr
+    assert (tmp_path / "m.png").stat().st_size > 1000

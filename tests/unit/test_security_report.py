@@ -79,3 +79,14 @@ def test_a_bad_topology_copy_is_quoted_one_short_line(bundle: Path) -> None:
     text = _report_text(bundle)
     assert SECRET * 3 not in text       # one excerpt of 60 characters at most, then its length
     assert "(331 characters)" in text
+
+
+def test_report_md_passes_no_html(bundle: Path) -> None:
+    res = json.loads((bundle / "results.json").read_text())
+    res["scenario"]["name"] = "<img src=x onerror=alert(1)>"
+    res["scenario"]["description"] = "line one\n<script>alert(2)</script>"
+    (bundle / "results.json").write_text(json.dumps(res))
+    build_report(bundle)
+    md = (bundle / "report.md").read_text()
+    assert "<img" not in md and "<script" not in md
+    assert "&lt;img src=x onerror=alert(1)&gt;" in md
