@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     require_topology(args.file, "plan")
     plan = make_plan(load_topology(args.file))
     if args.json:
-        print(json.dumps(plan.to_dict(), indent=2))
+        print(json.dumps(plan.to_dict(), indent=2, allow_nan=False))   # strict JSON: the loaders refuse NaN and inf
     else:
         render(plan, Console(width=None if sys.stdout.isatty() else 160))
     return 0
