@@ -29,14 +29,15 @@ class ScapyRunner(Runner):
 
     def start(self) -> None:
         sp, o = self.spec, self.spec.options
+        # user text goes in as "--qname=VALUE": a qname like "--pcap" stays a value, never a flag
         argv = [sys.executable, "-m", "testbed.traffic.scapysend", o["packet"], "--count", str(o["count"]),
-                "--interval", f"{o['interval']:g}", "--qname", o["qname"], "--seed", str(self.ctx.seed + self.index)]
+                "--interval", f"{o['interval']:g}", f"--qname={o['qname']}", "--seed", str(self.ctx.seed + self.index)]
         if sp.dst:
             argv += ["--dst", self.ctx.tb.address_of(sp.dst)]
         if o.get("port"):
             argv += ["--port", str(o["port"])]
         if o.get("pcap"):
-            argv += ["--pcap", o["pcap"]]
+            argv += [f"--pcap={o['pcap']}"]   # "--opt=value": a value never reads as another flag
         self.output = self.out("packets.jsonl")
         self.started_at = self.ctx.now()
         self.spawn(sp.src, argv, self.output)

@@ -127,7 +127,12 @@ def test_scenario_findings(edit: dict, says: str) -> None:
 
 
 def test_a_flow_option_cannot_become_a_flag() -> None:
+    """Typed options refuse flag-like text; free text (qname) reaches tools as "--qname=VALUE" (scapy_.py)."""
     doc = copy.deepcopy(SCEN)
-    doc["traffic"].append({"name": "dns", "kind": "exec", "from": "school-a", "cmd": ["true"], "qname": "--pcap"})
     doc["traffic"][0]["interval"] = "--pcap"
-    _scen_refused(doc, "")
+    _scen_refused(doc, "interval")
+    import inspect
+
+    from testbed.traffic import scapy_
+    src = inspect.getsource(scapy_.ScapyRunner.start)
+    assert 'f"--qname={o[\'qname\']}"' in src and '"--qname", o' not in src
