@@ -9,9 +9,10 @@ else; it disappears with the namespace, so nothing is left on the host.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ..errors import EmulationError
 from ..topology.plan import Plan
@@ -47,3 +48,60 @@ def bind_many(jobs: Iterable[tuple[str, int, Path, Path]]) -> None:
             bad.append(f"{name}: mount {src} on {dst}: {err.strip()}")
     if bad:
         raise EmulationError("private mounts failed: " + "; ".join(bad))
+
+
+def _existing_ancestor(p: PurePosixPath) -> PurePosixPath:
+    while not Path(p).exists():
+        p = p.parent
+    return p
+
+
+def private_steps(files: tuple[tuple[str, str], ...], dirs: tuple[str, ...], folder: Path) -> list[list[str]]:
+    """A node's `files:` and `dirs:` as mount commands (argv, to run inside it, in order).
+
+    A path that exists on this machine gets a bind mount of the node's own copy (a file) or own
+    empty folder. A path that does not exist cannot be a mount point without creating it on the
+    host, so its nearest existing folder is overlaid instead (overlayfs; the node's own upper layer
+    holds the new file or folder): the host's files stay visible, the node's additions and writes
+    stay private, and the host is never written to.
+    """
+    overlays: dict[PurePosixPath, list[tuple[PurePosixPath, str | None]]] = {}
+    binds: list[tuple[Path, str]] = []
+    entries: list[tuple[str, str | None]] = [*files, *((d, None) for d in dirs)]
+    for i, (target, source) in enumerate(entries):
+        t = PurePosixPath(target)
+        here = Path(t)
+        if here.exists():
+            if source is not None and here.is_dir():
+                raise EmulationError(f"files: {target} is a folder on this machine; give a file path")
+            if source is None and not here.is_dir():
+                raise EmulationError(f"dirs: {target} is a file on this machine; give a folder path")
+            own = folder / "bind" / str(i)
+            own.parent.mkdir(parents=True, exist_ok=True)
+            if source is None:
+                own.mkdir(mode=0o755, exist_ok=True)
+            else:
+                shutil.copy2(source, own)
+            binds.append((own, target))
+            continue
+        anc = _existing_ancestor(t)
+        if anc == PurePosixPath("/") or not Path(anc).is_dir():
+            raise EmulationError(f"{target}: no folder on the way to it exists on this machine except /; "
+                                 "use a path under an existing folder (e.g. /etc, /srv, /opt, /var/lib)")
+        overlays.setdefault(anc, []).append((t.relative_to(anc), source))
+    steps: list[list[str]] = []
+    for j, (anc, items) in enumerate(sorted(overlays.items(), key=lambda kv: len(kv[0].parts))):
+        upper, work = folder / "overlay" / str(j) / "upper", folder / "overlay" / str(j) / "work"
+        upper.mkdir(parents=True, exist_ok=True)
+        work.mkdir(parents=True, exist_ok=True)
+        for rel, source in items:
+            dest = upper / rel
+            if source is None:
+                dest.mkdir(parents=True, exist_ok=True, mode=0o755)
+            else:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, dest)
+        steps.append(["mount", "-t", "overlay", f"tb-{folder.name}", "-o",
+                      f"lowerdir={anc},upperdir={upper},workdir={work}", str(anc)])
+    steps += [["mount", "--bind", str(own), target] for own, target in binds]
+    return steps

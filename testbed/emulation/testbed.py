@@ -210,6 +210,15 @@ class Testbed:
         hosts = self.workdir / "hosts"
         hosts.write_text(mounts.hosts_text(self.plan, self.run_id))
         hosts.chmod(0o644)
+        for name, node in self.nodes.items():
+            topo_node = self.plan.topology.node(name)
+            if topo_node.files or topo_node.dirs:
+                folder = self.workdir / "nodes" / name
+                folder.mkdir(parents=True, exist_ok=True)
+                for d in (self.workdir / "nodes", folder):
+                    d.chmod(0o755)   # a service running as another user reads its files through here
+                for step in mounts.private_steps(topo_node.files, topo_node.dirs, folder):
+                    node.cmd(step, check=True)
         mounts.bind_many((name, node.pid, hosts, mounts.HOSTS) for name, node in self.nodes.items())
 
     def _take_interfaces(self) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .. import units
@@ -32,7 +32,8 @@ from .validate import check_graph
 
 TOP_KEYS = ("name", "description", "defaults", "profiles", "nodes", "links", "ospf", "addressing", "seed")
 DEFAULTS_KEYS = ("routing", "link", "backend", "env")
-NODE_KEYS = ("kind", "site", "power", "description", "subnet", "gateway", "interface", "env")
+NODE_KEYS = ("kind", "site", "power", "description", "subnet", "gateway", "interface", "env", "files", "dirs")
+SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/run/testbed", "/run/netns")   # never mounted over
 IFNAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$")
 HOST_PREFIX = "host"   # endpoint "host:enp3s0": the machine's own interface, an implicit external node
 LINK_KEYS = BLOCK_KEYS + ("endpoints", "profile", "cost", "addresses", "name", "backend", "description")
@@ -73,7 +74,7 @@ def build_topology(src: Source, base_dir: Path) -> Topology:
     dlink = dlink if isinstance(dlink, dict) else {}
 
     env = parse_env(defaults.get("env"), pr.add, ("defaults", "env"))
-    nodes = _nodes(pr, data.get("nodes"))
+    nodes = _nodes(pr, data.get("nodes"), base_dir)
     links = _links(pr, data.get("links"), nodes, profiles, dspec, dlink, default_backend, base_dir,
                    data.get("profiles"))
     ospf = _ospf(pr, data.get("ospf", {}))
@@ -128,7 +129,7 @@ def _profiles(pr: Problems, user: Any, base_dir: Path) -> dict[str, Spec]:
     return done
 
 
-def _nodes(pr: Problems, data: Any) -> dict[str, Node]:
+def _nodes(pr: Problems, data: Any, base_dir: Path) -> dict[str, Node]:
     nodes: dict[str, Node] = {}
     if data is None:
         pr.add((), 'a topology needs "nodes" (a mapping of node name to its settings)')
@@ -154,7 +155,9 @@ def _nodes(pr: Problems, data: Any) -> dict[str, Node]:
                            description=str(body.get("description", "")),
                            subnet=_subnet(pr, body, path, kind), gateway=body.get("gateway"),
                            interface=_interface(pr, body, path, kind),
-                           env=tuple(parse_env(body.get("env"), pr.add, path + ("env",)).items()))
+                           env=tuple(parse_env(body.get("env"), pr.add, path + ("env",)).items()),
+                           files=_files(pr, body.get("files"), path + ("files",), base_dir, kind),
+                           dirs=_dirs(pr, body.get("dirs"), path + ("dirs",), kind))
 
         if body.get("gateway") is not None and kind != "host":
             pr.add(path + ("gateway",), "only a host has a default gateway")
@@ -216,6 +219,53 @@ def _subnet(pr: Problems, body: dict, path: tuple, kind: str) -> str | None:
     except ValueError as e:
         pr.add(path + ("subnet",), f"expected an IPv4 subnet like 10.50.0.0/24: {e}")
         return None
+
+
+def _node_path(pr: Problems, target: Any, path: tuple) -> str | None:
+    """An absolute path inside a node, normalised; system folders are refused."""
+    if not isinstance(target, str) or not target.startswith("/"):
+        pr.add(path, f"expected an absolute path inside the node like /etc/myapp.conf, got {target!r}")
+        return None
+    norm = str(PurePosixPath(target))
+    if norm == "/" or any(norm == d or norm.startswith(d + "/") for d in SYSTEM_DIRS) or ".." in norm.split("/"):
+        pr.add(path, f'"{target}" cannot be made private (not /, "..", or under {", ".join(SYSTEM_DIRS)})')
+        return None
+    return norm
+
+
+def _files(pr: Problems, data: Any, path: tuple, base_dir: Path, kind: str) -> tuple[tuple[str, str], ...]:
+    """files: {/path/in/node: ./source}: each node gets its own copy, mounted at that path."""
+    if data is None or (data := pr.mapping(data, path, "files {/path/in/node: ./local-file}")) is None:
+        return ()
+    if kind in ("switch", "external"):
+        pr.add(path, f"a {kind} runs no programs: only hosts and routers take files")
+        return ()
+    out = []
+    for target, source in data.items():
+        norm = _node_path(pr, target, path + (target,))
+        if norm is None:
+            continue
+        if not isinstance(source, str):
+            pr.add(path + (target,), f"expected a local file (relative to the topology), got {source!r}")
+            continue
+        src = (base_dir / source) if not Path(source).is_absolute() else Path(source)
+        if not src.is_file():
+            pr.add(path + (target,), f'"{source}" is not a file (looked for {src})')
+            continue
+        out.append((norm, str(src.resolve())))
+    return tuple(out)
+
+
+def _dirs(pr: Problems, data: Any, path: tuple, kind: str) -> tuple[str, ...]:
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        pr.add(path, "expected a list of folders inside the node, e.g. [/var/lib/myapp]")
+        return ()
+    if kind in ("switch", "external"):
+        pr.add(path, f"a {kind} runs no programs: only hosts and routers take dirs")
+        return ()
+    return tuple(n for i, d in enumerate(data) if (n := _node_path(pr, d, path + (i,))) is not None)
 
 
 def _interface(pr: Problems, body: dict, path: tuple, kind: str) -> str | None:

@@ -39,6 +39,8 @@ class Node:
     gateway: str | None = None       # hosts: the router to use as default gateway, when given
     interface: str | None = None     # external: the host interface (a real port) this node stands for
     env: tuple[tuple[str, Any], ...] = ()   # this node's own env overrides (testbed.netenv keys)
+    files: tuple[tuple[str, str], ...] = ()   # (path inside the node, absolute source file): private copies
+    dirs: tuple[str, ...] = ()                # paths inside the node that get a private, empty folder
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,11 @@ def topology_schema() -> dict[str, Any]:
                         "subnet": {"type": "string"}, "gateway": {"type": "string"},
                         "interface": {"type": "string", "pattern": r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$",
                                       "description": "kind external: the host interface it takes"},
+                        "files": {"type": "object", "propertyNames": {"pattern": "^/"},
+                                  "additionalProperties": {"type": "string"},
+                                  "description": "/path/in/node: ./local-file (a private copy per node)"},
+                        "dirs": {"type": "array", "items": {"type": "string", "pattern": "^/"},
+                                 "description": "folders made private (and empty) in this node"},
                         "env": ENV}}]}},
             "links": {"type": "array", "items": {
                 "type": "object", "additionalProperties": False, "required": ["endpoints"],

@@ -1,6 +1,7 @@
 """A network brought up by one process, worked on from another: `testbed ls`, `testbed exec`
-(names resolve inside programs, vtysh reaches the router's FRR); the prompt's `&`, `jobs`,
-`kill %N`; a command on a powered-off node says so; nothing is left after the run."""
+(names resolve inside programs, vtysh reaches the router's FRR, two nodes serve their own
+`files:` at the same path); the prompt's `&`, `jobs`, `kill %N`; a command on a powered-off node
+says so; nothing is left after the run."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import TEST_TOPOLOGIES, require_emulation
@@ -29,11 +31,12 @@ def _listed(rid: str) -> dict | None:
     return next((n for n in json.loads(cp.stdout) if n["run_id"] == rid), None)
 
 
-def test_ls_exec_vtysh_names_and_prompt_jobs():
+def test_ls_exec_vtysh_names_files_and_prompt_jobs():
     require_emulation()
     rid = names.new_run_id()
-    up = subprocess.Popen([*TESTBED, "up", str(TEST_TOPOLOGIES / "ospf-failover.yaml"), "--run-id", rid],
+    up = subprocess.Popen([*TESTBED, "up", str(TEST_TOPOLOGIES / "prototype-lab.yaml"), "--run-id", rid],
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert up.stdin is not None and up.stderr is not None
     try:
         seen = ""
         deadline = time.monotonic() + 40
@@ -42,18 +45,30 @@ def test_ls_exec_vtysh_names_and_prompt_jobs():
             assert line or up.poll() is None, f"testbed up ended: {seen}"
             seen += line
             assert time.monotonic() < deadline, seen
+        # the same service in two nodes, in the background from the prompt, each with its own files
+        for web in ("web-a", "web-b"):
+            up.stdin.write(f"{web} python3 -m http.server 8080 --directory /srv/www &\n")
+        up.stdin.flush()
         net = _listed(rid)
-        assert net and net["topology"] == "ospf-failover" and "village" in net["nodes"], net
+        assert net and net["topology"] == "prototype-lab" and "village" in net["nodes"], net
         human = _tb("ls").stdout
-        assert rid in human and "ospf-failover" in human
+        assert rid in human and "prototype-lab" in human
 
-        # a program resolves another node's name by itself (getent uses the node's /etc/hosts)
-        cp = _tb("exec", rid, "village", "getent", "hosts", "server")
-        assert cp.returncode == 0 and cp.stdout.split()[1] == "server", cp
+        # programs resolve other nodes' names by themselves (the node's /etc/hosts)
+        cp = _tb("exec", rid, "village", "getent", "hosts", "web-a")
+        assert cp.returncode == 0 and cp.stdout.split()[1] == "web-a", cp
         cp = _tb("exec", "village", "python3", "-c", "import socket; print(socket.gethostbyname('tower'))")
         assert cp.returncode == 0 and cp.stdout.strip().startswith("10.254."), cp
-        cp = _tb("exec", rid, "village", "ping", "-c", "1", "-W", "2", "server")
-        assert cp.returncode == 0 and "1 received" in cp.stdout, cp.stdout + cp.stderr
+        for web in ("web-a", "web-b"):
+            deadline = time.monotonic() + 10
+            while (cp := _tb("exec", rid, "village", "curl", "-s", "-m", "2", f"http://{web}:8080/")).returncode:
+                assert time.monotonic() < deadline, cp
+                time.sleep(0.3)
+            assert cp.stdout == f"hello from {web}\n"
+            assert _tb("exec", rid, web, "cat", "/etc/myapp.conf").stdout == f"site={web[-1]}\n"
+        assert _tb("exec", rid, "web-a", "touch", "/var/lib/myapp/state").returncode == 0
+        assert _tb("exec", rid, "web-b", "ls", "/var/lib/myapp").stdout == ""      # private per node
+        assert not Path("/var/lib/myapp").exists() and not Path("/etc/myapp.conf").exists()   # host untouched
         # vtysh with no flags reaches the router's own daemons (its FRR folder is its /var/run/frr)
         cp = _tb("exec", rid, "tower", "vtysh", "-c", "show ip ospf neighbor")
         assert cp.returncode == 0 and cp.stdout.count("Full") == 2, cp.stdout + cp.stderr
@@ -61,12 +76,13 @@ def test_ls_exec_vtysh_names_and_prompt_jobs():
         cp = _tb("exec", rid, "villag", "true")
         assert cp.returncode == 2 and 'did you mean "village"' in cp.stderr
 
-        # the prompt: a background job, jobs, kill %1; a powered-off node says it is off
-        out, err = up.communicate("village ping -i 0.2 server &\njobs\nkill %1\n"
-                                  "power-off village\nvillage ping -c 1 server\nexit\n", timeout=60)
+        # the prompt: a background job, jobs, kill %3; a powered-off node says it is off
+        out, err = up.communicate("village ping -i 0.2 web-a &\njobs\nkill %3\n"
+                                  "power-off village\nvillage ping -c 1 web-a\nexit\n", timeout=60)
         assert up.returncode == 0, err
-        assert "[1] Running   village ping -i 0.2 server" in out, out
-        assert "[1] killed  village ping -i 0.2 server" in out, out
+        assert "[3] Running   village ping -i 0.2 web-a" in out, out
+        assert "[1] Running   web-a python3 -m http.server" in out, out
+        assert "[3] killed  village ping -i 0.2 web-a" in out, out
         assert "village is powered off" in err and "power-on village" in err, err
     finally:
         if up.poll() is None:

@@ -11,7 +11,7 @@ import pytest
 from testbed.cli.jobs import Jobs, split_background
 from testbed.emulation.mounts import hosts_text
 from testbed.emulation.runs import RunningNetwork, find, split_run
-from testbed.errors import UsageError
+from testbed.errors import InputError, UsageError
 from testbed.topology.load import load_topology
 from testbed.topology.plan import make_plan
 
@@ -67,3 +67,32 @@ def test_jobs_table_and_kill():
         jobs.kill("%1")
     with pytest.raises(UsageError, match="usage: kill %N"):
         jobs.kill("%x")
+
+
+def test_private_steps_bind_what_exists_and_overlay_what_does_not(tmp_path):
+    from testbed.emulation.mounts import private_steps
+    host = tmp_path / "host"
+    (host / "etc").mkdir(parents=True)
+    (host / "etc" / "app.conf").write_text("host's\n")
+    (host / "var").mkdir()
+    src = tmp_path / "mine.conf"
+    src.write_text("mine\n")
+    node = tmp_path / "node"
+    steps = private_steps(((f"{host}/etc/app.conf", str(src)), (f"{host}/etc/new/x.conf", str(src))),
+                          (f"{host}/var/lib/app", f"{host}/etc"), node)
+    upper = node / "overlay" / "0" / "upper"
+    assert steps[0] == ["mount", "-t", "overlay", "tb-node", "-o",
+                        f"lowerdir={host}/etc,upperdir={upper},workdir={node}/overlay/0/work", f"{host}/etc"]
+    assert steps[1][-1] == f"{host}/var" and (node / "overlay/1/upper/lib/app").is_dir()
+    assert (upper / "new" / "x.conf").read_text() == "mine\n"
+    assert steps[2:] == [["mount", "--bind", str(node / "bind" / "0"), f"{host}/etc/app.conf"],
+                         ["mount", "--bind", str(node / "bind" / "3"), f"{host}/etc"]]
+    assert (node / "bind" / "0").read_text() == "mine\n" and (node / "bind" / "3").is_dir()
+    assert (host / "etc" / "app.conf").read_text() == "host's\n" and not (host / "etc" / "new").exists()
+
+
+def test_files_source_must_exist(tmp_path):
+    topo = tmp_path / "t.yaml"
+    topo.write_text("name: t\nnodes:\n  a: {files: {/etc/x.conf: nosuch.conf}}\n  b: {}\nlinks: [{endpoints: [a, b]}]\n")
+    with pytest.raises(InputError, match=r'3:28: nodes.a.files./etc/x.conf: "nosuch.conf" is not a file'):
+        load_topology(topo)
