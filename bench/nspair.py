@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import signal
 import subprocess
 from typing import Any
 
 from testbed.engine.client import EngineClient
 from testbed.errors import EmulationError
 from testbed.linkparams import DirectionParams
+from testbed.procs import stop_process
 
 log = logging.getLogger(__name__)
 
@@ -113,15 +113,7 @@ class NsPair:
 
     def stop(self, p: subprocess.Popen[Any], timeout: float = 3.0) -> None:
         """SIGINT, SIGTERM, SIGKILL (each only if still running), then reap: our own pid only."""
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-            if p.poll() is not None:
-                break
-            p.send_signal(sig)
-            try:
-                p.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                continue
-        p.wait()
+        stop_process(p, grace_s=timeout, term_s=timeout, kill_s=timeout)
 
     # -- tear-down -------------------------------------------------------------------------
 

@@ -69,7 +69,7 @@ class CapabilityError(TestbedError):
 
 
 class EmulationError(TestbedError):
-    """Something failed while the emulated network was running (exit 1... but not an expectation)."""
+    """Something failed while the emulated network was running (exit 4: not an expectation, not the input)."""
 
     exit_code = 4
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -35,17 +35,26 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip the current test, or under CI=true fail it: a CI run must never pass by skipping what it was to run."""
+    if in_ci():
+        pytest.fail(f"{reason} [CI=true: failing instead of skipping]", pytrace=False)
+    pytest.skip(reason)
+
+
+def require(ok: bool, why: str) -> None:
+    """skip_or_fail(why) unless ok."""
+    if not ok:
+        skip_or_fail(why)
+
+
 def require_emulation(routing: str = "static", backends: frozenset[str] = frozenset({"engine"})) -> None:
     """Skip (or, under CI=true, fail) the current test when this machine cannot emulate."""
-    from .emulation.probe import check_all
+    from .probe import check_all
     try:
         check_all(routing, set(backends))
-        return
     except CapabilityError as e:
-        msg = f"testbed cannot emulate on this machine: {e.what} (fix: {e.fix})"
-    if in_ci():
-        pytest.fail(msg + " [CI=true: failing instead of skipping]", pytrace=False)
-    pytest.skip(msg)
+        skip_or_fail(f"testbed cannot emulate on this machine: {e.what} (fix: {e.fix})")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -2,7 +2,8 @@
 
 Each subcommand lives in a module of this package exposing `register(subparsers)`, which adds
 its parser and sets `func=run` (run(args) -> int exit code). Library errors (TestbedError)
-become a message and their exit code: 0 ok, 1 expectation failed, 2 bad input, 3 machine cannot.
+become a message and their exit code: 0 ok, 1 expectation failed, 2 bad input, 3 machine cannot,
+4 the emulation failed while running, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Emulate rural network backhaul (fiber, microwave, satellite, LTE, village LANs) "
                     "as real Linux namespaces, and run fault scenarios against it.",
         epilog="exit codes: 0 success, 1 an expectation failed, 2 invalid input or usage, "
-               "3 this machine cannot do it (the message says how to fix it)")
+               "3 this machine cannot do it (the message says how to fix it), 4 the emulated network "
+               "failed while running, 130 interrupted (Ctrl-C)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..emulation import names, probe
+from .. import probe
+from ..emulation import names
 from ..emulation.clean import clean
 
 

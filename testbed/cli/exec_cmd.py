@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from ..emulation import probe
+from .. import probe
 from ..emulation.runs import find, node_pid, running, split_run
 from ..errors import UsageError
 

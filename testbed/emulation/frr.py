@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import EmulationError
+from ..probe import FRR_DIR
 from ..topology.plan import Plan, PlanNode
-from .probe import FRR_DIR
 
 log = logging.getLogger(__name__)
 

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import logging
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from .. import netenv
+from .. import netenv, probe
 from ..errors import CapabilityError, EmulationError, InputError, unknown
 from ..network import link_seed
+from ..procs import stop_process
 from ..topology.plan import Plan, PlanLink
-from . import external, frr, mounts, names, probe
+from . import external, frr, mounts, names
 from . import workdir as workdir_mod
 from .iputil import start_batch, wait_batch
 from .links import LinkSet
@@ -94,9 +96,6 @@ class Testbed:
             raise CapabilityError(f"links {', '.join(lying)} ask for impairments (rate, delay, loss...) but use "
                                   "backend: veth, which would silently ignore them",
                                   "use backend: engine (or auto) for them, or drop their impairments")
-        if "netem" in backends:
-            raise CapabilityError("the netem backend is not implemented by the emulation layer yet",
-                                  "use backend: engine (or auto) for those links")
         try:
             if self._own_workdir:
                 self.workdir = workdir_mod.make(self.run_id)
@@ -316,11 +315,7 @@ class Testbed:
 
     def _stop_programs(self, node: EmuNode) -> None:
         for p in node.programs:
-            if p.poll() is None:
-                stop_pid(p.pid)
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
+            if stop_process(p, first=signal.SIGTERM, grace_s=2.0) is None:
                 log.warning("%s: pid %d would not stop", node.name, p.pid)
         node.programs.clear()
 

@@ -17,11 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from testbed import errors
+from testbed import errors, probe
 from testbed.errors import CapabilityError, EmulationError, excerpt
 from testbed.linkparams import Aqm, DirectionParams, GilbertElliott
-
-from .tap import TUN_PATH
+from testbed.procs import stop_process
 
 log = logging.getLogger(__name__)
 
@@ -119,14 +118,8 @@ class EngineClient:
 
 def check_capabilities() -> None:
     """Raise CapabilityError unless we are root and /dev/net/tun opens."""
-    if os.geteuid() != 0:
-        raise CapabilityError("the link engine needs root (it creates TAP devices)", "run as root, e.g. with sudo")
-    try:
-        os.close(os.open(TUN_PATH, os.O_RDWR))
-    except FileNotFoundError:
-        raise CapabilityError(f"{TUN_PATH} is missing", "load the tun module (modprobe tun) or use a kernel with CONFIG_TUN") from None
-    except OSError as e:
-        raise CapabilityError(f"cannot open {TUN_PATH}: {e.strerror}", "run as root with CAP_NET_ADMIN") from None
+    probe.check_root("the link engine", "it creates TAP devices")
+    probe.check_tun()
 
 
 class EngineProcess:
@@ -246,14 +239,7 @@ class EngineProcess:
         if proc is None:
             self._remove_socket_dir()
             return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                log.warning("engine pid %d ignored SIGTERM; killing it", proc.pid)
-                proc.kill()
-                proc.wait()
+        stop_process(proc, first=signal.SIGTERM, grace_s=timeout_s)
         if proc.returncode not in (0, -signal.SIGTERM):
             log.warning("engine pid %d exited with status %s", proc.pid, proc.returncode)
         self._remove_socket_dir()

@@ -67,7 +67,7 @@ def build_topology(src: Source, base_dir: Path) -> Topology:
         routing = "static"
     default_backend = defaults.get("backend", "auto")
     if default_backend not in BACKENDS:
-        pr.add(("defaults", "backend"), unknown("backend", str(default_backend), BACKENDS))
+        pr.add(("defaults", "backend"), _unknown_backend(default_backend))
         default_backend = "auto"
     dlink = defaults.get("link", {})
     dspec = parse_block(pr, dlink, ("defaults", "link"), DEFAULT_LINK_KEYS, "default link", base_dir)
@@ -362,7 +362,7 @@ def _links(pr: Problems, data: Any, nodes: dict[str, Node], profiles: dict[str, 
             cost = 10
         backend = body.get("backend", dlink.get("backend", default_backend))
         if backend not in BACKENDS:
-            pr.add(path + ("backend",), unknown("backend", str(backend), BACKENDS))
+            pr.add(path + ("backend",), _unknown_backend(backend))
             backend = "auto"
         addrs = _addresses(pr, body.get("addresses"), path + ("addresses",))
         if a is None or b is None:
@@ -465,3 +465,11 @@ def _addressing(pr: Problems, data: Any) -> Addressing:
             except ValueError as e:
                 pr.add(("addressing", k), f"expected an address pool like 10.255.0.0/16: {e}")
     return Addressing(**vals)
+
+
+def _unknown_backend(v: Any) -> str:
+    msg = unknown("backend", str(v), BACKENDS)
+    if v == "netem":     # offered by early versions, never wired: say why it is gone (docs/architecture.md)
+        msg += ("; the netem backend was dropped: the link engine does what netem did, exactly, on kernels "
+                "with or without sch_netem; use backend: engine or auto")
+    return msg

@@ -10,7 +10,7 @@ from ..linkparams import LinkParams
 NODE_KINDS = ("host", "router", "switch", "external")
 END_KINDS = ("host", "external")   # never carry transit traffic
 ROUTING = ("static", "ospf")
-BACKENDS = ("auto", "engine", "netem", "veth")
+BACKENDS = ("auto", "engine", "veth")
 
 
 @dataclass(frozen=True)

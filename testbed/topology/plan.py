@@ -61,7 +61,7 @@ class PlanLink:
     b: PlanIntf
     params: LinkParams
     cost: float
-    backend: str              # "engine" | "veth" | "netem"
+    backend: str              # "engine" | "veth"
     up: bool
     subnet: str | None        # None when one end is a switch (the LAN has the subnet)
 

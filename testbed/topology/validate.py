@@ -122,7 +122,4 @@ def _check_external(topo: Topology) -> list[tuple[tuple, str]]:
             if topo.node(other).kind == "external" and n.name == lk.a.node:
                 out.append((("links", lk.index, "endpoints"), "a link between two host interfaces would not "
                             "pass through the emulated network; link each to a router, host or switch"))
-            if lk.backend == "netem":
-                out.append((("links", lk.index, "backend"), "a host interface is joined through the link engine "
-                            "(backend: engine or auto) or a plain veth"))
     return out

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CapabilityError
+from ..probe import check_program
+from ..procs import stop_process
 
 if TYPE_CHECKING:   # the scenario layer runs the kinds; they know its model only as types
     from ..network import Network
@@ -61,26 +59,7 @@ class FlowResult:
 
 
 def need_program(name: str, package: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise CapabilityError(f"{name} is not installed", f"apt-get install {package}")
-    return path
-
-
-def stop_process(p: subprocess.Popen, grace_s: float = 2.0) -> int | None:
-    """SIGINT, then SIGTERM, then SIGKILL, each to the child's own pid; reaps it."""
-    for sig, wait in ((signal.SIGINT, grace_s), (signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
-        if p.poll() is not None:
-            break
-        try:
-            os.kill(p.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            p.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            log.debug("pid %d ignored %s", p.pid, sig.name)
-    return p.poll()
+    return check_program(name, package)
 
 
 class Runner:
@@ -130,6 +109,15 @@ class Runner:
         # stop in reverse: clients before their servers, so clients report what they saw
         for p in reversed(self.procs):
             stop_process(p)
+
+    def wait_listening(self, node: str, port: int, timeout_s: float = 5.0) -> bool:
+        """Wait until something listens on TCP `port` inside `node` (a server we just started); False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.ctx.tb.node(node).cmd(["ss", "-Hltn", f"sport = :{port}"], timeout=5).stdout.strip():
+                return True
+            time.sleep(0.05)
+        return False
 
     def running(self) -> bool:
         return any(p.poll() is None for p in self.procs[-1:])

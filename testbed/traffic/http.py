@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import Any
 
 from .base import FlowResult, Runner
@@ -47,19 +46,12 @@ class HttpRunner(Runner):
         port = str(self.port())
         self.spawn(sp.dst, [sys.executable, "-m", "http.server", port, "--bind", "0.0.0.0", "--directory", str(www)],
                    self.out("server.log"))
-        self._wait_listening(sp.dst, self.port())
+        self.wait_listening(sp.dst, self.port())
         self.output = self.out("downloads.jsonl")
         self.started_at = self.ctx.now()
         url = f"http://{self.ctx.tb.address_of(sp.dst)}:{port}/object.bin"
         self.spawn(sp.src, [sys.executable, "-m", "testbed.traffic.httpget", url, "--interval", f"{o['interval']:g}",
                             "--timeout", f"{o['timeout']:g}", "--until", f"{self.remaining_s():.3f}"], self.output)
-
-    def _wait_listening(self, node: str, port: int, timeout_s: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.ctx.tb.node(node).cmd(["ss", "-Hltn", f"sport = :{port}"], timeout=5).stdout.strip():
-                return
-            time.sleep(0.05)
 
     def result(self) -> FlowResult:
         r = self.new_result()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from .base import FlowResult, Runner
@@ -104,7 +103,7 @@ class IperfRunner(Runner):
         port = str(self.port())
         self.server_out = self.out("server.json")
         self.spawn(sp.dst, ["iperf3", "-s", "-1", "-J", "-p", port], self.server_out)
-        self._wait_listening(sp.dst, self.port())
+        self.wait_listening(sp.dst, self.port(), timeout_s=3.0)
         dur = max(1, round(self.remaining_s() if sp.duration_s is None else
                            min(sp.duration_s, self.remaining_s())))
         argv = ["iperf3", "-c", self.ctx.tb.address_of(sp.dst), "-p", port, "-J", "-i", "1", "-t", str(dur),
@@ -137,14 +136,6 @@ class IperfRunner(Runner):
             except subprocess.TimeoutExpired:
                 pass
         super().stop()
-
-    def _wait_listening(self, node: str, port: int, timeout_s: float = 3.0) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            cp = self.ctx.tb.node(node).cmd(["ss", "-Hltn", f"sport = :{port}"], timeout=5)
-            if cp.stdout.strip():
-                return
-            time.sleep(0.05)
 
     def result(self) -> FlowResult:
         r = self.new_result()

@@ -5,13 +5,13 @@ Under CI=true a missing privilege or program fails the test instead of skipping 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from testbed.errors import CapabilityError
+from testbed.pytest_plugin import skip_or_fail
 from testbed.topology.load import load_topology
 from testbed.topology.plan import Plan, make_plan
 
@@ -22,14 +22,12 @@ TEST_TOPOLOGIES = Path(__file__).resolve().parent / "topologies"
 
 def require_emulation(ospf: bool = True) -> None:
     """Skip (or, under CI=true, fail) when this machine cannot run an emulated network."""
-    from testbed.emulation import probe
+    from testbed import probe
     try:
         probe.check_all("ospf" if ospf else "static", {"engine", "veth"})
         probe.check_program("fping", "fping")
     except CapabilityError as e:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and this machine cannot emulate: {e}")
-        pytest.skip(str(e))
+        skip_or_fail(f"this machine cannot emulate: {e}")
 
 
 def plan_of(path: str | Path) -> Plan:

@@ -46,17 +46,6 @@ def test_kill_9_then_clean():
     assert not list(names.WORK_ROOT.glob(f"testbed-{rid}-*"))
 
 
-def test_netem_backend_is_a_capability_error(make_testbed, tmp_path):
-    topo = tmp_path / "netem.yaml"
-    topo.write_text("name: n\nnodes: {a: {kind: host}, b: {kind: host}}\n"
-                    "links: [{endpoints: [a, b], backend: netem, delay: 5ms}]\n")
-    from testbed.emulation.probe import has_netem
-    if has_netem():
-        pytest.skip("this kernel has sch_netem")
-    with pytest.raises(CapabilityError, match="netem"):
-        make_testbed(topo)
-
-
 def test_veth_cannot_blackhole(make_testbed, tmp_path):
     topo = tmp_path / "veth.yaml"
     topo.write_text("name: v\nnodes: {a: {kind: host}, b: {kind: host}}\nlinks: [{endpoints: [a, b]}]\n")

@@ -16,15 +16,9 @@ from bench.nspair import NsPair, new_run_id
 from testbed.engine.client import EngineProcess, socket_dirs
 from testbed.errors import EmulationError, InputError
 from testbed.linkparams import DirectionParams as P
+from testbed.pytest_plugin import require
 
 pytestmark = pytest.mark.root
-
-
-def require(ok: bool, why: str) -> None:
-    if not ok:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and {why}")
-        pytest.skip(why)
 
 
 def root_links(prefix: str) -> list[str]:

@@ -17,17 +17,10 @@ import pytest
 from bench.nspair import NsPair
 from testbed.engine.client import EngineProcess
 from testbed.linkparams import DirectionParams as P
+from testbed.pytest_plugin import require
 
 pytestmark = pytest.mark.root
 PROGRAMS = ("ip", "ping", "fping", "iperf3")
-
-
-def require(ok: bool, why: str) -> None:
-    """Skip when the machine cannot run this, but fail under CI=true: a skipped test proves nothing."""
-    if not ok:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true and {why}")
-        pytest.skip(why)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from testbed.pytest_plugin import skip_or_fail
 from testbed.report import build_comparison, build_report
 
 FIXTURES = Path(__file__).resolve().parents[1] / "unit" / "fixtures"
@@ -31,10 +32,7 @@ WIDTH, HEIGHT = 1280, 3000
 def chromium() -> str:
     path = shutil.which("chromium") or ("/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None)
     if path is None:
-        msg = "chromium is not installed (apt-get install chromium, or `make setup`)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true: {msg}")
-        pytest.skip(msg)
+        skip_or_fail("chromium is not installed (apt-get install chromium, or `make setup`)")
     return path
 
 

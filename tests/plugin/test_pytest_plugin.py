@@ -31,7 +31,7 @@ def test_no_privilege_fails_under_ci_and_skips_otherwise(pytester, monkeypatch):
     pytester.makefile(".yaml", pair=TOPO)
     pytester.makeconftest("""
         import os
-        import testbed.emulation.probe as probe
+        import testbed.probe as probe
         probe.os.geteuid = lambda: 1000
     """)
     pytester.makepyfile(test_net="""

@@ -111,3 +111,14 @@ def test_cli_validate_bad_scenario_exit_2_with_positions():
     assert r.returncode == 2
     assert all(":" in ln and "bad.yaml:" in ln for ln in r.stderr.splitlines() if ln.strip() and
                not ln.startswith(" "))
+
+
+def test_the_dropped_netem_backend_is_a_located_error_that_says_why(tmp_path):
+    topo = tmp_path / "netem.yaml"
+    topo.write_text("name: n\nnodes: {a: {kind: host}, b: {kind: host}}\n"
+                    "links: [{endpoints: [a, b], backend: netem, delay: 5ms}]\n")
+    with pytest.raises(InputError) as e:
+        load_topology(str(topo))
+    [p] = e.value.problems
+    assert (p.line, p.message.split(";")[0]) == (3, 'unknown backend "netem"')
+    assert "known: auto, engine, veth" in p.message and "use backend: engine or auto" in p.message

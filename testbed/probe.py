@@ -1,4 +1,8 @@
-"""What this machine can do, checked before anything starts; a gap is a CapabilityError (exit 3)."""
+"""What this machine can do, checked before anything starts; a gap is a CapabilityError (exit 3) with the fix.
+
+The one place capabilities are probed: the emulation layer, the link engine, the traffic runners and
+the pytest plugin all ask here.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,15 @@ import os
 import shutil
 from pathlib import Path
 
-from ..errors import CapabilityError
+from .errors import CapabilityError
 
 FRR_DIR = Path("/usr/lib/frr")
 TUN = Path("/dev/net/tun")
 
 
-def check_root() -> None:
+def check_root(what: str = "emulation", why: str = "it creates network namespaces and interfaces") -> None:
     if os.geteuid() != 0:
-        raise CapabilityError("emulation needs root (it creates network namespaces and interfaces)",
-                              "run as root, e.g. sudo .venv/bin/testbed ...")
+        raise CapabilityError(f"{what} needs root ({why})", "run as root, e.g. sudo .venv/bin/testbed ...")
 
 
 def check_program(name: str, package: str) -> str:
@@ -41,19 +44,15 @@ def check_frr() -> None:
 
 
 def check_tun() -> None:
-    if not TUN.exists():
-        raise CapabilityError(f"{TUN} is missing (the link engine needs TAP devices)",
-                              "use a kernel with CONFIG_TUN and create the device node (mknod /dev/net/tun c 10 200)")
-
-
-def has_netem() -> bool:
-    """Whether the kernel has sch_netem: the engine's probe when present, else assume not."""
+    """/dev/net/tun exists and opens (the link engine makes its TAP devices through it)."""
     try:
-        from ..engine import probe as engine_probe  # written by the engine's owner
-    except ImportError:
-        return False
-    fn = getattr(engine_probe, "has_netem", None)
-    return bool(fn()) if fn else False
+        os.close(os.open(TUN, os.O_RDWR))
+    except FileNotFoundError:
+        raise CapabilityError(f"{TUN} is missing (the link engine needs TAP devices)",
+                              "use a kernel with CONFIG_TUN and create the device node (mknod /dev/net/tun c 10 200)"
+                              ) from None
+    except OSError as e:
+        raise CapabilityError(f"cannot open {TUN}: {e.strerror}", "run as root with CAP_NET_ADMIN") from None
 
 
 def check_all(routing: str, backends: set[str]) -> None:
@@ -67,6 +66,3 @@ def check_all(routing: str, backends: set[str]) -> None:
         check_frr()
     if "engine" in backends:
         check_tun()
-    if "netem" in backends and not has_netem():
-        raise CapabilityError("a link asks for the netem backend, but this kernel has no sch_netem",
-                              'use backend: engine (or auto) for that link, or a kernel with CONFIG_NET_SCH_NETEM')
