@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
 from .errors import excerpt
 
@@ -144,3 +145,65 @@ def format_duration(seconds: float) -> str:
 
 def format_percent(fraction: float) -> str:
     return f"{_fmt_num(round(fraction * 100, 4))}%"
+
+
+def format_quantity(v: float | None, unit: str) -> str:
+    """A value of a unit kind (rate | duration | fraction | number) in the input syntax ("5Mbit", "20ms")."""
+    if v is None:
+        return "no samples"
+    if unit == "rate":
+        return format_rate(v)
+    if unit == "duration":
+        return format_duration(v)
+    if unit == "fraction":
+        return format_percent(v)
+    return f"{v:.6g}"
+
+
+# ---- for people (reports): three significant digits and a space before the unit: "27.7 Mbit/s", "4.2 ms"
+
+
+def human_rate(bps: float | None) -> str:
+    if bps is None:
+        return "–"
+    for div, unit in ((1e9, "Gbit/s"), (1e6, "Mbit/s"), (1e3, "kbit/s")):
+        if abs(bps) >= div:
+            return f"{bps / div:.3g} {unit}"
+    return f"{bps:.3g} bit/s"
+
+
+def human_duration(s: float | None) -> str:
+    if s is None:
+        return "–"
+    a = abs(s)
+    if a == 0:
+        return "0 s"
+    if a < 1e-3:
+        return f"{s * 1e6:.3g} µs"
+    if a < 1:
+        return f"{s * 1e3:.3g} ms"
+    if a < 120:
+        return f"{s:.3g} s"
+    return f"{int(s // 60)} min {s % 60:.0f} s"
+
+
+def human_fraction(f: float | None) -> str:
+    return "–" if f is None else f"{f * 100:.3g} %"
+
+
+def human_number(x: Any) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, float):
+        return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
+    return f"{x:,}" if isinstance(x, int) else str(x)
+
+
+_HUMAN = {"rate": human_rate, "duration": human_duration, "fraction": human_fraction, "number": human_number}
+
+
+def human(value: Any, unit: str) -> str:
+    """A value of a unit kind (rate | duration | fraction | number) for people; anything else as text."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return "–" if value is None else str(value)
+    return _HUMAN.get(unit, human_number)(value)

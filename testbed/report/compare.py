@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import fmt
+from .. import units
 from .bundle import Expectation, RunData
 
 FLOW_METRICS: tuple[tuple[str, str, Callable[[float | None], str], bool], ...] = (
     # (stats key, what, formatter, higher is better)
-    ("throughput_mean_bps", "mean throughput", fmt.rate, True),
-    ("throughput_min_bps", "worst interval throughput", fmt.rate, True),
-    ("loss_fraction", "probes lost", fmt.fraction, False),
-    ("outage_s", "longest outage (consecutive lost probes)", fmt.duration, False),
-    ("rtt_p50_s", "median RTT", fmt.duration, False),
-    ("rtt_p95_s", "95th percentile RTT", fmt.duration, False),
+    ("throughput_mean_bps", "mean throughput", units.human_rate, True),
+    ("throughput_min_bps", "worst interval throughput", units.human_rate, True),
+    ("loss_fraction", "probes lost", units.human_fraction, False),
+    ("outage_s", "longest outage (consecutive lost probes)", units.human_duration, False),
+    ("rtt_p50_s", "median RTT", units.human_duration, False),
+    ("rtt_p95_s", "95th percentile RTT", units.human_duration, False),
 )
 
 
@@ -39,7 +39,7 @@ def _verdict(a: float | None, b: float | None, higher_better: bool, tol: float =
 
 
 def _result(e: Expectation | None) -> str:
-    return "–" if e is None else f"{fmt.measured(e.measured, e.unit)} ({'pass' if e.passed else 'FAIL'})"
+    return "–" if e is None else f"{units.human(e.measured, e.unit)} ({'pass' if e.passed else 'FAIL'})"
 
 
 def deltas(a: RunData, b: RunData) -> list[Delta]:
@@ -77,6 +77,6 @@ def deltas(a: RunData, b: RunData) -> list[Delta]:
             if va == vb == 0:
                 continue
             change, verdict = _verdict(va, vb, False)
-            out.append(Delta(f"link {lb.name}", f"frames dropped ({c.replace('_', ' ')})", fmt.number(va),
-                             fmt.number(vb), change, verdict))
+            out.append(Delta(f"link {lb.name}", f"frames dropped ({c.replace('_', ' ')})", units.human_number(va),
+                             units.human_number(vb), change, verdict))
     return out

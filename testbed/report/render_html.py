@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from . import fmt
+from .. import units
 from .bundle import MODEL_DROP_CAUSES, RunData
 from .compare import Delta
 from .plots import CAUSE_LABELS, direction_label
@@ -77,7 +77,7 @@ def summary_rows(run: RunData) -> list[tuple[str, str]]:
              + (f" ({escape(run.topology_file)})" if run.topology_file else "")),
             ("status", badge(run.status)),
             ("expectations", exp),
-            ("duration", escape(fmt.duration(run.duration_s))),
+            ("duration", escape(units.human_duration(run.duration_s))),
             ("seed", f"<code>{escape(str(run.seed))}</code> (same seed, same random drops and jitter)"
              if run.seed is not None else "–"),
             ("started", escape(run.started_at)) if run.started_at else None,
@@ -92,7 +92,7 @@ def expectation_table(run: RunData) -> str:
     for e in run.expectations:
         res = ('<span class="pass">✔ pass</span>' if e.passed else '<span class="fail">✘ FAIL</span>'
                if e.passed is False else "not evaluated")
-        shown = fmt.measured(e.measured, e.unit) if e.measured is not None or not e.note else e.note
+        shown = units.human(e.measured, e.unit) if e.measured is not None or not e.note else e.note
         rows.append((f"<code>{escape(e.expr)}</code>", escape(shown), res))
     return table(("expectation (from the scenario)", "measured in this run", "result"), rows, raw=True)
 
@@ -106,7 +106,7 @@ def events_table(run: RunData) -> str:
     else:
         note = ""
     return note + table(("scenario time", "what happened"),
-                        ((fmt.duration(e.t_s) if e.t_s else "0 s", e.label) for e in evs))
+                        ((units.human_duration(e.t_s) if e.t_s else "0 s", e.label) for e in evs))
 
 
 def routes_table(run: RunData, limit: int = 40) -> str:
@@ -122,7 +122,7 @@ def routes_table(run: RunData, limit: int = 40) -> str:
                             f"{escape(str(c.get('after') or '—'))}" for c in changes[:6])
         if len(changes) > 6:
             moved += f"<br>… and {len(changes) - 6} more"
-        rows.append((escape(fmt.duration(t)), escape(node), moved))
+        rows.append((escape(units.human_duration(t)), escape(node), moved))
     more = f'<p class="help">{len(groups) - limit} later changes left out.</p>' if len(groups) > limit else ""
     return table(("scenario time", "router", "routes that moved (destination: before → after)"), rows,
                  raw=True) + more
@@ -138,7 +138,7 @@ def link_table(run: RunData, ends: dict[str, tuple[str, str]]) -> str:
             u = dd.utilisation().present()
             tot = dd.drop_totals()
             moved = dd.bytes_out[-1] - dd.bytes_out[0] if len(dd.bytes_out) > 1 else 0
-            rows.append((lk.name, direction_label(lk.name, d, ends), fmt.rate(dd.rate_bps),
+            rows.append((lk.name, direction_label(lk.name, d, ends), units.human_rate(dd.rate_bps),
                          f"{moved / 1e6:,.1f} MB", f"{max(u) * 100:.1f} %" if u and dd.rate_bps else "–",
                          ", ".join(f"{c.replace('_', ' ')} {v:,.0f}" for c, v in tot.items() if v) or "none"))
     if not rows:
@@ -158,8 +158,8 @@ def fidelity_table(run: RunData, ends: dict[str, tuple[str, str]]) -> str:
             queue = sum(v for c, v in tot.items() if c not in MODEL_DROP_CAUSES)
             p99 = dd.lateness_p99_s[-1] if dd.lateness_p99_s else None
             rows.append((escape(lk.name), escape(direction_label(lk.name, d, ends)),
-                         escape(fmt.duration(dd.lateness_p50_s[-1] if dd.lateness_p50_s else None)),
-                         _late_cell(p99), escape(fmt.duration(dd.lateness_max_s)),
+                         escape(units.human_duration(dd.lateness_p50_s[-1] if dd.lateness_p50_s else None)),
+                         _late_cell(p99), escape(units.human_duration(dd.lateness_max_s)),
                          f"{model:,.0f}", f"{queue:,.0f}"))
     if not rows:
         return '<p class="help">No link engine counters were recorded (links without impairments stay plain veth).</p>'
@@ -171,7 +171,7 @@ def _late_cell(p99: float | None) -> str:
     if p99 is None:
         return "–"
     cls = "pass" if p99 < 1e-3 else "fail" if p99 > 5e-3 else ""
-    return f'<span class="{cls}">{escape(fmt.duration(p99))}</span>'
+    return f'<span class="{cls}">{escape(units.human_duration(p99))}</span>'
 
 
 def manifest_html(run: RunData) -> str:
@@ -195,7 +195,7 @@ def manifest_html(run: RunData) -> str:
     parts.append(kv(rows))
     cmds = m.get("commands")
     if isinstance(cmds, list) and cmds and all(isinstance(c, dict) for c in cmds):
-        crow = [(fmt.duration(c["t"]) if isinstance(c.get("t"), (int, float)) else "–", str(c.get("node", "")),
+        crow = [(units.human_duration(c["t"]) if isinstance(c.get("t"), (int, float)) else "–", str(c.get("node", "")),
                  str(c.get("flow", "")), f"<code>{escape(' '.join(map(str, c.get('argv') or [])))}</code>")
                 for c in cmds]
         parts.append(f"<details><summary>The exact commands run on the nodes ({len(cmds)})</summary>"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from . import fmt
+from .. import units
 from .bundle import MODEL_DROP_CAUSES, RunData
 from .compare import Delta
 
@@ -43,24 +43,24 @@ def run_markdown(run: RunData) -> str:
         lines += [_esc(run.description), ""]
     lines += [f"- topology: {_esc(run.topology_name or '?')}" + (f" ({_code(run.topology_file)})"
                                                                  if run.topology_file else ""),
-              f"- seed: {run.seed}, duration: {fmt.duration(run.duration_s)}",
+              f"- seed: {run.seed}, duration: {units.human_duration(run.duration_s)}",
               f"- expectations: {p} passed, {f} failed of {len(run.expectations)}",
               f"- run: {_code(run.run_dir)}; plots and details in `report.html`", ""]
     if run.expectations:
         lines += ["## Expectations", ""] + _table(
             ["expectation", "measured", "result"],
-            [[_code(e.expr), fmt.measured(e.measured, e.unit) if e.measured is not None else (e.note or "–"),
+            [[_code(e.expr), units.human(e.measured, e.unit) if e.measured is not None else (e.note or "–"),
               "pass" if e.passed else "**FAIL**" if e.passed is False else "–"] for e in run.expectations]) + [""]
     if run.events:
         lines += ["## Faults", ""]
-        lines += [f"- {fmt.duration(e.t_s) if e.t_s else '0 s'}: {_esc(e.label)}"
-                  + (f" (until {fmt.duration(e.end_s)})" if e.end_s is not None else "") for e in run.events] + [""]
+        lines += [f"- {units.human_duration(e.t_s) if e.t_s else '0 s'}: {_esc(e.label)}"
+                  + (f" (until {units.human_duration(e.end_s)})" if e.end_s is not None else "") for e in run.events] + [""]
     rows = []
     for fl in run.flows:
         s = fl.stats()
-        rows.append([fl.name, fl.kind, fmt.rate(s.get("throughput_mean_bps")), fmt.fraction(s.get("loss_fraction")),
-                     fmt.duration(s.get("rtt_p50_s")), fmt.duration(s.get("rtt_p95_s")),
-                     fmt.duration(s.get("outage_s"))])
+        rows.append([fl.name, fl.kind, units.human_rate(s.get("throughput_mean_bps")), units.human_fraction(s.get("loss_fraction")),
+                     units.human_duration(s.get("rtt_p50_s")), units.human_duration(s.get("rtt_p95_s")),
+                     units.human_duration(s.get("outage_s"))])
     if rows:
         lines += ["## Flows", ""] + _table(["flow", "kind", "mean throughput", "lost", "RTT p50", "RTT p95",
                                             "longest outage"], rows) + [""]
@@ -71,8 +71,8 @@ def run_markdown(run: RunData) -> str:
             if not dd.t_s:
                 continue
             tot = dd.drop_totals()
-            frows.append([f"{lk.name} {d}", fmt.duration(dd.lateness_p50_s[-1] if dd.lateness_p50_s else None),
-                          fmt.duration(dd.lateness_p99_s[-1] if dd.lateness_p99_s else None),
+            frows.append([f"{lk.name} {d}", units.human_duration(dd.lateness_p50_s[-1] if dd.lateness_p50_s else None),
+                          units.human_duration(dd.lateness_p99_s[-1] if dd.lateness_p99_s else None),
                           f"{sum(v for c, v in tot.items() if c in MODEL_DROP_CAUSES):,.0f}",
                           f"{sum(v for c, v in tot.items() if c not in MODEL_DROP_CAUSES):,.0f}"])
     if frows:

@@ -248,7 +248,7 @@ class Verdict:
         return {"expr": e.text, "measured": self.measured, "passed": self.passed, "unit": e.unit,
                 "target": e.target, "metric": e.metric, "stat": e.stat, "op": e.op, "threshold": e.value,
                 "window": [e.window.start_s, e.window.end_s] if e.window else None,
-                "samples": self.samples, "measured_text": format_value(self.measured, e.unit),
+                "samples": self.samples, "measured_text": units.format_quantity(self.measured, e.unit),
                 "note": self.note}
 
 
@@ -267,17 +267,5 @@ def evaluate(e: Expectation, series: dict[str, list[tuple[float, float]]],
     return Verdict(e, m, compare(m, e.op, e.value), n)
 
 
-def format_value(v: float | None, unit: str) -> str:
-    if v is None:
-        return "no samples"
-    if unit == RATE:
-        return units.format_rate(v)
-    if unit == DURATION:
-        return units.format_duration(v)
-    if unit == FRACTION:
-        return units.format_percent(v)
-    return f"{v:.6g}"
-
-
 __all__ = ["parse_expectation", "evaluate", "Verdict", "ExpectSyntaxError", "longest_outage", "statistic",
-           "percentile", "is_stat", "format_value", "NUMBER"]
+           "percentile", "is_stat", "NUMBER"]

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from testbed import units
 from testbed.cli import main
 from testbed.errors import InputError
-from testbed.report import build_comparison, build_report, fmt
+from testbed.report import build_comparison, build_report
 from testbed.report.bundle import Event, read_run
 from testbed.report.compare import deltas
 from testbed.report.plots import event_spans
@@ -228,7 +229,7 @@ def test_cli_report_and_compare(run_v1: Path, run_v2: Path, tmp_path: Path, caps
     (0.15, "fraction", "15 %"), (9.0, "duration", "9 s"), (3, "number", "3"),
     (None, "rate", "–"), (1.5e9, "rate", "1.5 Gbit/s"), (200.0, "duration", "3 min 20 s")])
 def test_measured_values_read_in_their_unit(value: float, unit: str, text: str) -> None:
-    assert fmt.measured(value, unit) == text
+    assert units.human(value, unit) == text
 
 
 def ev(seq: int, t: float, label: str, kind: str, *, links: list[str] | None = None, nodes: list[str] | None = None,
