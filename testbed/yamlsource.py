@@ -185,7 +185,7 @@ def _scalar(node: yaml.Node, path: Path_, walk: _Walk) -> Any:
     if node.tag not in PLAIN_TAGS:
         walk.add(node, path, f"unsupported YAML tag {excerpt(node.tag)}; only plain values are read")
         return None
-    if node.style:              # quoted: always a string
+    if getattr(node, "style", None):   # quoted: always a string
         return str(node.value)
     try:
         return _construct(node)

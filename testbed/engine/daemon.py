@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import functools
 import heapq
 import json
 import logging
@@ -303,7 +304,7 @@ class Engine:
             conn.setblocking(True)
             fd = conn.fileno()
             self.conns[fd] = (conn, bytearray())
-            self._add_fd(fd, lambda fd=fd: self._on_conn(fd))
+            self._add_fd(fd, functools.partial(self._on_conn, fd))
 
     def _on_conn(self, fd: int) -> None:
         conn, buf = self.conns[fd]

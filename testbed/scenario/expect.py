@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .. import stats, units
 from ..errors import did_you_mean, excerpt, unknown
@@ -59,7 +60,7 @@ def tokenize(text: str) -> list[Token]:
             raise ExpectSyntaxError(f'unexpected "{text[pos]}" at column {pos + 1}', pos)
         if m.lastgroup != "ws":
             kind = m.lastgroup
-            out.append(Token(kind, m.group(), pos))
+            out.append(Token(kind or "", m.group(), pos))
         pos = m.end()
     return out
 
@@ -243,7 +244,7 @@ class Verdict:
     samples: int
     note: str = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         e = self.expectation
         return {"expr": e.text, "measured": self.measured, "passed": self.passed, "unit": e.unit,
                 "target": e.target, "metric": e.metric, "stat": e.stat, "op": e.op, "threshold": e.value,

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import InputError
 from ..probe import check_program
 from ..procs import stop_process
 
@@ -75,6 +76,20 @@ class Runner:
         self.procs: list[subprocess.Popen] = []
         self.files: list[Path] = []
         self.started_at: float | None = None   # scenario time the main program was launched
+
+    @property
+    def src(self) -> str:
+        """The node the flow runs from (or on): every kind has one, the loader sees to it."""
+        if self.spec.src is None:
+            raise InputError(f"flow {self.spec.name}: no node to run from")
+        return self.spec.src
+
+    @property
+    def dst(self) -> str:
+        """The node the flow goes to (kinds with endpoints "pair")."""
+        if self.spec.dst is None:
+            raise InputError(f"flow {self.spec.name}: no node to send to")
+        return self.spec.dst
 
     @classmethod
     def check(cls) -> None:

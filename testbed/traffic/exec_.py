@@ -13,7 +13,7 @@ class ExecRunner(Runner):
     def start(self) -> None:
         self.output = self.out("stdout.txt")
         self.started_at = self.ctx.now()
-        p = self.spawn(self.spec.src, list(self.spec.options["cmd"]), self.output)
+        p = self.spawn(self.src, list(self.spec.options["cmd"]), self.output)
         self.finished_at: float | None = None
 
         def watch() -> None:
@@ -33,5 +33,6 @@ class ExecRunner(Runner):
         end = getattr(self, "finished_at", None) or getattr(self, "stopped_at", self.ctx.now())
         r.summary = {"exit_code": code, "stopped_by_testbed": getattr(self, "was_running", False)}
         if code is not None:
-            r.series = {"exit_code": [(end, float(code))], "runtime": [(end, end - (self.started_at or 0.0))]}
+            t = float(end or 0.0)
+            r.series = {"exit_code": [(t, float(code))], "runtime": [(t, t - (self.started_at or 0.0))]}
         return r

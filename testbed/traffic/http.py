@@ -44,13 +44,13 @@ class HttpRunner(Runner):
         import random
         (www / "object.bin").write_bytes(random.Random(self.ctx.seed).randbytes(int(o["size"])))
         port = str(self.port())
-        self.spawn(sp.dst, [sys.executable, "-m", "http.server", port, "--bind", "0.0.0.0", "--directory", str(www)],
+        self.spawn(self.dst, [sys.executable, "-m", "http.server", port, "--bind", "0.0.0.0", "--directory", str(www)],
                    self.out("server.log"))
-        self.wait_listening(sp.dst, self.port())
+        self.wait_listening(self.dst, self.port())
         self.output = self.out("downloads.jsonl")
         self.started_at = self.ctx.now()
-        url = f"http://{self.ctx.tb.address_of(sp.dst)}:{port}/object.bin"
-        self.spawn(sp.src, [sys.executable, "-m", "testbed.traffic.httpget", url, "--interval", f"{o['interval']:g}",
+        url = f"http://{self.ctx.tb.address_of(self.dst)}:{port}/object.bin"
+        self.spawn(self.src, [sys.executable, "-m", "testbed.traffic.httpget", url, "--interval", f"{o['interval']:g}",
                             "--timeout", f"{o['timeout']:g}", "--until", f"{self.remaining_s():.3f}"], self.output)
 
     def result(self) -> FlowResult:

@@ -12,6 +12,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 _stop = False
 
@@ -35,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     seq = 0
     try:
         while not _stop and (t_end is None or time.monotonic() < t_end):
-            rec = {"seq": seq, "start_ns": time.time_ns(), "bytes": 0, "status": None, "error": None}
+            rec: dict[str, Any] = {"seq": seq, "start_ns": time.time_ns(), "bytes": 0, "status": None, "error": None}
             try:
                 with urllib.request.urlopen(a.url, timeout=a.timeout) as resp:
                     rec["status"] = resp.status

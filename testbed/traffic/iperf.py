@@ -102,17 +102,17 @@ class IperfRunner(Runner):
         sp, o = self.spec, self.spec.options
         port = str(self.port())
         self.server_out = self.out("server.json")
-        self.spawn(sp.dst, ["iperf3", "-s", "-1", "-J", "-p", port], self.server_out)
-        self.wait_listening(sp.dst, self.port(), timeout_s=3.0)
+        self.spawn(self.dst, ["iperf3", "-s", "-1", "-J", "-p", port], self.server_out)
+        self.wait_listening(self.dst, self.port(), timeout_s=3.0)
         dur = max(1, round(self.remaining_s() if sp.duration_s is None else
                            min(sp.duration_s, self.remaining_s())))
-        argv = ["iperf3", "-c", self.ctx.tb.address_of(sp.dst), "-p", port, "-J", "-i", "1", "-t", str(dur),
+        argv = ["iperf3", "-c", self.ctx.tb.address_of(self.dst), "-p", port, "-J", "-i", "1", "-t", str(dur),
                 "--get-server-output"]
         if self.udp:
             argv += ["-u", "-b", str(int(o["rate"])), "-l", str(int(o["size"]))]
         else:
             # the flow's cc, else the sending node's pinned one: explicit in the recorded command either way
-            sender = sp.dst if o.get("reverse") else sp.src
+            sender = self.dst if o.get("reverse") else self.src
             topo = getattr(getattr(self.ctx.tb, "plan", None), "topology", None)
             cc = o.get("cc") or (topo.node_env(sender)["cc"] if topo is not None else None)
             if cc:
@@ -125,7 +125,7 @@ class IperfRunner(Runner):
             argv.append("-R")
         self.client_out = self.out("json")
         self.started_at = self.ctx.now()
-        self.spawn(sp.src, argv, self.client_out)
+        self.spawn(self.src, argv, self.client_out)
 
     def stop(self) -> None:
         # a client whose -t just ran out is writing its report: let it finish instead of interrupting it

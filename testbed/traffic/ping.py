@@ -51,11 +51,11 @@ class PingRunner(Runner):
         o = self.spec.options
         argv = ["fping", "-l", "-D", "-e", "-p", str(max(1, round(o["interval"] * 1000))),
                 "-t", str(max(1, round(o["timeout"] * 1000))), "-b", str(int(o["size"])),
-                self.ctx.tb.address_of(self.spec.dst)]
+                self.ctx.tb.address_of(self.dst)]
         self.output = self.out("fping.txt")
         self.started_at = self.ctx.now()
         # fping writes its summary to stderr: keep both in one file, in order
-        self.spawn(self.spec.src, argv, self.output, err=self.output)
+        self.spawn(self.src, argv, self.output, err=self.output)
 
     def result(self) -> FlowResult:
         r = self.new_result()

@@ -40,7 +40,7 @@ class ScapyRunner(Runner):
             argv += [f"--pcap={o['pcap']}"]   # "--opt=value": a value never reads as another flag
         self.output = self.out("packets.jsonl")
         self.started_at = self.ctx.now()
-        self.spawn(sp.src, argv, self.output)
+        self.spawn(self.src, argv, self.output)
 
     def result(self) -> FlowResult:
         r = self.new_result()

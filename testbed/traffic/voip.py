@@ -91,10 +91,10 @@ class VoipRunner(Runner):
     kind = "voip"
 
     def start(self) -> None:
-        o, sp = self.spec.options, self.spec
+        o = self.spec.options
         port = str(self.port())
         self.recv_out = self.out("recv.txt")
-        self.spawn(sp.dst, [sys.executable, "-m", "testbed.traffic.udpprobe", "recv", port], self.recv_out)
+        self.spawn(self.dst, [sys.executable, "-m", "testbed.traffic.udpprobe", "recv", port], self.recv_out)
         self.send_out = self.out("send.txt")
         self.started_at = self.ctx.now()
         # from the scheduled span, not the clock: the same count on every run (seeded drops stay
@@ -102,7 +102,7 @@ class VoipRunner(Runner):
         span = self.spec.end_s(self.ctx.duration_s) - self.spec.start_s
         count = max(1, int(span / o["interval"] + 1e-9) - 1)
         self.scheduled = count
-        self.spawn(sp.src, [sys.executable, "-m", "testbed.traffic.udpprobe", "send", self.ctx.tb.address_of(sp.dst),
+        self.spawn(self.src, [sys.executable, "-m", "testbed.traffic.udpprobe", "send", self.ctx.tb.address_of(self.dst),
                             port, "--interval", f"{o['interval']:g}", "--size", str(int(o["size"])),
                             "--count", str(count)], self.send_out)
 
