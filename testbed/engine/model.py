@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from typing import Any
+from typing import Any, cast
 
 from testbed.errors import InputError
 from testbed.linkparams import Aqm, DirectionParams, param_problems
@@ -23,6 +23,8 @@ DISCIPLINE_NAMES = ("codel", "fq_codel", "pie", "red")
 from .trace import OPPORTUNITY_BYTES, TraceSchedule, load_trace
 
 DROP_CAUSES = ("loss", "queue", "aqm", "link_down")
+# a queued frame: (frame, jitter z, reorder), and the enqueue time when an AQM handed it over
+QueueItem = tuple[bytes, float, bool] | tuple[bytes, float, bool, float]
 
 
 def check_params(p: DirectionParams) -> None:
@@ -69,7 +71,7 @@ class Direction:
         self._aqm: Discipline | None = make_discipline(params.aqm, params.queue_packets, params.queue_bytes,
                                                        params.mtu, direction_rng(link_seed, direction + ":aqm"))
         self._loss = make_loss(params.loss_prob, params.loss_ge)
-        self._queue: deque[tuple[bytes, float, bool]] = deque()  # (frame, jitter z, reorder)
+        self._queue: deque[QueueItem] = deque()  # (frame, jitter z, reorder[, enqueue time from an AQM])
         self._qbytes = 0
         self._finish: float | None = None    # end of the rate-mode serialization of queue[0]
         self._trace: TraceSchedule | None = None
@@ -168,7 +170,7 @@ class Direction:
             self._aqm_totals(aqm)
         else:
             # Drop-tail frames carry no enqueue time: their sojourn counts from the change.
-            moved = [(f, z, r, now) for f, z, r in list(self._queue)[1:]]
+            moved = [(it[0], it[1], it[2], now) for it in list(self._queue)[1:]]
             for _ in range(len(self._queue) - 1):
                 self._qbytes -= len(self._queue.pop()[0])
         self._aqm = make_discipline(params.aqm, params.queue_packets, params.queue_bytes, params.mtu,
@@ -300,7 +302,8 @@ class Direction:
         p = self.params
         rng = self.rng
         lose = self._loss.lose
-        jit, dist, rate = p.jitter_s, p.jitter_dist, p.rate_bps
+        # cast: this path runs only on a rate-limited link (_rate_simple)
+        jit, dist, rate = p.jitter_s, p.jitter_dist, cast(float, p.rate_bps)
         qb_limit, qp_limit = p.queue_bytes, p.queue_packets
         draw = jitter.draw
         q = self._queue
@@ -449,7 +452,7 @@ class Direction:
             return
         finish = self._finish
         if not q and finish is None:
-            finish = self._finish = now + n * 8 / p.rate_bps
+            finish = self._finish = now + n * 8 / cast(float, p.rate_bps)   # a rate-limited link
         q.append((frame, z, False))
         self._qbytes += n
         if len(q) > self.queue_max:
