@@ -82,7 +82,7 @@ def build_scenario(src: Source, base_dir: Path, script: Any = None) -> Scenario:
                     inputs=tuple(dict.fromkeys(inputs)))
 
 
-def _topology(pr: Problems, data: dict, base_dir: Path) -> tuple[Topology | None, Path | None]:
+def _topology(pr: Problems, data: dict[str, Any], base_dir: Path) -> tuple[Topology | None, Path | None]:
     t = data.get("topology")
     if not isinstance(t, str) or not t:
         pr.add(("topology",) if "topology" in data else (),
@@ -99,7 +99,7 @@ def _topology(pr: Problems, data: dict, base_dir: Path) -> tuple[Topology | None
         return None, path
 
 
-def _time(pr: Problems, d: dict, path: tuple, required: bool = False, positive: bool = False) -> float | None:
+def _time(pr: Problems, d: dict[str, Any], path: tuple[Any, ...], required: bool = False, positive: bool = False) -> float | None:
     key = path[-1]
     if key not in d:
         if required:
@@ -116,7 +116,7 @@ def _time(pr: Problems, d: dict, path: tuple, required: bool = False, positive: 
     return v
 
 
-def _options(pr: Problems, body: dict, spec: dict[str, Opt], path: tuple, skip: tuple[str, ...]) -> dict[str, Any]:
+def _options(pr: Problems, body: dict[str, Any], spec: dict[str, Opt], path: tuple[Any, ...], skip: tuple[str, ...]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, opt in spec.items():
         if key in skip:
@@ -148,9 +148,9 @@ def _traffic(pr: Problems, data: Any, ctx: LoadContext, duration: float) -> list
         name = body.get("name")
         valid_name = isinstance(name, str) and bool(NAME_RE.match(name))
         duplicate = valid_name and name in seen
-        if duplicate:
+        if duplicate and isinstance(name, str):
             pr.add(path + ("name",), f'flow name "{name}" is used twice (first by traffic[{seen[name]}])')
-        elif valid_name:
+        elif valid_name and isinstance(name, str):
             seen[name] = i
         kind_name = body.get("kind")
         if not isinstance(kind_name, str) or kind_name not in TRAFFIC_KINDS:
@@ -190,13 +190,13 @@ def _traffic(pr: Problems, data: Any, ctx: LoadContext, duration: float) -> list
                 pr.add(path + ("pcap",), f'pcap file "{opts["pcap"]}" not found (looked for {base_dir / opts["pcap"]})')
             else:
                 opts["pcap"] = str((base_dir / opts["pcap"]).resolve())
-        out.append(TrafficSpec(name=name, kind=kind_name, src=src, dst=dst, start_s=start, duration_s=dur,
+        out.append(TrafficSpec(name=str(name), kind=kind_name, src=src, dst=dst, start_s=start, duration_s=dur,
                                options=opts))
     return out
 
 
-def _endpoints(pr: Problems, body: dict, kind: TrafficKind, ctx: LoadContext,
-               path: tuple) -> tuple[str | None, str | None]:
+def _endpoints(pr: Problems, body: dict[str, Any], kind: TrafficKind, ctx: LoadContext,
+               path: tuple[Any, ...]) -> tuple[str | None, str | None]:
     if kind.endpoints == "node":
         for k in ("from", "to"):
             if k in body:

@@ -83,7 +83,7 @@ def build_topology(src: Source, base_dir: Path) -> Topology:
     if isinstance(seed, bool) or not isinstance(seed, int):
         pr.add(("seed",), f"expected an integer seed, got {excerpt(seed)}")
         seed = 0
-    written = data.get("nodes") if isinstance(data.get("nodes"), dict) else {}
+    written = data["nodes"] if isinstance(data.get("nodes"), dict) else {}
     marks = {f"node:{n}": src.where(("nodes", n), key=True) for n in nodes if n in written}
     marks.update({f"link:{lk.index}": src.where(("links", lk.index)) for lk in links})
     topo = Topology(name=name, nodes=tuple(nodes.values()), links=tuple(links), routing=routing,
@@ -99,7 +99,7 @@ def build_topology(src: Source, base_dir: Path) -> Topology:
 
 def _profiles(pr: Problems, user: Any, base_dir: Path) -> dict[str, Spec]:
     """Built-in profiles plus the file's own, each resolved through its `extends` chain."""
-    raw: dict[str, tuple[Any, tuple | None]] = {k: (v, None) for k, v in builtin_profiles_raw().items()}
+    raw: dict[str, tuple[Any, tuple[Any, ...] | None]] = {k: (v, None) for k, v in builtin_profiles_raw().items()}
     if (user := pr.mapping(user, ("profiles",), "profiles by name")) is not None:
         for k, v in user.items():
             raw[str(k)] = (v, ("profiles", k))
@@ -167,7 +167,7 @@ def _nodes(pr: Problems, data: Any, base_dir: Path) -> dict[str, Node]:
     return nodes
 
 
-def _site(pr: Problems, data: Any, path: tuple) -> Site | None:
+def _site(pr: Problems, data: Any, path: tuple[Any, ...]) -> Site | None:
     if data is None or (data := pr.mapping(data, path, "a site {lat, lon}")) is None:
         return None
     pr.check_keys(data, ("lat", "lon"), path, "site")
@@ -184,7 +184,7 @@ def _site(pr: Problems, data: Any, path: tuple) -> Site | None:
     return Site(lat, lon)
 
 
-def _power(pr: Problems, data: Any, path: tuple) -> Power | None:
+def _power(pr: Problems, data: Any, path: tuple[Any, ...]) -> Power | None:
     if data is None or (data := pr.mapping(data, path, "power settings")) is None:
         return None
     pr.check_keys(data, ("battery", "solar", "grid"), path, "power")
@@ -200,7 +200,7 @@ def _power(pr: Problems, data: Any, path: tuple) -> Power | None:
     return Power(battery_s=battery, solar=bool(data.get("solar", False)), grid=bool(data.get("grid", True)))
 
 
-def _subnet(pr: Problems, body: dict, path: tuple, kind: str) -> str | None:
+def _subnet(pr: Problems, body: dict[str, Any], path: tuple[Any, ...], kind: str) -> str | None:
     if "subnet" not in body:
         return None
     if kind != "switch":
@@ -221,7 +221,7 @@ def _subnet(pr: Problems, body: dict, path: tuple, kind: str) -> str | None:
         return None
 
 
-def _node_path(pr: Problems, target: Any, path: tuple) -> str | None:
+def _node_path(pr: Problems, target: Any, path: tuple[Any, ...]) -> str | None:
     """An absolute path inside a node, normalised; system folders are refused."""
     if not isinstance(target, str) or not target.startswith("/"):
         pr.add(path, f"expected an absolute path inside the node like /etc/myapp.conf, got {target!r}")
@@ -233,7 +233,7 @@ def _node_path(pr: Problems, target: Any, path: tuple) -> str | None:
     return norm
 
 
-def _files(pr: Problems, data: Any, path: tuple, base_dir: Path, kind: str) -> tuple[tuple[str, str], ...]:
+def _files(pr: Problems, data: Any, path: tuple[Any, ...], base_dir: Path, kind: str) -> tuple[tuple[str, str], ...]:
     """files: {/path/in/node: ./source}: each node gets its own copy, mounted at that path."""
     if data is None or (data := pr.mapping(data, path, "files {/path/in/node: ./local-file}")) is None:
         return ()
@@ -256,7 +256,7 @@ def _files(pr: Problems, data: Any, path: tuple, base_dir: Path, kind: str) -> t
     return tuple(out)
 
 
-def _dirs(pr: Problems, data: Any, path: tuple, kind: str) -> tuple[str, ...]:
+def _dirs(pr: Problems, data: Any, path: tuple[Any, ...], kind: str) -> tuple[str, ...]:
     if data is None:
         return ()
     if not isinstance(data, list):
@@ -268,7 +268,7 @@ def _dirs(pr: Problems, data: Any, path: tuple, kind: str) -> tuple[str, ...]:
     return tuple(n for i, d in enumerate(data) if (n := _node_path(pr, d, path + (i,))) is not None)
 
 
-def _interface(pr: Problems, body: dict, path: tuple, kind: str) -> str | None:
+def _interface(pr: Problems, body: dict[str, Any], path: tuple[Any, ...], kind: str) -> str | None:
     """An external node's host interface (required there, refused elsewhere)."""
     intf = body.get("interface")
     if kind != "external":
@@ -286,7 +286,7 @@ def _interface(pr: Problems, body: dict, path: tuple, kind: str) -> str | None:
     return intf
 
 
-def _endpoint(pr: Problems, v: Any, path: tuple, nodes: dict[str, Node]) -> Endpoint | None:
+def _endpoint(pr: Problems, v: Any, path: tuple[Any, ...], nodes: dict[str, Node]) -> Endpoint | None:
     if not isinstance(v, str):
         pr.add(path, f"expected a node name (or node:interface), got {excerpt(v)}")
         return None
@@ -329,7 +329,7 @@ def _builtin_ancestor(name: str | None, user: Any) -> str | None:
 
 
 def _links(pr: Problems, data: Any, nodes: dict[str, Node], profiles: dict[str, Spec], dspec: Spec,
-           dlink: dict, default_backend: str, base_dir: Path, data_profiles: Any = None) -> list[Link]:
+           dlink: dict[str, Any], default_backend: str, base_dir: Path, data_profiles: Any = None) -> list[Link]:
     links: list[Link] = []
     if data is None:
         return links
@@ -386,7 +386,7 @@ def _links(pr: Problems, data: Any, nodes: dict[str, Node], profiles: dict[str, 
     return links
 
 
-def _addresses(pr: Problems, v: Any, path: tuple) -> tuple[str | None, str | None]:
+def _addresses(pr: Problems, v: Any, path: tuple[Any, ...]) -> tuple[str | None, str | None]:
     if v is None:
         return (None, None)
     if not (isinstance(v, list) and len(v) == 2):

@@ -81,15 +81,15 @@ class Problems:
         self.src = src
         self.items: list[Problem] = []
 
-    def add(self, path: tuple, message: str, key: bool = False) -> None:
+    def add(self, path: tuple[Any, ...], message: str, key: bool = False) -> None:
         self.items.append(self.src.problem(path, message, key))
 
-    def check_keys(self, data: dict, allowed: tuple[str, ...], path: tuple, what: str) -> None:
+    def check_keys(self, data: dict[str, Any], allowed: tuple[str, ...], path: tuple[Any, ...], what: str) -> None:
         for k in data:
             if k not in allowed:
                 self.add(path + (k,), unknown(f"key in {what}", str(k), allowed), key=True)
 
-    def mapping(self, data: Any, path: tuple, what: str) -> dict | None:
+    def mapping(self, data: Any, path: tuple[Any, ...], what: str) -> dict[str, Any] | None:
         if isinstance(data, dict):
             return data
         self.add(path, f"expected a mapping ({what}), got {_kind(data)}")
@@ -104,7 +104,7 @@ def _kind(v: Any) -> str:
     return {list: "a list", dict: "a mapping", bool: str(v).lower()}.get(type(v), excerpt(v))
 
 
-def _value(pr: Problems, path: tuple, fn: Callable[[Any], Any], v: Any) -> Any:
+def _value(pr: Problems, path: tuple[Any, ...], fn: Callable[[Any], Any], v: Any) -> Any:
     try:
         return fn(v)
     except ValueError as e:
@@ -156,7 +156,7 @@ _AQM_PARSERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _parse_queue_block(pr: Problems, path: tuple, v: dict) -> dict[str, Any]:
+def _parse_queue_block(pr: Problems, path: tuple[Any, ...], v: dict[str, Any]) -> dict[str, Any]:
     """`queue: {discipline: fq_codel, limit: 1000, target: 5ms, ...}` -> queue limit and aqm fields."""
     out: dict[str, Any] = {}
     if "discipline" not in v:
@@ -213,10 +213,10 @@ def _parse_mtu(v: Any) -> int:
 def _parse_distribution(v: Any) -> str:
     if v not in JITTER_DISTRIBUTIONS:
         raise ValueError(unknown("jitter distribution", str(v), JITTER_DISTRIBUTIONS))
-    return v
+    return str(v)
 
 
-def _parse_loss(pr: Problems, path: tuple, v: Any) -> dict[str, Any]:
+def _parse_loss(pr: Problems, path: tuple[Any, ...], v: Any) -> dict[str, Any]:
     if not isinstance(v, dict):
         p = _value(pr, path, units.parse_percent, v)
         return {} if p is None else {"loss_prob": p, "loss_ge": None}
@@ -243,7 +243,7 @@ def _parse_loss(pr: Problems, path: tuple, v: Any) -> dict[str, Any]:
     return {"loss_ge": GilbertElliott(**vals), "loss_prob": 0.0}
 
 
-def parse_block(pr: Problems, data: Any, path: tuple, allowed: tuple[str, ...], what: str,
+def parse_block(pr: Problems, data: Any, path: tuple[Any, ...], allowed: tuple[str, ...], what: str,
                 base_dir: Path) -> Spec:
     """Parse a parameter block; unknown keys and bad values become problems."""
     spec = Spec()
@@ -280,7 +280,7 @@ def parse_block(pr: Problems, data: Any, path: tuple, allowed: tuple[str, ...], 
     return spec
 
 
-def _parse_params(pr: Problems, d: dict, path: tuple, base_dir: Path) -> dict[str, Any]:
+def _parse_params(pr: Problems, d: dict[str, Any], path: tuple[Any, ...], base_dir: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     simple: dict[str, tuple[str, Callable[[Any], Any]]] = {
         "rate": ("rate_bps", _parse_rate), "delay": ("delay_s", units.parse_duration),
@@ -321,7 +321,8 @@ def builtin_profiles_raw() -> dict[str, Any]:
 def _builtin_profiles_text() -> dict[str, Any]:
     # parsed once per process: every topology load needs it, and parsing was most of a load's time
     text = resources.files("testbed.topology").joinpath("profiles.yaml").read_text(encoding="utf-8")
-    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    data: dict[str, Any] = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return data
 
 
 def resolve_direction(spec: Spec, direction: str) -> DirectionParams:
@@ -337,7 +338,9 @@ def resolve_link(spec: Spec, distance_km: float | None) -> LinkParams:
     extra = spec.meta.get("hop_delay", 0.0)
     if distance_km is not None and spec.meta.get("medium"):
         extra += distance_km * PROPAGATION_S_PER_KM[spec.meta["medium"]]
-    has_delay = lambda d: "delay_s" in spec.both or "delay_s" in getattr(spec, d)  # noqa: E731
+
+    def has_delay(d: str) -> bool:
+        return "delay_s" in spec.both or "delay_s" in getattr(spec, d)
     if not has_delay("up"):
         ab = ab.with_changes(delay_s=extra)
     if not has_delay("down"):

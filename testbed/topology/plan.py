@@ -388,7 +388,7 @@ def static_routes(topo: Topology, nodes: dict[str, PlanNode], links: list[PlanLi
     return out
 
 
-def _path_to(g: nx.DiGraph, transit: nx.DiGraph, dist: dict, paths: dict, src: str,
+def _path_to(g: nx.DiGraph, transit: nx.DiGraph, dist: dict[str, Any], paths: dict[str, Any], src: str,
              target: str) -> tuple[float, list[str]] | None:
     if target in dist and target != src:
         return dist[target], paths[target]

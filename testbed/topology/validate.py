@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from typing import Any
 
 import networkx as nx
 
@@ -10,9 +11,9 @@ from ..errors import unknown
 from .model import Topology
 
 
-def topology_graph(topo: Topology) -> nx.MultiGraph:
+def topology_graph(topo: Topology) -> nx.MultiGraph[str]:
     """Nodes with their kind; one edge per link, keyed by link name, weighted by cost."""
-    g = nx.MultiGraph()
+    g: nx.MultiGraph[str] = nx.MultiGraph()
     for n in topo.nodes:
         g.add_node(n.name, kind=n.kind)
     for link in topo.links:
@@ -20,12 +21,12 @@ def topology_graph(topo: Topology) -> nx.MultiGraph:
     return g
 
 
-def check_graph(topo: Topology) -> list[tuple[tuple, str]]:
+def check_graph(topo: Topology) -> list[tuple[tuple[Any, ...], str]]:
     """Problems as (yaml path, message)."""
-    out: list[tuple[tuple, str]] = []
+    out: list[tuple[tuple[Any, ...], str]] = []
     seen_pairs: dict[object, int] = {}
     seen_intf: dict[tuple[str, str], int] = {}
-    seen_addr: dict[str, tuple] = {}
+    seen_addr: dict[str, tuple[Any, ...]] = {}
     seen_names: dict[str, int] = {}
     seen_nets: list[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, int]] = []
     for link in topo.links:
@@ -60,11 +61,11 @@ def check_graph(topo: Topology) -> list[tuple[tuple, str]]:
                 out.append((path + ("addresses", j), f"address {ip} is also given at links[{seen_addr[ip][1]}]"))
             seen_addr[ip] = path
         if None not in link.addresses:
-            na, nb = (ipaddress.ip_interface(x).network for x in link.addresses)
+            na, nb = (ipaddress.ip_interface(str(x)).network for x in link.addresses)
             if na != nb:
                 out.append((path + ("addresses",), f"the two ends must share one subnet, got {na} and {nb}"))
             else:
-                clash = next((i for net, i in seen_nets if net.overlaps(na)), None)  # type: ignore[arg-type]
+                clash = next((i for net, i in seen_nets if net.overlaps(na)), None)
                 if clash is not None:
                     out.append((path + ("addresses",), f"subnet {na} overlaps the subnet of links[{clash}]"))
                 seen_nets.append((na, link.index))
@@ -85,7 +86,7 @@ def check_graph(topo: Topology) -> list[tuple[tuple, str]]:
     return out
 
 
-def _l3_neighbours(topo: Topology, g: nx.MultiGraph, name: str) -> list[str]:
+def _l3_neighbours(topo: Topology, g: nx.MultiGraph[str], name: str) -> list[str]:
     """Routers reachable from a node directly or across switches."""
     kinds = {n.name: n.kind for n in topo.nodes}
     seen, todo, out = {name}, [name], []
@@ -101,9 +102,9 @@ def _l3_neighbours(topo: Topology, g: nx.MultiGraph, name: str) -> list[str]:
     return sorted(out)
 
 
-def _check_external(topo: Topology) -> list[tuple[tuple, str]]:
+def _check_external(topo: Topology) -> list[tuple[tuple[Any, ...], str]]:
     """An external node is one host port: exactly one link, to a node of ours, its own interface."""
-    out: list[tuple[tuple, str]] = []
+    out: list[tuple[tuple[Any, ...], str]] = []
     taken: dict[str, str] = {}
     for n in topo.nodes:
         if n.kind != "external" or not n.interface:
