@@ -56,7 +56,12 @@ class EngineClient:
                 raise EmulationError(f"link engine connection failed during {op}: {e}") from None
         if not reply_line:
             raise EmulationError(f"link engine closed the connection during {op} (did it crash? see its log)")
-        reply = json.loads(reply_line)
+        try:
+            reply = json.loads(reply_line)
+        except ValueError:
+            reply = None
+        if not isinstance(reply, dict):
+            raise EmulationError(f"link engine sent an unreadable reply to {op}: {excerpt(reply_line[:200])}")
         if reply.get("ok"):
             return reply.get("result")
         kind = reply.get("kind")

@@ -20,7 +20,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from testbed.errors import CapabilityError, EmulationError, InputError, TestbedError
@@ -38,6 +38,20 @@ SPIN_S = 0.00015         # busy-poll this long before a departure instead of tru
 SPIN_RT_S = 0.00002      # as SCHED_FIFO the wake-up is prompt; a long spin would hit RT throttling
 FRAME_MAX = 65536
 PARAM_FIELDS = {f.name for f in fields(DirectionParams)}
+
+
+
+MAX_REQUEST_BYTES = 1 << 20          # a request line (add_link with its parameters is under 2 KB)
+MAX_PENDING_REPLY_BYTES = 8 << 20    # replies a client has not read; beyond, it is dropped
+
+
+@dataclass
+class _Conn:
+    """One control connection: the bytes of its unfinished request, and replies not yet sent."""
+
+    sock: socket.socket
+    inbuf: bytearray = field(default_factory=bytearray)
+    out: bytearray = field(default_factory=bytearray)
 
 
 class Lane:
@@ -91,7 +105,7 @@ class Engine:
         self._seq = 0
         self.by_fd: dict[int, Lane] = {}             # TAP fd -> the lane that reads it
         self.handlers: dict[int, Callable[[], None]] = {}
-        self.conns: dict[int, tuple[socket.socket, bytearray]] = {}
+        self.conns: dict[int, _Conn] = {}
         self.running = True
         self.timer = MonotonicTimer()
         self._add_fd(self.timer.fd, self.timer.clear)
@@ -301,31 +315,65 @@ class Engine:
                 conn, _ = self.listener.accept()
             except BlockingIOError:
                 return
-            conn.setblocking(True)
+            # never blocking: one client that stops reading (or sends without end) must not freeze every link
+            conn.setblocking(False)
             fd = conn.fileno()
-            self.conns[fd] = (conn, bytearray())
+            self.conns[fd] = _Conn(conn)
             self._add_fd(fd, functools.partial(self._on_conn, fd))
 
+    def _drop_conn(self, fd: int, why: str = "") -> None:
+        c = self.conns.pop(fd, None)
+        self._del_fd(fd)
+        if c is not None:
+            if why:
+                log.warning("control connection closed: %s", why)
+            c.sock.close()
+
     def _on_conn(self, fd: int) -> None:
-        conn, buf = self.conns[fd]
+        c = self.conns.get(fd)
+        if c is None:
+            return
+        if c.out and not self._flush(fd, c):
+            return
         try:
-            data = conn.recv(65536)
+            data = c.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
         except OSError:
             data = b""
         if not data:
-            self._del_fd(fd)
-            del self.conns[fd]
-            conn.close()
+            self._drop_conn(fd)
             return
-        buf += data
-        while b"\n" in buf:
-            line, _, rest = bytes(buf).partition(b"\n")
-            buf[:] = rest
-            reply = self.handle(line)
-            try:
-                conn.sendall(json.dumps(reply).encode() + b"\n")
-            except OSError:
-                return
+        c.inbuf += data
+        start = 0
+        while (end := c.inbuf.find(b"\n", start)) >= 0:   # every whole line, then one cut: linear, not quadratic
+            c.out += json.dumps(self.handle(bytes(c.inbuf[start:end]))).encode() + b"\n"
+            start = end + 1
+        del c.inbuf[:start]
+        if len(c.inbuf) > MAX_REQUEST_BYTES:
+            self._drop_conn(fd, f"a request line over {MAX_REQUEST_BYTES} bytes")
+            return
+        if c.out:
+            self._flush(fd, c)
+
+    def _flush(self, fd: int, c: _Conn) -> bool:
+        """Send what the socket takes now; watch for writability while replies wait. False: dropped."""
+        try:
+            sent = c.sock.send(c.out)
+            del c.out[:sent]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            self._drop_conn(fd)
+            return False
+        if len(c.out) > MAX_PENDING_REPLY_BYTES:
+            self._drop_conn(fd, "the client does not read its replies")
+            return False
+        try:
+            self.ep.modify(fd, select.EPOLLIN | (select.EPOLLOUT if c.out else 0))
+        except OSError:
+            pass
+        return True
 
     def handle(self, line: bytes) -> dict[str, Any]:
         """One JSON request -> one JSON reply ({"ok": true, "result": ...} or an error)."""
@@ -463,7 +511,7 @@ class Engine:
         self._close_links(list(self.links.values()))
         self.links.clear()
         log.info("closed %d links in %.2f s", n, time.monotonic() - t0)
-        for conn, _ in self.conns.values():
+        for conn in [c.sock for c in self.conns.values()]:
             conn.close()
         self.conns.clear()
         self.listener.close()

@@ -152,3 +152,40 @@ def test_realtime_can_be_turned_off(tmp_path):
         assert os.sched_getscheduler(ep.pid) == os.SCHED_OTHER
     finally:
         ep.stop()
+
+
+def test_a_hostile_control_client_cannot_stall_the_engine(proc):
+    """A line without end, and a client that never reads its replies: the daemon drops them, others go on."""
+    import socket as socketmod
+    endless = socketmod.socket(socketmod.AF_UNIX, socketmod.SOCK_STREAM)
+    endless.connect(str(proc.socket_path))
+    endless.settimeout(5)
+    chunk = b"x" * 65536
+    with pytest.raises(OSError):          # dropped once past the 1 MiB request limit: the send fails
+        for _ in range(64):
+            endless.sendall(chunk)
+            time.sleep(0.001)
+    endless.close()
+    deaf = socketmod.socket(socketmod.AF_UNIX, socketmod.SOCK_STREAM)
+    deaf.connect(str(proc.socket_path))
+    deaf.settimeout(0.5)
+    t0 = time.monotonic()
+    try:
+        for _ in range(200):               # requests, never reading a reply
+            deaf.sendall(b'{"op": "ping"}\n' * 1000)
+    except OSError:
+        pass                               # dropped, or its own send buffer full: either way, not the engine's
+    t_ping = time.monotonic()
+    proc.client.ping()                     # the engine still answers others
+    assert time.monotonic() - t_ping < 2.0
+    assert time.monotonic() - t0 < 30
+    deaf.close()
+
+
+def test_nan_parameters_are_refused(proc):
+    rid = new_run_id()
+    with pytest.raises(InputError, match="delay_s"):
+        proc.client.add_link("x", rid + "a", rid + "b", P(delay_s=float("nan")), P(), seed=1)
+    with pytest.raises(InputError, match="jitter_s"):
+        proc.client.add_link("x", rid + "a", rid + "b", P(jitter_s=float("nan")), P(), seed=1)
+    proc.client.ping()
