@@ -119,13 +119,18 @@ def difference(a: Sequence[float], b: Sequence[float], confidence: float = CONFI
 
 @dataclass(frozen=True)
 class NoiseBand:
-    """How much a single run's value moves between runs of the same seed: relative, with an absolute floor."""
+    """How much a single run's value moves between runs of the same seed: relative, with an absolute floor.
+
+    A change exceeds the band when it is larger than the floor and larger than rel times the smaller of
+    the two values (symmetric: halving and doubling are the same size of change).
+    """
 
     rel: float
     abs: float = 0.0
 
     def exceeded(self, a: float, b: float) -> bool:
-        return abs(b - a) > max(self.rel * abs(a), self.abs)
+        d = abs(b - a)
+        return d > self.abs and d > self.rel * min(abs(a), abs(b))
 
 
 def judge(a: Sequence[float], b: Sequence[float], higher_is_better: bool, band: NoiseBand) -> tuple[str, str]:

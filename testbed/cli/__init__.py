@@ -15,7 +15,8 @@ import sys
 
 from ..errors import TestbedError
 
-COMMANDS = ("validate", "plan", "graph", "profiles", "schema", "up", "run", "ls", "exec", "report", "clean")
+COMMANDS = ("validate", "plan", "graph", "profiles", "schema", "up", "run", "experiment", "reproduce", "ls", "exec",
+            "report", "clean")
 
 
 def build_parser() -> argparse.ArgumentParser:

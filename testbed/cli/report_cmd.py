@@ -15,14 +15,25 @@ def register(sub: argparse._SubParsersAction) -> None:
                     "directories, compare them: the same plots overlaid and a table of differences, written to "
                     "RUN_B/compare-<A>.html (and .md) unless -o says where.",
         epilog="example: testbed report results/v1 results/v2   # how v2 copes with the fault compared with v1")
-    p.add_argument("run", metavar="RUN_DIR", help="a run directory written by `testbed run` (holds results.json)")
-    p.add_argument("other", metavar="RUN_B", nargs="?", help="a second run to compare with the first (A = RUN_DIR)")
+    p.add_argument("run", metavar="RUN_DIR",
+                   help="a run directory written by `testbed run` (holds results.json), a folder of repeated runs "
+                        "(--repeat), or an experiment folder (rebuilds its report.html)")
+    p.add_argument("other", metavar="RUN_B", nargs="?",
+                   help="a second run to compare with the first (A = RUN_DIR); either may be a folder of repeated "
+                        "runs (testbed run --repeat)")
     p.add_argument("-o", "--output", metavar="OUT.html", help="where to write the comparison (two runs only)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..report import build_comparison, build_report  # matplotlib is slow to import; only here
+    from ..report.experiment import build_experiment_report, is_experiment
+    if args.other is None and is_experiment(args.run):
+        print(f"wrote {build_experiment_report(args.run)}")
+        return 0
+    if args.other is not None and (is_experiment(args.run) or is_experiment(args.other)):
+        raise UsageError("comparing two experiment folders point by point is not supported yet; compare two "
+                         "points' folders (OUT/points/<point>), which are sets of repeated runs")
     if args.other is None:
         if args.output:
             raise UsageError("-o is for comparisons (two run directories); a single report is always "

@@ -34,6 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--duration", metavar="D", help='run for D (e.g. "20s"), scaling the timeline to fit')
     p.add_argument("--quiet", "-q", action="store_true", help="no live progress, only the summary")
     p.add_argument("--no-report", action="store_true", help="skip report.html / report.md")
+    p.add_argument("--repeat", type=int, metavar="N",
+                   help="run N times with seeds derived from the scenario's (run r: seed + (r-1)*1000003), each in "
+                        "OUT/run-NN, and write OUT/summary.json: per-metric values, mean, sd, 95%% CI; the exit "
+                        "code follows the expectations judged on the aggregate (docs/experiments.md)")
     p.set_defaults(func=run)
 
 
@@ -66,10 +70,11 @@ def run(args: argparse.Namespace) -> int:
     sc = scaled(sc, scale)
     plan = make_plan(sc.topology)
 
-    from ..scenario.runner import ScenarioRun, check_programs
+    from ..scenario.runner import check_programs
     check_programs(sc)                          # CapabilityError: exit 3
-    from ..emulation import Testbed
-    from ..results.bundle import write_bundle
+    from ..experiment.runs import run_once
+    if args.repeat is not None and not 1 <= args.repeat <= 1000:
+        raise UsageError(f"--repeat must be a whole number 1..1000, got {args.repeat}")
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("results") / f"{sc.name}-{stamp}"
@@ -80,24 +85,18 @@ def run(args: argparse.Namespace) -> int:
     seed = sc.seed if args.seed is None else args.seed
     console.print(f"[bold]{sc.name}[/]: {sc.topology.name}, {units.format_duration(sc.duration_s)}"
                   f"{f' (time scale {scale:g})' if scale != 1 else ''}, seed {seed} -> {out}")
-    result = None
-    run_id = None
-    with Testbed(plan, force_interfaces=tuple(args.force_interface)) as tb:
-        run_id = tb.run_id
-        console.print(f"run {tb.run_id}: network up in {tb.timings.get('up_s', 0):.1f}s")
-        with display:
-            result = ScenarioRun(sc, tb, out, seed=seed, time_scale=scale, on_progress=display.update).run()
-        # written before teardown: a second Ctrl-C during teardown still leaves the results
-        paths = write_bundle(result, out, run_id, plan)
+    if args.repeat is not None:
+        return _repeat(args, sc, plan, out, seed, scale, console, err, display)
+    try:
+        result, paths = run_once(sc, plan, out, seed, scale, on_progress=display.update,
+                                 on_up=_on_up(console, display), force_interfaces=tuple(args.force_interface))
+    finally:
+        display.__exit__()
     _summary(console, result)
     _fidelity_warning(err, paths["results"])
     console.print(f"results: {paths['results']}  junit: {paths['junit']}")
     if not args.no_report:
-        from ..report import build_report
-        try:
-            console.print(f"report: {build_report(out)}")
-        except Exception as e:  # noqa: BLE001 - the results are written; a report failure must not hide them
-            err.print(f"[yellow]warning:[/] the report could not be built: {e}")
+        _report(console, err, out)
     if result.status == "interrupted":
         err.print("interrupted: results so far written with status \"interrupted\"")
         return 130
@@ -105,6 +104,79 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"error: {result.error}")
         return 4
     return 0 if result.status == "passed" else 1
+
+
+def _on_up(console: Console, display: _Display):  # noqa: ANN202 - a callback
+    def up(tb) -> None:  # noqa: ANN001 - the running Testbed
+        console.print(f"run {tb.run_id}: network up in {tb.timings.get('up_s', 0):.1f}s")
+        display.__enter__()
+    return up
+
+
+def _report(console: Console, err: Console, out: Path) -> None:
+    from ..report import build_report
+    try:
+        console.print(f"report: {build_report(out)}")
+    except Exception as e:  # noqa: BLE001 - the results are written; a report failure must not hide them
+        err.print(f"[yellow]warning:[/] the report could not be built: {e}")
+
+
+def _repeat(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: float,  # noqa: ANN001
+            console: Console, err: Console, display: _Display) -> int:
+    """Runs 1..N with derived seeds, each its own bundle in out/run-NN; summary.json over all of them."""
+    import json
+
+    from ..experiment.aggregate import summary_doc
+    from ..experiment.runs import run_once
+    from ..stats import derived_seed
+    docs, dirs, seeds = [], [], []
+    for r in range(1, args.repeat + 1):
+        s = derived_seed(seed, r)
+        sub = out / f"run-{r:02d}"
+        console.print(f"[bold]repetition {r}/{args.repeat}[/], seed {s} -> {sub}")
+        display.reset()
+        try:
+            result, paths = run_once(sc, plan, sub, s, scale, on_progress=display.update,
+                                     on_up=_on_up(console, display), force_interfaces=tuple(args.force_interface))
+        finally:
+            display.__exit__()
+        _summary(console, result)
+        _fidelity_warning(err, paths["results"])
+        if not args.no_report:
+            _report(console, err, sub)
+        docs.append(json.loads(paths["results"].read_text()))
+        dirs.append(sub.name)
+        seeds.append(s)
+        if result.status in ("interrupted", "error"):
+            break
+    summ = summary_doc(docs, dirs, seeds)
+    (out / "summary.json").write_text(json.dumps(summ, indent=1) + "\n")
+    _aggregate_table(console, summ)
+    console.print(f"summary: {out / 'summary.json'}")
+    if summ["status"] == "interrupted":
+        err.print(f"interrupted after {len(docs)} of {args.repeat} repetitions: summary.json covers those "
+                  "(complete: false)")
+        return 130
+    if summ["status"] == "error":
+        return 4
+    return 0 if summ["status"] == "passed" else 1
+
+
+def _aggregate_table(console: Console, summ: dict) -> None:
+    t = Table(title=f"{summ['repeat']} runs: {summ['status']} (on the aggregate: the mean over runs)",
+              title_justify="left")
+    for c, j in (("expectation", "left"), ("mean", "right"), ("95% CI", "right"), ("runs passing", "right"),
+                 ("aggregate", "left")):
+        t.add_column(c, justify=j)  # type: ignore[arg-type]
+    from ..scenario.expect import format_value
+    for e in summ["expectations"]:
+        a = e["aggregate"] or {}
+        ci = (f"{format_value(a.get('ci95_low'), e['unit'])} .. {format_value(a.get('ci95_high'), e['unit'])}"
+              if a.get("ci95_low") is not None else "–")
+        t.add_row(e["expr"], format_value(a.get("mean"), e["unit"]), ci,
+                  f"{sum(e['per_run_passed'])} of {len(e['per_run_passed'])}",
+                  "[green]pass[/]" if e["passed"] else "[red]FAIL[/]")
+    console.print(t)
 
 
 def _fidelity_warning(err: Console, results_path: Path) -> None:
@@ -130,6 +202,9 @@ class _Display:
                        TextColumn("{task.description}"), console=console, transient=True,
                        disable=quiet or not console.is_terminal)
         self.task = self.bar.add_task("", total=duration_s)
+
+    def reset(self) -> None:
+        self.bar.update(self.task, completed=0, description="")
 
     def __enter__(self) -> _Display:
         self.bar.start()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from ..errors import TestbedError
 from . import plots
-from .bundle import RunData, read_run
-from .compare import deltas
+from .bundle import RunData, read_run, read_runs
+from .compare import NOISE_RULE, deltas
 from .render_html import (
     DROPS_HELP,
     badge,
@@ -183,14 +183,15 @@ def build_comparison(run_a: str | Path, run_b: str | Path, out: str | Path | Non
 
     A compare-<A>.md with the delta table is written beside it.
     """
-    a, b = read_run(run_a), read_run(run_b)
+    set_a, set_b = read_runs(run_a), read_runs(run_b)
+    a, b = set_a[0], set_b[0]       # plots overlay one run of each side; the table uses them all
     check_utilisation(a)
     check_utilisation(b)
     la, lb = "A", "B"   # short tags in plots and tables; the header says which run each one is
     topo = load_topology_for(b)
     ends = link_ends(topo)
     runs = [(la, a), (lb, b)]
-    ds = deltas(a, b)
+    ds = deltas(set_a, set_b)
     hit = _fault_links(a, topo) | _fault_links(b, topo)
     topo_img = plots.topology_figure(topo, hit, f"{b.topology_name or 'topology'}: links touched by a fault in red"
                                      ) if topo is not None else None
@@ -206,7 +207,11 @@ def build_comparison(run_a: str | Path, run_b: str | Path, out: str | Path | Non
         f'<p class="lead">Two runs of a testbed scenario side by side: <b>A</b> = {escape(a.label)} '
         f"(<code>{escape(str(a.run_dir))}</code>), <b>B</b> = {escape(b.label)} "
         f"(<code>{escape(str(b.run_dir))}</code>). Plots overlay both runs: A solid blue, B dashed red. "
-        "The table says, metric by metric, whether B did better or worse than A.</p>",
+        "The table says, metric by metric, whether B did better or worse than A.</p>"
+        f'<p class="help"><b>A has {len(set_a)} run{"s" if len(set_a) != 1 else ""}, B has {len(set_b)}</b>'
+        f'{" (the plots show the first of each)" if max(len(set_a), len(set_b)) > 1 else ""}. {escape(NOISE_RULE)}'
+        "; a change inside the noise is shown as ≈ (within noise). With one run a side only large changes "
+        "count: repeat the runs (<code>testbed run --repeat N</code>) to see smaller ones.</p>",
         side,
         _nav([("deltas", "Differences"), ("expectations", "Expectations"), ("topology", "Topology"),
               ("throughput", "Throughput"), ("rtt", "Round-trip time"), ("links", "Links"),
@@ -223,7 +228,9 @@ def build_comparison(run_a: str | Path, run_b: str | Path, out: str | Path | Non
         + "</div><div><h3>B</h3>" + manifest_html(b) + "</div></div>",
         notes_html([f"A: {n}" for n in a.notes] + [f"B: {n}" for n in b.notes]),
     ])
-    path = Path(out) if out else b.run_dir / f"compare-{a.run_dir.name}.html"
+    name_a = Path(run_a).resolve().name
+    path = Path(out) if out else Path(run_b) / f"compare-{name_a}.html"
     path.write_text(page(f"{b.scenario}: {lb} vs {la}", body), encoding="utf-8")
-    path.with_suffix(".md").write_text(comparison_markdown(a, b, ds, la, lb, path.name), encoding="utf-8")
+    path.with_suffix(".md").write_text(comparison_markdown(a, b, ds, la, lb, path.name,
+                                                                              len(set_a), len(set_b)), encoding="utf-8")
     return path

@@ -224,6 +224,21 @@ def _load_json(path: Path, notes: list[str], required: bool) -> dict:
     return data
 
 
+def run_dirs(path: str | Path) -> list[Path]:
+    """The run directories a path stands for: itself (it holds results.json), or its sub-folders that do
+    (the repetitions `testbed run --repeat N` wrote), in name order. A missing results.json is left to read_run."""
+    p = Path(path)
+    if (p / "results.json").exists() or not p.is_dir():
+        return [p]
+    subs = sorted(d for d in p.iterdir() if d.is_dir() and (d / "results.json").exists())
+    return subs or [p]
+
+
+def read_runs(path: str | Path) -> list[RunData]:
+    """One run, or every repetition of a set (see run_dirs)."""
+    return [read_run(d) for d in run_dirs(path)]
+
+
 def read_run(run_dir: str | Path) -> RunData:
     """Read RUN_DIR/results.json and RUN_DIR/manifest.json; raise InputError only if results.json is unusable."""
     run_dir = Path(run_dir)

@@ -1,12 +1,20 @@
-"""Differences between two runs of the same scenario, metric by metric (pure)."""
+"""Differences between two runs, or two sets of repeated runs, metric by metric (pure).
+
+A change is called "better" or "worse" only when it is bigger than noise: for single runs, when it
+exceeds the metric's documented noise band (NOISE, measured as the spread of same-seed runs);
+for sets of two or more runs each, when the 95 % confidence interval of the difference of the
+per-run means excludes zero (testbed.stats.judge). Everything else is "same", shown as
+"≈ (within noise)". docs/report.md has the table.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .. import units
-from .bundle import Expectation, RunData
+from .. import stats, units
+from ..stats import NoiseBand
+from .bundle import RunData
 
 FLOW_METRICS: tuple[tuple[str, str, Callable[[float | None], str], bool], ...] = (
     # (stats key, what, formatter, higher is better)
@@ -14,9 +22,29 @@ FLOW_METRICS: tuple[tuple[str, str, Callable[[float | None], str], bool], ...] =
     ("throughput_min_bps", "worst interval throughput", units.human_rate, True),
     ("loss_fraction", "probes lost", units.human_fraction, False),
     ("outage_s", "longest outage (consecutive lost probes)", units.human_duration, False),
-    ("rtt_p50_s", "median RTT", units.human_duration, False),
-    ("rtt_p95_s", "95th percentile RTT", units.human_duration, False),
+    ("rtt_p50_s", "median {rtt}", units.human_duration, False),
+    ("rtt_p95_s", "95th percentile {rtt}", units.human_duration, False),
 )
+
+# how far a single run's value moves between two runs of the same seed on this project's machines
+# (relative, with an absolute floor in the metric's unit); changes inside the band are noise
+NOISE: dict[str, NoiseBand] = {
+    "throughput_mean_bps": NoiseBand(0.10),
+    "throughput_min_bps": NoiseBand(0.50),           # one interval: a retransmission timeout moves it a lot
+    "loss_fraction": NoiseBand(0.50, 0.02),          # and at least 2 percentage points
+    "outage_s": NoiseBand(0.25, 1.0),
+    "rtt_p50_s": NoiseBand(0.15, 0.002),
+    "rtt_p95_s": NoiseBand(0.25, 0.005),
+    "drops:loss": NoiseBand(0.50, 50),               # the loss model is seeded, but the frames it meets are not
+    "drops:queue": NoiseBand(1.0, 200),              # congestion drops depend on TCP's timing
+    "drops:link_down": NoiseBand(1.0, 1000),         # frames in flight when a link goes down
+    "drops:other": NoiseBand(1.0, 100),
+    "expectation": NoiseBand(0.25),                  # a flipped verdict counts only if its value really moved
+}
+SAME_TEXT = "≈ (within noise)"
+NOISE_RULE = ("better/worse only beyond noise: single runs against each metric's noise band, sets of runs by the "
+              "95 % confidence interval of the difference of means (Welch), with Mann-Whitney's p; "
+              "see docs/report.md")
 
 
 @dataclass
@@ -27,56 +55,134 @@ class Delta:
     b: str
     change: str
     verdict: str          # "better" | "worse" | "same" | "" (not comparable)
+    how: str = ""         # how the verdict was reached (noise band, or the interval and the test)
+
+    @property
+    def verdict_text(self) -> str:
+        return SAME_TEXT if self.verdict == "same" else self.verdict
 
 
-def _verdict(a: float | None, b: float | None, higher_better: bool, tol: float = 0.05) -> tuple[str, str]:
-    if a is None or b is None:
-        return "", ""
-    if a == b or (a and abs(b - a) / abs(a) < tol):
-        return ("±0 %" if a else "±0"), "same"
-    change = f"{(b - a) / abs(a) * 100:+.0f} %" if a else f"{b - a:+.3g}"
-    return change, "better" if (b > a) == higher_better else "worse"
+def _show(values: Sequence[float], f: Callable[[float | None], str]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f(values[0])
+    s = stats.summarize(values)
+    return f"{f(s.mean)} ± {f(s.sd)} (n={s.n})"
 
 
-def _result(e: Expectation | None) -> str:
-    return "–" if e is None else f"{units.human(e.measured, e.unit)} ({'pass' if e.passed else 'FAIL'})"
+def _change(a: Sequence[float], b: Sequence[float]) -> str:
+    ma, mb = stats.mean(a), stats.mean(b)
+    if ma == mb:
+        return "±0 %" if ma else "±0"
+    return f"{(mb - ma) / abs(ma) * 100:+.0f} %" if ma else f"{mb - ma:+.3g}"
 
 
-def deltas(a: RunData, b: RunData) -> list[Delta]:
+def compare_values(group: str, what: str, a: Sequence[float], b: Sequence[float], f: Callable[[float | None], str],
+                   higher_better: bool, band: NoiseBand) -> Delta:
+    """One row: B's values against A's, judged by testbed.stats.judge."""
+    if not a or not b:
+        return Delta(group, what, _show(a, f), _show(b, f), "", "")
+    verdict, how = stats.judge(a, b, higher_better, band)
+    return Delta(group, what, _show(a, f), _show(b, f), _change(a, b), verdict, how)
+
+
+def _flow_stat(run: RunData, name: str, key: str) -> float | None:
+    fl = next((f for f in run.flows if f.name == name), None)
+    return fl.stats().get(key) if fl else None
+
+
+def _drop_total(run: RunData, link: str, cause: str) -> float | None:
+    lk = next((x for x in run.links if x.name == link), None)
+    if lk is None:
+        return None
+    return lk.ab.drop_totals().get(cause, 0) + lk.ba.drop_totals().get(cause, 0)
+
+
+def deltas(a: RunData | Sequence[RunData], b: RunData | Sequence[RunData]) -> list[Delta]:
+    """Rows of differences, B against A; each side is one run or a set of repeated runs."""
+    ra = [a] if isinstance(a, RunData) else list(a)
+    rb = [b] if isinstance(b, RunData) else list(b)
     out: list[Delta] = []
-    pa, fa = a.counts()
-    pb, fb = b.counts()
-    out.append(Delta("run", "status", a.status, b.status, "",
-                     "" if a.status == b.status else "better" if b.status == "passed" else "worse"))
-    out.append(Delta("run", "expectations passed", f"{pa} of {pa + fa}", f"{pb} of {pb + fb}",
-                     f"{pb - pa:+d}" if pb != pa else "±0", "same" if pb == pa else "better" if pb > pa else "worse"))
-    names = [f.name for f in a.flows] + [f.name for f in b.flows if f.name not in {x.name for x in a.flows}]
+    sa = [r.status for r in ra]
+    sb = [r.status for r in rb]
+    out.append(Delta("run", "runs", str(len(ra)), str(len(rb)), "", ""))
+    out.append(Delta("run", "status", _statuses(sa), _statuses(sb), "", ""))
+    pa = [r.counts() for r in ra]
+    pb = [r.counts() for r in rb]
+    out.append(Delta("run", "expectations passed", _passed(pa), _passed(pb), "", ""))
+    names = list(dict.fromkeys(f.name for r in ra + rb for f in r.flows))
     for name in names:
-        fa_ = next((f for f in a.flows if f.name == name), None)
-        fb_ = next((f for f in b.flows if f.name == name), None)
-        sa, sb = (fa_.stats() if fa_ else {}), (fb_.stats() if fb_ else {})
+        one_way = any(f.rtt_is_one_way for r in ra + rb for f in r.flows if f.name == name)
         for key, what, f, hb in FLOW_METRICS:
-            if key not in sa and key not in sb:
+            va = [v for r in ra if (v := _flow_stat(r, name, key)) is not None]
+            vb = [v for r in rb if (v := _flow_stat(r, name, key)) is not None]
+            if not va and not vb:
                 continue
-            va, vb = sa.get(key), sb.get(key)
-            change, verdict = _verdict(va, vb, hb)
-            out.append(Delta(f"flow {name}", what, f(va), f(vb), change, verdict))
-    ea = {e.expr: e for e in a.expectations}
-    for e in b.expectations:
-        x = ea.get(e.expr)
-        verdict = "" if x is None or x.passed == e.passed else "better" if e.passed else "worse"
-        out.append(Delta("expectation", e.expr, _result(x), _result(e), "", verdict or ("same" if x else "")))
-    for lb in b.links:
-        la = next((x for x in a.links if x.name == lb.name), None)
-        if la is None:
-            continue
-        causes = sorted(set(la.ab.drops) | set(la.ba.drops) | set(lb.ab.drops) | set(lb.ba.drops))
+            label = what.format(rtt="one-way delay" if one_way else "RTT")
+            out.append(compare_values(f"flow {name}", label, va, vb, f, hb, NOISE[key]))
+    exprs = list(dict.fromkeys(e.expr for r in ra + rb for e in r.expectations))
+    judged = [_expectation(expr, ra, rb) for expr in exprs]
+    out += judged
+    # the run's status moved only if an expectation's did, beyond noise
+    ups = {d.verdict for d in judged} & {"better", "worse"}
+    if sa != sb and len(ups) == 1:
+        out[1].verdict = ups.pop()
+    elif sa != sb:
+        out[1].verdict, out[1].how = "same", "no expectation moved beyond noise"
+    links = list(dict.fromkeys(lk.name for r in rb for lk in r.links))
+    for link in links:
+        causes = sorted({c for r in ra + rb for lk in r.links if lk.name == link
+                         for c in (*lk.ab.drops, *lk.ba.drops)})
         for c in causes:
-            va = la.ab.drop_totals().get(c, 0) + la.ba.drop_totals().get(c, 0)
-            vb = lb.ab.drop_totals().get(c, 0) + lb.ba.drop_totals().get(c, 0)
-            if va == vb == 0:
+            va = [v for r in ra if (v := _drop_total(r, link, c)) is not None]
+            vb = [v for r in rb if (v := _drop_total(r, link, c)) is not None]
+            if not any(va) and not any(vb):
                 continue
-            change, verdict = _verdict(va, vb, False)
-            out.append(Delta(f"link {lb.name}", f"frames dropped ({c.replace('_', ' ')})", units.human_number(va),
-                             units.human_number(vb), change, verdict))
+            band = NOISE.get(f"drops:{c}", NOISE["drops:other"])
+            out.append(compare_values(f"link {link}", f"frames dropped ({c.replace('_', ' ')})", va, vb,
+                                      units.human_number, False, band))
     return out
+
+
+def _statuses(s: list[str]) -> str:
+    if len(s) == 1:
+        return s[0]
+    return ", ".join(f"{n}× {k}" for k, n in sorted({x: s.count(x) for x in s}.items()))
+
+
+def _passed(counts: list[tuple[int, int]]) -> str:
+    if len(counts) == 1:
+        p, f = counts[0]
+        return f"{p} of {p + f}"
+    return f"{sum(p for p, _ in counts)} of {sum(p + f for p, f in counts)} (over {len(counts)} runs)"
+
+
+def _expectation(expr: str, ra: list[RunData], rb: list[RunData]) -> Delta:
+    """An expectation's verdicts on each side; better or worse only when its measured value moved beyond noise."""
+    ea = [e for r in ra for e in r.expectations if e.expr == expr]
+    eb = [e for r in rb for e in r.expectations if e.expr == expr]
+
+    def show(es: list) -> str:
+        if not es:
+            return "–"
+        if len(es) == 1:
+            e = es[0]
+            return f"{units.human(e.measured, e.unit)} ({'pass' if e.passed else 'FAIL'})"
+        return f"{sum(1 for e in es if e.passed)} of {len(es)} pass"
+
+    if not ea or not eb:
+        return Delta("expectation", expr, show(ea), show(eb), "", "")
+    pa = sum(1 for e in ea if e.passed) / len(ea)
+    pb = sum(1 for e in eb if e.passed) / len(eb)
+    va = [float(e.measured) for e in ea if isinstance(e.measured, (int, float))]
+    vb = [float(e.measured) for e in eb if isinstance(e.measured, (int, float))]
+    if pa == pb or not va or not vb:
+        return Delta("expectation", expr, show(ea), show(eb), "", "same")
+    # the direction the expectation wants: "x < 5" is better when x falls
+    op = next((o for o in ("<=", ">=", "<", ">") if f" {o} " in f" {expr} "), "")
+    higher_better = op in (">", ">=") if op else pb > pa
+    verdict, how = stats.judge(va, vb, higher_better, NOISE["expectation"])
+    if verdict != "same" and (verdict == "better") != (pb > pa):
+        verdict = "same"            # the value moved, but not the way that flipped the verdict
+    return Delta("expectation", expr, show(ea), show(eb), "", verdict, how)

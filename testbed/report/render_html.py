@@ -228,7 +228,8 @@ def notes_html(notes: list[str]) -> str:
 def delta_table(ds: list[Delta], la: str, lb: str) -> str:
     rows = []
     for d in ds:
-        v = f'<span class="{d.verdict}">{escape(d.verdict)}</span>' if d.verdict else ""
+        v = (f'<span class="{d.verdict}" title="{escape(d.how)}">{escape(d.verdict_text)}</span>'
+             if d.verdict else "")
         rows.append((escape(d.group), escape(d.what), escape(d.a), escape(d.b), escape(d.change), v))
     return table(("", "metric", f"run {la}", f"run {lb}", "change B vs A", "B is"), rows, raw=True)
 

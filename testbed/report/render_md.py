@@ -6,7 +6,7 @@ import html
 
 from .. import units
 from .bundle import MODEL_DROP_CAUSES, RunData
-from .compare import Delta
+from .compare import NOISE_RULE, Delta
 
 
 def _esc(s: object) -> str:
@@ -58,12 +58,17 @@ def run_markdown(run: RunData) -> str:
     rows = []
     for fl in run.flows:
         s = fl.stats()
-        rows.append([fl.name, fl.kind, units.human_rate(s.get("throughput_mean_bps")), units.human_fraction(s.get("loss_fraction")),
-                     units.human_duration(s.get("rtt_p50_s")), units.human_duration(s.get("rtt_p95_s")),
+        ow = " (one-way)" if fl.rtt_is_one_way and "rtt_p50_s" in s else ""
+        rows.append([fl.name, fl.kind, units.human_rate(s.get("throughput_mean_bps")),
+                     units.human_fraction(s.get("loss_fraction")),
+                     units.human_duration(s.get("rtt_p50_s")) + ow, units.human_duration(s.get("rtt_p95_s")) + ow,
                      units.human_duration(s.get("outage_s"))])
     if rows:
-        lines += ["## Flows", ""] + _table(["flow", "kind", "mean throughput", "lost", "RTT p50", "RTT p95",
-                                            "longest outage"], rows) + [""]
+        lines += ["## Flows", ""] + _table(["flow", "kind", "mean throughput", "lost", "RTT or delay p50",
+                                            "RTT or delay p95", "longest outage"], rows)
+        if any(fl.rtt_is_one_way for fl in run.flows):
+            lines += ["", "voip flows measure one-way delay, not a round trip."]
+        lines += [""]
     frows = []
     for lk in run.links:
         for d in ("ab", "ba"):
@@ -83,11 +88,15 @@ def run_markdown(run: RunData) -> str:
     return "\n".join(lines)
 
 
-def comparison_markdown(a: RunData, b: RunData, ds: list[Delta], la: str, lb: str, html_name: str) -> str:
+def comparison_markdown(a: RunData, b: RunData, ds: list[Delta], la: str, lb: str, html_name: str,
+                        n_a: int = 1, n_b: int = 1) -> str:
+    side_a = f"{_code(a.run_dir if n_a == 1 else a.run_dir.parent)} ({_esc(a.status) if n_a == 1 else f'{n_a} runs'})"
+    side_b = f"{_code(b.run_dir if n_b == 1 else b.run_dir.parent)} ({_esc(b.status) if n_b == 1 else f'{n_b} runs'})"
     lines = [f"# {_esc(b.scenario or b.label)}: {_esc(lb)} vs {_esc(la)}", "",
-             f"- A: {_code(a.run_dir)} ({_esc(a.status)}), B: {_code(b.run_dir)} ({_esc(b.status)})",
-             f"- plots: {_code(html_name)}", ""]
+             f"- A: {side_a}, B: {side_b}",
+             f"- plots: {_code(html_name)}",
+             f"- {NOISE_RULE}", ""]
     lines += _table(["", "metric", "A", "B", "change", "B is"],
                     [[d.group, d.what, d.a, d.b, d.change, f"**{d.verdict}**" if d.verdict in ("better", "worse")
-                      else d.verdict] for d in ds])
+                      else d.verdict_text] for d in ds])
     return "\n".join(lines) + "\n"

@@ -38,9 +38,11 @@ LAYERS: dict[str, set[str]] = {
     "viz": {"errors", "units", "linkparams", "topology"},
     "report": {"errors", "units", "textfile", "topology", "viz", "results", "stats"},
     "emulation": {"errors", "units", "linkparams", "topology", "network", "engine", "netenv", "probe", "procs"},
+    "experiment": {"errors", "units", "linkparams", "yamlsource", "topology", "scenario", "traffic", "results",
+                   "emulation", "stats", "netenv"},
     "pytest_plugin": {"errors", "topology", "scenario", "results", "emulation", "probe"},
     "cli": {"errors", "probe", "units", "linkparams", "yamlsource", "topology", "scenario", "results", "report", "viz",
-            "emulation", "engine", "stats", "netenv"},
+            "emulation", "engine", "stats", "netenv", "experiment"},
 }
 
 

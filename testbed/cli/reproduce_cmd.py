@@ -1,0 +1,87 @@
+"""testbed reproduce RUN_DIR [--out DIR] [--force]: run a run again from its manifest and compare."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+
+from rich.console import Console
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("reproduce", help="re-run a run from its manifest (same inputs, seed, environment) and compare",
+                       description="Check that every input file of RUN_DIR's manifest still has the same SHA-256 "
+                                   "(a changed file is an error naming it, exit 2, unless --force), run the scenario "
+                                   "again with the same seed, time scale and pinned environment, and compare the new "
+                                   "run with the original (changes beyond noise are flagged; docs/report.md). "
+                                   "Exit codes as for testbed run.")
+    p.add_argument("run", metavar="RUN_DIR", help="a run directory written by `testbed run`")
+    p.add_argument("--out", metavar="DIR", help="where the new run goes (default: RUN_DIR-repro-<time>)")
+    p.add_argument("--force", action="store_true", help="run even though an input changed (the comparison says so)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no live progress")
+    p.set_defaults(func=run)
+
+
+def changed_inputs(manifest: dict) -> list[str]:
+    """Input files whose SHA-256 differs from the manifest's (or that are gone)."""
+    from ..results.bundle import sha256
+    out = []
+    for i in manifest.get("inputs") or []:
+        now = sha256(i["path"])
+        if now != i.get("sha256"):
+            out.append(f"{i['path']}: {'missing' if now is None else 'changed since the run (sha256 differs)'}")
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import InputError
+    run_dir = Path(args.run)
+    try:
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(f"{run_dir / 'manifest.json'}: cannot read it ({e}); give a run directory written by "
+                         "`testbed run`") from None
+    inputs = manifest.get("inputs") or []
+    if not inputs:
+        raise InputError(f"{run_dir / 'manifest.json'}: names no input files; nothing to reproduce")
+    changed = changed_inputs(manifest)
+    console = Console(highlight=False)
+    if changed and not args.force:
+        raise InputError("the inputs changed since the run, so it would not be the same run:\n  "
+                         + "\n  ".join(changed) + "\n(--force runs it anyway)")
+    for c in changed:
+        console.print(f"[yellow]warning:[/] {c} (--force)")
+    from ..scenario.load import load_scenario
+    from ..scenario.runner import check_programs
+    from ..scenario.timescale import scaled
+    from ..topology.plan import make_plan
+    sc = load_scenario(inputs[0]["path"])
+    scale = float(manifest.get("time_scale") or 1.0)
+    sc = scaled(sc, scale)
+    seed = int(manifest.get("seed", sc.seed))
+    check_programs(sc)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(args.out) if args.out else run_dir.with_name(f"{run_dir.name}-repro-{stamp}")
+    console.print(f"reproducing {run_dir} ({sc.name}, seed {seed}, time scale {scale:g}) -> {out}")
+    from ..experiment.runs import run_once
+    result, paths = run_once(sc, make_plan(sc.topology), out, seed, scale)
+    from ..report import build_comparison, build_report
+    from ..report.bundle import read_run
+    from ..report.compare import deltas
+    build_report(out)
+    cmp_path = build_comparison(run_dir, out)
+    moved = [d for d in deltas(read_run(run_dir), read_run(out)) if d.verdict in ("better", "worse")]
+    if moved:
+        console.print(f"[yellow]{len(moved)} change(s) beyond noise[/] against the original:")
+        for d in moved:
+            console.print(f"  {d.group}: {d.what}: {d.a} -> {d.b} ({d.verdict})")
+    else:
+        console.print("same as the original within noise")
+    console.print(f"results: {paths['results']}  comparison: {cmp_path}")
+    if result.status == "interrupted":
+        return 130
+    if result.status == "error":
+        return 4
+    return 0 if result.status == "passed" else 1

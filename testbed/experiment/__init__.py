@@ -1,0 +1,1 @@
+"""Repeated runs and parameter sweeps: per-run values, their summaries and confidence intervals."""

@@ -1,0 +1,222 @@
+"""Run an experiment: every point of the matrix, each repeated, serially; resumable (results kept per run).
+
+Layout of OUT/:
+  experiment.json             what was asked (matrix, repeat, inputs and their hashes) and each point's state
+  points/<point>/run-NN/      one run's bundle (results.json, manifest.json, junit.xml, raw/)
+  points/<point>/summary.json the point's aggregate (testbed.experiment.aggregate)
+  results.csv                 tidy: one row per run x metric, the parameters as columns
+  junit.xml                   one test case per point x expectation on the aggregate
+  report.html                 metrics against each swept parameter, with 95 % CI error bars
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+from .. import stats
+from ..errors import InputError
+from ..scenario.expect import compare, format_value
+from ..scenario.timescale import scaled
+from ..topology.plan import make_plan
+from .aggregate import metric_value, summary_doc
+from .spec import Experiment, point_id
+
+EXPERIMENT_SCHEMA = "testbed.experiment/1"
+
+
+def sha256(path: str) -> str | None:
+    from ..results.bundle import sha256 as h
+    return h(path)
+
+
+@dataclass
+class Tick:
+    """Progress: run `done` of `total` is starting (or ended), at point `point` repetition `rep`."""
+
+    done: int
+    total: int
+    point: str
+    rep: int
+    text: str = ""
+
+
+def inputs_doc(exp: Experiment) -> list[dict[str, Any]]:
+    return [{"path": p, "sha256": sha256(p)} for p in exp.inputs]
+
+
+def check_resume(exp: Experiment, out: Path) -> None:
+    """--resume: the inputs must be the ones the earlier, interrupted sweep used."""
+    f = out / "experiment.json"
+    if not f.exists():
+        return
+    old = json.loads(f.read_text())
+    then = {i["path"]: i["sha256"] for i in old.get("inputs", [])}
+    for i in inputs_doc(exp):
+        if then.get(i["path"]) != i["sha256"]:
+            raise InputError(f"{i['path']}: changed since the sweep in {out} started (sha256 differs); "
+                             "--resume would mix results of two different inputs. Use another --out, or "
+                             "restore the file")
+    if old.get("matrix") != {p.path: list(p.values) for p in exp.params} or old.get("repeat") != exp.repeat:
+        raise InputError(f"{out}: the matrix or repeat changed since this sweep started; use another --out")
+
+
+def run_experiment(exp: Experiment, out: Path, *, resume: bool = False,
+                   on_tick: Callable[[Tick], None] | None = None,
+                   on_progress: Callable[[Any], None] | None = None) -> dict[str, Any]:
+    """Run every point not yet complete; returns experiment.json's document. KeyboardInterrupt keeps what
+    is complete (experiment.json is rewritten with those points) and is re-raised."""
+    from .runs import run_once
+    tick = on_tick or (lambda t: None)
+    out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        check_resume(exp, out)
+    elif (out / "experiment.json").exists():
+        raise InputError(f"{out} already holds an experiment: use --resume to finish it, or another --out")
+    points = exp.points()
+    total = len(points) * exp.repeat
+    done = 0
+    interrupted = False
+    try:
+        for i, point in enumerate(points):
+            pid = point_id(i, point)
+            pdir = out / "points" / pid
+            if _complete(pdir, exp.repeat):
+                done += exp.repeat
+                tick(Tick(done, total, pid, exp.repeat, "done earlier"))
+                continue
+            sc = exp.scenario_for(point)
+            if exp.duration_s:
+                sc = scaled(sc, exp.duration_s / sc.duration_s)
+            scale = exp.duration_s / exp.scenario.duration_s if exp.duration_s else 1.0
+            plan = make_plan(sc.topology)
+            for r in range(1, exp.repeat + 1):
+                rdir = pdir / f"run-{r:02d}"
+                if _run_ok(rdir):
+                    done += 1
+                    continue
+                tick(Tick(done, total, pid, r, "running"))
+                result, _ = run_once(sc, plan, rdir, stats.derived_seed(sc.seed, r), scale, on_progress=on_progress)
+                if result.status == "interrupted":
+                    raise KeyboardInterrupt
+                done += 1
+                tick(Tick(done, total, pid, r, result.status))
+            _write_point_summary(exp, pdir, sc.seed)
+    except KeyboardInterrupt:
+        interrupted = True
+    doc = write_outputs(exp, out, interrupted=interrupted)
+    if interrupted:
+        raise KeyboardInterrupt
+    return doc
+
+
+def _run_ok(rdir: Path) -> bool:
+    try:
+        return json.loads((rdir / "results.json").read_text()).get("status") in ("passed", "failed")
+    except (OSError, ValueError):
+        return False
+
+
+def _complete(pdir: Path, repeat: int) -> bool:
+    try:
+        s = json.loads((pdir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(s.get("complete")) and s.get("repeat") == repeat
+
+
+def _point_runs(pdir: Path) -> list[Path]:
+    return sorted(d for d in pdir.glob("run-*") if _run_ok(d))
+
+
+def _write_point_summary(exp: Experiment, pdir: Path, base_seed: int) -> dict[str, Any]:
+    runs = _point_runs(pdir)
+    docs = [json.loads((d / "results.json").read_text()) for d in runs]
+    seeds = [stats.derived_seed(base_seed, int(d.name.split("-")[1])) for d in runs]
+    s = summary_doc(docs, [d.name for d in runs], seeds, exp.metrics or None)
+    s["complete"] = s["complete"] and len(runs) == exp.repeat
+    (pdir / "summary.json").write_text(json.dumps(s, indent=1) + "\n")
+    return s
+
+
+def write_outputs(exp: Experiment, out: Path, interrupted: bool = False) -> dict[str, Any]:
+    """experiment.json, results.csv and junit.xml from the run folders as they are now."""
+    points_doc: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    cases: list[tuple[str, str, bool, str]] = []
+    for i, point in enumerate(exp.points()):
+        pid = point_id(i, point)
+        pdir = out / "points" / pid
+        runs = _point_runs(pdir)
+        if not runs:
+            points_doc.append({"id": pid, "params": point, "runs": 0, "complete": False})
+            continue
+        sc_seed = exp.scenario_for(point).seed
+        summ = _write_point_summary(exp, pdir, sc_seed)
+        docs = [json.loads((d / "results.json").read_text()) for d in runs]
+        for d, doc, run in zip(runs, docs, summ["runs"], strict=True):
+            for m in exp.metrics or summ["metrics"]:
+                rows.append({"point": pid, **point, "repetition": int(d.name.split("-")[1]), "seed": run["seed"],
+                             "run_dir": str(d.relative_to(out)), "status": doc.get("status"), "metric": m,
+                             "value": metric_value(doc, m)})
+        verdicts = []
+        for a in exp.expect:
+            if any(point.get(k) != v for k, v in a.when.items()):
+                continue
+            e = a.expectation
+            vals = [v for doc in docs if (v := _measured(doc, e)) is not None]
+            agg = stats.summarize(vals) if vals else None
+            ok = bool(agg and compare(agg.mean, e.op, e.value))
+            verdicts.append({"expr": e.text, "when": a.when, "passed": ok, "mean": agg.mean if agg else None,
+                             "ci95": [agg.ci_low, agg.ci_high] if agg else None, "n": len(vals)})
+            cases.append((pid, e.text, ok, f"mean {format_value(agg.mean if agg else None, e.unit)} over "
+                                           f"{len(vals)} runs; expected {e.op} {format_value(e.value, e.unit)}"))
+        points_doc.append({"id": pid, "params": point, "runs": len(runs), "complete": summ["complete"],
+                           "metrics": {m: {k: v for k, v in x.items() if k != "values"}
+                                       for m, x in summ["metrics"].items()},
+                           "expectations": verdicts})
+    complete = all(p["complete"] for p in points_doc)
+    failed = any(not v["passed"] for p in points_doc for v in p.get("expectations", []))
+    doc = {"schema": EXPERIMENT_SCHEMA, "name": exp.name, "file": str(Path(exp.file).resolve()),
+           "description": exp.description, "scenario": exp.scenario.file,
+           "matrix": {p.path: list(p.values) for p in exp.params}, "repeat": exp.repeat,
+           "duration_s": exp.duration_s, "metrics": list(exp.metrics), "inputs": inputs_doc(exp),
+           "seeds": "run r of a point uses seed + (r-1)*1000003, seed being the point's (the scenario's, or "
+                    "the matrix's seed)",
+           "status": "interrupted" if interrupted or not complete else "failed" if failed else "passed",
+           "complete": complete, "points": points_doc}
+    (out / "experiment.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    _write_csv(out / "results.csv", [p.path for p in exp.params], rows)
+    (out / "junit.xml").write_text(_junit(exp.name, cases))
+    return doc
+
+
+def _measured(doc: dict[str, Any], e: Any) -> float | None:
+    x = next((x for x in doc.get("expectations") or [] if x.get("expr") == e.text), None)
+    if x is not None and isinstance(x.get("measured"), (int, float)):
+        return float(x["measured"])
+    return metric_value(doc, f"{e.target}.{e.metric}.{e.stat}")
+
+
+def _write_csv(path: Path, params: list[str], rows: list[dict[str, Any]]) -> None:
+    cols = ["point", *params, "repetition", "seed", "run_dir", "status", "metric", "value"]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
+
+
+def _junit(name: str, cases: list[tuple[str, str, bool, str]]) -> str:
+    fails = sum(1 for c in cases if not c[2])
+    body = []
+    for pid, expr, ok, msg in cases:
+        body.append(f"  <testcase classname={quoteattr(f'{name}.{pid}')} name={quoteattr(expr)}>"
+                    + ("" if ok else f"<failure message={quoteattr(f'{pid}: {expr}: {msg}')}/>") + "</testcase>")
+    return (f'<?xml version="1.0" encoding="utf-8"?>\n<testsuite name={quoteattr(name)} tests="{len(cases)}" '
+            f'failures="{fails}">\n' + "\n".join(body) + "\n</testsuite>\n")

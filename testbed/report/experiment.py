@@ -1,0 +1,99 @@
+"""report.html of an experiment folder: each metric against each swept parameter, 95 % CI error bars,
+one line per value of the other parameters, and a table (reads experiment.json and points/*/summary.json)."""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from .plots import styled, subplots, to_png_b64
+from .render_html import badge, figure, kv, page, table
+
+
+def is_experiment(path: str | Path) -> bool:
+    return (Path(path) / "experiment.json").is_file()
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+@styled
+def metric_figure(doc: dict[str, Any], metric: str, x_param: str) -> str | None:
+    """metric (mean, CI error bars) against x_param; one line per combination of the other parameters."""
+    others = [p for p in doc["matrix"] if p != x_param]
+    xs = doc["matrix"][x_param]
+    numeric = all(_num(x) is not None for x in xs)
+    lines: dict[tuple, list[tuple[Any, float, float, float]]] = {}
+    for p in doc["points"]:
+        m = (p.get("metrics") or {}).get(metric)
+        if not m or m.get("mean") is None:
+            continue
+        key = tuple(p["params"][o] for o in others)
+        lo = m.get("ci95_low") if m.get("ci95_low") is not None else m["mean"]
+        hi = m.get("ci95_high") if m.get("ci95_high") is not None else m["mean"]
+        lines.setdefault(key, []).append((p["params"][x_param], m["mean"], m["mean"] - lo, hi - m["mean"]))
+    if not lines:
+        return None
+    fig, ax = subplots(figsize=(7, 3.6))
+    for key, pts in lines.items():
+        pts.sort(key=lambda r: xs.index(r[0]))
+        xv = [(_num(r[0]) if numeric else xs.index(r[0])) for r in pts]
+        label = ", ".join(f"{o.rsplit('.', 1)[-1]}={v}" for o, v in zip(others, key, strict=True)) or metric
+        ax.errorbar(xv, [r[1] for r in pts], yerr=[[r[2] for r in pts], [r[3] for r in pts]], marker="o",
+                    capsize=4, label=label)
+    if not numeric:
+        ax.set_xticks(range(len(xs)), [str(x) for x in xs])
+    ax.set_xlabel(x_param)
+    ax.set_ylabel(metric)
+    ax.grid(True, alpha=0.3)
+    if len(lines) > 1 or others:
+        ax.legend(fontsize=8)
+    return to_png_b64(fig)
+
+
+def build_experiment_report(out: str | Path) -> Path:
+    """Write OUT/report.html from OUT/experiment.json (and each point's summary.json)."""
+    out = Path(out)
+    try:
+        doc = json.loads((out / "experiment.json").read_text())
+    except (OSError, ValueError) as e:
+        raise InputError(f"{out / 'experiment.json'}: cannot read it ({e})") from None
+    metrics = doc.get("metrics") or sorted({m for p in doc["points"] for m in (p.get("metrics") or {})})
+    figs = []
+    for m in metrics:
+        for x in doc["matrix"]:
+            img = metric_figure(doc, m, x)
+            figs.append(figure(img, f"{m} against {x}", f"{m} against {x}: mean over "
+                               f"{doc['repeat']} run(s) per point, bars are 95 % confidence intervals."))
+    rows = []
+    for p in doc["points"]:
+        for m in metrics:
+            s = (p.get("metrics") or {}).get(m) or {}
+            ci = (f"{s['ci95_low']:.4g} .. {s['ci95_high']:.4g}" if s.get("ci95_low") is not None else "–")
+            rows.append([p["id"], m, f"{s['mean']:.4g}" if s.get("mean") is not None else "–",
+                         f"{s['sd']:.3g}" if s.get("sd") is not None else "–", ci, str(s.get("n", 0))])
+    exp_rows = [[p["id"], v["expr"], f"{v['mean']:.4g}" if v.get("mean") is not None else "–",
+                 "pass" if v["passed"] else "FAIL"] for p in doc["points"] for v in p.get("expectations", [])]
+    body = "".join([
+        f"<h1>{escape(doc['name'])} {badge(doc['status'])}</h1>",
+        f'<p class="lead">{escape(doc.get("description") or "")}</p>',
+        kv([("scenario", f"<code>{escape(str(doc['scenario']))}</code>"),
+            ("matrix", escape(", ".join(f"{k}: {v}" for k, v in doc["matrix"].items()))),
+            ("repetitions per point", str(doc["repeat"])), ("points", str(len(doc["points"]))),
+            ("complete", "yes" if doc.get("complete") else "no (interrupted: `testbed experiment FILE --resume`)"),
+            ("seeds", escape(doc.get("seeds", "")))]),
+        '<h2 id="plots">Metrics against parameters</h2>', "".join(figs),
+        '<h2 id="expectations">Expectations on the aggregate</h2><p class="help">Judged at each point on the mean '
+        "of the per-run values.</p>",
+        table(["point", "expectation", "mean", "result"], exp_rows),
+        '<h2 id="table">Every point</h2>', table(["point", "metric", "mean", "sd", "95 % CI", "runs"], rows),
+        '<p class="help">The data: <code>results.csv</code> (one row per run and metric, parameters as columns).'
+        "</p>",
+    ])
+    path = out / "report.html"
+    path.write_text(page(f"{doc['name']} — experiment", body), encoding="utf-8")
+    return path

@@ -1,0 +1,84 @@
+"""Experiment files: matrix paths and values validated with locations; points applied to the model (pure)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from testbed.errors import InputError
+from testbed.experiment.aggregate import summary_doc
+from testbed.experiment.spec import load_experiment, point_id
+
+FIX = Path(__file__).parent / "fixtures"
+EXP = FIX / "experiment" / "bloat-queue.yaml"
+
+
+def _exp(tmp_path: Path, body: str) -> Path:
+    f = tmp_path / "e.yaml"
+    f.write_text(f"name: e\nscenario: {FIX / 'scenario' / 'bloat.yaml'}\n" + body)
+    return f
+
+
+def test_points_are_the_cross_product_applied_to_the_model(tmp_path: Path) -> None:
+    exp = load_experiment(_exp(tmp_path, "repeat: 3\nmatrix:\n  links.server--home.queue: [20, 100KB]\n"
+                                         "  traffic.bulk.cc: [cubic, bbr]\n  seed: [1, 2]\n"))
+    pts = exp.points()
+    assert len(pts) == 8 and pts[1] == {"links.server--home.queue": 20, "traffic.bulk.cc": "cubic", "seed": 2}
+    sc = exp.scenario_for(pts[-1])
+    lk = sc.topology.link("server--home")
+    assert lk.params.ab.queue_bytes == 100_000 and lk.params.ab.queue_packets is None
+    assert sc.flow("bulk").options["cc"] == "bbr" and sc.seed == 2
+    assert exp.scenario_for(pts[0]).topology.link("server--home").params.ba.queue_packets == 20
+    assert point_id(0, pts[0]) == "p01-queue_20-cc_cubic-seed_1"
+
+
+def test_direction_rate_and_event_time(tmp_path: Path) -> None:
+    exp = load_experiment(_exp(tmp_path, "matrix:\n  links.server--home.down.rate: [2Mbit]\n  events.0.at: [5s]\n"))
+    sc = exp.scenario_for(exp.points()[0])
+    lk = sc.topology.link("server--home")
+    assert lk.params.ba.rate_bps == 2e6 and lk.params.ab.rate_bps == 8e6
+    assert sc.events[0].at_s == 5.0
+
+
+def test_bad_path_and_bad_value_are_located(tmp_path: Path) -> None:
+    f = _exp(tmp_path, "matrix:\n  links.server--hom.queue: [20]\n  traffic.bulk.cc: [cubic, 7]\n"
+                       "  links.server--home.rate: [fast]\n")
+    with pytest.raises(InputError) as ei:
+        load_experiment(f)
+    msg = str(ei.value)
+    assert f'{f}:4:3: matrix.links.server--hom.queue: unknown link "server--hom" (did you mean "server--home"?)' in msg
+    assert f"{f}:5:28: matrix.traffic.bulk.cc[1]: traffic.bulk.cc: unknown congestion control \"7\"" in msg
+    assert f"{f}:6:29: matrix.links.server--home.rate[0]" in msg
+
+
+def test_cli_bad_matrix_exits_2(tmp_path: Path) -> None:
+    f = _exp(tmp_path, "matrix:\n  traffic.nobody.cc: [bbr]\n")
+    cp = subprocess.run([str(Path(sys.executable).parent / "testbed"), "experiment", str(f), "--dry-run"],
+                        capture_output=True, text=True)
+    assert cp.returncode == 2 and f"{f}:4:3: matrix.traffic.nobody.cc: unknown flow \"nobody\"" in cp.stderr
+
+
+def test_examples_validate() -> None:
+    for f in sorted((Path(__file__).parents[2] / "experiments").glob("*.yaml")):
+        exp = load_experiment(f)
+        assert exp.points() and exp.expect, f
+
+
+def test_summary_of_repeated_runs() -> None:
+    def doc(rtts: list[float], status: str = "passed") -> dict:
+        return {"status": status, "flows": {"probe": {"series": {"rtt": [[i, v] for i, v in enumerate(rtts)]},
+                                                      "probes": [[i, True] for i in range(len(rtts))]}},
+                "expectations": [{"expr": "probe.rtt.p50 < 100ms", "op": "<", "threshold": 0.1, "unit": "duration",
+                                  "measured": sorted(rtts)[len(rtts) // 2], "passed": True}]}
+    s = summary_doc([doc([0.05, 0.06, 0.07]), doc([0.07, 0.08, 0.09]), doc([0.2, 0.2, 0.2], "failed")],
+                    ["run-01", "run-02", "run-03"], [7, 1000010, 2000013])
+    m = s["metrics"]["probe.rtt.mean"]
+    assert m["values"] == pytest.approx([0.06, 0.08, 0.2]) and m["n"] == 3
+    assert m["ci95_low"] < m["mean"] < m["ci95_high"]
+    e = s["expectations"][0]
+    assert e["aggregate"]["mean"] == pytest.approx((0.06 + 0.08 + 0.2) / 3) and e["passed"] is False
+    assert s["status"] == "failed" and json.dumps(s)
