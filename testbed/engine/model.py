@@ -637,4 +637,5 @@ class Direction:
             "queue_depth": self.queue_depth, "queue_bytes": qbytes, "queue_max": self.queue_max,
             "in_flight": len(self._line), "write_errors": self.write_errors,
             "lateness_s": self.lateness.summary(),
+            "rate_bps": self.params.rate_bps,      # the rate in effect now (faults change it live)
         }

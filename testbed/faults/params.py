@@ -89,14 +89,37 @@ class Ramp(FaultKind):
         # (a 359 Mbit/s microwave hop capped at 100 Mbit/s walks the ladder at 100/359 = 0.28)
         ladder = [(name, {d: ({**ch, "rate_bps": ch["rate_bps"] * opt["scale"]} if ch.get("rate_bps") else ch)
                           for d, ch in changes.items()}) for name, changes in opt["steps"]]
-        seq = ladder + (list(reversed(ladder[:-1])) if opt["back"] else [])
+        seq = ladder + (list(reversed(ladder[1:-1])) if opt["back"] else [])
+        fields = {d: {k for _, ch in ladder for k in ch.get(d, {})} for d in ("ab", "ba")}
+        own: dict[str, dict[str, Any]] = {}
+
+        def remember() -> None:
+            # the link's own parameters as they were when the ramp began: `back` returns there, not to
+            # the ladder's first step (which may be a profile's rate, not the link's)
+            for d in ("ab", "ba"):
+                cur = ctx.params.current[(link, d)]
+                own[d] = {k: getattr(cur, k) for k in fields[d]}
+
         steps, t = [], ev.at_s
         for i, (name, changes) in enumerate(seq):
-            def go(ch: dict[str, dict[str, Any]] = changes) -> None:
+            def go(ch: dict[str, dict[str, Any]] = changes, first: bool = i == 0) -> None:
+                if first:
+                    remember()
                 ctx.params.set(link, ch, opt["direction"])
-            steps.append(self.step(ev, t, f"ramp {link} -> {name}", go, links=(link,)))
+            steps.append(self.step(ev, t, f"ramp {link} -> {name}{_rate_note(changes)}", go, links=(link,)))
             t += opt["step"] + (opt["hold"] if i == len(ladder) - 1 else 0.0)
+        if opt["back"]:
+            def restore() -> None:
+                ctx.params.set(link, own, opt["direction"])
+            steps.append(self.step(ev, t, f"ramp {link} -> back to its own parameters", restore, links=(link,)))
         return steps
+
+
+def _rate_note(changes: dict[str, dict[str, Any]]) -> str:
+    """" (85.8 Mbit/s)": the rate a ramp step applies, as the link gets it (after scale)."""
+    from ..units import format_rate
+    rates = sorted({ch["rate_bps"] for ch in changes.values() if ch.get("rate_bps")})
+    return f" ({'/'.join(format_rate(r) for r in rates)})" if rates else ""
 
 
 @register

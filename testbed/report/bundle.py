@@ -75,7 +75,8 @@ class LinkDirection:
     lateness_p50_s: list[float] = field(default_factory=list)
     lateness_p99_s: list[float] = field(default_factory=list)
     lateness_max_s: float = 0.0
-    rate_bps: float | None = None
+    rate_bps: float | None = None                                 # the planned (nominal) rate
+    rates_bps: list[float | None] = field(default_factory=list)   # the rate in effect at each sample
 
     def utilisation(self) -> Series:
         """Fraction of the link rate used between samples (bit/s when the rate is unknown).
@@ -97,7 +98,11 @@ class LinkDirection:
                 continue
             bps = (self.bytes_out[j] - self.bytes_out[i]) * 8 / dt
             s.t_s.append((self.t_s[j] + self.t_s[i]) / 2)
-            s.values.append(bps / self.rate_bps if self.rate_bps else bps)
+            # against the rate in effect then (a rain fade lowers it), not the planned one; when it changed
+            # within the interval, the higher of the two (a mixed interval never reads above 100 %)
+            known = [r for r in self.rates_bps[i:j + 1:max(1, j - i)] if r]
+            cur = max(known) if known else self.rate_bps
+            s.values.append(bps / cur if cur else bps)
             i = j
         return s
 
@@ -348,6 +353,7 @@ def _read_links(run: RunData, res: dict) -> None:
                     continue
                 dd.t_s.append(t)
                 dd.bytes_out.append(_num(c.get("bytes_out")) or 0.0)
+                dd.rates_bps.append(_num(c.get("rate_bps")))
                 causes = c.get("drops") or {}
                 for cause in set(causes) | set(dd.drops):
                     dd.drops.setdefault(cause, [0.0] * (len(dd.t_s) - 1)).append(_num(causes.get(cause)) or 0.0)

@@ -81,21 +81,44 @@ def event_spans(events: list[Event]) -> tuple[list[tuple[float, float, str]], li
 
 
 def mark_events(ax: Axes, events: list[Event], label_them: bool) -> None:
-    """Shade fault spans, draw instant events as vertical lines; label them on the top axis only."""
+    """Shade fault spans, draw instant events as vertical lines; label them on the top axis only.
+
+    Labels go in rows above the plot; a label takes the first row where it does not run into the previous
+    one (a rain fade's many steps would otherwise print on top of each other). A label with no free row is
+    left out: its line stays, and the timeline table lists every event.
+    """
     spans, instants = event_spans(events)
     tr = blended_transform_factory(ax.transData, ax.transAxes)
-    for i, (a, b, text) in enumerate(spans):
+    lo, hi = ax.get_xlim()
+    per_char = (hi - lo) / 110.0           # about 110 characters of 8.5 pt across a report figure
+    row_end: list[float] = []
+
+    def place(x: float, text: str) -> int | None:
+        for r, end in enumerate(row_end):
+            if x >= end:
+                row_end[r] = x + len(text) * per_char
+                return r
+        if len(row_end) < 4:
+            row_end.append(x + len(text) * per_char)
+            return len(row_end) - 1
+        return None
+
+    labels: list[tuple[float, str, str]] = []
+    for a, b, text in spans:
         ax.axvspan(a, b, color="#d62728", alpha=0.10, lw=0, zorder=0)
         ax.axvline(a, color="#d62728", lw=1.2, ls=":", zorder=1)
         ax.axvline(b, color="#2ca02c", lw=1.2, ls=":", zorder=1)
-        if label_them:
-            ax.text(a, 1.02 + 0.11 * (i % 2), f"▼ {text}", transform=tr, fontsize=8.5, color="#b2182b",
-                    va="bottom", ha="left", clip_on=False)
-    for i, e in enumerate(instants):
+        labels.append((a, text, "#b2182b"))
+    for e in instants:
         ax.axvline(e.t_s, color="#555", lw=1.2, ls="--", zorder=1)
-        if label_them:
-            ax.text(e.t_s, 1.02 + 0.11 * ((i + len(spans)) % 2), f"▼ {e.label}", transform=tr, fontsize=8.5,
-                    color="#333", va="bottom", ha="left", clip_on=False)
+        labels.append((e.t_s, e.label, "#333"))
+    if not label_them:
+        return
+    for x, text, color in sorted(labels, key=lambda r: r[0]):
+        row = place(x, f"▼ {text}")
+        if row is not None:
+            ax.text(x, 1.02 + 0.09 * row, f"▼ {text}", transform=tr, fontsize=8.5, color=color,
+                    va="bottom", ha="left", clip_on=False)
 
 
 def _all_events(runs: Runs) -> list[Event]:

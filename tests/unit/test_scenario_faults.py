@@ -46,11 +46,15 @@ def test_flap_and_ramp_steps(sc_tb):
     flap = expand(ev(sc, "flap"), ctx, 1, sc.duration_s)
     assert [(s.t, s.label.split()[2]) for s in flap] == [(60, "down"), (61, "up"), (63, "down"), (64, "up")]
     ramp = expand(ev(sc, "ramp"), ctx, 1, sc.duration_s)
-    assert [(s.t, s.label) for s in ramp] == [(50.0, "ramp r1--r2 -> microwave-64qam"),
-                                              (52.0, "ramp r1--r2 -> microwave-qpsk"),
-                                              (54.0, "ramp r1--r2 -> microwave-64qam")]
+    assert [(s.t, s.label) for s in ramp] == [(50.0, "ramp r1--r2 -> microwave-64qam (268Mbit)"),
+                                              (52.0, "ramp r1--r2 -> microwave-qpsk (85.8Mbit)"),
+                                              (54.0, "ramp r1--r2 -> back to its own parameters")]
+    ramp[0].apply()
     ramp[1].apply()
     assert tb.calls[-1][2]["rate_bps"] == pytest.approx(85.8e6)
+    ramp[2].apply()       # back: the link's own rate, not the ladder's first step
+    assert tb.calls[-1][2]["rate_bps"] == pytest.approx(sc.topology.link("r1--r2").params.ab.rate_bps)
+    assert ctx.params.current[("r1--r2", "ab")] == sc.topology.link("r1--r2").params.ab
 
 
 def test_leo_handover_times_are_seeded(sc_tb):
