@@ -82,3 +82,32 @@ def test_summary_of_repeated_runs() -> None:
     e = s["expectations"][0]
     assert e["aggregate"]["mean"] == pytest.approx((0.06 + 0.08 + 0.2) / 3) and e["passed"] is False
     assert s["status"] == "failed" and json.dumps(s)
+
+
+def test_outputs_from_run_folders_and_a_failing_aggregate(tmp_path: Path) -> None:
+    from testbed.experiment.sweep import write_outputs
+    from testbed.report.experiment import build_experiment_report
+    exp = load_experiment(_exp(tmp_path, "repeat: 2\nmatrix:\n  links.server--home.queue: [20, 150]\n"
+                                         "metrics: [probe.rtt.p95]\nexpect:\n  - probe.rtt.p95 < 100ms\n"))
+    out = tmp_path / "out"
+    for i, pt in enumerate(exp.points()):
+        for r, rtt in ((1, 0.03 + i * 0.2), (2, 0.035 + i * 0.2)):
+            d = out / "points" / point_id(i, pt) / f"run-{r:02d}"
+            d.mkdir(parents=True)
+            (d / "results.json").write_text(json.dumps({
+                "status": "passed", "flows": {"probe": {"series": {"rtt": [[0, rtt], [1, rtt]]}, "probes": []}},
+                "expectations": []}))
+    doc = write_outputs(exp, out)
+    assert doc["status"] == "failed" and doc["complete"]
+    p2 = doc["points"][1]
+    assert p2["metrics"]["probe.rtt.p95"]["mean"] == pytest.approx(0.2325)
+    assert [v["passed"] for p in doc["points"] for v in p["expectations"]] == [True, False]
+    junit = (out / "junit.xml").read_text()
+    assert 'failures="1"' in junit and 'classname="e.p02-queue_150"' in junit
+    import csv
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 4 and rows[0]["links.server--home.queue"] == "20" and rows[0]["metric"] == "probe.rtt.p95"
+    assert float(rows[3]["value"]) == pytest.approx(0.235)
+    html = build_experiment_report(out).read_text()
+    assert html.count("data:image/png;base64,") == 1 and "FAIL" in html
