@@ -199,3 +199,35 @@ def test_chromium_renders_every_figure_without_errors(pages: dict[str, Path], wh
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(png, Path(keep) / png.name)
+
+
+def test_chromium_paints_an_experiment_report(tmp_path: Path) -> None:
+    """A 2 x 2 x 3 sweep's report (built from stored run folders): every error-bar figure is painted."""
+    from testbed.experiment.spec import load_experiment, point_id
+    from testbed.experiment.sweep import write_outputs
+    from testbed.report.experiment import build_experiment_report
+    scen = FIXTURES / "scenario" / "bloat.yaml"
+    f = tmp_path / "e.yaml"
+    f.write_text(f"name: e\nscenario: {scen}\nrepeat: 3\nmatrix:\n  links.server--home.queue: [20, 150]\n"
+                 "  traffic.bulk.cc: [cubic, bbr]\nmetrics: [probe.rtt.p95]\n")
+    exp = load_experiment(f)
+    out = tmp_path / "out"
+    for i, pt in enumerate(exp.points()):
+        for r in (1, 2, 3):
+            d = out / "points" / point_id(i, pt) / f"run-{r:02d}"
+            d.mkdir(parents=True)
+            rtt = 0.03 + 0.1 * i + 0.01 * r
+            (d / "results.json").write_text(json.dumps({"status": "passed", "expectations": [], "flows": {
+                "probe": {"series": {"rtt": [[0, rtt], [1, rtt]]}, "probes": []}}}))
+    write_outputs(exp, out)
+    page = build_experiment_report(out)
+    exe = chromium()
+    imgs, errors, n_fig = inspect_page(exe, page.as_uri(), tmp_path / "devtools")
+    assert errors == [] and n_fig == len(imgs) == 2          # p95 RTT against each of the two parameters
+    for img in imgs:
+        assert img["complete"] and img["width"] > 300 and img["height"] > 150, img
+    png = tmp_path / "experiment.png"
+    screenshot(exe, page.as_uri(), png, tmp_path / "shot")
+    for img in [i for i in imgs if i["box"][3] <= HEIGHT]:
+        share, colours = ink(png, tuple(int(round(v)) for v in img["box"]))
+        assert share > 0.02 and colours > 20, f"figure at {img['box']} looks empty"
