@@ -98,3 +98,20 @@ def test_reproduce_round_trips_and_report_tells_noise_from_change(tmp_path: Path
     assert cp.returncode == 2
     assert f"{src / 'bloat-topo.yaml'}: changed since the run" in cp.stderr
     assert not (tmp_path / "refused").exists()
+
+
+def test_repeat_writes_bundles_and_a_summary_with_intervals(tmp_path: Path) -> None:
+    out = tmp_path / "rep"
+    cp = run("run", str(FIX / "bloat.yaml"), "--repeat", "2", "--duration", "4s", "--out", str(out), "-q",
+             "--no-report")
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    s = json.loads((out / "summary.json").read_text())
+    assert [r["seed"] for r in s["runs"]] == [5, 5 + 1_000_003] and s["complete"] and s["status"] == "passed"
+    assert all((out / r["dir"] / "results.json").is_file() for r in s["runs"])
+    m = s["metrics"]["probe.rtt.p95"]
+    assert m["n"] == 2 and m["ci95_low"] <= m["mean"] <= m["ci95_high"]
+    assert s["expectations"][0]["per_run_passed"] == [True, True] and s["expectations"][0]["passed"]
+    cp = run("report", str(out), str(out), "-o", str(tmp_path / "same.html"))
+    assert cp.returncode == 0, cp.stderr
+    md = (tmp_path / "same.md").read_text()
+    assert "**better**" not in md and "**worse**" not in md and "2 runs" in md
