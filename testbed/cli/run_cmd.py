@@ -168,12 +168,11 @@ def _aggregate_table(console: Console, summ: dict) -> None:
     for c, j in (("expectation", "left"), ("mean", "right"), ("95% CI", "right"), ("runs passing", "right"),
                  ("aggregate", "left")):
         t.add_column(c, justify=j)  # type: ignore[arg-type]
-    from ..scenario.expect import format_value
     for e in summ["expectations"]:
         a = e["aggregate"] or {}
-        ci = (f"{format_value(a.get('ci95_low'), e['unit'])} .. {format_value(a.get('ci95_high'), e['unit'])}"
+        ci = (f"{units.human(a.get('ci95_low'), e['unit'])} .. {units.human(a.get('ci95_high'), e['unit'])}"
               if a.get("ci95_low") is not None else "–")
-        t.add_row(e["expr"], format_value(a.get("mean"), e["unit"]), ci,
+        t.add_row(e["expr"], units.human(a.get("mean"), e["unit"]), ci,
                   f"{sum(e['per_run_passed'])} of {len(e['per_run_passed'])}",
                   "[green]pass[/]" if e["passed"] else "[red]FAIL[/]")
     console.print(t)

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from .. import stats
+from .. import stats, units
 from ..errors import InputError
-from ..scenario.expect import compare, format_value
+from ..scenario.expect import compare
 from ..scenario.timescale import scaled
 from ..topology.plan import make_plan
 from .aggregate import metric_value, summary_doc
@@ -174,8 +174,8 @@ def write_outputs(exp: Experiment, out: Path, interrupted: bool = False) -> dict
             ok = bool(agg and compare(agg.mean, e.op, e.value))
             verdicts.append({"expr": e.text, "when": a.when, "passed": ok, "mean": agg.mean if agg else None,
                              "ci95": [agg.ci_low, agg.ci_high] if agg else None, "n": len(vals)})
-            cases.append((pid, e.text, ok, f"mean {format_value(agg.mean if agg else None, e.unit)} over "
-                                           f"{len(vals)} runs; expected {e.op} {format_value(e.value, e.unit)}"))
+            cases.append((pid, e.text, ok, f"mean {units.human(agg.mean if agg else None, e.unit)} over "
+                                           f"{len(vals)} runs; expected {e.op} {units.human(e.value, e.unit)}"))
         points_doc.append({"id": pid, "params": point, "runs": len(runs), "complete": summ["complete"],
                            "metrics": {m: {k: v for k, v in x.items() if k != "values"}
                                        for m, x in summ["metrics"].items()},
