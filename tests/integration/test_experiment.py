@@ -27,8 +27,10 @@ def emulation() -> None:
 
 def test_sweep_interrupted_then_resumed(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
+    # SIGINT as a terminal would deliver it (a shell's background job inherits it ignored: undo that)
     p = subprocess.Popen([TESTBED, "experiment", str(EXP), "--out", str(out)], cwd=ROOT,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     # Ctrl-C once the first run's bundle exists (the second run is then under way)
     deadline = time.monotonic() + 120
     while not (out / "points" / "p01-queue_20" / "run-01" / "results.json").exists():
