@@ -74,6 +74,24 @@ class EmulationError(TestbedError):
     exit_code = 4
 
 
+class NetworkBroken(EmulationError):
+    """A process the emulated network needs (the link engine, a routing daemon, a node's shell)
+    died while it ran (exit 4). Carries what died, its pid, how, and when (time.monotonic())."""
+
+    def __init__(self, what: str, pid: int, how: str, at_mono: float):
+        self.what, self.pid, self.how, self.at_mono = what, pid, how, at_mono
+        super().__init__(f"the emulated network broke: {self.describe()}")
+
+    def describe(self, t0_mono: float | None = None) -> str:
+        """"the link engine (pid 12) died at t=20.3s: killed by SIGKILL" (t from t0_mono, if given)."""
+        when = f" at t={self.at_mono - t0_mono:.1f}s" if t0_mono is not None else ""
+        return f"{self.what} (pid {self.pid}) died{when}: {self.how}"
+
+    def to_dict(self, t0_mono: float | None = None) -> dict[str, object]:
+        return {"what": self.what, "pid": self.pid, "how": self.how,
+                "t": round(self.at_mono - t0_mono, 3) if t0_mono is not None else None}
+
+
 class ExpectationFailed(TestbedError):
     """At least one expectation of a scenario did not hold (exit 1)."""
 

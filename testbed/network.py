@@ -57,6 +57,11 @@ class Network(Protocol):
 
     def power_on(self, node: str) -> None: ...
 
+    def check_health(self) -> None:
+        """Raise errors.NetworkBroken when a process the network needs (the link engine, a routing
+        daemon, a node's shell) has died; the timeline calls it at least four times a second."""
+        ...
+
     # the link engine, through the network (None / no-op when no link uses it)
     def reseed_links(self, seed: int) -> None:
         """Restart every engine link's random draws from the scenario seed (same seed, same drops)."""

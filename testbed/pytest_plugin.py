@@ -81,9 +81,19 @@ def testbed_up(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
         made.append(tb)
         return tb.start()
 
-    yield up
-    for tb in reversed(made):
-        tb.stop()
+    try:
+        yield up
+    finally:
+        # also after Ctrl-C: pytest tears fixtures down when the session ends, and each stop holds a
+        # second Ctrl-C until its network is gone; one failing teardown must not skip the others
+        problems = []
+        for tb in reversed(made):
+            try:
+                tb.stop()
+            except Exception as e:  # noqa: BLE001 - report them all, below
+                problems.append(f"run {tb.run_id}: {e}")
+        if problems:
+            raise RuntimeError("testbed teardown incomplete: " + "; ".join(problems))
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +134,7 @@ class ScenarioOutcome:
 
     def assert_expectations(self) -> None:
         """Fail the test with measured vs expected for every expectation that did not hold."""
-        if self.result.status in ("interrupted", "error"):
+        if self.result.status in ("interrupted", "error", "broken"):
             pytest.fail(f"scenario {self.result.scenario.name} {self.result.status}: {self.result.error}",
                         pytrace=False)
         bad = [v for v in self.verdicts if not v["passed"]]
@@ -162,6 +172,9 @@ def run_scenario(record_property: Callable[[str, object], None], tmp_path: Path)
             result = ScenarioRun(sc, tb, outdir, seed=sc.seed if seed is None else seed,
                                  time_scale=time_scale).run()
             write_bundle(result, outdir, tb.run_id, plan)
+        if result.status == "interrupted":
+            # Ctrl-C stops the session, not just this test: results written, network gone, then re-raised
+            raise KeyboardInterrupt
         for v in result.verdicts:
             d = v.to_dict()
             record_property(d["expr"], d["measured_text"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import signal
 from pathlib import Path
 
 from rich.console import Console
@@ -20,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Bring up the scenario's topology, run its timeline of traffic and faults, "
                                    "judge its expectations and write results.json, manifest.json, junit.xml "
                                    "and raw tool outputs. Exit 0 all expectations hold, 1 one failed, "
-                                   "2 bad input, 3 this machine cannot, 130 interrupted.")
+                                   "2 bad input, 3 this machine cannot, 4 the emulated network broke "
+                                   "(a process it needs died), 130 interrupted.")
     p.add_argument("scenario", metavar="SCENARIO", help="a scenario file (.yaml, or .py)")
     p.add_argument("--out", metavar="DIR", help="results folder (default: results/<scenario>-<time>)")
     p.add_argument("--force-interface", action="append", default=[], metavar="IFACE",
@@ -39,6 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "OUT/run-NN, and write OUT/summary.json: per-metric values, mean, sd, 95%% CI; the exit "
                         "code follows the expectations judged on the aggregate (docs/experiments.md)")
     p.set_defaults(func=run)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _scale(args: argparse.Namespace, duration_s: float) -> float:
@@ -85,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
     seed = sc.seed if args.seed is None else args.seed
     console.print(f"[bold]{sc.name}[/]: {sc.topology.name}, {units.format_duration(sc.duration_s)}"
                   f"{f' (time scale {scale:g})' if scale != 1 else ''}, seed {seed} -> {out}")
+    # SIGTERM / SIGHUP (a closed terminal) stop the run like Ctrl-C: results so far, then teardown
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGHUP, _raise_interrupt)
     if args.repeat is not None:
         return _repeat(args, sc, plan, out, seed, scale, console, err, display)
     try:
@@ -95,13 +104,18 @@ def run(args: argparse.Namespace) -> int:
     _summary(console, result)
     _fidelity_warning(err, paths["results"])
     console.print(f"results: {paths['results']}  junit: {paths['junit']}")
-    if not args.no_report:
+    if result.status == "interrupted" and not args.no_report:
+        # the user asked to stop: exit now (the report takes seconds of plotting); it can be built later
+        console.print(f"report: not built (interrupted); `testbed report {out}` builds it")
+    elif not args.no_report:
         _report(console, err, out)
     if result.status == "interrupted":
         err.print("interrupted: results so far written with status \"interrupted\"")
         return 130
-    if result.status == "error":
-        err.print(f"error: {result.error}")
+    if result.status in ("error", "broken"):
+        err.print(f"error: {result.error}", soft_wrap=True, markup=False, highlight=False)
+        if result.status == "broken":
+            err.print("results so far written with status \"broken\"; the network was torn down")
         return 4
     return 0 if result.status == "passed" else 1
 
@@ -182,7 +196,7 @@ def _fidelity_warning(err: Console, results_path: Path) -> None:
     """Say loudly when the link engine fell behind its schedule: then timings are not the model's."""
     import json
     fid = json.loads(Path(results_path).read_text()).get("fidelity") or {}
-    if fid.get("ok", True):
+    if fid.get("ok", True) or not fid.get("late"):   # a broken run says why on its own
         return
     worst = fid["late"][0]
     err.print(f"[bold yellow]fidelity warning:[/] the link engine ran late on {len(fid['late'])} link direction(s) "

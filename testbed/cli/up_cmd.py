@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import shlex
 import signal
-import subprocess
 import sys
 import time
 
@@ -24,7 +23,8 @@ HELP = """commands:
   link-down LINK | link-up LINK | blackhole LINK on|off
   power-off NODE | power-on NODE
   pingall                ping between every pair of non-switch nodes
-  help | exit            (Ctrl-D and Ctrl-C at the prompt also exit; everything is torn down)
+  help | exit            (Ctrl-D also exits; everything is torn down, programs you started too)
+Ctrl-C stops the running command only; the network stays up.
 from a second terminal:  testbed ls; testbed exec [RUN] NODE CMD... (e.g. testbed exec school-a bash)"""
 
 
@@ -48,8 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM / SIGHUP: leave the prompt and tear down (a Ctrl-C only stops the running command)."""
+
+
 def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    raise _Terminated
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
                  force_interfaces=tuple(args.force_interface))
     print(f"bringing up {plan.topology.name} (run {tb.run_id}) ...", file=sys.stderr, flush=True)
     with tb:
+        tb.health.on_broken(lambda b: print(f"\nerror: the emulated network broke: {b.describe()}; "
+                                            "type exit to tear it down", file=sys.stderr, flush=True))
         print(f"up in {tb.timings['up_s']:.2f}s: {len(tb.nodes)} nodes, {len(plan.links)} links, "
               f"{plan.routing} routing, workdir {tb.workdir}", file=sys.stderr, flush=True)
         if not args.no_wait:
@@ -91,15 +97,27 @@ def _prompt(tb, jobs: Jobs) -> int:
             print(done, file=sys.stderr)
         try:
             line = input(f"testbed:{tb.plan.topology.name}> ")
-        except (EOFError, KeyboardInterrupt):
+        except EOFError:
             print(file=sys.stderr)
             return 0
+        except _Terminated:
+            raise
+        except KeyboardInterrupt:   # as in Mininet's CLI and Python's: a fresh prompt, not an exit
+            print("\n(Ctrl-C: nothing running; `exit` or Ctrl-D leaves)", file=sys.stderr)
+            continue
         if line.strip() in ("exit", "quit"):
             return 0
         try:
             _do(tb, line, jobs)
+        except _Terminated:
+            raise
         except KeyboardInterrupt:
-            print("^C", file=sys.stderr)
+            print("^C (stopped; the network is still up)", file=sys.stderr)
+        try:
+            tb.health.check()
+        except TestbedError as e:   # the network itself broke: no point in a prompt over it
+            print(f"error: {e}", file=sys.stderr)
+            return e.exit_code
 
 
 def _do(tb, line: str, jobs: Jobs | None = None) -> int:
@@ -175,7 +193,7 @@ def _dispatch(tb, cmd: str, rest: list[str]) -> int:
             print(f"  {a} -> {b}: no answer")
         return 1 if bad else 0
     if cmd in plan.nodes:
-        return subprocess.run(tb.node(cmd).argv(_node_argv(tb, cmd, rest))).returncode
+        return tb.node(cmd).interactive(_node_argv(tb, cmd, rest))
     raise InputError(f'unknown command or node "{cmd}"; commands: nodes, links, link-down, link-up, '
                      f"blackhole, power-off, power-on, pingall, jobs, kill, help, exit; "
                      f"nodes: {', '.join(plan.nodes)}")

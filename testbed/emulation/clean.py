@@ -1,10 +1,13 @@
 """Remove what crashed or killed runs left: only what carries a run's marker, never anything else.
 
-A run is marked by /run/testbed/<run id>/ (its pids, with start times). A run whose owner
-process still lives is left alone unless forced. For the others: recorded pids that are still
-the same processes are stopped, libfrr's per-pid temp folders removed, root-namespace
-interfaces the run names (tbn<run id>l<n><a|b>, tbn<run id>s<n>: the whole id, never a prefix)
-deleted, the run folder it created removed, then the marker.
+A run is marked by /run/testbed/<run id>/ (its pids, with start times, and its nodes' network
+namespaces). A run whose owner process still lives is left alone unless forced or its teardown
+failed. For the others: recorded pids that are still the same processes, and every process
+living in one of the run's node namespaces (found through /proc/PID/ns/net; a namespace whose
+shell is gone must still carry the run's label on its `lo`), are stopped and waited for until
+gone; libfrr's per-pid temp folders are removed, root-namespace interfaces the run names
+(tbn<run id>l<n><a|b>, tbn<run id>s<n>: the whole id, never a prefix) deleted, the run folder
+it created removed, then the marker.
 
 Ids are checked before anything else (they become paths and `ip link del` arguments as root), and an
 id without a marker is not ours: nothing of it is touched.
@@ -14,7 +17,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import signal
 import stat
 import subprocess
 import time
@@ -22,14 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..engine.client import socket_dirs
-from . import external, frr, names
+from . import external, frr, names, netns
 from . import workdir as workdir_mod
-from .registry import INFO_FILE, read_records, start_time, still_ours, stop_pid
+from .registry import INFO_FILE, ProcRecord, read_netns, read_records, start_time, still_ours
 
 log = logging.getLogger(__name__)
-
-ROLE_ORDER = {"program": 0, "daemon": 1, "engine": 2, "shell": 3}
-
 
 @dataclass
 class CleanReport:
@@ -37,6 +39,8 @@ class CleanReport:
     skipped_live: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)     # asked for, but no marker: not ours
     killed: list[int] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)     # "run R: pid P ospfd (SIGTERM)", one per process
+    survivors: list[str] = field(default_factory=list)   # processes that outlived SIGKILL's wait
     interfaces: list[str] = field(default_factory=list)
     folders: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)    # host interfaces given back (external nodes)
@@ -98,22 +102,40 @@ def clean(force: bool = False, run_ids: list[str] | None = None) -> CleanReport:
             rep.unknown.append(rid)
             continue
         info = run_info(rid)
-        if not force and (owner_alive(info) or starting(rid, info)):
+        if not force and (owner_alive(info) and not info.get("teardown_failed") or starting(rid, info)):
             rep.skipped_live.append(rid)
             continue
-        _clean_run(rid, info, rep)
-        rep.runs.append(rid)
+        if _clean_run(rid, info, rep):
+            rep.runs.append(rid)
     return rep
 
 
-def _clean_run(rid: str, info: dict, rep: CleanReport) -> None:
+def _clean_run(rid: str, info: dict, rep: CleanReport) -> bool:
+    """Clean one run; False when a process survived (the marker then stays)."""
     marker = names.marker_dir(rid)
-    records = sorted(read_records(marker), key=lambda r: ROLE_ORDER.get(r.role, 0))
+    records = read_records(marker)
+    ours = [r for r in records if still_ours(r)]
+    by_pid: dict[int, ProcRecord] = {r.pid: r for r in ours}
+    members = run_namespace_pids(marker, ours)
+    shells = [r.pid for r in ours if r.role == "shell"]
+    others = sorted((set(by_pid) | set(members)) - set(shells))
+
+    def ours_now(pid: int) -> bool:
+        rec = by_pid.get(pid)
+        return still_ours(rec) if rec is not None else netns.netns_inode(pid) == members.get(pid)
+
+    # everything in the namespaces first, then the shells that hold them (bash -i wants SIGHUP)
+    stopped = netns.stop_pids(others, ours_now)
+    stopped += netns.stop_pids(shells, ours_now, grace_s=1.0, first=signal.SIGHUP)
+    for s in stopped:
+        rec = by_pid.get(s.pid)
+        role = rec.role if rec else "in a node namespace"
+        log.info("run %s: stopped %s (%s)", rid, s, role)
+        rep.killed.append(s.pid)
+        rep.stopped.append(f"run {rid}: {s} [{role}]")
+        if not s.gone:
+            rep.survivors.append(f"run {rid}: {s}")
     for rec in records:
-        if still_ours(rec):
-            log.info("run %s: stopping %s pid %d", rid, rec.role, rec.pid)
-            stop_pid(rec.pid, rec)
-            rep.killed.append(rec.pid)
         if rec.role == "daemon":
             frr.remove_crash_dirs(rec.pid)
     # host interfaces first: they wait in pinned namespaces, and go back with their saved state
@@ -131,10 +153,32 @@ def _clean_run(rid: str, info: dict, rep: CleanReport) -> None:
     if info.get("own_workdir", True) and isinstance(workdir, str) and workdir_mod.is_ours(rid, Path(workdir)):
         shutil.rmtree(workdir, ignore_errors=True)   # only a folder the run made itself, never a --workdir
         rep.folders.append(workdir)
-    if problems:   # keep the saved interface state for another try
-        return
+    if problems or any(s.startswith(f"run {rid}:") for s in rep.survivors):
+        return False   # keep the marker: saved interface state, or processes a later clean must find
     shutil.rmtree(marker, ignore_errors=True)
     rep.folders.append(str(marker))
+    return True
+
+
+def run_namespace_pids(marker: Path, live_records: list[ProcRecord]) -> dict[int, int]:
+    """{pid: netns inode} of every process in one of the run's node namespaces.
+
+    A namespace counts as the run's when its recorded shell is alive and still in it, or else when
+    its `lo` carries the node label written at bring-up (a namespace inode can be reused once the
+    namespace is gone; the label cannot be there by chance)."""
+    spaces = {d["inode"]: d["label"] for d in read_netns(marker)}
+    if not spaces:
+        return {}
+    alive_shell_ns = {netns.netns_inode(r.pid) for r in live_records if r.role == "shell"}
+    found = netns.pids_in(set(spaces), exclude={os.getpid()})
+    proven: dict[int, bool] = {}
+    out: dict[int, int] = {}
+    for pid, ino in sorted(found.items()):
+        if ino not in proven:
+            proven[ino] = ino in alive_shell_ns or netns.lo_alias(pid) == spaces[ino]
+        if proven[ino]:
+            out[pid] = ino
+    return out
 
 
 def root_interfaces() -> list[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import subprocess
 from collections.abc import Callable
 from typing import Any
@@ -32,6 +34,7 @@ class EmuNode:
         self.mn = mn
         self._on_spawn = on_spawn
         self.programs: list[subprocess.Popen] = []   # started by popen(), stopped by power-off
+        self.netns = 0                                 # inode of its network namespace (teardown finds strays by it)
 
     @property
     def pid(self) -> int:
@@ -49,7 +52,9 @@ class EmuNode:
         """Run argv inside the node and wait; returns CompletedProcess (text stdout/stderr)."""
         log.debug("%s: %s", self.name, argv)
         try:
-            cp = subprocess.run(self.argv(argv), capture_output=True, text=True, timeout=timeout, input=input)
+            # own session: a terminal's Ctrl-C goes to us alone (run() kills the child if we are interrupted)
+            cp = subprocess.run(self.argv(argv), capture_output=True, text=True, timeout=timeout, input=input,
+                                start_new_session=True)
         except subprocess.TimeoutExpired:
             raise EmulationError(f"{self.name}: {' '.join(argv)} did not finish within {timeout:g}s") from None
         if check and cp.returncode != 0:
@@ -60,10 +65,34 @@ class EmuNode:
     def popen(self, argv: list[str], **kwargs: Any) -> subprocess.Popen:
         """Start argv inside the node; recorded so teardown, power-off and `clean` stop it."""
         kwargs.setdefault("stdin", subprocess.DEVNULL)
+        kwargs.setdefault("start_new_session", True)   # a terminal's Ctrl-C reaches only the main process
         p = subprocess.Popen(self.argv(argv), **kwargs)
         self.programs.append(p)
         self._on_spawn(p.pid, argv[0].rsplit("/", 1)[-1])
         return p
+
+    def interactive(self, argv: list[str], grace_s: float = 3.0) -> int:
+        """Run argv in the node in the foreground (terminal in and out) and return its exit status.
+
+        It runs in a session of its own, so a Ctrl-C reaches us only: we pass SIGINT on to its
+        process group, wait grace_s, then SIGTERM and SIGKILL it, and re-raise KeyboardInterrupt for
+        the caller to decide (the `up` prompt just prints a new prompt; the network stays up).
+        """
+        p = subprocess.Popen(self.argv(argv), start_new_session=True)
+        try:
+            return p.wait()
+        except KeyboardInterrupt:
+            for sig, wait_s in ((signal.SIGINT, grace_s), (signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
+                try:
+                    os.killpg(p.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    p.wait(timeout=wait_s)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            raise
 
     def __repr__(self) -> str:
         return f"<EmuNode {self.name} {self.kind} pid={self.mn.pid}>"

@@ -21,6 +21,7 @@ from . import names
 log = logging.getLogger(__name__)
 
 PROCS_FILE = "procs.jsonl"
+NETNS_FILE = "netns.jsonl"     # {node, label, inode} per node: `clean` stops what lives in them
 INFO_FILE = "run.json"
 
 
@@ -87,6 +88,21 @@ class Registry:
         with open(self.dir / PROCS_FILE, "a") as f:
             f.write(json.dumps(asdict(ProcRecord(pid, st, token, role))) + "\n")
 
+    def record_netns(self, node: str, label: str, inode: int) -> None:
+        with open(self.dir / NETNS_FILE, "a") as f:
+            f.write(json.dumps({"node": node, "label": label, "inode": inode}) + "\n")
+
+    def mark_incomplete(self, problems: list[str]) -> None:
+        """Teardown failed: keep the marker, and say so, so `clean` handles the run even while
+        its owner process lives on (a test session, a notebook)."""
+        info_path = self.dir / INFO_FILE
+        try:
+            info = json.loads(info_path.read_text())
+        except (OSError, ValueError):
+            info = {"run_id": self.run_id}
+        info["teardown_failed"] = problems
+        info_path.write_text(json.dumps(info))
+
     def remove(self) -> None:
         for p in self.dir.iterdir():
             p.unlink()
@@ -104,6 +120,22 @@ def read_records(marker: Path) -> list[ProcRecord]:
             out.append(ProcRecord(**json.loads(line)))
         except (ValueError, TypeError):
             log.warning("ignoring a damaged line in %s", marker / PROCS_FILE)
+    return out
+
+
+def read_netns(marker: Path) -> list[dict]:
+    """The run's node namespaces as recorded: [{node, label, inode}]."""
+    try:
+        lines = (marker / NETNS_FILE).read_text().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            d = json.loads(line)
+            out.append({"node": str(d["node"]), "label": str(d["label"]), "inode": int(d["inode"])})
+        except (ValueError, TypeError, KeyError):
+            log.warning("ignoring a damaged line in %s", marker / NETNS_FILE)
     return out
 
 

@@ -6,11 +6,16 @@
 
 Teardown always runs (exception, KeyboardInterrupt); every name outside node namespaces and every
 folder carries the run id, and every pid is recorded under /run/testbed/<run id>/ for `clean`.
+The engine, the routing daemons and every program started through a node run in sessions of
+their own: a terminal's Ctrl-C reaches only the main process, which decides what stops.
+Teardown stops every process living in one of the run's namespaces (a program a user
+daemonized inside a node included), and a health watch notices when a needed process dies.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -18,13 +23,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .. import netenv, probe
+from .. import interrupts, netenv, probe
 from ..errors import CapabilityError, EmulationError, InputError, unknown
 from ..network import link_seed
 from ..procs import stop_process
 from ..topology.plan import Plan, PlanLink
-from . import external, frr, mounts, names
+from . import external, frr, mounts, names, netns
 from . import workdir as workdir_mod
+from .health import HealthWatch, popen_probe
 from .iputil import start_batch, wait_batch
 from .links import LinkSet
 from .nodes import EmuNode, NsNode
@@ -65,6 +71,8 @@ class Testbed:
         self._started = False
         self.timings: dict[str, float] = {}
         self.host: dict[str, Any] = {}
+        self.health = HealthWatch()
+        self.left_behind: list[str] = []   # what the last stop() could not remove
 
     # ---- life cycle -------------------------------------------------------------------------
 
@@ -121,6 +129,7 @@ class Testbed:
                 for name in self._routers():
                     self._start_daemons(name)
             self.timings["up_s"] = time.monotonic() - t0
+            self.health.start()
         except BaseException:
             self.stop()
             raise
@@ -129,14 +138,24 @@ class Testbed:
         return self
 
     def stop(self) -> None:
-        """Tear everything down: daemons, programs, engine, nodes, the run's marker. Idempotent."""
+        """Tear everything down: daemons, programs, whatever else lives in the nodes' namespaces,
+        engine, node shells, then the run's marker. Idempotent. A Ctrl-C meanwhile is held until
+        the end. When something could not be removed the marker stays (so `testbed clean` finds
+        the run) and EmulationError says what is left."""
+        with interrupts.deferred():
+            self._teardown()
+
+    def _teardown(self) -> None:
         t0 = time.monotonic()
+        self.health.stop()
         errors: list[str] = []
         for name in list(self._daemons):
             self._stop_daemons(name)
         for node in self.nodes.values():
             self._stop_programs(node)
+        errors += self._sweep_namespaces()
         if self._engine_proc is not None:
+            self.health.remove("the link engine")
             try:
                 self._engine_proc.stop()
             except Exception as e:  # keep tearing down the rest
@@ -144,21 +163,55 @@ class Testbed:
             self._engine_proc = self.engine = None
         kept = self._give_back_interfaces()
         errors += kept
+        shells = {}
         for node in self.nodes.values():
+            self.health.remove(_shell_what(node.name))
             try:
+                shells[node.pid] = node.mn.shell
                 node.mn.terminate()
             except Exception as e:
                 errors.append(f"{node.name}: {e}")
+        # SIGHUP went to each shell's group; wait until they are gone (SIGKILL after 1 s)
+        errors += [f"node shell {s}" for s in netns.stop_pids(
+            [pid for pid, sh in shells.items() if sh is not None and sh.poll() is None], grace_s=1.0) if not s.gone]
+        for sh in shells.values():
+            if sh is not None:
+                try:
+                    sh.wait(timeout=1)
+                except Exception:  # noqa: BLE001 - reaped elsewhere or stuck: the sweep said so
+                    pass
         self.nodes = {}
-        if self._registry is not None and not kept:   # kept: `testbed clean` needs the saved state
-            self._registry.remove()
+        self.left_behind = errors
+        if self._registry is not None:
+            if errors:   # `testbed clean` needs the marker: saved interface state, processes left
+                self._registry.mark_incomplete(errors)
+            else:
+                self._registry.remove()
             self._registry = None
         if self._made_workdir and not errors:   # only the folder this run made, never a --workdir
             shutil.rmtree(self.workdir, ignore_errors=True)
             self._made_workdir = False
         self.timings["down_s"] = time.monotonic() - t0
         if errors:
-            raise EmulationError("teardown was incomplete (run `testbed clean`): " + "; ".join(errors))
+            raise EmulationError(f"teardown was incomplete (run `testbed clean {self.run_id}`): " + "; ".join(errors))
+
+    def _sweep_namespaces(self) -> list[str]:
+        """Stop every process left in a node's namespace (user daemons, strays), shells aside.
+
+        Found through /proc/PID/ns/net, never by name; repeated while new ones appear (a
+        daemon may fork while it is being stopped)."""
+        inodes = {n.netns for n in self.nodes.values() if n.netns}
+        shells = {n.pid for n in self.nodes.values()}
+        bad: list[str] = []
+        for _ in range(3):
+            found = netns.pids_in(inodes, exclude=shells | {os.getpid()})
+            if not found:
+                break
+            stopped = netns.stop_pids(sorted(found), lambda pid: netns.netns_inode(pid) in inodes)
+            for s in stopped:
+                log.info("run %s: stopped %s left in a node namespace", self.run_id, s)
+            bad = [str(s) for s in stopped if not s.gone]
+        return bad
 
     # ---- bring-up steps ------------------------------------------------------------------------
 
@@ -171,14 +224,20 @@ class Testbed:
         self._engine_proc = EngineProcess(self.workdir / "engine", name=f"engine-{self.run_id}")
         self.engine = self._engine_proc.start()
         self._record(self._engine_proc.pid, "testbed.engine.daemon", "engine")
+        assert self._engine_proc.proc is not None
+        self.health.add("the link engine", self._engine_proc.pid, popen_probe(self._engine_proc.proc))
 
     def _make_nodes(self) -> None:
         for name, pn in self.plan.nodes.items():
             label = names.node_label(self.run_id, name)
             mn = NsNode(label)
             node = EmuNode(name, pn.kind, mn, lambda pid, tok: self._record(pid, tok, "program"))
+            node.netns = netns.netns_inode(node.pid) or 0
             self.nodes[name] = node
             self._record(node.pid, f"mininet:{label}", "shell")
+            if self._registry is not None:
+                self._registry.record_netns(name, label, node.netns)
+            self.health.add(_shell_what(name), node.pid, popen_probe(mn.shell))
 
     def _routers(self) -> list[str]:
         return [n for n, pn in self.plan.nodes.items() if pn.kind == "router"]
@@ -254,9 +313,12 @@ class Testbed:
 
     def _node_lines(self, name: str) -> list[str]:
         pn = self.plan.nodes[name]
+        # the namespace carries the run's label, so `clean` can tell it is ours once the shell is gone
+        label = f"link set lo alias {names.node_label(self.run_id, name)}"
         if pn.kind == "external":
-            return external.holder_lines(self.plan.link(pn.interfaces[0].link).params.ab.mtu, pn.interfaces[0].name)
-        lines = ["link set lo up"]
+            return [label, *external.holder_lines(self.plan.link(pn.interfaces[0].link).params.ab.mtu,
+                                                  pn.interfaces[0].name)]
+        lines = ["link set lo up", label]
         if pn.loopback:
             lines.append(f"addr add {pn.loopback} dev lo")
         if pn.kind == "switch":
@@ -294,11 +356,13 @@ class Testbed:
         self._daemons[name] = d
         for daemon in frr.DAEMONS:
             out = open(d.path(f"{daemon}.out"), "ab")
+            # a session of its own: a terminal's Ctrl-C must not reach it
             p = subprocess.Popen(self.nodes[name].argv(d.argv(daemon)), stdin=subprocess.DEVNULL,
-                                 stdout=out, stderr=out)
+                                 stdout=out, stderr=out, start_new_session=True)
             out.close()
             d.procs[daemon] = p
             self._record(p.pid, str(d.dir), "daemon")
+            self.health.add(_daemon_what(daemon, name), p.pid, popen_probe(p))
             if daemon == "zebra":
                 _wait_for(d.path("zserv.api"), 5.0, p, f"{name}: zebra")
 
@@ -307,6 +371,7 @@ class Testbed:
         if d is None:
             return
         for daemon in reversed(frr.DAEMONS):
+            self.health.remove(_daemon_what(daemon, name))   # before the stop: not a death
             p = d.procs.pop(daemon, None)
             if p is not None:
                 stop_pid(p.pid)
@@ -346,22 +411,30 @@ class Testbed:
         ends = [n for n, pn in self.plan.nodes.items() if pn.kind not in ("switch", "external")
                 and n not in self._off]
         procs = []
-        for src in ends:
-            targets = {self.address_of(d): d for d in ends if d != src}
-            argv = ["fping", "-a", "-q", "-r", str(retries), "-t", str(timeout_ms), "-i", "1", *targets]
-            procs.append((src, targets, subprocess.Popen(self.node(src).argv(argv), stdout=subprocess.PIPE,
-                                                         stderr=subprocess.DEVNULL, text=True)))
-        bad = []
-        for src, targets, p in procs:
-            out, _ = p.communicate(timeout=60)
-            alive = parse_fping_alive(out)
-            bad += [(src, d) for a, d in targets.items() if a not in alive]
-        return bad
+        try:
+            for src in ends:
+                targets = {self.address_of(d): d for d in ends if d != src}
+                argv = ["fping", "-a", "-q", "-r", str(retries), "-t", str(timeout_ms), "-i", "1", *targets]
+                procs.append((src, targets, subprocess.Popen(self.node(src).argv(argv), stdout=subprocess.PIPE,
+                                                             stderr=subprocess.DEVNULL, text=True,
+                                                             start_new_session=True)))
+            bad = []
+            for src, targets, p in procs:
+                out, _ = p.communicate(timeout=60)
+                alive = parse_fping_alive(out)
+                bad += [(src, d) for a, d in targets.items() if a not in alive]
+            return bad
+        finally:  # interrupted (Ctrl-C at `pingall`): stop the ones still probing
+            for _, _, p in procs:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
 
     def wait_reachable(self, timeout_s: float = 60.0) -> float:
         """Wait until every pair answers (routing converged); returns seconds waited."""
         t0 = time.monotonic()
         while True:
+            self.health.check()
             bad = self.unreachable()
             if not bad:
                 return time.monotonic() - t0
@@ -416,6 +489,10 @@ class Testbed:
         if node in self._daemons:
             self._start_daemons(node)
 
+    def check_health(self) -> None:
+        """Raise NetworkBroken (exit 4) if the engine, a routing daemon or a node shell has died."""
+        self.health.check()
+
     def reseed_links(self, seed: int) -> None:
         """Restart every engine link's random draws from `seed` (the scenario's), whatever ran before."""
         if self.engine is None:
@@ -447,6 +524,14 @@ class Testbed:
         if self.links is None:
             raise EmulationError("the testbed is not running")
         return self.links
+
+
+def _shell_what(node: str) -> str:
+    return f"the shell of node {node}"
+
+
+def _daemon_what(daemon: str, router: str) -> str:
+    return f"{daemon} on router {router}"
 
 
 def _wait_for(path: Path, timeout_s: float, proc: subprocess.Popen, what: str) -> None:

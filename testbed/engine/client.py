@@ -193,8 +193,9 @@ class EngineProcess:
             self.argv += ["--spin-us", str(self.spin_us)]
         stderr = open(self.workdir / f"{self.name}.stderr", "wb")
         try:
+            # a session of its own: a terminal's Ctrl-C reaches the main process only, which decides
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=stderr, close_fds=True)
+                                         stderr=stderr, close_fds=True, start_new_session=True)
         except BaseException:
             self._remove_socket_dir()
             raise

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .. import interrupts
 from ..scenario.model import Scenario
 from ..scenario.runner import Progress, RunResult, ScenarioRun
 from ..topology.plan import Plan
@@ -22,6 +23,7 @@ def run_once(sc: Scenario, plan: Plan, out: Path, seed: int, scale: float, *,
         if on_up is not None:
             on_up(tb)
         result = ScenarioRun(sc, tb, out, seed=seed, time_scale=scale, on_progress=on_progress).run()
-        # written before teardown: a second Ctrl-C during teardown still leaves the results
-        paths = write_bundle(result, out, tb.run_id, plan)
+        # written before teardown, and a second Ctrl-C waits for it: the results so far are kept
+        with interrupts.deferred(reraise=result.status != "interrupted"):
+            paths = write_bundle(result, out, tb.run_id, plan)
     return result, paths

@@ -73,7 +73,8 @@ def results_doc(r: RunResult, run_id: str) -> ResultsDoc:
         "links": r.link_samples,
         "routes": r.routes,
         "timings": r.timings,
-        "fidelity": fidelity(engine_summary(r.link_samples)),
+        "broken": r.broken,
+        "fidelity": _fidelity_of(r),
     })
     return doc
 
@@ -83,6 +84,15 @@ def _flow_doc(r: RunResult, name: str) -> FlowDoc:
     d = r.flows[name].to_dict()
     return FlowDoc(name=name, kind=d["kind"], src=spec.src if spec else None, dst=spec.dst if spec else None,
                    summary=d["summary"], error=d["error"], raw=d["raw"], series=d["series"], probes=d["probes"])
+
+
+def _fidelity_of(r: RunResult) -> dict[str, Any]:
+    fid = fidelity(engine_summary(r.link_samples))
+    if r.status == "broken":
+        # a process the network needed died: nothing measured after that is the modelled network
+        fid["ok"] = False
+        fid["broken"] = r.broken
+    return fid
 
 
 LATENESS_LIMIT_S = 0.001  # beyond this p99 the engine, not the modelled link, shaped the timing

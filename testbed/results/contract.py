@@ -17,7 +17,7 @@ from typing import Any, Literal, TypedDict
 
 RESULTS_SCHEMA = "testbed.results/2"
 
-Status = Literal["passed", "failed", "interrupted", "error"]
+Status = Literal["passed", "failed", "interrupted", "error", "broken"]
 
 # unit of each flow series metric (values in results.json are in this unit)
 METRIC_UNITS: dict[str, str] = {
@@ -27,7 +27,7 @@ METRIC_UNITS: dict[str, str] = {
 }
 
 # Event kinds that are no fault: flow starts and stops, a Python scenario's own calls, the run's end.
-NOT_FAULTS = ("traffic", "script", "interrupt", "error")
+NOT_FAULTS = ("traffic", "script", "interrupt", "error", "broken")
 
 
 @dataclass
@@ -142,7 +142,8 @@ class ResultsDoc(TypedDict):
     links: list[LinkSampleDoc]       # once a second
     routes: list[RouteChangeDoc]
     timings: dict[str, float]
-    fidelity: dict[str, Any]
+    broken: dict[str, Any] | None    # status "broken": {what, pid, how, t} of the process that died
+    fidelity: dict[str, Any]         # ok is false for a broken run
 
 
 class ContractError(ValueError):

@@ -12,7 +12,7 @@ def junit_xml(suite: str, expectations: Sequence[ExpectationDoc], elapsed_s: flo
               error: str | None = None) -> str:
     """expectations: results.json's list ({expr, measured, measured_text, passed, note, ...})."""
     failures = sum(1 for e in expectations if not e["passed"])
-    errors = 1 if status in ("interrupted", "error") else 0
+    errors = 1 if status in ("interrupted", "error", "broken") else 0
     ts = ET.Element("testsuite", name=suite, tests=str(len(expectations) + errors), failures=str(failures),
                     errors=str(errors), time=f"{elapsed_s:.3f}")
     for e in expectations:

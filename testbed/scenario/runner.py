@@ -2,6 +2,8 @@
 
 Reports progress through a callback (the CLI draws it); never prints. Ctrl-C (KeyboardInterrupt)
 stops the timeline, collects what was measured so far and returns with status "interrupted".
+When the testbed's health watch sees the engine, a routing daemon or a node shell die, the run
+stops within a quarter second with status "broken", naming what died and when.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import units
-from ..errors import TestbedError
+from .. import interrupts, units
+from ..errors import NetworkBroken, TestbedError
 from ..faults.base import FaultContext, Step
 from ..faults.registry import expand
 from ..netenv import check_cc, host_info, wanted_cc
@@ -60,6 +62,7 @@ class RunResult:
     timings: dict[str, float] = field(default_factory=dict)
     routes: list[dict[str, Any]] = field(default_factory=list)    # routing changes: {t, node, dest, before, after}
     host: dict[str, Any] = field(default_factory=dict)            # the host at start (testbed.results.hostinfo)
+    broken: dict[str, Any] | None = None       # status "broken": {what, pid, how, t (scenario s)}
 
 
 def check_programs(sc: Scenario) -> None:
@@ -82,6 +85,10 @@ class EngineCollector(threading.Thread):
         self._stop_evt = threading.Event()
 
     def sample(self) -> None:
+        try:
+            self.tb.check_health()
+        except NetworkBroken:   # the engine (or another part) is known dead: stop asking it
+            return
         before = time.monotonic()
         try:
             stats = self.tb.link_stats()
@@ -103,10 +110,13 @@ class EngineCollector(threading.Thread):
         while not self._stop_evt.wait(1.0 - ((time.monotonic() - self.t0) % 1.0)):
             self.sample()
 
-    def stop(self) -> None:
+    def stop(self, sample: bool = True) -> None:
+        """Stop sampling; take a last sample unless the engine is known dead."""
         self._stop_evt.set()
-        self.join(timeout=5)
-        self.sample()
+        if self.is_alive():
+            self.join(timeout=5)
+        if sample:
+            self.sample()
 
 
 def _nothing() -> None:
@@ -138,20 +148,26 @@ class ScenarioRun:
         raw.mkdir(parents=True, exist_ok=True)
         host = getattr(self.tb, "host", None) or host_info()    # taken by the testbed before it changed anything
         t_settle = time.monotonic()
-        self._report("start", 0.0, "waiting for routing to converge (every node reaches every other)")
-        self.tb.wait_reachable(timeout_s=self.settle_timeout_s)
-        if sc.warmup_s:
-            time.sleep(sc.warmup_s)
-        self.timings["settle_s"] = time.monotonic() - t_settle
-        # the scenario's seed decides every engine draw from t=0, whatever traffic came before
-        self.tb.reseed_links(self.seed)
+        # until the timeline starts, scenario t=0 is "now": a Ctrl-C while settling still writes results
         ctx = RunContext(self.tb, raw, time.time(), time.monotonic(), self.seed, sc.duration_s)
-        runners = [RUNNERS[t.kind](t, ctx, i) for i, t in enumerate(sc.traffic)]
-        uses_engine = any(lk.backend == "engine" for lk in self.tb.plan.links)
-        collector = EngineCollector(self.tb, ctx.t0_mono) if uses_engine else None
-        routes = RouteCollector(self.tb, ctx.t0_mono)
-        status, error = "running", None
+        runners: list[Runner] = []
+        collector: EngineCollector | None = None
+        routes: RouteCollector | None = None
+        status, error, broken = "running", None, None
         try:
+            self._report("start", 0.0, "waiting for routing to converge (every node reaches every other)")
+            self.tb.wait_reachable(timeout_s=self.settle_timeout_s)
+            if sc.warmup_s:
+                time.sleep(sc.warmup_s)
+            self.tb.check_health()
+            self.timings["settle_s"] = time.monotonic() - t_settle
+            # the scenario's seed decides every engine draw from t=0, whatever traffic came before
+            self.tb.reseed_links(self.seed)
+            ctx.t0_wall, ctx.t0_mono = time.time(), time.monotonic()
+            runners = [RUNNERS[t.kind](t, ctx, i) for i, t in enumerate(sc.traffic)]
+            uses_engine = any(lk.backend == "engine" for lk in self.tb.plan.links)
+            collector = EngineCollector(self.tb, ctx.t0_mono) if uses_engine else None
+            routes = RouteCollector(self.tb, ctx.t0_mono)
             if collector:
                 collector.sample()
                 collector.start()
@@ -164,20 +180,28 @@ class ScenarioRun:
         except KeyboardInterrupt:
             status = "interrupted"
             self._log_event(ctx.now(), ctx.now(), Step(ctx.now(), "interrupted (Ctrl-C)", _nothing), "interrupt")
+        except NetworkBroken as e:
+            status, broken = "broken", e.to_dict(ctx.t0_mono)
+            error = f"the emulated network broke: {e.describe(ctx.t0_mono)}"
+            self._log_event(e.at_mono - ctx.t0_mono, ctx.now(), Step(ctx.now(), error, _nothing), "broken",
+                            error=error)
         except TestbedError as e:
             status, error = "error", str(e)
             self._log_event(ctx.now(), ctx.now(), Step(ctx.now(), f"run failed: {e}", _nothing), "error", error=str(e))
         finally:
             ctx.ending = "end" if status == "completed" else "interrupted"
-            for r in runners:
-                if r.procs:
-                    try:
-                        r.stop()
-                    except Exception as e:  # keep stopping the others
-                        log.warning("stopping %s: %s", r.spec.name, e)
-            if collector:
-                collector.stop()
-            routes.stop()
+            # a second Ctrl-C must not lose what was measured: held until the flows are stopped
+            with interrupts.deferred(reraise=False):
+                for r in runners:
+                    if r.procs:
+                        try:
+                            r.stop()
+                        except Exception as e:  # keep stopping the others
+                            log.warning("stopping %s: %s", r.spec.name, e)
+                if collector:
+                    collector.stop(sample=broken is None)
+                if routes is not None:
+                    routes.stop()
         elapsed = ctx.now()
         flows: dict[str, FlowResult] = {}
         for r in runners:
@@ -190,6 +214,8 @@ class ScenarioRun:
                     flows[r.spec.name] = fr
             else:
                 flows[r.spec.name] = FlowResult(r.spec.name, r.spec.kind, error="never started")
+        for t in sc.traffic:   # stopped before the timeline began: every flow still has its entry
+            flows.setdefault(t.name, FlowResult(t.name, t.kind, error="never started"))
         for fr in flows.values():
             # a probe sent after the scenario's end (a reply still in flight when the timeline
             # stopped) is outside the scenario: keep only samples inside [0, duration]
@@ -201,7 +227,8 @@ class ScenarioRun:
         self._report("end", elapsed, status)
         return RunResult(sc, status, self.seed, self.time_scale, flows, verdicts, self.events,
                          collector.samples if collector else [], ctx.commands, ctx.t0_wall, elapsed, error,
-                         dict(self.timings, **getattr(self.tb, "timings", {})), list(routes.changes), host)
+                         dict(self.timings, **getattr(self.tb, "timings", {})),
+                         list(routes.changes) if routes else [], host, broken)
 
     def _log_event(self, scheduled: float, fired: float, st: Step, kind: str, error: str | None = None,
                    closes: EventRecord | None = None, revert: bool = False) -> EventRecord:
@@ -245,6 +272,7 @@ class ScenarioRun:
             try:
                 undo = st.apply()
             except TestbedError as e:
+                self.tb.check_health()   # a step failing because something died: report the death
                 log.warning("%s at %.2fs failed: %s", st.label, fired, e)
                 self._log_event(t_sched, fired, st, kind, error=str(e), revert=reverts is not None)
                 self._report("event", fired, f"{st.label}: FAILED: {e}")
@@ -266,6 +294,7 @@ class ScenarioRun:
             t_next = min(t_next, sc.duration_s)
             # sleep until the next step, waking each second to report progress
             while (now := ctx.now()) < t_next:
+                self.tb.check_health()
                 if now >= next_tick:
                     self._report("tick", now, rates=collector.rates if collector else {})
                     next_tick = int(now) + 1.0

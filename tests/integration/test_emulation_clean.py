@@ -1,49 +1,19 @@
-"""kill -9 of a running `testbed up`, then `testbed clean`: nothing of the run is left."""
+"""Capability errors and the non-interactive `up --run` (kill -9 then clean: test_lifecycle.py)."""
 
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from conftest import TEST_TOPOLOGIES, require_emulation
 
 from testbed.emulation import names
-from testbed.emulation.clean import leftovers
 from testbed.errors import CapabilityError
 
 pytestmark = [pytest.mark.root, pytest.mark.emulation]
 TESTBED = [sys.executable, "-m", "testbed.cli"]
-
-
-def test_kill_9_then_clean():
-    require_emulation()
-    rid = names.new_run_id()
-    up = subprocess.Popen([*TESTBED, "up", str(TEST_TOPOLOGIES / "ospf-failover.yaml"), "--run-id", rid],
-                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 40
-        seen = ""
-        while "all pairs reachable" not in seen:
-            line = up.stderr.readline()
-            assert line or up.poll() is None, f"testbed up ended: {seen}"
-            seen += line
-            assert time.monotonic() < deadline, seen
-        assert leftovers(rid), "the run should be visible while it is up"
-    finally:
-        up.send_signal(signal.SIGKILL)
-        up.wait()
-    time.sleep(0.5)
-    left = leftovers(rid)
-    assert any("ospfd" in x or "zebra" in x for x in left), left   # daemons outlive a kill -9
-    cp = subprocess.run([*TESTBED, "clean"], capture_output=True, text=True, timeout=60)
-    assert cp.returncode == 0, cp.stderr
-    assert f"run {rid}: cleaned" in cp.stdout
-    assert leftovers(rid) == []
-    assert not list(names.WORK_ROOT.glob(f"testbed-{rid}-*"))
 
 
 def test_veth_cannot_blackhole(make_testbed, tmp_path):

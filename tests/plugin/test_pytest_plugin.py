@@ -66,3 +66,39 @@ def test_broken_expectation_fails_with_measured_value(pytester):
                                  "*cached.runtime < 1ms: measured *ms (1 samples)*"])
     junit = (pytester.path / "junit.xml").read_text()
     assert 'name="cached.runtime &lt; 1ms"' in junit and 'name="results"' in junit
+
+
+def test_ctrl_c_tears_the_networks_down(tmp_path):
+    """SIGINT to pytest's process group mid-test: the session stops (exit 2), every network goes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from testbed.emulation.clean import leftovers
+    (tmp_path / "pair.yaml").write_text(TOPO)
+    (tmp_path / "test_net.py").write_text(
+        "import time\n\n"
+        "def test_hold(testbed_up):\n"
+        "    tb = testbed_up('pair.yaml')\n"
+        "    tb.node('b').popen(['sleep', '300'])\n"
+        "    print('RUN', tb.run_id, flush=True)\n"
+        "    time.sleep(120)\n\n"
+        "def test_never_reached():\n"
+        "    pass\n")
+    p = subprocess.Popen([sys.executable, "-m", "pytest", "-s", "-p", "no:cacheprovider", "test_net.py"],
+                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         start_new_session=True)
+    rid, seen, deadline = None, "", time.monotonic() + 60
+    while rid is None:
+        line = p.stdout.readline()
+        assert line and time.monotonic() < deadline, seen
+        seen += line
+        if "RUN " in line:
+            rid = line.split("RUN ", 1)[1].split()[0]
+    os.killpg(p.pid, signal.SIGINT)          # a terminal's Ctrl-C: the whole foreground group
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 2, seen + out     # pytest's "interrupted"
+    assert "KeyboardInterrupt" in out and "test_never_reached" not in out
+    assert leftovers(rid) == []

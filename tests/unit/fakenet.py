@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from testbed.errors import EmulationError, InputError, unknown
+from testbed.errors import EmulationError, InputError, NetworkBroken, unknown
 from testbed.linkparams import DirectionParams
 from testbed.network import Network, link_seed
 from testbed.topology.plan import Plan
@@ -53,6 +53,8 @@ class FakeNetwork:
             self.params[(lk.name, "ba")] = lk.params.ba
         self.seeds: dict[str, int] = {}
         self.fail_on: dict[tuple[str, str], BaseException] = {}
+        self.dies_at: tuple[float, str] | None = None   # (seconds after the first health check, what died)
+        self._first_check: float | None = None
 
     # ---- bookkeeping ----------------------------------------------------------------------------
     def record(self, name: str, *args: Any, **kwargs: Any) -> None:
@@ -110,6 +112,13 @@ class FakeNetwork:
         self.node(node)
         self.record("power_on", node)
         self.off.discard(node)
+
+    def check_health(self) -> None:
+        now = time.monotonic()
+        if self._first_check is None:
+            self._first_check = now
+        if self.dies_at is not None and now - self._first_check >= self.dies_at[0]:
+            raise NetworkBroken(self.dies_at[1], 4242, "killed by SIGKILL", self._first_check + self.dies_at[0])
 
     def reseed_links(self, seed: int) -> None:
         self.record("reseed_links", seed)

@@ -18,6 +18,7 @@ PKG = ROOT / "testbed"
 # A package is listed with everything it may import; top-level modules are their own "package".
 LAYERS: dict[str, set[str]] = {
     "errors": set(),
+    "interrupts": set(),
     "units": {"errors"},
     "linkparams": {"errors", "units"},
     "textfile": {"errors"},
@@ -34,15 +35,16 @@ LAYERS: dict[str, set[str]] = {
     "faults": {"errors", "units", "linkparams", "options", "topology"},
     "results": {"errors", "textfile", "netenv", "stats"},    # the runner's types under TYPE_CHECKING only
     "scenario": {"errors", "units", "yamlsource", "topology", "options", "network", "traffic", "faults", "results",
-                 "stats", "netenv"},
+                 "stats", "netenv", "interrupts"},
     "viz": {"errors", "units", "linkparams", "topology"},
     "report": {"errors", "units", "textfile", "topology", "viz", "results", "stats"},
-    "emulation": {"errors", "units", "linkparams", "topology", "network", "engine", "netenv", "probe", "procs"},
+    "emulation": {"errors", "units", "linkparams", "topology", "network", "engine", "netenv", "probe", "procs",
+                  "interrupts"},
     "experiment": {"errors", "units", "linkparams", "yamlsource", "topology", "scenario", "traffic", "results",
-                   "emulation", "stats", "netenv"},
+                   "emulation", "stats", "netenv", "interrupts"},
     "pytest_plugin": {"errors", "topology", "scenario", "results", "emulation", "probe"},
     "cli": {"errors", "probe", "units", "linkparams", "yamlsource", "topology", "scenario", "results", "report", "viz",
-            "emulation", "engine", "stats", "netenv", "experiment"},
+            "emulation", "engine", "stats", "netenv", "experiment", "interrupts"},
 }
 
 

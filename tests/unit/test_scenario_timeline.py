@@ -126,3 +126,16 @@ def test_the_fake_offers_every_call_the_protocol_names() -> None:
     promised = {n for n in dir(Network) if not n.startswith("_")} | set(Network.__annotations__)
     fake = FakeNetwork(make_plan(scenario().topology))
     assert {n for n in promised if not hasattr(fake, n)} == set()
+
+
+def test_a_process_dying_mid_run_stops_it_as_broken_naming_it(tmp_path: Path) -> None:
+    sc = scenario()
+    net = FakeNetwork(make_plan(sc.topology))
+    net.dies_at = (0.4, "ospfd on router r1")      # 0.4 s after the first check (settling)
+    r = run(sc, net, tmp_path)
+    assert r.status == "broken"
+    assert r.broken is not None and r.broken["what"] == "ospfd on router r1" and r.broken["pid"] == 4242
+    assert 0.3 < r.broken["t"] < 0.5 and r.elapsed_s < 0.8        # noticed within a quarter second
+    assert r.error and "ospfd on router r1 (pid 4242) died at t=0.4s: killed by SIGKILL" in r.error
+    assert r.events[-1].kind == "broken"
+    assert ("link_down", "r1--r2") in calls(net)                   # what ran before is kept
