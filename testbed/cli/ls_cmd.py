@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from .. import probe
 from ..emulation.runs import running
 
 
@@ -26,6 +27,7 @@ def _age(s: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    probe.check_root()   # run markers (/run/testbed) are root-only
     nets = running()
     if args.json:
         print(json.dumps([n.to_dict() for n in nets], indent=2))
@@ -36,5 +38,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'RUN':6} {'TOPOLOGY':24} {'AGE':>6} {'PID':>8}  NODES")
     for n in nets:
         shown = ", ".join(list(n.nodes)[:8]) + (f", ... ({len(n.nodes)})" if len(n.nodes) > 8 else "")
-        print(f"{n.run_id:6} {n.topology[:24]:24} {_age(n.age_s):>6} {n.owner_pid:>8}  {shown}")
+        off = f"  (off: {', '.join(n.off)})" if n.off else ""
+        print(f"{n.run_id:6} {n.topology[:24]:24} {_age(n.age_s):>6} {n.owner_pid:>8}  {shown}{off}")
     return 0

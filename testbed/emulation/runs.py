@@ -8,6 +8,7 @@ Nothing here imports Mininet.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from .clean import list_runs, owner_alive, run_info
 from .registry import read_records, still_ours
 
 SHELL_TOKEN = "mininet:"
+POWER_FILE = "off.json"      # the nodes powered off now, written by the run at each power change
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class RunningNetwork:
     owner_pid: int
     workdir: str
     nodes: dict[str, int] = field(default_factory=dict)   # node name -> pid holding its namespaces
+    off: tuple[str, ...] = ()                              # nodes powered off now
 
     @property
     def age_s(self) -> float:
@@ -36,7 +39,7 @@ class RunningNetwork:
     def to_dict(self) -> dict:
         return {"run_id": self.run_id, "topology": self.topology, "file": self.file,
                 "created": self.created, "age_s": round(self.age_s, 1), "owner_pid": self.owner_pid,
-                "workdir": self.workdir, "nodes": list(self.nodes)}
+                "workdir": self.workdir, "nodes": list(self.nodes), "off": list(self.off)}
 
 
 def _nodes(run_id: str) -> dict[str, int]:
@@ -49,6 +52,14 @@ def _nodes(run_id: str) -> dict[str, int]:
     return out
 
 
+def _off(run_id: str) -> tuple[str, ...]:
+    try:
+        data = json.loads((names.marker_dir(run_id) / POWER_FILE).read_text())
+    except (OSError, ValueError):
+        return ()
+    return tuple(str(n) for n in data) if isinstance(data, list) else ()
+
+
 def running() -> list[RunningNetwork]:
     """Every network whose owner process still lives, oldest first."""
     out = []
@@ -58,7 +69,7 @@ def running() -> list[RunningNetwork]:
             continue
         out.append(RunningNetwork(rid, str(info.get("topology", "?")), str(info.get("file", "")),
                                   float(info.get("created", 0.0)), int(info.get("owner_pid", 0)),
-                                  str(info.get("workdir", "")), _nodes(rid)))
+                                  str(info.get("workdir", "")), _nodes(rid), _off(rid)))
     return sorted(out, key=lambda n: n.created)
 
 
@@ -83,10 +94,13 @@ def find(run: str | None, nets: list[RunningNetwork] | None = None) -> RunningNe
 
 
 def node_pid(net: RunningNetwork, node: str) -> int:
-    try:
-        return net.nodes[node]
-    except KeyError:
-        raise UsageError(unknown(f"node of run {net.run_id}", node, net.nodes)) from None
+    """The pid to enter for a node; an unknown or powered-off node is a UsageError saying so."""
+    if node not in net.nodes:
+        raise UsageError(unknown(f"node of run {net.run_id}", node, net.nodes))
+    if node in net.off:
+        raise UsageError(f"{node} is powered off in run {net.run_id}: its links carry nothing and its "
+                         f"programs were stopped; power it on first (`power-on {node}` at the run's prompt)")
+    return net.nodes[node]
 
 
 def split_run(words: list[str], nets: list[RunningNetwork]) -> tuple[str | None, list[str]]:

@@ -14,6 +14,7 @@ daemonized inside a node included), and a health watch notices when a needed pro
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -28,7 +29,7 @@ from ..errors import CapabilityError, EmulationError, InputError, unknown
 from ..network import link_seed
 from ..procs import stop_process
 from ..topology.plan import Plan, PlanLink
-from . import external, frr, mounts, names, netns
+from . import external, frr, mounts, names, netns, runs
 from . import workdir as workdir_mod
 from .health import HealthWatch, popen_probe
 from .iputil import start_batch, wait_batch
@@ -471,9 +472,15 @@ class Testbed:
         if node in self._off:
             return
         self._off.add(node)
+        self._note_power()
         self._stop_daemons(node)
         self._stop_programs(self.nodes[node])
         self._links().set_off(self._off)
+
+    def _note_power(self) -> None:
+        """Powered-off nodes in the marker: `testbed exec` from another terminal can say a node is off."""
+        if self._registry is not None:
+            (self._registry.dir / runs.POWER_FILE).write_text(json.dumps(sorted(self._off)))
 
     def power_on(self, node: str) -> None:
         """Power a node back on: links regain carrier (unless cut), routes and daemons come back."""
@@ -481,6 +488,7 @@ class Testbed:
         if node not in self._off:
             return
         self._off.discard(node)
+        self._note_power()
         self._links().set_off(self._off)
         for lk in self.plan.links:
             if node in (lk.a.node, lk.b.node):
