@@ -22,6 +22,8 @@ from testbed.errors import CapabilityError, EmulationError, excerpt
 from testbed.linkparams import Aqm, DirectionParams, GilbertElliott
 from testbed.procs import stop_process
 
+from .medium import MediumParams
+
 log = logging.getLogger(__name__)
 
 DIRECTIONS = ("ab", "ba", "both")
@@ -87,6 +89,27 @@ class EngineClient:
         if isinstance(changes.get("aqm"), Aqm):
             changes["aqm"] = changes["aqm"].to_dict()
         self._call("set_params", link_id=link_id, direction=direction, changes=changes)
+
+    def add_medium(self, medium_id: str, taps: list[str], params: MediumParams, seed: int) -> None:
+        """A shared medium: taps[0] is the AP's TAP, taps[1:] the stations' in params.stations order."""
+        d = {k: v for k, v in params.__dict__.items() if k != "stations"}
+        d["stations"] = {k: dict(v.__dict__) for k, v in params.stations.items()}
+        self._call("add_medium", medium_id=medium_id, taps=list(taps), params=d, seed=int(seed))
+
+    def set_medium(self, medium_id: str, **changes: Any) -> None:
+        """Change the channel live (scheduler, tdd_down, overhead_s, delay_s, ...)."""
+        self._call("set_medium", medium_id=medium_id, changes=changes)
+
+    def set_station(self, medium_id: str, station: str, **changes: Any) -> None:
+        """Change one station's radio live (rate_bps, up_rate_bps, loss_prob, queue_packets)."""
+        self._call("set_station", medium_id=medium_id, station=station, changes=changes)
+
+    def medium_stats(self, medium_id: str | None = None) -> dict:
+        """{medium_id: {"stations": {name: {"down": counters, "up": counters}}, "broadcast": ...}}."""
+        return self._call("medium_stats", medium_id=medium_id)
+
+    def remove_medium(self, medium_id: str) -> None:
+        self._call("remove_medium", medium_id=medium_id)
 
     def set_carrier(self, link_id: str, up: bool) -> None:
         """Cut (carrier off at both ends, everything dropped as link_down) or restore a link."""

@@ -27,6 +27,7 @@ from testbed.errors import CapabilityError, EmulationError, InputError, TestbedE
 from testbed.linkparams import Aqm, DirectionParams, GilbertElliott
 
 from . import sched, tap
+from .medium import Medium, MediumParams, StationParams
 from .model import Direction
 from .pcap import PcapWriter
 from .timer import MonotonicTimer, reduce_timer_slack
@@ -81,6 +82,41 @@ class Link:
         self.carrier = True
 
 
+class Hub:
+    """A shared medium as the daemon sees it: the model and one fd per port (0 = the AP)."""
+
+    __slots__ = ("id", "model", "taps", "fds", "sched", "write_errors")
+
+    def __init__(self, hub_id: str, model: Medium, taps: list[str], fds: list[int]) -> None:
+        self.id = hub_id
+        self.model = model
+        self.taps = taps
+        self.fds = fds
+        self.sched: float | None = None
+        self.write_errors = 0
+
+
+class Port:
+    """One TAP of a hub: reading it feeds the medium at this port."""
+
+    __slots__ = ("hub", "port", "in_fd")
+
+    def __init__(self, hub: Hub, port: int, fd: int) -> None:
+        self.hub = hub
+        self.port = port
+        self.in_fd = fd
+
+
+def medium_params_from(d: dict[str, Any]) -> MediumParams:
+    """MediumParams from its JSON dict (stations as a mapping name -> StationParams fields)."""
+    d = dict(d)
+    try:
+        d["stations"] = {str(k): StationParams(**v) for k, v in dict(d.get("stations") or {}).items()}
+        return MediumParams(**d)
+    except TypeError as e:
+        raise InputError(f"bad medium parameters: {e}") from None
+
+
 def params_from(d: dict[str, Any]) -> DirectionParams:
     """DirectionParams from its JSON dict; unknown keys are an error."""
     unknown = set(d) - PARAM_FIELDS
@@ -100,10 +136,11 @@ class Engine:
         self.remove_socket_dir = remove_socket_dir
         self.spin_s = spin_s
         self.links: dict[str, Link] = {}
+        self.hubs: dict[str, Hub] = {}
         self.ep = select.epoll()
-        self.heap: list[tuple[float, int, Lane]] = []
+        self.heap: list[tuple[float, int, Any]] = []     # (time, seq, Lane | Hub)
         self._seq = 0
-        self.by_fd: dict[int, Lane] = {}             # TAP fd -> the lane that reads it
+        self.by_fd: dict[int, Any] = {}              # TAP fd -> the Lane (or hub Port) that reads it
         self.handlers: dict[int, Callable[[], None]] = {}
         self.conns: dict[int, _Conn] = {}
         self.running = True
@@ -161,7 +198,7 @@ class Engine:
 
     # -- the data path ---------------------------------------------------------------------
 
-    def _schedule(self, lane: Lane) -> None:
+    def _schedule(self, lane: Lane | Hub) -> None:
         t = lane.model.next_time()
         if t is not None and (lane.sched is None or t < lane.sched):
             lane.sched = t
@@ -266,10 +303,40 @@ class Engine:
             if lane.sched != t:
                 continue  # superseded by an earlier entry, or the lane was removed
             lane.sched = None
-            out = lane.model.due(now)
-            if out:
-                self._emit(lane, out)
+            if type(lane) is Hub:
+                self._emit_hub(lane, lane.model.due(now))
+            else:
+                out = lane.model.due(now)
+                if out:
+                    self._emit(lane, out)
             self._schedule(lane)
+
+    def _read_port(self, port: Port, now: float) -> None:
+        hub = port.hub
+        fd = port.in_fd
+        read = os.read
+        frames: list[bytes] = []
+        for _ in range(READ_BATCH):
+            try:
+                frames.append(read(fd, FRAME_MAX))
+            except BlockingIOError:
+                break
+            except OSError as e:
+                log.warning("medium %s: read failed: %s", hub.id, e)
+                break
+        if frames:
+            hub.model.arrive_many(port.port, frames, now)
+        self._emit_hub(hub, hub.model.due(now))
+        self._schedule(hub)
+
+    def _emit_hub(self, hub: Hub, out: list[tuple[float, int, bytes]]) -> None:
+        fds = hub.fds
+        write = os.write
+        for _, port, frame in out:
+            try:
+                write(fds[port], frame)
+            except OSError:
+                hub.write_errors += 1
 
     def run(self) -> None:
         """Loop until SIGTERM/SIGINT."""
@@ -300,7 +367,10 @@ class Engine:
             for fd, _ in events:
                 lane = by_fd.get(fd)
                 if lane is not None:
-                    self._read(lane, now)
+                    if type(lane) is Lane:
+                        self._read(lane, now)
+                    else:
+                        self._read_port(lane, now)
                 else:
                     h = handlers.get(fd)
                     if h is not None:
@@ -478,6 +548,84 @@ class Engine:
         link.carrier = up
         log.info("link %s: carrier %s", link_id, "on" if up else "off")
 
+    # -- shared media --------------------------------------------------------------------------
+
+    def op_add_medium(self, medium_id: str, taps: list[str], params: dict[str, Any], seed: int) -> None:
+        """A medium whose ports are taps[0] (the AP) and taps[1:] (the stations, in params' order)."""
+        if medium_id in self.hubs:
+            raise EmulationError(f"medium {medium_id} already exists in the engine")
+        mp = medium_params_from(params)
+        if len(taps) != len(mp.stations) + 1 or len(set(taps)) != len(taps):
+            raise InputError(f"medium {medium_id}: expected {len(mp.stations) + 1} distinct TAP names "
+                             f"(the AP's, then one per station), got {taps}")
+        model = Medium(mp, int(seed), time.monotonic())
+        fds: list[int] = []
+        try:
+            for name in taps:
+                fds.append(tap.open_tap(name))
+            _bring_up(tuple(taps), 1500)
+            for port, (name, fd) in enumerate(zip(taps, fds, strict=True)):
+                tap.set_carrier(fd, True)
+                with open(f"/sys/class/net/{name}/address") as f:
+                    model.learn(bytes.fromhex(f.read().strip().replace(":", "")), port)
+        except Exception:
+            for fd in fds:
+                os.close(fd)
+            raise
+        hub = Hub(medium_id, model, list(taps), fds)
+        self.hubs[medium_id] = hub
+        for port, fd in enumerate(fds):
+            self.by_fd[fd] = Port(hub, port, fd)
+            self.ep.register(fd, select.EPOLLIN)
+        log.info("medium %s: AP %s, stations %s (seed %d)", medium_id, taps[0], ", ".join(taps[1:]), seed)
+
+    def _hub(self, medium_id: str) -> Hub:
+        try:
+            return self.hubs[medium_id]
+        except KeyError:
+            raise EmulationError(f"no medium {medium_id} in the engine; known: "
+                                 f"{', '.join(sorted(self.hubs)) or 'none'}") from None
+
+    def op_set_medium(self, medium_id: str, changes: dict[str, Any]) -> None:
+        hub = self._hub(medium_id)
+        d = {k: v for k, v in hub.model.params.__dict__.items() if k != "stations"}
+        d["stations"] = {k: dict(v.__dict__) for k, v in hub.model.params.stations.items()}
+        d.update(changes)
+        hub.model.set_params(medium_params_from(d), time.monotonic())
+        self._schedule(hub)
+        log.info("medium %s: set %s", medium_id, changes)
+
+    def op_set_station(self, medium_id: str, station: str, changes: dict[str, Any]) -> None:
+        hub = self._hub(medium_id)
+        try:
+            hub.model.set_station(station, time.monotonic(), **changes)
+        except TypeError as e:
+            raise InputError(f"bad station parameters: {e}") from None
+        self._schedule(hub)
+        log.info("medium %s station %s: set %s", medium_id, station, changes)
+
+    def op_medium_stats(self, medium_id: str | None = None) -> dict[str, Any]:
+        hubs = [self._hub(medium_id)] if medium_id is not None else list(self.hubs.values())
+        return {h.id: {**h.model.stats(), "write_errors": h.write_errors} for h in hubs}
+
+    def op_new_medium_epoch(self, medium_id: str, seed: int) -> None:
+        self._hub(medium_id).model.new_epoch(int(seed))
+
+    def op_remove_medium(self, medium_id: str) -> None:
+        hub = self._hub(medium_id)
+        self._close_hubs([hub])
+        del self.hubs[medium_id]
+        log.info("medium %s removed", medium_id)
+
+    def _close_hubs(self, hubs: list[Hub]) -> None:
+        fds: list[int] = []
+        for hub in hubs:
+            hub.sched = None
+            for fd in hub.fds:
+                self._del_fd(fd)
+            fds += hub.fds
+        tap.close_all(fds)
+
     def op_stats(self, link_id: str | None = None) -> dict[str, Any]:
         links = [self._link(link_id)] if link_id is not None else list(self.links.values())
         out = {}
@@ -510,6 +658,8 @@ class Engine:
         n = len(self.links)
         self._close_links(list(self.links.values()))
         self.links.clear()
+        self._close_hubs(list(self.hubs.values()))
+        self.hubs.clear()
         log.info("closed %d links in %.2f s", n, time.monotonic() - t0)
         for conn in [c.sock for c in self.conns.values()]:
             conn.close()

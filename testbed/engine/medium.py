@@ -1,0 +1,417 @@
+"""A shared point-to-multipoint radio channel as a pure model in virtual time.
+
+One access point (port 0) serves stations (ports 1..N) over one channel: a single transmitter at a
+time, so every frame, either way, spends airtime = MAC overhead + bits / that station's PHY rate.
+
+read at a port → learn the source MAC → the station's uplink or downlink queue (drop-tail)
+     → scheduler picks the next frame when the channel is free (TDD window, policy)
+     → airtime → delay → written at the destination port(s)
+
+- Downlink (AP → station s): queue down[s]; broadcast/multicast/unknown destination: one frame at the
+  slowest station's rate, delivered to every station.
+- Uplink (station s → AP): queue up[s]. A frame for another station crosses the air twice: up[s], then
+  the AP relays it into down[q] (infrastructure mode), and a broadcast from a station is relayed to the others.
+- Schedulers: "airtime" (deficit round robin over airtime, like Linux mac80211's airtime fairness or a
+  TDMA PtMP scheduler: equal airtime per queue, so a slow station slows only itself); "throughput" (one
+  frame per queue per round, like 802.11 DCF's equal transmit opportunities: a slow station slows
+  everyone, the 802.11 performance anomaly); "pf" (proportional fair, LTE: the queue with the highest
+  PHY rate / recent throughput; with fixed PHY rates it converges to equal airtime).
+- TDD: with `tdd_down` = f, every `tdd_period_s` the first f of the period is downlink-only, the rest
+  uplink-only; a frame starts only if it fits in what is left of its window (or at a window's start).
+  Without TDD both directions' queues share one round robin (contention).
+- Seeded: per-station frame loss (after the MAC's retries) draws from one generator per medium.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from testbed.errors import InputError
+
+from .seeding import direction_rng
+
+SCHEDULERS = ("airtime", "throughput", "pf")
+AP = 0
+
+
+@dataclass(frozen=True)
+class StationParams:
+    """One station's radio: PHY rates (after MCS), loss after retries, its queues' limit."""
+
+    rate_bps: float                       # downlink PHY rate (AP → station)
+    up_rate_bps: float | None = None      # uplink PHY rate; None: the same as rate_bps
+    loss_prob: float = 0.0
+    queue_packets: int = 1000
+
+    def with_changes(self, **changes: Any) -> StationParams:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class MediumParams:
+    """The channel: scheduler, TDD split, per-frame MAC overhead, one-hop delay."""
+
+    scheduler: str = "airtime"
+    tdd_down: float | None = None         # downlink share of each TDD period; None: no TDD
+    tdd_period_s: float = 0.005
+    overhead_s: float = 0.0               # airtime per frame on top of its bits (preamble, IFS, ACK, ...)
+    delay_s: float = 0.0                  # propagation + processing, per crossing
+    quantum_s: float = 0.0005             # airtime scheduler's quantum per round
+    pf_window_s: float = 0.1              # proportional fair: time constant of the throughput average
+    stations: dict[str, StationParams] = field(default_factory=dict)
+
+    def with_changes(self, **changes: Any) -> MediumParams:
+        return replace(self, **changes)
+
+
+def check_medium(p: MediumParams) -> None:
+    bad: list[str] = []
+    if p.scheduler not in SCHEDULERS:
+        bad.append(f"scheduler must be one of {', '.join(SCHEDULERS)}, got {p.scheduler!r}")
+    if p.tdd_down is not None and not 0 < p.tdd_down < 1:
+        bad.append(f"tdd_down must be in (0, 1) or None, got {p.tdd_down}")
+    for name in ("tdd_period_s", "quantum_s", "pf_window_s"):
+        if not getattr(p, name) > 0:
+            bad.append(f"{name} must be > 0, got {getattr(p, name)}")
+    for name in ("overhead_s", "delay_s"):
+        if getattr(p, name) < 0:
+            bad.append(f"{name} must be >= 0, got {getattr(p, name)}")
+    if not p.stations:
+        bad.append("a medium needs at least one station")
+    for name, s in p.stations.items():
+        if not s.rate_bps > 0 or (s.up_rate_bps is not None and not s.up_rate_bps > 0):
+            bad.append(f"station {name}: PHY rates must be > 0")
+        if not 0 <= s.loss_prob <= 1:
+            bad.append(f"station {name}: loss_prob must be in [0, 1]")
+        if s.queue_packets < 1:
+            bad.append(f"station {name}: queue_packets must be >= 1")
+    if bad:
+        raise InputError("; ".join(bad))
+
+
+class _Queue:
+    """One station's queue in one direction (or the broadcast queue) and its scheduler state."""
+
+    __slots__ = ("station", "down", "q", "deficit", "active", "avg_bps", "limit",
+                 "frames_out", "bytes_out", "airtime_s", "drops_queue", "drops_loss", "frames_in")
+
+    def __init__(self, station: int, down: bool, limit: int) -> None:
+        self.station = station            # port of the station (0 for the broadcast queue)
+        self.down = down
+        self.q: deque[tuple[bytes, int, float]] = deque()   # (frame, destination port or -1 = all stations, extra delay)
+        self.deficit = 0.0
+        self.active = False
+        self.avg_bps = 0.0
+        self.limit = limit
+        self.frames_in = self.frames_out = self.bytes_out = self.drops_queue = self.drops_loss = 0
+        self.airtime_s = 0.0
+
+
+class Medium:
+    """The channel, its queues and its delay line; ports: 0 = AP, 1..N = stations in `names` order."""
+
+    def __init__(self, params: MediumParams, seed: int, now: float = 0.0) -> None:
+        check_medium(params)
+        self.params = params
+        self.names = list(params.stations)
+        self.rng = direction_rng(seed, "medium")
+        self._seed = seed
+        self._down = [_Queue(i + 1, True, params.stations[n].queue_packets) for i, n in enumerate(self.names)]
+        self._up = [_Queue(i + 1, False, params.stations[n].queue_packets) for i, n in enumerate(self.names)]
+        self._bcast = _Queue(0, True, max(s.queue_packets for s in params.stations.values()))
+        self._active: list[deque[_Queue]] = [deque(), deque()]   # [uplink, downlink]; one list without TDD
+        self._where: dict[bytes, int] = {}                       # MAC -> port, learned from sources
+        self._busy: tuple[float, _Queue, bytes, int, float] | None = None  # (finish, queue, frame, dest, extra)
+        self._line: list[tuple[float, int, int, bytes]] = []     # (due, seq, port, frame)
+        self._seq = 0
+        self._wait: float | None = None     # channel idle but frames wait for their TDD window until then
+        self.carrier = True
+        self._rates()
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def _rates(self) -> None:
+        st = self.params.stations
+        self._rate_down = [0.0] + [st[n].rate_bps for n in self.names]
+        self._rate_up = [0.0] + [st[n].up_rate_bps or st[n].rate_bps for n in self.names]
+        self._loss = [0.0] + [st[n].loss_prob for n in self.names]
+        self._bcast_rate = min(self._rate_down[1:])
+
+    def set_params(self, params: MediumParams, now: float) -> None:
+        """New channel parameters from the next transmission on; the stations must stay the same."""
+        check_medium(params)
+        if list(params.stations) != self.names:
+            raise InputError(f"a medium's stations cannot change live (have {', '.join(self.names)})")
+        self._advance(now)
+        self.params = params
+        for i, n in enumerate(self.names):
+            self._down[i].limit = self._up[i].limit = params.stations[n].queue_packets
+        self._rates()
+        # A TDD change moves the active queues between one shared list and per-direction lists.
+        active = [q for lst in self._active for q in lst]
+        for lst in self._active:
+            lst.clear()
+        for q in active:
+            self._active[1 if (q.down and params.tdd_down is not None) else 0].append(q)
+        self._wait = None
+        self._start(now)
+
+    def set_station(self, name: str, now: float, **changes: Any) -> None:
+        """Change one station's radio live (its MCS drops in rain)."""
+        if name not in self.params.stations:
+            raise InputError(f"no station {name!r}; known: {', '.join(self.names)}")
+        st = dict(self.params.stations)
+        st[name] = st[name].with_changes(**changes)
+        self.set_params(self.params.with_changes(stations=st), now)
+
+    def new_epoch(self, seed: int) -> None:
+        self.rng = direction_rng(seed, "medium")
+        self._seed = seed
+        for q in self._all():
+            q.frames_in = q.frames_out = q.bytes_out = q.drops_queue = q.drops_loss = 0
+            q.airtime_s = 0.0
+
+    def set_carrier(self, up: bool, now: float) -> None:
+        """Carrier off drops everything queued, on the air and in flight."""
+        self._advance(now)
+        self.carrier = up
+        if not up:
+            for q in self._all():
+                q.drops_queue += len(q.q)
+                q.q.clear()
+                q.active = False
+                q.deficit = 0.0
+            for a in self._active:
+                a.clear()
+            self._busy = None
+            self._line.clear()
+            self._wait = None
+
+    def _all(self) -> list[_Queue]:
+        return [*self._down, *self._up, self._bcast]
+
+    def learn(self, mac: bytes, port: int) -> None:
+        """Where a MAC address is (the daemon tells the TAPs' own addresses up front)."""
+        self._where[bytes(mac)] = port
+
+    # -- the data path ---------------------------------------------------------------------
+
+    def arrive(self, port: int, frame: bytes, now: float) -> None:
+        """A frame read at `port` at `now`."""
+        self._advance(now)
+        if not self.carrier or len(frame) < 14:
+            return
+        src = frame[6:12]
+        if not src[0] & 1:
+            self._where[src] = port
+        dst = frame[0:6]
+        to = -1 if dst[0] & 1 else self._where.get(dst, -1)
+        if port == AP:
+            if to == AP:
+                return                     # to itself: nothing crosses the air
+            self._enqueue(self._bcast if to < 0 else self._down[to - 1], frame, to, 0.0, now)
+        else:
+            if to == port:
+                return
+            self._enqueue(self._up[port - 1], frame, to, 0.0, now)
+        self._start(now)
+
+    def arrive_many(self, port: int, frames: list[bytes], now: float) -> None:
+        for f in frames:
+            self.arrive(port, f, now)
+
+    def _enqueue(self, q: _Queue, frame: bytes, to: int, extra: float, now: float) -> None:
+        q.frames_in += 1
+        if len(q.q) >= q.limit:
+            q.drops_queue += 1
+            return
+        q.q.append((frame, to, extra))
+        if not q.active:
+            q.active = True
+            q.deficit = 0.0
+            self._active[1 if (q.down and self.params.tdd_down is not None) else 0].append(q)
+
+    def _airtime(self, q: _Queue, frame: bytes) -> float:
+        if q.station == 0:
+            rate = self._bcast_rate
+        else:
+            rate = self._rate_down[q.station] if q.down else self._rate_up[q.station]
+        return self.params.overhead_s + len(frame) * 8 / rate
+
+    def _window(self, t: float) -> tuple[bool, float]:
+        """(downlink window?, its end) at t under TDD."""
+        p = self.params
+        assert p.tdd_down is not None
+        period = p.tdd_period_s
+        k = math.floor(t / period + 1e-9)   # a boundary computed as k*period may land a hair below it
+        start = k * period
+        split = start + p.tdd_down * period
+        if t < split:
+            return True, split
+        return False, start + period
+
+    def _start(self, t: float) -> None:
+        """If the channel is free at t, pick the next frame (the scheduler's decision at t)."""
+        if self._busy is not None or not self.carrier:
+            return
+        p = self.params
+        if p.tdd_down is None:
+            q = self._pick(self._active[0], t, None)
+        else:
+            down, end = self._window(t)
+            lst = self._active[1] if down else self._active[0]
+            q = self._pick(lst, t, end)
+            if q is None:
+                self._wait = None
+                if self._active[0] or self._active[1]:
+                    # Frames wait for a window: wake at the next boundary.
+                    self._wait = end
+                return
+        if q is None:
+            return
+        self._wait = None
+        frame, to, extra = q.q.popleft()
+        air = self._airtime(q, frame)
+        if p.scheduler == "airtime":
+            q.deficit -= air
+        if not q.q:
+            self._deactivate(q)
+        elif p.scheduler == "throughput":
+            # One frame per queue per round: move it to the back of its list.
+            lst = self._active[1 if (q.down and p.tdd_down is not None) else 0]
+            if lst and lst[0] is q:
+                lst.rotate(-1)
+        if p.scheduler == "pf":
+            decay = math.exp(-air / p.pf_window_s)
+            for other in (*self._active[0], *self._active[1]):
+                other.avg_bps *= decay
+            if not q.active:
+                q.avg_bps *= decay
+            q.avg_bps += (1 - decay) * len(frame) * 8 / air
+        q.airtime_s += air
+        self._busy = (t + air, q, frame, to, extra)
+
+    def _deactivate(self, q: _Queue) -> None:
+        q.active = False
+        q.deficit = 0.0
+        for lst in self._active:
+            try:
+                lst.remove(q)
+                return
+            except ValueError:
+                continue
+
+    def _pick(self, lst: deque[_Queue], t: float, end: float | None) -> _Queue | None:
+        if not lst:
+            return None
+        sched = self.params.scheduler
+        if sched == "pf":
+            best: _Queue | None = None
+            best_m = -1.0
+            for q in lst:
+                air = self._airtime(q, q.q[0][0])
+                if end is not None and t + air > end and not self._at_window_start(t):
+                    continue
+                rate = len(q.q[0][0]) * 8 / air
+                m = rate / q.avg_bps if q.avg_bps > 0 else math.inf
+                if m > best_m:
+                    best, best_m = q, m
+            return best
+        quantum = self.params.quantum_s
+        while True:   # ends: every pass over the list adds a quantum to each deficit
+            q = lst[0]
+            air = self._airtime(q, q.q[0][0])
+            if end is not None and t + air > end and not self._at_window_start(t):
+                return None        # the head does not fit in what is left of the window
+            if sched == "airtime" and q.deficit <= 0:
+                q.deficit += quantum
+                lst.rotate(-1)
+                continue
+            return q
+
+    def _at_window_start(self, t: float) -> bool:
+        p = self.params
+        period = p.tdd_period_s
+        start = math.floor(t / period + 1e-9) * period
+        split = start + (p.tdd_down or 0) * period
+        return abs(t - start) < 1e-9 or abs(t - split) < 1e-9
+
+    def _advance(self, now: float) -> None:
+        """Run the channel up to `now`: finish transmissions, deliver or relay, start the next."""
+        while True:
+            busy = self._busy
+            if busy is not None:
+                t, q, frame, to, extra = busy
+                if t > now:
+                    return
+                self._busy = None
+                self._finish(t, q, frame, to, extra)
+                self._start(t)
+                continue
+            w = self._wait
+            if w is None or w > now:
+                return
+            self._wait = None
+            self._start(w)
+            if self._busy is None and self._wait == w:
+                return
+
+    def _finish(self, t: float, q: _Queue, frame: bytes, to: int, extra: float) -> None:
+        station = q.station
+        if station and self._loss[station] > 0 and self.rng.random() < self._loss[station]:
+            q.drops_loss += 1
+            return
+        q.frames_out += 1
+        q.bytes_out += len(frame)
+        due = t + self.params.delay_s + extra
+        if q.down:
+            targets = range(1, len(self.names) + 1) if to < 0 else (to,)
+            src_port = self._where.get(frame[6:12], AP)
+            for port in targets:
+                if port != src_port:
+                    self._deliver(due, port, frame)
+            return
+        # Uplink: at the AP. For the AP itself, or relayed to one or all other stations.
+        if to == AP or to < 0:
+            self._deliver(due, AP, frame)
+        if to != AP:
+            relay = self._bcast if to < 0 else self._down[to - 1]
+            self._enqueue(relay, frame, to, extra + self.params.delay_s, t)
+
+    def _deliver(self, due: float, port: int, frame: bytes) -> None:
+        heapq.heappush(self._line, (due, self._seq, port, frame))
+        self._seq += 1
+
+    def due(self, now: float) -> list[tuple[float, int, bytes]]:
+        """Frames to write by `now`: (scheduled time, port, frame), in departure order."""
+        self._advance(now)
+        line = self._line
+        out: list[tuple[float, int, bytes]] = []
+        while line and line[0][0] <= now:
+            t, _, port, frame = heapq.heappop(line)
+            out.append((t, port, frame))
+        return out
+
+    def next_time(self) -> float | None:
+        """Earliest virtual time at which something changes, or None when idle."""
+        cands = [x for x in (self._line[0][0] if self._line else None,
+                             self._busy[0] if self._busy is not None else None, self._wait) if x is not None]
+        return min(cands) if cands else None
+
+    # -- counters --------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Per station and direction: frames/bytes delivered, airtime used, drops by cause."""
+        out: dict[str, Any] = {}
+        for i, n in enumerate(self.names):
+            out[n] = {d: {"frames_in": q.frames_in, "frames_out": q.frames_out, "bytes_out": q.bytes_out,
+                          "airtime_s": q.airtime_s, "drops": {"queue": q.drops_queue, "loss": q.drops_loss},
+                          "queue_depth": len(q.q)}
+                      for d, q in (("down", self._down[i]), ("up", self._up[i]))}
+        b = self._bcast
+        return {"stations": out, "broadcast": {"frames_out": b.frames_out, "airtime_s": b.airtime_s,
+                                               "drops": {"queue": b.drops_queue}}}
