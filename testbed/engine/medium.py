@@ -28,6 +28,7 @@ import heapq
 import math
 from collections import deque
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Any
 
 from testbed.errors import InputError
@@ -96,7 +97,7 @@ def check_medium(p: MediumParams) -> None:
 class _Queue:
     """One station's queue in one direction (or the broadcast queue) and its scheduler state."""
 
-    __slots__ = ("station", "down", "q", "deficit", "active", "avg_bps", "limit",
+    __slots__ = ("station", "down", "q", "deficit", "active", "avg_bps", "avg_t", "pf_logr", "pf_key", "limit",
                  "frames_out", "bytes_out", "airtime_s", "drops_queue", "drops_loss", "frames_in")
 
     def __init__(self, station: int, down: bool, limit: int) -> None:
@@ -105,10 +106,16 @@ class _Queue:
         self.q: deque[tuple[bytes, int, float]] = deque()   # (frame, destination port or -1 = all stations, extra delay)
         self.deficit = 0.0
         self.active = False
-        self.avg_bps = 0.0
+        self.avg_bps = 0.0                # proportional fair: throughput average as of avg_t
+        self.avg_t = 0.0
+        self.pf_logr = 0.0                # log of the PHY rate
+        self.pf_key = math.inf            # log(rate / average now) - now / window: ranks queues (see _served_pf)
         self.limit = limit
         self.frames_in = self.frames_out = self.bytes_out = self.drops_queue = self.drops_loss = 0
         self.airtime_s = 0.0
+
+
+_pf_key = attrgetter("pf_key")
 
 
 class Medium:
@@ -140,6 +147,11 @@ class Medium:
         self._rate_up = [0.0] + [st[n].up_rate_bps or st[n].rate_bps for n in self.names]
         self._loss = [0.0] + [st[n].loss_prob for n in self.names]
         self._bcast_rate = min(self._rate_down[1:])
+        for q in self._all():
+            rate = self._bcast_rate if q.station == 0 else (self._rate_down if q.down else self._rate_up)[q.station]
+            q.pf_logr = math.log(rate)
+            if q.avg_bps > 0:
+                q.pf_key = q.pf_logr - math.log(q.avg_bps) - q.avg_t / self.params.pf_window_s
 
     def set_params(self, params: MediumParams, now: float) -> None:
         """New channel parameters from the next transmission on; the stations must stay the same."""
@@ -221,8 +233,27 @@ class Medium:
         self._start(now)
 
     def arrive_many(self, port: int, frames: list[bytes], now: float) -> None:
-        for f in frames:
-            self.arrive(port, f, now)
+        """arrive() for each frame, all read at `now`; the scheduler decides once, after all of them."""
+        self._advance(now)
+        if not self.carrier:
+            return
+        where = self._where
+        enqueue = self._enqueue
+        down, up = self._down, self._up
+        for frame in frames:
+            if len(frame) < 14:
+                continue
+            src = frame[6:12]
+            if not src[0] & 1:
+                where[src] = port
+            dst = frame[0:6]
+            to = -1 if dst[0] & 1 else where.get(dst, -1)
+            if port == AP:
+                if to != AP:
+                    enqueue(self._bcast if to < 0 else down[to - 1], frame, to, 0.0, now)
+            elif to != port:
+                enqueue(up[port - 1], frame, to, 0.0, now)
+        self._start(now)
 
     def _enqueue(self, q: _Queue, frame: bytes, to: int, extra: float, now: float) -> None:
         q.frames_in += 1
@@ -260,11 +291,11 @@ class Medium:
             return
         p = self.params
         if p.tdd_down is None:
-            q = self._pick(self._active[0], t, None)
+            q, air = self._pick(self._active[0], t, None)
         else:
             down, end = self._window(t)
             lst = self._active[1] if down else self._active[0]
-            q = self._pick(lst, t, end)
+            q, air = self._pick(lst, t, end)
             if q is None:
                 self._wait = None
                 if self._active[0] or self._active[1]:
@@ -275,7 +306,6 @@ class Medium:
             return
         self._wait = None
         frame, to, extra = q.q.popleft()
-        air = self._airtime(q, frame)
         if p.scheduler == "airtime":
             q.deficit -= air
         if not q.q:
@@ -286,14 +316,22 @@ class Medium:
             if lst and lst[0] is q:
                 lst.rotate(-1)
         if p.scheduler == "pf":
-            decay = math.exp(-air / p.pf_window_s)
-            for other in (*self._active[0], *self._active[1]):
-                other.avg_bps *= decay
-            if not q.active:
-                q.avg_bps *= decay
-            q.avg_bps += (1 - decay) * len(frame) * 8 / air
+            self._served_pf(q, t + air, air, len(frame))
         q.airtime_s += air
         self._busy = (t + air, q, frame, to, extra)
+
+    def _served_pf(self, q: _Queue, t_end: float, air: float, nbytes: int) -> None:
+        """Update q's throughput average (an exponential average over pf_window_s) after sending.
+
+        Averages decay lazily: avg(t) = avg(avg_t) * exp(-(t - avg_t)/W). So log(rate / avg(t)) =
+        [log rate - log avg(avg_t) - avg_t/W] + t/W, and t/W is the same for every queue: ranking by the
+        bracket (pf_key) ranks by rate / average now, without touching the queues that did not send.
+        """
+        w = self.params.pf_window_s
+        a = q.avg_bps * math.exp(-(t_end - q.avg_t) / w) if q.avg_bps > 0 else 0.0
+        a += (1 - math.exp(-air / w)) * nbytes * 8 / air
+        q.avg_bps, q.avg_t = a, t_end
+        q.pf_key = q.pf_logr - math.log(a) - t_end / w
 
     def _deactivate(self, q: _Queue) -> None:
         q.active = False
@@ -305,33 +343,32 @@ class Medium:
             except ValueError:
                 continue
 
-    def _pick(self, lst: deque[_Queue], t: float, end: float | None) -> _Queue | None:
+    def _pick(self, lst: deque[_Queue], t: float, end: float | None) -> tuple[_Queue | None, float]:
+        """The queue to send next and its head's airtime; (None, 0) when nothing may start at t."""
         if not lst:
-            return None
+            return None, 0.0
         sched = self.params.scheduler
         if sched == "pf":
-            best: _Queue | None = None
-            best_m = -1.0
-            for q in lst:
-                air = self._airtime(q, q.q[0][0])
-                if end is not None and t + air > end and not self._at_window_start(t):
-                    continue
-                rate = len(q.q[0][0]) * 8 / air
-                m = rate / q.avg_bps if q.avg_bps > 0 else math.inf
-                if m > best_m:
-                    best, best_m = q, m
-            return best
+            if end is None:
+                q = max(lst, key=_pf_key)
+                return q, self._airtime(q, q.q[0][0])
+            fits = [(q, self._airtime(q, q.q[0][0])) for q in lst]
+            at_start = self._at_window_start(t)
+            fits = [(q, a) for q, a in fits if at_start or t + a <= end]
+            if not fits:
+                return None, 0.0
+            return max(fits, key=lambda qa: qa[0].pf_key)
         quantum = self.params.quantum_s
         while True:   # ends: every pass over the list adds a quantum to each deficit
             q = lst[0]
             air = self._airtime(q, q.q[0][0])
             if end is not None and t + air > end and not self._at_window_start(t):
-                return None        # the head does not fit in what is left of the window
+                return None, 0.0   # the head does not fit in what is left of the window
             if sched == "airtime" and q.deficit <= 0:
                 q.deficit += quantum
                 lst.rotate(-1)
                 continue
-            return q
+            return q, air
 
     def _at_window_start(self, t: float) -> bool:
         p = self.params
