@@ -208,7 +208,8 @@ def timeseries_figure(runs: Runs, metric: str) -> str | None:
 
 # the metrics worth a plot of their own, with how to show them: (axis label, scale to display units)
 OTHER_METRICS = {
-    "mos": ("MOS (1 bad – 5 excellent)", 1.0), "fetch_time": ("page fetch time (s)", 1.0),
+    "mos": ("MOS (1 bad – 5 excellent)", 1.0), "mos_back": ("MOS, the way back (1 bad – 5 excellent)", 1.0),
+    "fetch_time": ("page fetch time (s)", 1.0),
     "jitter": ("jitter (ms)", 1e3), "loss": ("loss (%)", 100.0), "failed": ("failed downloads (%)", 100.0),
     "retransmits": ("TCP retransmits per interval", 1.0),
 }
@@ -243,7 +244,7 @@ def other_metrics_figure(runs: Runs) -> str | None:
             ax.plot(list(s.t_s), ys, color=color, lw=1.4, marker=".", ms=3, label=f"{tag}{name} ({f.kind})",
                     **RUN_STYLES[k % 2])
         ax.set_ylabel(ylabel)
-        if metric == "mos":
+        if metric in ("mos", "mos_back"):
             ax.set_ylim(1, 5)
         else:
             ax.set_ylim(bottom=0)

@@ -24,6 +24,7 @@ METRIC_UNITS: dict[str, str] = {
     "throughput": "bit/s", "rtt": "s", "delay": "s", "jitter": "s", "loss": "fraction", "mos": "MOS 1-5",
     "fetch_time": "s", "failed": "fraction", "retransmits": "count", "exit_code": "number", "runtime": "s",
     "sent": "count", "answered": "fraction",
+    "delay_back": "s", "jitter_back": "s", "loss_back": "fraction", "mos_back": "MOS 1-5",
 }
 
 # Event kinds that are no fault: flow starts and stops, a Python scenario's own calls, the run's end.

@@ -1,4 +1,9 @@
-"""voip flows: the udpprobe sender and receiver; one-way delay, loss, jitter (RFC 3550), MOS."""
+"""voip flows: the udpprobe sender and receiver; one-way delay, loss, jitter (RFC 3550), MOS.
+
+A call is two-way by default (`two_way: true`): a second stream from `to` back to `from`, measured
+the same way, as `delay_back`, `jitter_back`, `loss_back`, `mos_back` — so a fade on one direction
+shows in that direction's MOS only.
+"""
 
 from __future__ import annotations
 
@@ -93,41 +98,57 @@ class VoipRunner(Runner):
     def start(self) -> None:
         o = self.spec.options
         port = str(self.port())
-        self.recv_out = self.out("recv.txt")
-        self.spawn(self.dst, [sys.executable, "-m", "testbed.traffic.udpprobe", "recv", port], self.recv_out)
-        self.send_out = self.out("send.txt")
-        self.started_at = self.ctx.now()
         # from the scheduled span, not the clock: the same count on every run (seeded drops stay
         # identical), one interval short so the last packet leaves before the flow is stopped
         span = self.spec.end_s(self.ctx.duration_s) - self.spec.start_s
         count = max(1, int(span / o["interval"] + 1e-9) - 1)
         self.scheduled = count
-        self.spawn(self.src, [sys.executable, "-m", "testbed.traffic.udpprobe", "send", self.ctx.tb.address_of(self.dst),
+        self.recv_out = self.out("recv.txt")
+        self.send_out = self.out("send.txt")
+        self.recv_back_out = self.out("back.recv.txt")
+        self.send_back_out = self.out("back.send.txt")
+        legs = [(self.src, self.dst, self.send_out, self.recv_out)]
+        if o.get("two_way", True):
+            legs.append((self.dst, self.src, self.send_back_out, self.recv_back_out))
+        # procs: the receivers first, then the senders (stop() relies on this order)
+        for _, rx, _, rx_out in legs:
+            self.spawn(rx, [sys.executable, "-m", "testbed.traffic.udpprobe", "recv", port], rx_out)
+        self.started_at = self.ctx.now()
+        for tx, rx, tx_out, _ in legs:
+            self.spawn(tx, [sys.executable, "-m", "testbed.traffic.udpprobe", "send", self.ctx.tb.address_of(rx),
                             port, "--interval", f"{o['interval']:g}", "--size", str(int(o["size"])),
-                            "--count", str(count)], self.send_out)
+                            "--count", str(count)], tx_out)
 
     LATE_GRACE_S = 10.0
 
+    def running(self) -> bool:
+        return any(p.poll() is None for p in self.procs[len(self.procs) // 2:])
+
     def stop(self) -> None:
-        """The sender finishes its whole schedule first (late if the machine was busy), then the
-        last packets get time to land before the receiver stops."""
+        """The senders finish their whole schedule first (late if the machine was busy), then the
+        last packets get time to land before the receivers stop."""
         import subprocess
         import time
 
         from .base import stop_process
-        if len(self.procs) != 2:
+        half = len(self.procs) // 2
+        if not half or len(self.procs) % 2:
             return
-        sender = self.procs[1]
-        if sender.poll() is None and not self.ctx.ending:
+        receivers, senders = self.procs[:half], self.procs[half:]
+        if any(s.poll() is None for s in senders) and not self.ctx.ending:
             return      # the timeline's stop: let a late sender run on; the run's final stop waits for it
-        if sender.poll() is None and self.ctx.ending == "end":
-            try:
-                sender.wait(timeout=self.LATE_GRACE_S)
-            except subprocess.TimeoutExpired:   # stopped below; the shortfall is reported
-                pass
-        stop_process(sender)
+        if self.ctx.ending == "end":
+            deadline = time.monotonic() + self.LATE_GRACE_S
+            for s in senders:
+                try:
+                    s.wait(timeout=max(0.0, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:   # stopped below; the shortfall is reported
+                    pass
+        for s in senders:
+            stop_process(s)
         time.sleep(1.0)
-        stop_process(self.procs[0])
+        for rcv in receivers:
+            stop_process(rcv)
 
     def result(self) -> FlowResult:
         r = self.new_result()
@@ -142,4 +163,19 @@ class VoipRunner(Runner):
                        "(stopped before it caught up with its schedule)")
         if not p["probes"]:
             r.error = "the voip sender logged no packets"
+        if self.spec.options.get("two_way", True):
+            sb = self.send_back_out.read_text() if self.send_back_out.exists() else ""
+            rb = self.recv_back_out.read_text() if self.recv_back_out.exists() else ""
+            back = parse_voip(sb, rb, self.ctx.t0_wall, self.spec.options["interval"], self.spec.options["codec"])
+            add_back(r.series, r.summary, back)
+            if not back["probes"] and not r.error:
+                r.error = "the voip sender of the way back logged no packets"
         return r
+
+
+def add_back(series: dict[str, Any], summary: dict[str, Any], back: dict[str, Any]) -> None:
+    """The way back's series and summary under `<metric>_back` names (pure)."""
+    for k, v in back["series"].items():
+        series[f"{k}_back"] = v
+    for k, v in back["summary"].items():
+        summary[f"{k}_back"] = v

@@ -150,3 +150,13 @@ def test_bad_scenario_exits_2_before_anything_starts(body: str, needle: str, tmp
     assert needle in cp.stderr and f"{f}:" in cp.stderr
     assert not (tmp_path / "out").exists()                # nothing made, not even the results folder
     assert time.monotonic() - t0 < 10
+
+
+def test_two_way_voip_a_downlink_fade_lowers_only_the_downlink_mos(tmp_path: Path) -> None:
+    scenario = Path(__file__).resolve().parent / "scenarios" / "voip-downlink-fade.yaml"
+    cp = run([str(scenario), "--out", str(tmp_path), "-q"])
+    res = json.loads((tmp_path / "results.json").read_text())
+    call = res["flows"]["call"]
+    print(cp.stdout[-2000:], {k: v for k, v in call["summary"].items() if "mos" in k or "loss" in k})
+    assert cp.returncode == 0, (cp.stdout[-3000:], cp.stderr[-3000:])
+    assert call["summary"]["mos_back"] < call["summary"]["mos"] - 0.3

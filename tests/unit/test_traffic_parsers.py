@@ -149,3 +149,19 @@ def test_scapy_packets():
     text = '{"seq": 0, "t_ns": 2000000000, "answered": true}\n{"seq": 1, "t_ns": 3000000000, "answered": false}\n'
     r = parse_scapy(text, 1.0)
     assert r["series"]["sent"] == [(2.0, 2.0)] and [v for _, v in r["series"]["answered"]] == [1.0, 0.0]
+
+
+def test_two_way_voip_a_fade_on_the_way_back_lowers_only_the_mos_back():
+    from testbed.traffic.voip import add_back
+    sent, recv, t0 = _voip_logs(n=500, lost=())
+    fwd = parse_voip(sent, recv, t0, 0.02, in_flight_s=0.0)
+    sent_b, recv_b, _ = _voip_logs(n=500, lost=tuple(range(200, 500, 4)))   # 25 % lost from 4 s on
+    back = parse_voip(sent_b, recv_b, t0, 0.02, in_flight_s=0.0)
+    series, summary = dict(fwd["series"]), dict(fwd["summary"])
+    add_back(series, summary, back)
+    assert summary["mos"] == fwd["summary"]["mos"] and summary["loss"] == 0.0
+    assert summary["loss_back"] == pytest.approx(75 / 500) and summary["mos_back"] < summary["mos"] - 0.5
+    before = [v for t, v in series["mos_back"] if t <= 4.0]
+    after = [v for t, v in series["mos_back"] if t > 5.0]
+    assert min(before) > 4.0 and max(after) < 3.0
+    assert [v for _, v in series["mos"]] == [v for _, v in fwd["series"]["mos"]]
