@@ -78,6 +78,7 @@ class FaultContext:
         self.tb = tb
         self.scenario = scenario
         self.params = LinkParamsTracker(tb)
+        self.series: dict[str, list[tuple[float, float]]] = {}   # what kinds compute ahead ("soc:<node>")
 
 
 class FaultKind:

@@ -92,6 +92,7 @@ def _timeline_sections(runs: list[tuple[str, RunData]], ends: dict[str, tuple[st
     util = plots.utilisation_figure(runs, ends)
     drops = plots.drops_figure(runs, ends)
     other = plots.other_metrics_figure(runs)
+    soc = plots.soc_figure(runs)
     return "".join([
         '<h2 id="throughput">Throughput over time</h2>',
         '<p class="help">Data each traffic flow delivered, per one-second interval, in Mbit/s. Red shading is '
@@ -109,6 +110,10 @@ def _timeline_sections(runs: list[tuple[str, RunData]], ends: dict[str, tuple[st
          "E-model), page fetch times, jitter, loss and retransmits per flow, with the same fault marks.</p>"
          + plots_fig(other, "other measurements of each flow over time", "Per-flow quality measures against "
                      "scenario time (s).")) if other else "",
+        ('<h2 id="power">Batteries</h2><p class="help">State of charge of each battery-powered node (a '
+         "<code>battery</code> event): it powers off when empty and on again when recovered.</p>"
+         + plots_fig(soc, "battery state of charge over time", "State of charge (%) against scenario time (s).")
+         ) if soc else "",
         '<h2 id="links">Links: utilisation and drops</h2>',
         '<p class="help">How much of each link\'s capacity the traffic used, per direction (links that stayed idle '
         "are left out).</p>",

@@ -159,6 +159,7 @@ class RunData:
     routes: list[dict[str, Any]] = field(default_factory=list)   # routing changes {t, node, dest, before, after}
     manifest: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    soc: dict[str, list[tuple[float, float]]] = field(default_factory=dict)   # node -> battery state of charge
 
     @property
     def label(self) -> str:
@@ -269,6 +270,10 @@ def read_run(run_dir: str | Path) -> RunData:
 
 def _read_routes(run: RunData, res: dict) -> None:
     run.routes = [r for r in res.get("routes") or [] if isinstance(r, dict) and "t" in r and "node" in r]
+    soc = (res.get("power") or {}).get("soc") if isinstance(res.get("power"), dict) else None
+    if isinstance(soc, dict):
+        run.soc = {str(n): [(float(p[0]), float(p[1])) for p in s if isinstance(p, list) and len(p) == 2]
+                   for n, s in soc.items() if isinstance(s, list)}
 
 
 def _read_summary(run: RunData, res: dict) -> None:

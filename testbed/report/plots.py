@@ -253,6 +253,30 @@ def other_metrics_figure(runs: Runs) -> str | None:
     return _finish_time_panels(fig, axes, runs)
 
 
+@styled
+def soc_figure(runs: Runs) -> str | None:
+    """Battery state of charge of each node a `battery` event ran, with the fault marks (power off/on)."""
+    nodes = sorted({n for _, r in runs for n in r.soc})
+    if not nodes:
+        return None
+    fig, axes = subplots(1, 1, figsize=(WIDTH_IN, 3.0), squeeze=False)
+    ax = axes[0, 0]
+    mark_events(ax, _all_events(runs), label_them=True)
+    for k, (label, r) in enumerate(runs):
+        for i, n in enumerate(nodes):
+            s = r.soc.get(n)
+            if not s:
+                continue
+            tag = f"{label}: " if len(runs) > 1 else ""
+            ax.plot([t for t, _ in s], [100 * v for _, v in s], color=PALETTE[i % len(PALETTE)], lw=1.6,
+                    label=f"{tag}{n}", **RUN_STYLES[k % 2])
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("state of charge (%)")
+    ax.set_title("battery state of charge", loc="left", fontsize=11, pad=28)
+    ax.legend(loc="upper right", framealpha=0.9)
+    return _finish_time_panels(fig, axes, runs)
+
+
 def direction_label(link: str, d: str, ends: dict[str, tuple[str, str]]) -> str:
     a, b = ends.get(link) or (tuple(link.split("--", 1)) if "--" in link else ("a", "b"))
     return f"{a} → {b}" if d == "ab" else f"{b} → {a}"

@@ -75,6 +75,7 @@ def results_doc(r: RunResult, run_id: str) -> ResultsDoc:
         "timings": r.timings,
         "broken": r.broken,
         "fidelity": _fidelity_of(r),
+        "power": {"soc": {node: [[round(t, 3), round(v, 4)] for t, v in s] for node, s in r.power.items()}},
     })
     return doc
 

@@ -145,6 +145,7 @@ class ResultsDoc(TypedDict):
     timings: dict[str, float]
     broken: dict[str, Any] | None    # status "broken": {what, pid, how, t} of the process that died
     fidelity: dict[str, Any]         # ok is false for a broken run
+    power: dict[str, Any]            # {"soc": {node: [[t_s, state of charge 0..1], ...]}} (battery events)
 
 
 class ContractError(ValueError):

@@ -63,6 +63,7 @@ class RunResult:
     routes: list[dict[str, Any]] = field(default_factory=list)    # routing changes: {t, node, dest, before, after}
     host: dict[str, Any] = field(default_factory=dict)            # the host at start (testbed.results.hostinfo)
     broken: dict[str, Any] | None = None       # status "broken": {what, pid, how, t (scenario s)}
+    power: dict[str, list[tuple[float, float]]] = field(default_factory=dict)   # node -> state of charge series
 
 
 def check_programs(sc: Scenario) -> None:
@@ -228,7 +229,7 @@ class ScenarioRun:
         return RunResult(sc, status, self.seed, self.time_scale, flows, verdicts, self.events,
                          collector.samples if collector else [], ctx.commands, ctx.t0_wall, elapsed, error,
                          dict(self.timings, **getattr(self.tb, "timings", {})),
-                         list(routes.changes) if routes else [], host, broken)
+                         list(routes.changes) if routes else [], host, broken, getattr(self, "power", {}))
 
     def _log_event(self, scheduled: float, fired: float, st: Step, kind: str, error: str | None = None,
                    closes: EventRecord | None = None, revert: bool = False) -> EventRecord:
@@ -260,6 +261,7 @@ class ScenarioRun:
         for ev in sc.events:
             for st in expand(ev, fctx, self.seed, sc.duration_s):
                 push(st, ev.kind)
+        self.power = {k.split(":", 1)[1]: v for k, v in fctx.series.items() if k.startswith("soc:")}
         if sc.script is not None:
             def at(t: Any, fn: Callable[..., Any], *args: Any, label: str | None = None, **kw: Any) -> None:
                 ts = (units.parse_duration(t) if isinstance(t, str) else float(t)) * self.time_scale

@@ -23,6 +23,7 @@ LAYERS: dict[str, set[str]] = {
     "linkparams": {"errors", "units"},
     "textfile": {"errors"},
     "stats": set(),
+    "energy": set(),                                          # pure: sun, panel, battery
     "netenv": {"errors"},
     "yamlsource": {"errors", "textfile"},
     "probe": {"errors"},
@@ -32,7 +33,7 @@ LAYERS: dict[str, set[str]] = {
     "network": {"topology"},
     "engine": {"errors", "units", "linkparams", "textfile", "probe", "procs"},
     "traffic": {"errors", "units", "options", "stats", "probe", "procs"},
-    "faults": {"errors", "units", "linkparams", "options", "topology"},
+    "faults": {"errors", "units", "linkparams", "options", "topology", "energy"},
     "results": {"errors", "textfile", "netenv", "stats"},    # the runner's types under TYPE_CHECKING only
     "scenario": {"errors", "units", "yamlsource", "topology", "options", "network", "traffic", "faults", "results",
                  "stats", "netenv", "interrupts"},

@@ -43,7 +43,7 @@ def test_bad_scenario_reports_every_problem_with_location_and_known_names():
         f'{f}:6:43: traffic[0].to: unknown node "h9"; known: h1, h2, r1, r2',
         f'{f}:7:25: traffic[1].kind: unknown traffic kind "pingg" (did you mean "ping"?); known: exec, http',
         f'{f}:8:56: traffic[2].interval: expected a duration like "20ms"',
-        f'{f}:10:19: events[0].do: unknown fault "link-dwn" (did you mean "link-down"?); known: blackhole',
+        f'{f}:10:19: events[0].do: unknown fault "link-dwn" (did you mean "link-down"?); known: battery, blackhole',
         f'{f}:11:10: events[1].at: expected a duration like "20ms" (units: us, ms, s, min, h), got "20x"',
         f'{f}:11:36: events[1].link: unknown link "r1--r9" (did you mean "r1--r2"?); known: h1--r1, r1--r2, r2--h2',
         f'{f}:12:42: events[2].for: link-up cannot be reverted with "for:"',
