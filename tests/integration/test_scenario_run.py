@@ -137,7 +137,7 @@ def test_ctrl_c_to_the_process_group_20s_in_writes_interrupted_results_and_leave
     ("traffic: [{name: p, kind: ping, from: h1, to: h9}]", 'unknown node "h9"; known: h1, h2, r1'),
     ("events: [{at: 1s, do: link-down, link: h1--h9}]", 'unknown link "h1--h9"'),
     ("traffic: [{name: p, kind: pong, from: h1, to: h2}]", 'unknown traffic kind "pong"'),
-    ("events: [{at: 1s, do: cut, link: h1--r1}]", 'unknown fault "cut"; known: blackhole'),
+    ("events: [{at: 1s, do: cut, link: h1--r1}]", 'unknown fault "cut"; known: battery, blackhole'),
     ("traffic: [{name: p, kind: ping, from: h1, to: h2}]\nexpect: [p.rttt < 1s]", 'unknown metric "rttt"'),
     ("events: [{at: 1 fortnight, do: link-down, link: h1--r1}]", 'expected a duration like "20ms"'),
 ])
