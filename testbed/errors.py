@@ -74,6 +74,12 @@ class EmulationError(TestbedError):
     exit_code = 4
 
 
+class StepFailed(EmulationError):
+    """A scenario step (a fault, its revert, a flow's start, a script call) could not be carried out.
+    The run stops there with status "error" (exit 4): a scenario whose fault never happened would
+    otherwise be judged as if it had, and could pass."""
+
+
 class NetworkBroken(EmulationError):
     """A process the emulated network needs (the link engine, a routing daemon, a node's shell)
     died while it ran (exit 4). Carries what died, its pid, how, and when (time.monotonic())."""

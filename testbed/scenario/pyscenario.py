@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, Problem, excerpt
+from ..errors import InputError, Problem, StepFailed, TestbedError, excerpt
 from ..yamlsource import Source
 
 
@@ -36,6 +36,19 @@ def _line_in(e: BaseException, path: Path) -> int:
             line = tb.tb_lineno
         tb = tb.tb_next
     return line
+
+
+def call_user(fn: Callable[..., Any], path: Path, what: str, *args: Any, **kw: Any) -> Any:
+    """Call the scenario's own code; an exception in it (not Ctrl-C, not ours) becomes a StepFailed
+    naming the file and line it came from, so the run ends as an error with its results kept."""
+    try:
+        return fn(*args, **kw)
+    except (TestbedError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # noqa: BLE001 - the user's code can raise anything; it is reported, never a crash
+        line = _line_in(e, path)
+        where = f"{path}:{line}" if line else str(path)
+        raise StepFailed(f"{where}: {what} raised {type(e).__name__}: {excerpt(str(e))}") from e
 
 
 def read_python_scenario(path: Path) -> tuple[Source, Callable[..., Any] | None]:

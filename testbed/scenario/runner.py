@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import interrupts, units
-from ..errors import NetworkBroken, TestbedError
+from ..errors import NetworkBroken, StepFailed, TestbedError
 from ..faults.base import FaultContext, Step
 from ..faults.registry import expand
 from ..netenv import check_cc, host_info, wanted_cc
@@ -29,6 +29,7 @@ from ..traffic.base import FlowResult, RunContext, Runner
 from ..traffic.registry import RUNNERS
 from .expect import Verdict, evaluate
 from .model import Scenario
+from .pyscenario import call_user
 from .routes import RouteCollector
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,8 @@ class ScenarioRun:
             error = f"the emulated network broke: {e.describe(ctx.t0_mono)}"
             self._log_event(e.at_mono - ctx.t0_mono, ctx.now(), Step(ctx.now(), error, _nothing), "broken",
                             error=error)
+        except StepFailed as e:     # the failed step is recorded already
+            status, error = "error", str(e)
         except TestbedError as e:
             status, error = "error", str(e)
             self._log_event(ctx.now(), ctx.now(), Step(ctx.now(), f"run failed: {e}", _nothing), "error", error=str(e))
@@ -266,8 +269,9 @@ class ScenarioRun:
             def at(t: Any, fn: Callable[..., Any], *args: Any, label: str | None = None, **kw: Any) -> None:
                 ts = (units.parse_duration(t) if isinstance(t, str) else float(t)) * self.time_scale
                 name = label or f"{getattr(fn, '__name__', 'call')}({', '.join(map(str, args))})"
-                push(Step(ts, name, lambda: (fn(*args, **kw), None)[1]), "script")
-            sc.script(self.tb, at)
+                push(Step(ts, name, lambda: (call_user(fn, script_file, name, *args, **kw), None)[1]), "script")
+            script_file = Path(sc.file)
+            call_user(sc.script, script_file, "timeline(tb, at)", self.tb, at)
 
         def fire(t_sched: float, kind: str, st: Step, reverts: EventRecord | None) -> None:
             fired = ctx.now()
@@ -278,7 +282,8 @@ class ScenarioRun:
                 log.warning("%s at %.2fs failed: %s", st.label, fired, e)
                 self._log_event(t_sched, fired, st, kind, error=str(e), revert=reverts is not None)
                 self._report("event", fired, f"{st.label}: FAILED: {e}")
-                return
+                raise StepFailed(f"{st.label} at {fired:.2f}s failed: {e}; the run stopped there (a scenario "
+                                 "whose step did not happen cannot be judged)") from e
             closes = reverts if reverts is not None else open_states.pop(st.closes, None) if st.closes else None
             if reverts is not None and st.closes and open_states.get(st.closes) is reverts:
                 del open_states[st.closes]
