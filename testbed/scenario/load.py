@@ -204,7 +204,7 @@ def _endpoints(pr: Problems, body: dict[str, Any], kind: TrafficKind, ctx: LoadC
         if "node" not in body:
             pr.add(path, f'an {kind.name} flow needs "node": where to run the command')
             return None, None
-        return ctx.node(body["node"], path + ("node",)), None
+        return _runs_programs(pr, ctx, ctx.node(body["node"], path + ("node",)), kind, path + ("node",)), None
     if "node" in body:
         pr.add(path + ("node",), f'a {kind.name} flow goes from one node to another: write "from:" and "to:"',
                key=True)
@@ -212,14 +212,28 @@ def _endpoints(pr: Problems, body: dict[str, Any], kind: TrafficKind, ctx: LoadC
     if "from" not in body:
         pr.add(path, f'a {kind.name} flow needs "from" (the sending node)')
     else:
-        src = ctx.node(body["from"], path + ("from",))
+        src = _runs_programs(pr, ctx, ctx.node(body["from"], path + ("from",)), kind, path + ("from",))
     if "to" in body:
         dst = ctx.node(body["to"], path + ("to",))
+        if not kind.passive_to:
+            dst = _runs_programs(pr, ctx, dst, kind, path + ("to",))
         if src is not None and src == dst:
             pr.add(path + ("to",), f'"from" and "to" are the same node ({src})')
     elif kind.endpoints == "pair":
         pr.add(path, f'a {kind.name} flow needs "to" (the receiving node)')
     return src, dst
+
+
+def _runs_programs(pr: Problems, ctx: LoadContext, node: str | None, kind: TrafficKind,
+                   path: tuple[Any, ...]) -> str | None:
+    """`node` as a place testbed starts a program; an external device is not one (nothing of ours runs there)."""
+    if node is None or ctx.topo is None or node not in ctx.topo.external:
+        return node
+    answering = [k for k, tk in TRAFFIC_KINDS.items() if tk.passive_to]
+    pr.add(path, f'"{node}" is an external device (behind host interface {ctx.topo.external[node]}): testbed '
+                 f'runs no programs on it, so it cannot be the "{path[-1]}" of a {kind.name} flow; it can be the "to" '
+                 f'of {" or ".join(answering)} flows (the device answers), or run your program on the device yourself')
+    return None
 
 
 def _events(pr: Problems, data: Any, ctx: LoadContext, duration: float) -> list[EventSpec]:

@@ -19,6 +19,7 @@ class TrafficKind:
     options: dict[str, Opt] = field(default_factory=dict)
     metrics: dict[str, str] = field(default_factory=dict)   # metric -> unit kind
     outage: bool = False                 # outage(<name>) is defined (probe-based kinds)
+    passive_to: bool = False             # `to` only answers (the kernel does): it may be an external device
 
 
 TRAFFIC_KINDS: dict[str, TrafficKind] = {k.name: k for k in (
@@ -33,7 +34,7 @@ TRAFFIC_KINDS: dict[str, TrafficKind] = {k.name: k for k in (
     TrafficKind("ping", "ICMP echo with fping: every reply's RTT with its timestamp",
                 "pair", {"interval": Opt(o.positive_duration, 0.1), "timeout": Opt(o.positive_duration, 1.0),
                          "size": Opt(o.size, 56)},
-                {"rtt": DURATION, "loss": FRACTION}, outage=True),
+                {"rtt": DURATION, "loss": FRACTION}, outage=True, passive_to=True),
     TrafficKind("http", "a real HTTP server on `to`, repeated downloads from `from` with completion times",
                 "pair", {"size": Opt(o.size, 1_000_000), "interval": Opt(o.duration, 1.0),
                          "timeout": Opt(o.positive_duration, 30.0), "port": Opt(o.port)},
@@ -52,7 +53,7 @@ TRAFFIC_KINDS: dict[str, TrafficKind] = {k.name: k for k in (
                 "from", {"packet": Opt(o.one_of("dns", "udp", "syn", "malformed", "pcap"), "udp"),
                          "count": Opt(o.positive_int, 10), "interval": Opt(o.duration, 0.1),
                          "pcap": Opt(o.text), "qname": Opt(o.text, "example.org"), "port": Opt(o.port)},
-                {"sent": NUMBER, "answered": FRACTION}),
+                {"sent": NUMBER, "answered": FRACTION}, passive_to=True),
 )}
 
 STATS = ("min", "mean", "p50", "p95", "p99", "max", "count")

@@ -124,3 +124,25 @@ def test_unknown_kind_does_not_hide_the_flows_other_problems(tmp_path):
     assert any('unknown traffic kind "pign"' in m for m in msgs)
     assert any('flow name "p" is used twice' in m for m in msgs)
     assert any('unknown node "h9"' in m for m in msgs)
+
+
+def test_an_external_device_only_answers(tmp_path):
+    (tmp_path / "t.yaml").write_text("name: ext\nnodes:\n  r1: {kind: router}\n  h1: {kind: host}\n"
+                                     "  cpe: {kind: external, interface: enp3s0}\n"
+                                     "links:\n  - {endpoints: [h1, r1]}\n  - {endpoints: [r1, cpe]}\n")
+    ok = ("  - {name: p, kind: ping, from: h1, to: cpe}\n"
+          "  - {name: s, kind: scapy, from: h1, to: cpe}\n")
+    (tmp_path / "ok.yaml").write_text("name: s\ntopology: t.yaml\nduration: 5s\ntraffic:\n" + ok)
+    assert [t.dst for t in load_scenario(tmp_path / "ok.yaml").traffic] == ["cpe", "cpe"]
+    bad = ("  - {name: up, kind: tcp, from: cpe, to: h1}\n"
+           "  - {name: down, kind: tcp, from: h1, to: cpe}\n"
+           "  - {name: mine, kind: exec, node: cpe, cmd: [sleep, '1']}\n")
+    (tmp_path / "s.yaml").write_text("name: s\ntopology: t.yaml\nduration: 5s\ntraffic:\n" + bad)
+    with pytest.raises(InputError) as ei:
+        load_scenario(tmp_path / "s.yaml")
+    lines = str(ei.value).splitlines()
+    assert [ln.split(": ")[0].rsplit(":", 2)[1:] for ln in lines] == [["5", "33"], ["6", "43"], ["7", "36"]]
+    assert lines[0].endswith('traffic[0].from: "cpe" is an external device (behind host interface enp3s0): testbed '
+                             'runs no programs on it, so it cannot be the "from" of a tcp flow; it can be the "to" '
+                             'of ping or scapy flows (the device answers), or run your program on the device yourself')
+    assert "traffic[1].to:" in lines[1] and "traffic[2].node:" in lines[2]
