@@ -29,6 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="output folder (default: results/<experiment>-<time>)")
     p.add_argument("--resume", action="store_true", help="skip the runs already complete in --out (the inputs' "
                                                          "hashes must match)")
+    p.add_argument("--fresh", action="store_true", help="a fresh network for every run (default: keep the network "
+                                                        "up between runs when only link parameters and traffic "
+                                                        "change, and reset it)")
     p.add_argument("--dry-run", action="store_true", help="validate and list the points, run nothing")
     p.set_defaults(func=run)
 
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     interrupted = False
     with bar:
         try:
-            doc = run_experiment(exp, out, resume=args.resume, on_tick=tick)
+            doc = run_experiment(exp, out, resume=args.resume, fresh=args.fresh, on_tick=tick)
         except KeyboardInterrupt:
             interrupted = True
             import json
@@ -71,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     from ..report.experiment import build_experiment_report
     console.print(f"report: {build_experiment_report(out)}")
     console.print(f"data: {out / 'results.csv'}  junit: {out / 'junit.xml'}")
+    nets = doc.get("networks") or {}
+    if nets:
+        console.print(f"networks: {nets.get('fresh', 0)} fresh, {nets.get('reused', 0)} reused and reset")
     for p in doc["points"]:
         for v in p.get("expectations", []):
             if not v["passed"]:

@@ -509,6 +509,53 @@ class Testbed:
             if lk.backend == "engine":
                 self.engine.new_epoch(lk.name, link_seed(seed, lk.index))
 
+    def reset(self, plan: Plan) -> float:
+        """Make the running network what a fresh bring-up of `plan` would be, for the next run of an
+        experiment (testbed.experiment.reuse decides when that is allowed); returns seconds taken.
+
+        `plan` may differ from the running one in engine links' parameters only. Programs left in the
+        nodes are stopped; every engine link gets the new parameters, empty queues, zero counters and
+        generators seeded as at bring-up; every node's neighbour cache, route exceptions (PMTU) and TCP
+        metrics are flushed. Raises EmulationError when the network is not as built (a cut, a blackhole,
+        a powered-off node): then only a fresh network is right."""
+        from ..topology.structure import structure
+        t0 = time.monotonic()
+        self.health.check()
+        links = self._links()
+        odd = sorted((links.cut_links - {lk.name for lk in self.plan.links if not lk.up}) | links.blackholed
+                     | {f"node {n} off" for n in self._off})
+        if odd:
+            raise EmulationError(f"run {self.run_id}: the network is not as built ({', '.join(odd)}); "
+                                 "it cannot be reset, only rebuilt")
+        if structure(plan) != structure(self.plan):
+            raise EmulationError(f"run {self.run_id}: the new plan differs beyond link parameters; rebuild it")
+        self._stop_leftovers()
+        for lk in plan.links:
+            if lk.backend == "engine":
+                self.engine.reset_link(lk.name, lk.params.ab, lk.params.ba, link_seed(plan.topology.seed, lk.index))
+        # what the kernel remembers between connections: learnt neighbours, PMTU exceptions, TCP metrics
+        flush = ["neigh flush all", "route flush cache", "tcp_metrics flush all"]
+        batches = [(name, start_batch(flush, node.pid)) for name, node in self.nodes.items()
+                   if self.plan.nodes[name].kind != "external"]
+        for name, p in batches:
+            wait_batch(p, name)
+        self.plan = links.plan = plan
+        self.timings = {"reset_s": time.monotonic() - t0}
+        return self.timings["reset_s"]
+
+    def _stop_leftovers(self) -> None:
+        """Stop programs started through the nodes, then anything else in their namespaces but the shells
+        and the routing daemons (a daemonized leftover would carry state into the next run)."""
+        for node in self.nodes.values():
+            self._stop_programs(node)
+        inodes = {n.netns for n in self.nodes.values() if n.netns}
+        keep = {n.pid for n in self.nodes.values()} | {os.getpid()} | {
+            p.pid for d in self._daemons.values() for p in d.procs.values()}
+        found = netns.pids_in(inodes, exclude=keep)
+        if found:
+            for st in netns.stop_pids(sorted(found), lambda pid: netns.netns_inode(pid) in inodes):
+                log.info("run %s: stopped %s left in a node namespace before the next run", self.run_id, st)
+
     def link_stats(self) -> dict[str, Any] | None:
         """Every engine link's counters ({link: {"ab": {...}, "ba": {...}}}), or None without an engine."""
         return None if self.engine is None else self.engine.stats()

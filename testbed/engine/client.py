@@ -119,6 +119,11 @@ class EngineClient:
         """Reseed both directions' generators and zero their counters (a scenario's t=0)."""
         self._call("new_epoch", link_id=link_id, seed=int(seed))
 
+    def reset_link(self, link_id: str, ab: DirectionParams, ba: DirectionParams, seed: int) -> None:
+        """Make the link as add_link would (these parameters, empty queues, zero counters, generators from
+        `seed`) on its existing TAPs; carrier unchanged."""
+        self._call("reset_link", link_id=link_id, ab=ab.to_dict(), ba=ba.to_dict(), seed=int(seed))
+
     def stats(self, link_id: str | None = None) -> dict:
         """{link_id: {"ab": counters, "ba": counters}}; counters include lateness_s {p50, p99, max}."""
         return self._call("stats", link_id=link_id)

@@ -537,6 +537,25 @@ class Engine:
             lane.model.new_epoch(int(seed))
         log.info("link %s: new epoch (seed %d)", link_id, seed)
 
+    def op_reset_link(self, link_id: str, ab: dict[str, Any], ba: dict[str, Any], seed: int) -> None:
+        """The link as a fresh add_link would make it, on the same TAPs: new parameters, queues and delay
+        lines emptied (uncounted: those frames belong to the run before), counters, lateness, AQM, loss
+        chain and trace restarted, generators seeded from `seed`. Carrier stays as it is (the testbed's
+        cut/power state owns it). An experiment reuses a running network between its points with this."""
+        link = self._link(link_id)
+        now = time.monotonic()
+        pab, pba = params_from(ab), params_from(ba)
+        fresh = {"ab": Direction(pab, int(seed), "ab", now), "ba": Direction(pba, int(seed), "ba", now)}
+        for name, lane in (("ab", link.ab), ("ba", link.ba)):
+            lane.sched = None          # its heap entries become stale: the old model's departures are gone
+            lane.model = fresh[name]
+            if not link.carrier:
+                lane.model.set_carrier(False, now)
+            self._schedule(lane)
+        if link.pcap is not None:
+            link.pcap.flush()
+        log.info("link %s: reset (seed %d)", link_id, seed)
+
     def op_set_carrier(self, link_id: str, up: bool) -> None:
         link = self._link(link_id)
         now = time.monotonic()

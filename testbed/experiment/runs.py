@@ -1,15 +1,32 @@
-"""One run of a scenario on a fresh network, as `testbed run` and `testbed experiment` both do it."""
+"""Runs of a scenario: on a fresh network (`testbed run`), or on a network an experiment keeps up between
+runs and resets (`testbed experiment`, when experiment.reuse allows it)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .. import interrupts
+from ..errors import EmulationError
 from ..scenario.model import Scenario
 from ..scenario.runner import Progress, RunResult, ScenarioRun
 from ..topology.plan import Plan
+from .reuse import Way, decide
+
+
+def run_on(tb: Any, sc: Scenario, plan: Plan, out: Path, seed: int, scale: float, *,
+           on_progress: Callable[[Progress], None] | None = None,
+           network: dict[str, Any] | None = None) -> tuple[RunResult, dict[str, Path]]:
+    """Play the timeline on a running network and write the bundle (a second Ctrl-C waits for it)."""
+    from ..results.bundle import write_bundle
+    out.mkdir(parents=True, exist_ok=True)
+    result = ScenarioRun(sc, tb, out, seed=seed, time_scale=scale, on_progress=on_progress).run()
+    result.network = dict(network or {})
+    with interrupts.deferred(reraise=result.status != "interrupted"):
+        paths = write_bundle(result, out, tb.run_id, plan)
+    return result, paths
 
 
 def run_once(sc: Scenario, plan: Plan, out: Path, seed: int, scale: float, *,
@@ -17,13 +34,52 @@ def run_once(sc: Scenario, plan: Plan, out: Path, seed: int, scale: float, *,
              force_interfaces: tuple[str, ...] = ()) -> tuple[RunResult, dict[str, Path]]:
     """Bring the network up, play the timeline, write the bundle (before teardown), tear down."""
     from ..emulation import Testbed
-    from ..results.bundle import write_bundle
-    out.mkdir(parents=True, exist_ok=True)
     with Testbed(plan, force_interfaces=force_interfaces) as tb:
         if on_up is not None:
             on_up(tb)
-        result = ScenarioRun(sc, tb, out, seed=seed, time_scale=scale, on_progress=on_progress).run()
-        # written before teardown, and a second Ctrl-C waits for it: the results so far are kept
-        with interrupts.deferred(reraise=result.status != "interrupted"):
-            paths = write_bundle(result, out, tb.run_id, plan)
-    return result, paths
+        return run_on(tb, sc, plan, out, seed, scale, on_progress=on_progress)
+
+
+class Networks:
+    """The network an experiment's runs share: kept up from one run to the next while reuse.decide allows
+    it (then reset), else torn down and built afresh. A context manager: the last one is always torn down."""
+
+    def __init__(self, fresh: bool = False) -> None:
+        self.fresh = fresh
+        self.tb: Any = None
+        self.uses = 0
+        self._prev: tuple[Scenario, Plan, str] | None = None
+
+    def get(self, plan: Plan) -> tuple[Any, dict[str, Any]]:
+        """A network ready for a run on `plan`, and how it came (the manifest's `network`)."""
+        t0 = time.monotonic()
+        way = decide(self._prev if self.tb is not None else None, plan, fresh=self.fresh)
+        if way.reused:
+            try:
+                self.tb.reset(plan)
+            except EmulationError as e:      # not as built after all: rebuild, and say why
+                way = Way(False, f"the reset refused: {e}")
+        if not way.reused:
+            self.close()
+            from ..emulation import Testbed
+            self.tb = Testbed(plan).start()
+            self.uses = 0
+        self.uses += 1
+        self._prev = None        # until done() says how the run ended, the network's state is unknown
+        return self.tb, {**way.to_dict(), "network_run_id": self.tb.run_id, "use": self.uses,
+                         "setup_s": round(time.monotonic() - t0, 3)}
+
+    def done(self, sc: Scenario, plan: Plan, status: str) -> None:
+        """The run on the current network ended with `status`: what the next decide() looks at."""
+        self._prev = (sc, plan, status)
+
+    def close(self) -> None:
+        tb, self.tb, self._prev = self.tb, None, None
+        if tb is not None:
+            tb.stop()
+
+    def __enter__(self) -> Networks:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

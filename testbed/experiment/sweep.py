@@ -2,7 +2,8 @@
 
 Layout of OUT/:
   experiment.json             what was asked (matrix, repeat, inputs and their hashes) and each point's state
-  points/<point>/run-NN/      one run's bundle (results.json, manifest.json, junit.xml, raw/)
+  points/<point>/run-NN/      one run's bundle (results.json, manifest.json, junit.xml, raw/); the manifest's
+                              `network` says whether the run had a fresh network or the one before, reset
   points/<point>/summary.json the point's aggregate (testbed.experiment.aggregate)
   results.csv                 tidy: one row per run x metric, the parameters as columns
   junit.xml                   one test case per point x expectation on the aggregate
@@ -66,12 +67,15 @@ def check_resume(exp: Experiment, out: Path) -> None:
         raise InputError(f"{out}: the matrix or repeat changed since this sweep started; use another --out")
 
 
-def run_experiment(exp: Experiment, out: Path, *, resume: bool = False,
+def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, fresh: bool = False,
                    on_tick: Callable[[Tick], None] | None = None,
                    on_progress: Callable[[Any], None] | None = None) -> dict[str, Any]:
     """Run every point not yet complete; returns experiment.json's document. KeyboardInterrupt keeps what
-    is complete (experiment.json is rewritten with those points) and is re-raised."""
-    from .runs import run_once
+    is complete (experiment.json is rewritten with those points) and is re-raised.
+
+    Runs share one network while only link parameters and traffic change (experiment.reuse); fresh=True
+    builds a fresh one for every run. Each run's manifest says which way it went."""
+    from .runs import Networks, run_on
     tick = on_tick or (lambda t: None)
     out.mkdir(parents=True, exist_ok=True)
     if resume:
@@ -82,6 +86,7 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False,
     total = len(points) * exp.repeat
     done = 0
     interrupted = False
+    nets = Networks(fresh=fresh)
     try:
         for i, point in enumerate(points):
             pid = point_id(i, point)
@@ -101,14 +106,19 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False,
                     done += 1
                     continue
                 tick(Tick(done, total, pid, r, "running"))
-                result, _ = run_once(sc, plan, rdir, stats.derived_seed(sc.seed, r), scale, on_progress=on_progress)
+                tb, net = nets.get(plan)
+                result, _ = run_on(tb, sc, plan, rdir, stats.derived_seed(sc.seed, r), scale,
+                                   on_progress=on_progress, network=net)
+                nets.done(sc, plan, result.status)
                 if result.status == "interrupted":
                     raise KeyboardInterrupt
                 done += 1
-                tick(Tick(done, total, pid, r, result.status))
+                tick(Tick(done, total, pid, r, f"{result.status} ({net['way']} network)"))
             _write_point_summary(exp, pdir, sc.seed)
     except KeyboardInterrupt:
         interrupted = True
+    finally:
+        nets.close()
     doc = write_outputs(exp, out, interrupted=interrupted)
     if interrupted:
         raise KeyboardInterrupt
@@ -162,8 +172,8 @@ def write_outputs(exp: Experiment, out: Path, interrupted: bool = False) -> dict
         for d, doc, run in zip(runs, docs, summ["runs"], strict=True):
             for m in exp.metrics or summ["metrics"]:
                 rows.append({"point": pid, **point, "repetition": int(d.name.split("-")[1]), "seed": run["seed"],
-                             "run_dir": str(d.relative_to(out)), "status": doc.get("status"), "metric": m,
-                             "value": metric_value(doc, m)})
+                             "run_dir": str(d.relative_to(out)), "status": doc.get("status"),
+                             "network": _network(d).get("way"), "metric": m, "value": metric_value(doc, m)})
         verdicts = []
         for a in exp.expect:
             if any(point.get(k) != v for k, v in a.when.items()):
@@ -179,7 +189,8 @@ def write_outputs(exp: Experiment, out: Path, interrupted: bool = False) -> dict
         points_doc.append({"id": pid, "params": point, "runs": len(runs), "complete": summ["complete"],
                            "metrics": {m: {k: v for k, v in x.items() if k != "values"}
                                        for m, x in summ["metrics"].items()},
-                           "expectations": verdicts})
+                           "expectations": verdicts,
+                           "networks": [{"run": d.name, **_network(d)} for d in runs]})
     complete = all(p["complete"] for p in points_doc)
     failed = any(not v["passed"] for p in points_doc for v in p.get("expectations", []))
     doc = {"schema": EXPERIMENT_SCHEMA, "name": exp.name, "file": str(Path(exp.file).resolve()),
@@ -189,11 +200,22 @@ def write_outputs(exp: Experiment, out: Path, interrupted: bool = False) -> dict
            "seeds": "run r of a point uses seed + (r-1)*1000003, seed being the point's (the scenario's, or "
                     "the matrix's seed)",
            "status": "interrupted" if interrupted or not complete else "failed" if failed else "passed",
-           "complete": complete, "points": points_doc}
+           "complete": complete, "points": points_doc,
+           "networks": {w: sum(1 for p in points_doc for n in p.get("networks", []) if n.get("way") == w)
+                        for w in ("fresh", "reused")}}
     (out / "experiment.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
     _write_csv(out / "results.csv", [p.path for p in exp.params], rows)
     (out / "junit.xml").write_text(_junit(exp.name, cases))
     return doc
+
+
+def _network(rdir: Path) -> dict[str, Any]:
+    """How a run got its network (its manifest's `network`); bundles from before reuse existed were fresh."""
+    try:
+        net = json.loads((rdir / "manifest.json").read_text()).get("network")
+    except (OSError, ValueError):
+        net = None
+    return net if isinstance(net, dict) else {"way": "fresh", "reason": None}
 
 
 def _measured(doc: dict[str, Any], e: Any) -> float | None:
@@ -204,7 +226,7 @@ def _measured(doc: dict[str, Any], e: Any) -> float | None:
 
 
 def _write_csv(path: Path, params: list[str], rows: list[dict[str, Any]]) -> None:
-    cols = ["point", *params, "repetition", "seed", "run_dir", "status", "metric", "value"]
+    cols = ["point", *params, "repetition", "seed", "run_dir", "status", "network", "metric", "value"]
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()

@@ -5,7 +5,8 @@ topology.yaml is a copy of the topology the run used: the report draws its map f
 results.json: the contract in results/contract.py (ResultsDoc; docs/results.md describes it).
 manifest.json (schema "testbed.manifest/1"): inputs [{path, sha256}], seed, versions, plan
   (resolved link parameters, addresses, routes), scenario (resolved traffic and events), commands
-  (the exact argv of every tool run, with node and time), engine {link: {ab|ba: {drops, lateness_s}}}.
+  (the exact argv of every tool run, with node and time), engine {link: {ab|ba: {drops, lateness_s}}},
+  network {way: fresh|reused, reason, ...} (an experiment may reuse the network of the run before).
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ def manifest_doc(r: RunResult, run_id: str, plan: Any | None) -> dict[str, Any]:
         "engine": engine_summary(r.link_samples),
         "schedule": schedule(r),
         "environment": environment(sc.topology, r.host),
+        # a fresh bring-up, or a network reused from the run before and reset (testbed experiment)
+        "network": r.network or {"way": "fresh", "reason": None},
     })
     return doc
 

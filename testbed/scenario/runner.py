@@ -65,6 +65,7 @@ class RunResult:
     host: dict[str, Any] = field(default_factory=dict)            # the host at start (testbed.results.hostinfo)
     broken: dict[str, Any] | None = None       # status "broken": {what, pid, how, t (scenario s)}
     power: dict[str, list[tuple[float, float]]] = field(default_factory=dict)   # node -> state of charge series
+    network: dict[str, Any] = field(default_factory=dict)   # how the run got its network (experiment.reuse.Way)
 
 
 def check_programs(sc: Scenario) -> None:
