@@ -1,0 +1,110 @@
+"""When an experiment may reuse the running network (pure), and the engine's reset_link (no root: pipes for TAPs)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from testbed.engine.daemon import Engine, Link
+from testbed.engine.model import Direction
+from testbed.experiment.reuse import decide, leaves_state
+from testbed.experiment.spec import load_experiment
+from testbed.linkparams import DirectionParams
+from testbed.scenario.load import load_scenario
+from testbed.scenario.model import EventSpec
+from testbed.topology.plan import make_plan
+
+FIX = Path(__file__).parent / "fixtures"
+EXP = FIX / "experiment" / "bloat-queue.yaml"
+
+
+def _points() -> tuple:
+    exp = load_experiment(EXP)
+    a, b = (exp.scenario_for(p) for p in exp.points())
+    return a, b
+
+
+def test_only_link_parameters_changed_after_a_clean_run_reuses() -> None:
+    a, b = _points()
+    pa, pb = make_plan(a.topology), make_plan(b.topology)
+    assert pa.link("server--home").params.ab.queue_packets != pb.link("server--home").params.ab.queue_packets
+    way = decide((a, pa, "failed"), pb)
+    assert way.reused and way.to_dict() == {"way": "reused", "reason": None}
+    # a traffic change alone (same plan) too
+    assert decide((a, pa, "passed"), pa).reused
+
+
+def test_fresh_when_asked_first_or_after_a_run_that_ended_badly() -> None:
+    a, b = _points()
+    pa, pb = make_plan(a.topology), make_plan(b.topology)
+    assert decide(None, pb).to_dict() == {"way": "fresh", "reason": "no network up yet"}
+    assert "--fresh" in str(decide((a, pa, "passed"), pb, fresh=True).reason)
+    for status in ("broken", "error", "interrupted"):
+        way = decide((a, pa, status), pb)
+        assert not way.reused and way.reason == f"the run before ended {status}"
+
+
+def test_fresh_when_the_structure_differs() -> None:
+    a, _ = _points()
+    pa = make_plan(a.topology)
+    costly = replace(a.topology, links=tuple(replace(lk, cost=99.0) for lk in a.topology.links))
+    way = decide((a, pa, "passed"), make_plan(costly))
+    assert not way.reused and "plan" in str(way.reason) and "beyond link parameters" in str(way.reason)
+    mtu = replace(a.topology, links=tuple(
+        replace(lk, params=replace(lk.params, ab=replace(lk.params.ab, mtu=1400))) for lk in a.topology.links))
+    assert not decide((a, pa, "passed"), make_plan(mtu)).reused
+
+
+def test_events_that_change_carrier_power_or_routing_mean_fresh() -> None:
+    a, b = _points()
+    pa, pb = make_plan(a.topology), make_plan(b.topology)
+    assert leaves_state(a) is None             # bloat.yaml's set-link of a loss: a reset undoes it
+    cut = replace(a, events=(EventSpec(0, 2.0, "link-down", {"link": "server--home"}),))
+    way = decide((cut, pa, "passed"), pb)
+    assert not way.reused and way.reason and "event 0 (link-down)" in way.reason
+    down = replace(a, events=(EventSpec(0, 2.0, "set-link", {"link": "server--home",
+                                                             "changes": {"ab": {"up": False}, "ba": {"up": False}}}),))
+    assert "takes a link down" in str(decide((down, pa, "passed"), pb).reason)
+    power = replace(a, events=(EventSpec(0, 2.0, "node-down", {"node": "home"}),))
+    assert not decide((power, pa, "passed"), pb).reused
+
+
+def test_a_python_timeline_means_fresh() -> None:
+    sc = load_scenario(Path(__file__).parents[2] / "examples" / "village-cache" / "scenarios" / "fiber-cut.py")
+    assert sc.script is not None
+    plan = make_plan(sc.topology)
+    way = decide((sc, plan, "passed"), plan)
+    assert not way.reused and "Python timeline" in str(way.reason)
+
+
+@pytest.fixture
+def engine(tmp_path: Path):
+    e = Engine(str(tmp_path / "e.sock"))
+    yield e
+    e.ep.close()
+    e.listener.close()
+
+
+def test_reset_link_is_a_fresh_link_on_the_same_taps(engine: Engine) -> None:
+    p = DirectionParams(rate_bps=1e6, delay_s=0.05, queue_packets=50, loss_prob=0.2)
+    r1, w1 = os.pipe()
+    r2, w2 = os.pipe()
+    link = Link("l", "ta", "tb", r1, r2, Direction(p, 7, "ab"), Direction(p, 7, "ba"), None)
+    engine.links["l"] = link
+    for i in range(40):                           # traffic from a run before: queued, in flight, counted, drawn
+        link.ab.model.arrive(bytes(1000), 1.0 + i * 1e-4)
+    assert link.ab.model.frames_in == 40 and link.ab.model.queue_depth > 0
+    new = DirectionParams(rate_bps=2e6, delay_s=0.01, queue_packets=20, loss_prob=0.2)
+    engine.op_reset_link("l", new.to_dict(), new.to_dict(), 11)
+    m = link.ab.model
+    assert m.params == new and m.frames_in == 0 and m.queue_depth == 0 and m.stats()["in_flight"] == 0
+    assert sum(m.drops.values()) == 0
+    # the same draws as a link born with seed 11: a reused network is as deterministic as a fresh one
+    fresh = Direction(new, 11, "ab")
+    assert [m.rng.random() for _ in range(5)] == [fresh.rng.random() for _ in range(5)]
+    assert link.ab.sched is None or link.ab.sched >= 0
+    for fd in (r1, w1, r2, w2):
+        os.close(fd)
