@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from ..linkparams import LinkParams
 from .plan import Plan
 
 
@@ -17,6 +18,7 @@ def structure(plan: Plan) -> dict[str, Any]:
         lk["mtu"] = (lk.pop("ab")["mtu"], lk.pop("ba")["mtu"])
         if pl.backend != "engine":      # a veth's parameters are its build: no live change
             lk["params"] = pl.params
-    links = tuple(replace(lk, params=None) for lk in plan.topology.links)
+    # the plan above holds what of the parameters a bring-up builds (MTU, a veth's); the rest is live
+    links = tuple(replace(lk, params=LinkParams()) for lk in plan.topology.links)
     return {"plan": doc, "topology": replace(plan.topology, links=links),
             "media": getattr(plan, "media", None) or getattr(plan.topology, "media", None)}
