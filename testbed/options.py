@@ -155,10 +155,11 @@ class LoadContext:
             return None
         if self.topo is None:
             return v
-        usable = [n.name for n in self.topo.nodes if allow_switch or n.kind != "switch"]
+        usable = [n.name for n in self.topo.nodes if allow_switch or n.kind not in ("switch", "sector")]
         if v not in usable:
             if v in self.topo.node_names:
-                self.add(path, f'"{v}" is a switch, which runs no programs; use a host or router: {", ".join(usable)}')
+                self.add(path, f'"{v}" is a {self.topo.node(v).kind}, which runs no programs; use a host or router: '
+                         f'{", ".join(usable)}')
             else:
                 self.add(path, unknown("node", v, usable))
             return None

@@ -64,5 +64,5 @@ def check_all(routing: str, backends: set[str]) -> None:
     check_program("ping", "iputils-ping")
     if routing == "ospf":
         check_frr()
-    if "engine" in backends:
+    if backends & {"engine", "medium"}:
         check_tun()

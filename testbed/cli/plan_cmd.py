@@ -54,7 +54,8 @@ def render(plan: Plan, console: Console) -> None:
     for col in ("node", "kind", "interfaces", "routes"):
         nodes.add_column(col)
     for n in plan.nodes.values():
-        intfs = "\n".join(f"{i.name} {i.address or '(bridge port)'} → {i.peer}" for i in n.interfaces)
+        port = "(radio)" if n.kind == "sector" else "(bridge port)"
+        intfs = "\n".join(f"{i.name} {i.address or port} → {i.peer}" for i in n.interfaces)
         if n.loopback:
             intfs += f"\nlo {n.loopback}"
         routes = "\n".join(f"{r.dest} via {r.via} dev {r.dev}" for r in n.routes) or \
@@ -68,8 +69,25 @@ def render(plan: Plan, console: Console) -> None:
         links.add_row(f"{lk.name}\n{lk.a.node}:{lk.a.name} — {lk.b.node}:{lk.b.name}" + ("" if lk.up else "\n(starts DOWN)"),
                       lk.backend, f"{lk.cost:g}", describe(lk.params.ab), describe(lk.params.ba))
     console.print(links)
+    sectors = {s.name for s in topo.sectors}
     for lan in plan.lans:
-        console.print(f"LAN {lan.name}: {lan.subnet} (switches: {', '.join(lan.switches)})")
+        if lan.name not in sectors:
+            console.print(f"LAN {lan.name}: {lan.subnet} (switches: {', '.join(lan.switches)})")
+    for s in topo.sectors:
+        lan_net = next((lan.subnet for lan in plan.lans if lan.name == s.name), "?")
+        tdd = f", TDD {s.tdd_down:.0%} down per {format_duration(s.tdd_period_s)}" if s.tdd_down else ""
+        table = Table(title=f"Sector {s.name}: {lan_net}, AP {s.ap}, {s.profile or 'no profile'}, scheduler "
+                            f"{s.scheduler}{tdd}, MAC overhead {format_duration(s.overhead_s)}/frame, "
+                            f"delay {format_duration(s.delay_s)}")
+        for col in ("station", "PHY down", "PHY up", "from", "distance", "loss", "queue"):
+            table.add_column(col)
+        for st in s.stations:
+            how = {"mcs": st.mcs, "distance": f"distance → {st.mcs}", "profile": f"profile default {st.mcs or ''}",
+                   "rate": "rate"}[st.how]
+            table.add_row(st.node, format_rate(st.rate_bps), format_rate(st.up_rate_bps or st.rate_bps), how,
+                          "" if st.distance_km is None else f"{st.distance_km:.1f} km", format_percent(st.loss_prob),
+                          f"{st.queue_packets}p" + (f" {st.aqm.discipline}" if st.aqm else ""))
+        console.print(table)
     for note in plan.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
 

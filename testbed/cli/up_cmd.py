@@ -173,7 +173,7 @@ def _dispatch(tb, cmd: str, rest: list[str]) -> int:
         return 0
     if cmd == "nodes":
         for name, pn in plan.nodes.items():
-            addr = plan.address_of(name) if pn.kind != "switch" else "-"
+            addr = plan.address_of(name) if pn.kind not in ("switch", "sector") else "-"
             print(f"{name:20} {pn.kind:7} {addr:16} {'on' if tb.is_powered(name) else 'OFF'}")
         return 0
     if cmd == "links":
@@ -186,7 +186,7 @@ def _dispatch(tb, cmd: str, rest: list[str]) -> int:
     if cmd == "pingall":
         t0 = time.monotonic()
         bad = tb.unreachable()
-        ends = [n for n, pn in plan.nodes.items() if pn.kind not in ("switch", "external") and tb.is_powered(n)]
+        ends = [n for n, pn in plan.nodes.items() if pn.kind not in ("switch", "sector", "external") and tb.is_powered(n)]
         total = len(ends) * (len(ends) - 1)
         print(f"{total - len(bad)}/{total} pairs reachable ({time.monotonic() - t0:.1f}s)")
         for a, b in bad:
@@ -207,4 +207,4 @@ def _node_argv(tb, node: str, rest: list[str]) -> list[str]:
     if not tb.is_powered(node):
         raise UsageError(f"{node} is powered off: its links carry nothing and its programs were stopped; "
                          f"`power-on {node}` first")
-    return [plan.address_of(w) if w in plan.nodes and plan.nodes[w].kind != "switch" else w for w in rest]
+    return [plan.address_of(w) if w in plan.nodes and plan.nodes[w].kind not in ("switch", "sector") else w for w in rest]

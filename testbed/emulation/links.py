@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import CapabilityError
 from ..network import link_seed
 from ..topology.plan import Plan, PlanIntf, PlanLink
-from . import names
+from . import media, names
 from .external import LINK_END
 from .iputil import ip_batch
 from .nodes import EmuNode
@@ -53,9 +53,18 @@ class LinkSet:
                 self.engine.add_link(lk.name, ta, tb, lk.params.ab, lk.params.ba,
                                      seed=link_seed(self.plan.topology.seed, lk.index), pcap_path=pcap)
                 moves += [f"link set {ta} netns {pa} name {na}", f"link set {tb} netns {pb} name {nb}"]
+            elif lk.backend == "medium":
+                continue   # made below, one shared medium per sector
             else:
                 raise CapabilityError(f'link {lk.name}: backend "{lk.backend}" is not available here',
                                       "use backend: engine or veth")
+        for sector in self.plan.topology.sectors:
+            ports = media.taps(self.plan, self.run_id, sector)
+            self.engine.add_medium(media.medium_id(sector), [t for t, _, _ in ports], media.medium_params(sector),
+                                   seed=media.sector_seed(self.plan.topology, sector, self.plan.topology.seed))
+            for tap, node, index in ports:
+                end = self.plan.links[index].a if self.plan.links[index].a.node == node else self.plan.links[index].b
+                moves.append(f"link set {tap} netns {self.nodes[node].pid} name {self.ifname(end)}")
         ip_batch(veth, what="creating veth links")
         ip_batch(moves, what="moving engine TAPs into nodes")
 
@@ -78,6 +87,16 @@ class LinkSet:
         for lk in self.plan.links:
             self._apply(lk)
 
+    def _medium_port(self, lk: PlanLink) -> tuple[str, int]:
+        """(medium id, port) of a sector link: 0 for the AP's link, 1.. for the stations'."""
+        for sector in self.plan.topology.sectors:
+            if lk.name == sector.ap_link:
+                return media.medium_id(sector), 0
+            for i, st in enumerate(sector.stations):
+                if st.link == lk.name:
+                    return media.medium_id(sector), i + 1
+        raise KeyError(lk.name)
+
     def blackhole(self, lk: PlanLink, on: bool) -> None:
         if lk.backend != "engine":
             raise CapabilityError(f"link {lk.name} is a plain veth: it cannot drop frames while keeping carrier",
@@ -86,6 +105,9 @@ class LinkSet:
         (self.blackholed.add if on else self.blackholed.discard)(lk.name)
 
     def set_params(self, lk: PlanLink, direction: str, changes: dict[str, Any]) -> None:
+        if lk.backend == "medium":
+            raise CapabilityError(f"link {lk.name} is a station's link to a sector: its radio changes with a "
+                                  "station event", "use `kind: station` (rate, mcs, loss) in the scenario")
         if lk.backend != "engine":
             raise CapabilityError(f"link {lk.name} is a plain veth: its parameters cannot change",
                                   f"give link {lk.name} `backend: engine` in the topology")
@@ -102,6 +124,8 @@ class LinkSet:
         log.info("link %s: carrier %s", lk.name, "on" if want else "off")
         if lk.backend == "engine":
             self.engine.set_carrier(lk.name, want)
+        elif lk.backend == "medium":
+            self.engine.set_medium_carrier(*self._medium_port(lk), want)
         else:
             for end in (lk.a, lk.b):
                 ip_batch([f"link set {self.ifname(end)} {'up' if want else 'down'}"], self.nodes[end.node].pid,

@@ -26,7 +26,7 @@ def hosts_text(plan: Plan, run_id: str) -> str:
     lines = [f"# testbed run {run_id}: {plan.topology.name}", "127.0.0.1\tlocalhost",
              "::1\tlocalhost ip6-localhost ip6-loopback"]
     for name, pn in plan.nodes.items():
-        if pn.kind == "switch" or not (pn.loopback or pn.addresses):
+        if pn.kind in ("switch", "sector") or not (pn.loopback or pn.addresses):
             continue
         lines.append(f"{plan.address_of(name)}\t{name}")
     return "\n".join(lines) + "\n"

@@ -29,7 +29,7 @@ from ..errors import CapabilityError, EmulationError, InputError, unknown
 from ..network import link_seed
 from ..procs import stop_process
 from ..topology.plan import Plan, PlanLink
-from . import external, frr, mounts, names, netns, runs
+from . import external, frr, media, mounts, names, netns, runs
 from . import workdir as workdir_mod
 from .health import HealthWatch, popen_probe
 from .iputil import start_batch, wait_batch
@@ -115,7 +115,7 @@ class Testbed:
                                                     "file": self.plan.topology.file,
                                                     "workdir": str(self.workdir),
                                                     "own_workdir": self._own_workdir})
-            if "engine" in backends:
+            if backends & {"engine", "medium"}:
                 self._start_engine()
             self._make_nodes()
             self._take_interfaces()
@@ -302,7 +302,7 @@ class Testbed:
         todo = [(name, self.nodes[name].argv(netenv.offload_argv(i.name, bool(self.plan.topology.node_env(name)
                                                                                ["offloads"]))))
                 for name, pn in self.plan.nodes.items() for i in pn.interfaces
-                if pn.kind != "external"]   # a real port is given back exactly as it was: not ours to change
+                if pn.kind not in ("external", "sector")]   # a real port is given back exactly as it was: not ours to change
         while todo:
             batch, todo = todo[:parallel], todo[parallel:]
             running = [(name, subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
@@ -322,6 +322,8 @@ class Testbed:
         lines = ["link set lo up", label]
         if pn.loopback:
             lines.append(f"addr add {pn.loopback} dev lo")
+        if pn.kind == "sector":
+            return lines   # holds nothing: its ports are the engine's medium, in the AP's and stations' nodes
         if pn.kind == "switch":
             br = names.bridge_name(self.run_id, list(self.plan.nodes).index(name))
             lines += [f"link add name {br} type bridge forward_delay 0 stp_state 0", f"link set {br} up"]
@@ -409,7 +411,7 @@ class Testbed:
 
     def unreachable(self, timeout_ms: int = 1200, retries: int = 1) -> list[tuple[str, str]]:
         """All (src, dst) pairs of non-switch nodes that do not answer ping now (fping, in parallel)."""
-        ends = [n for n, pn in self.plan.nodes.items() if pn.kind not in ("switch", "external")
+        ends = [n for n, pn in self.plan.nodes.items() if pn.kind not in ("switch", "sector", "external")
                 and n not in self._off]
         procs = []
         try:
@@ -508,6 +510,8 @@ class Testbed:
         for lk in self.plan.links:
             if lk.backend == "engine":
                 self.engine.new_epoch(lk.name, link_seed(seed, lk.index))
+        for sector in self.plan.topology.sectors:
+            self.engine.new_medium_epoch(media.medium_id(sector), media.sector_seed(self.plan.topology, sector, seed))
 
     def reset(self, plan: Plan) -> float:
         """Make the running network what a fresh bring-up of `plan` would be, for the next run of an
@@ -557,8 +561,26 @@ class Testbed:
                 log.info("run %s: stopped %s left in a node namespace before the next run", self.run_id, st)
 
     def link_stats(self) -> dict[str, Any] | None:
-        """Every engine link's counters ({link: {"ab": {...}, "ba": {...}}}), or None without an engine."""
-        return None if self.engine is None else self.engine.stats()
+        """Every engine link's counters ({link: {"ab": {...}, "ba": {...}}}), or None without an engine.
+        A sector's station links carry that station's counters (media.station_stats)."""
+        if self.engine is None:
+            return None
+        stats: dict[str, Any] = self.engine.stats()
+        if self.plan.topology.sectors:
+            stats.update(media.station_stats(self.plan, self.engine.medium_stats()))
+        return stats
+
+    def set_station(self, sector: str, station: str, **changes: Any) -> None:
+        """Change one station's radio live: rate_bps, up_rate_bps, loss_prob, queue_packets, aqm (a dict)."""
+        try:
+            s = self.plan.topology.sector(sector)
+        except KeyError:
+            raise InputError(unknown("sector", sector, [x.name for x in self.plan.topology.sectors])) from None
+        if station not in [st.node for st in s.stations]:
+            raise InputError(unknown(f"station of sector {sector}", station, [st.node for st in s.stations]))
+        if self.engine is None:
+            raise EmulationError("the testbed is not running")
+        self.engine.set_station(media.medium_id(s), station, **changes)
 
     def is_powered(self, node: str) -> bool:
         return node not in self._off

@@ -104,6 +104,14 @@ class EngineClient:
         """Change one station's radio live (rate_bps, up_rate_bps, loss_prob, queue_packets)."""
         self._call("set_station", medium_id=medium_id, station=station, changes=changes)
 
+    def set_medium_carrier(self, medium_id: str, port: int, up: bool) -> None:
+        """Carrier of one port of a medium: 0 is the AP (the whole channel), 1..N the stations."""
+        self._call("set_medium_carrier", medium_id=medium_id, port=int(port), up=bool(up))
+
+    def new_medium_epoch(self, medium_id: str, seed: int) -> None:
+        """Reseed a medium's generator and zero its counters (a scenario's t=0)."""
+        self._call("new_medium_epoch", medium_id=medium_id, seed=int(seed))
+
     def medium_stats(self, medium_id: str | None = None) -> dict:
         """{medium_id: {"stations": {name: {"down": counters, "up": counters}}, "broadcast": ...}}."""
         return self._call("medium_stats", medium_id=medium_id)

@@ -623,6 +623,16 @@ class Engine:
         self._schedule(hub)
         log.info("medium %s station %s: set %s", medium_id, station, changes)
 
+    def op_set_medium_carrier(self, medium_id: str, port: int, up: bool) -> None:
+        """Carrier of one port (0: the AP, the whole channel; 1..N: a station) at its TAP and in the model."""
+        hub = self._hub(medium_id)
+        if not 0 <= int(port) < len(hub.fds):
+            raise InputError(f"medium {medium_id} has ports 0..{len(hub.fds) - 1}, got {port}")
+        tap.set_carrier(hub.fds[int(port)], bool(up))
+        hub.model.set_port(int(port), bool(up), time.monotonic())
+        self._schedule(hub)
+        log.info("medium %s port %d: carrier %s", medium_id, port, "on" if up else "off")
+
     def op_medium_stats(self, medium_id: str | None = None) -> dict[str, Any]:
         hubs = [self._hub(medium_id)] if medium_id is not None else list(self.hubs.values())
         return {h.id: {**h.model.stats(), "write_errors": h.write_errors} for h in hubs}

@@ -33,6 +33,9 @@ from typing import Any
 
 from testbed.errors import InputError
 
+from testbed.linkparams import Aqm
+
+from .aqm import Discipline, make_discipline
 from .seeding import direction_rng
 
 SCHEDULERS = ("airtime", "throughput", "pf")
@@ -47,6 +50,7 @@ class StationParams:
     up_rate_bps: float | None = None      # uplink PHY rate; None: the same as rate_bps
     loss_prob: float = 0.0
     queue_packets: int = 1000
+    aqm: dict[str, Any] | None = None     # linkparams.Aqm fields for both of its queues; None: drop-tail
 
     def with_changes(self, **changes: Any) -> StationParams:
         return replace(self, **changes)
@@ -90,6 +94,11 @@ def check_medium(p: MediumParams) -> None:
             bad.append(f"station {name}: loss_prob must be in [0, 1]")
         if s.queue_packets < 1:
             bad.append(f"station {name}: queue_packets must be >= 1")
+        if s.aqm is not None:
+            try:
+                Aqm(**s.aqm)
+            except TypeError as e:
+                bad.append(f"station {name}: bad aqm: {e}")
     if bad:
         raise InputError("; ".join(bad))
 
@@ -98,7 +107,7 @@ class _Queue:
     """One station's queue in one direction (or the broadcast queue) and its scheduler state."""
 
     __slots__ = ("station", "down", "q", "deficit", "active", "avg_bps", "avg_t", "pf_logr", "pf_key", "limit",
-                 "frames_out", "bytes_out", "airtime_s", "drops_queue", "drops_loss", "frames_in")
+                 "frames_out", "bytes_out", "airtime_s", "drops_queue", "drops_loss", "frames_in", "aqm")
 
     def __init__(self, station: int, down: bool, limit: int) -> None:
         self.station = station            # port of the station (0 for the broadcast queue)
@@ -113,6 +122,9 @@ class _Queue:
         self.limit = limit
         self.frames_in = self.frames_out = self.bytes_out = self.drops_queue = self.drops_loss = 0
         self.airtime_s = 0.0
+        # With an AQM, q holds only the head (the frame the scheduler considers next) and the
+        # discipline the rest: the head is dequeued from it when the frame before starts on the air.
+        self.aqm: Discipline | None = None
 
 
 _pf_key = attrgetter("pf_key")
@@ -137,9 +149,29 @@ class Medium:
         self._seq = 0
         self._wait: float | None = None     # channel idle but frames wait for their TDD window until then
         self.carrier = True
+        self._port_up = [True] * (len(self.names) + 1)
         self._rates()
+        self._aqms()
 
     # -- configuration ---------------------------------------------------------------------
+
+    def _aqms(self) -> None:
+        """Each station's queues get its discipline; a change of discipline moves the queued frames."""
+        for i, n in enumerate(self.names):
+            sp = self.params.stations[n]
+            cfg = Aqm(**sp.aqm) if sp.aqm is not None else None
+            for q in (self._down[i], self._up[i]):
+                if q.aqm is not None and cfg is not None and q.aqm.cfg.discipline == cfg.discipline:
+                    q.aqm.configure(cfg, sp.queue_packets - 1, None, 1500)
+                    continue
+                old = q.aqm.drain() if q.aqm is not None else []
+                q.aqm = make_discipline(cfg, max(1, sp.queue_packets - 1), None, 1500,
+                                        direction_rng(self._seed, f"aqm{q.station}{'d' if q.down else 'u'}"))
+                if q.aqm is not None:
+                    for item in old:
+                        q.aqm.enqueue(item, item[3])
+                else:
+                    q.q.extend((it[0], it[2], it[1]) for it in old)
 
     def _rates(self) -> None:
         st = self.params.stations
@@ -163,6 +195,7 @@ class Medium:
         for i, n in enumerate(self.names):
             self._down[i].limit = self._up[i].limit = params.stations[n].queue_packets
         self._rates()
+        self._aqms()
         # A TDD change moves the active queues between one shared list and per-direction lists.
         active = [q for lst in self._active for q in lst]
         for lst in self._active:
@@ -186,6 +219,8 @@ class Medium:
         for q in self._all():
             q.frames_in = q.frames_out = q.bytes_out = q.drops_queue = q.drops_loss = 0
             q.airtime_s = 0.0
+            if q.aqm is not None:
+                q.aqm.zero_counters()
 
     def set_carrier(self, up: bool, now: float) -> None:
         """Carrier off drops everything queued, on the air and in flight."""
@@ -195,6 +230,8 @@ class Medium:
             for q in self._all():
                 q.drops_queue += len(q.q)
                 q.q.clear()
+                if q.aqm is not None:
+                    q.drops_queue += len(q.aqm.drain())
                 q.active = False
                 q.deficit = 0.0
             for a in self._active:
@@ -202,6 +239,21 @@ class Medium:
             self._busy = None
             self._line.clear()
             self._wait = None
+
+    def set_port(self, port: int, up: bool, now: float) -> None:
+        """Carrier of one port: the AP's is the whole channel's; a station's off drops what is queued for
+        it or from it, and everything sent to it, until it is back."""
+        if port == AP:
+            self.set_carrier(up, now)
+            return
+        self._advance(now)
+        self._port_up[port] = up
+        if not up:
+            for q in (self._down[port - 1], self._up[port - 1]):
+                q.drops_queue += len(q.q) + (len(q.aqm.drain()) if q.aqm is not None else 0)
+                q.q.clear()
+                if q.active:
+                    self._deactivate(q)
 
     def _all(self) -> list[_Queue]:
         return [*self._down, *self._up, self._bcast]
@@ -215,7 +267,7 @@ class Medium:
     def arrive(self, port: int, frame: bytes, now: float) -> None:
         """A frame read at `port` at `now`."""
         self._advance(now)
-        if not self.carrier or len(frame) < 14:
+        if not self.carrier or len(frame) < 14 or not self._port_up[port]:
             return
         src = frame[6:12]
         if not src[0] & 1:
@@ -235,7 +287,7 @@ class Medium:
     def arrive_many(self, port: int, frames: list[bytes], now: float) -> None:
         """arrive() for each frame, all read at `now`; the scheduler decides once, after all of them."""
         self._advance(now)
-        if not self.carrier:
+        if not self.carrier or not self._port_up[port]:
             return
         where = self._where
         enqueue = self._enqueue
@@ -257,6 +309,9 @@ class Medium:
 
     def _enqueue(self, q: _Queue, frame: bytes, to: int, extra: float, now: float) -> None:
         q.frames_in += 1
+        if q.aqm is not None and q.q:
+            q.aqm.enqueue((frame, extra, to, now), now)   # type: ignore[arg-type]  # (frame, extra, to, t)
+            return
         if len(q.q) >= q.limit:
             q.drops_queue += 1
             return
@@ -308,6 +363,10 @@ class Medium:
         frame, to, extra = q.q.popleft()
         if p.scheduler == "airtime":
             q.deficit -= air
+        if q.aqm is not None and not q.q:
+            item = q.aqm.dequeue(t)
+            if item is not None:
+                q.q.append((item[0], item[2], item[1]))   # type: ignore[arg-type]
         if not q.q:
             self._deactivate(q)
         elif p.scheduler == "throughput":
@@ -420,6 +479,8 @@ class Medium:
             self._enqueue(relay, frame, to, extra + self.params.delay_s, t)
 
     def _deliver(self, due: float, port: int, frame: bytes) -> None:
+        if not self._port_up[port]:
+            return
         heapq.heappush(self._line, (due, self._seq, port, frame))
         self._seq += 1
 
@@ -445,10 +506,17 @@ class Medium:
         """Per station and direction: frames/bytes delivered, airtime used, drops by cause."""
         out: dict[str, Any] = {}
         for i, n in enumerate(self.names):
-            out[n] = {d: {"frames_in": q.frames_in, "frames_out": q.frames_out, "bytes_out": q.bytes_out,
-                          "airtime_s": q.airtime_s, "drops": {"queue": q.drops_queue, "loss": q.drops_loss},
-                          "queue_depth": len(q.q)}
+            out[n] = {d: _counters(q, self._rate_down[i + 1] if d == "down" else self._rate_up[i + 1])
                       for d, q in (("down", self._down[i]), ("up", self._up[i]))}
         b = self._bcast
         return {"stations": out, "broadcast": {"frames_out": b.frames_out, "airtime_s": b.airtime_s,
                                                "drops": {"queue": b.drops_queue}}}
+
+
+def _counters(q: _Queue, rate_bps: float) -> dict[str, Any]:
+    a = q.aqm
+    return {"frames_in": q.frames_in, "frames_out": q.frames_out, "bytes_out": q.bytes_out,
+            "airtime_s": q.airtime_s, "rate_bps": rate_bps,
+            "drops": {"queue": q.drops_queue + (a.overflow if a else 0), "loss": q.drops_loss,
+                      "aqm": a.drops if a else 0},
+            "ecn_marked": a.marks if a else 0, "queue_depth": len(q.q) + (len(a) if a else 0)}

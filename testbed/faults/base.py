@@ -79,6 +79,7 @@ class FaultContext:
         self.scenario = scenario
         self.params = LinkParamsTracker(tb)
         self.series: dict[str, list[tuple[float, float]]] = {}   # what kinds compute ahead ("soc:<node>")
+        self.stations: dict[tuple[str, str], dict[str, Any]] = {}   # (sector, station) -> its radio as set
 
 
 class FaultKind:

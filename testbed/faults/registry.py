@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-from . import energy, link, params, power  # noqa: F401  (each registers its kinds)
+from . import energy, link, params, power, station  # noqa: F401  (each registers its kinds)
 from .base import FAULT_KINDS, FaultContext, FaultKind, Step
 
 if TYPE_CHECKING:

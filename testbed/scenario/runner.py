@@ -168,7 +168,7 @@ class ScenarioRun:
             self.tb.reseed_links(self.seed)
             ctx.t0_wall, ctx.t0_mono = time.time(), time.monotonic()
             runners = [RUNNERS[t.kind](t, ctx, i) for i, t in enumerate(sc.traffic)]
-            uses_engine = any(lk.backend == "engine" for lk in self.tb.plan.links)
+            uses_engine = any(lk.backend in ("engine", "medium") for lk in self.tb.plan.links)
             collector = EngineCollector(self.tb, ctx.t0_mono) if uses_engine else None
             routes = RouteCollector(self.tb, ctx.t0_mono)
             if collector:

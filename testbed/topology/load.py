@@ -28,11 +28,13 @@ from .model import (
     Topology,
 )
 from .params import BLOCK_KEYS, PROFILE_KEYS, Problems, Spec, builtin_profiles_raw, parse_block, resolve_link
+from .sector import SECTOR_KEYS, parse_sectors
 from .validate import check_graph
 
 TOP_KEYS = ("name", "description", "defaults", "profiles", "nodes", "links", "ospf", "addressing", "seed")
 DEFAULTS_KEYS = ("routing", "link", "backend", "env")
-NODE_KEYS = ("kind", "site", "power", "description", "subnet", "gateway", "interface", "env", "files", "dirs")
+NODE_KEYS = ("kind", "site", "power", "description", "subnet", "gateway", "interface", "env", "files", "dirs",
+             *SECTOR_KEYS)
 SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/run/testbed", "/run/netns")   # never mounted over
 IFNAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$")
 HOST_PREFIX = "host"   # endpoint "host:enp3s0": the machine's own interface, an implicit external node
@@ -77,6 +79,8 @@ def build_topology(src: Source, base_dir: Path) -> Topology:
     nodes = _nodes(pr, data.get("nodes"), base_dir)
     links = _links(pr, data.get("links"), nodes, profiles, dspec, dlink, default_backend, base_dir,
                    data.get("profiles"))
+    sectors = parse_sectors(pr, data["nodes"] if isinstance(data.get("nodes"), dict) else {}, nodes, links,
+                            data.get("links"))
     ospf = _ospf(pr, data.get("ospf", {}))
     addressing = _addressing(pr, data.get("addressing", {}))
     seed = data.get("seed", 0)
@@ -88,7 +92,7 @@ def build_topology(src: Source, base_dir: Path) -> Topology:
     marks.update({f"link:{lk.index}": src.where(("links", lk.index)) for lk in links})
     topo = Topology(name=name, nodes=tuple(nodes.values()), links=tuple(links), routing=routing,
                     ospf=ospf, addressing=addressing, description=str(data.get("description", "")),
-                    file=src.file, seed=seed, env=tuple(env.items()), marks=marks)
+                    file=src.file, seed=seed, env=tuple(env.items()), sectors=tuple(sectors), marks=marks)
     if not pr.items:
         for path, msg in check_graph(topo):
             pr.add(path, msg)
@@ -150,6 +154,9 @@ def _nodes(pr: Problems, data: Any, base_dir: Path) -> dict[str, Node]:
         if kind not in NODE_KINDS:
             pr.add(path + ("kind",), unknown("node kind", str(kind), NODE_KINDS))
             continue
+        for k in SECTOR_KEYS:
+            if k in body and kind != "sector":
+                pr.add(path + (k,), f'"{k}" belongs to a shared radio channel (kind: sector), not a {kind}', key=True)
         nodes[name] = Node(name=name, kind=kind, site=_site(pr, body.get("site"), path + ("site",)),
                            power=_power(pr, body.get("power"), path + ("power",)),
                            description=str(body.get("description", "")),
@@ -237,7 +244,7 @@ def _files(pr: Problems, data: Any, path: tuple[Any, ...], base_dir: Path, kind:
     """files: {/path/in/node: ./source}: each node gets its own copy, mounted at that path."""
     if data is None or (data := pr.mapping(data, path, "files {/path/in/node: ./local-file}")) is None:
         return ()
-    if kind in ("switch", "external"):
+    if kind in ("switch", "sector", "external"):
         pr.add(path, f"a {kind} runs no programs: only hosts and routers take files")
         return ()
     out = []
@@ -262,7 +269,7 @@ def _dirs(pr: Problems, data: Any, path: tuple[Any, ...], kind: str) -> tuple[st
     if not isinstance(data, list):
         pr.add(path, "expected a list of folders inside the node, e.g. [/var/lib/myapp]")
         return ()
-    if kind in ("switch", "external"):
+    if kind in ("switch", "sector", "external"):
         pr.add(path, f"a {kind} runs no programs: only hosts and routers take dirs")
         return ()
     return tuple(n for i, d in enumerate(data) if (n := _node_path(pr, d, path + (i,))) is not None)

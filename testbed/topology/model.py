@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..linkparams import LinkParams
+from ..linkparams import Aqm, LinkParams
 
-NODE_KINDS = ("host", "router", "switch", "external")
+NODE_KINDS = ("host", "router", "switch", "sector", "external")
 END_KINDS = ("host", "external")   # never carry transit traffic
+LAN_KINDS = ("switch", "sector")
+MEDIUM_SCHEDULERS = ("airtime", "throughput", "pf")   # engine/medium.py SCHEDULERS (a test keeps them equal)   # layer-2 segments: no address, one subnet for everyone on them
 ROUTING = ("static", "ospf")
 BACKENDS = ("auto", "engine", "veth")
 
@@ -69,6 +71,45 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Station:
+    """One subscriber radio of a sector: its PHY rates (after MCS) and where they came from."""
+
+    node: str
+    link: str                          # the station's link to the sector
+    rate_bps: float                    # downlink PHY rate (AP -> station)
+    up_rate_bps: float | None = None   # uplink PHY rate; None: the same
+    mcs: str | None = None             # the profile's MCS the rates come from, when one does
+    how: str = "rate"                  # "rate" | "mcs" | "distance" | "profile"
+    distance_km: float | None = None
+    loss_prob: float = 0.0             # after the MAC's retries
+    queue_packets: int = 1000
+    aqm: Aqm | None = None             # this station's queues' AQM (both directions); None: drop-tail
+
+
+@dataclass(frozen=True)
+class Sector:
+    """A shared radio channel (kind: sector): an AP node serving the stations linked to it."""
+
+    name: str
+    ap: str                            # the node serving the channel
+    ap_link: str
+    profile: str | None
+    scheduler: str
+    stations: tuple[Station, ...]
+    tdd_down: float | None = None      # downlink share of each TDD period; None: no TDD
+    tdd_period_s: float = 0.005
+    overhead_s: float = 0.0            # MAC airtime per frame on top of its bits
+    delay_s: float = 0.0               # one crossing of the air (propagation + processing)
+    mcs_rates: tuple[tuple[str, float, float | None], ...] = ()   # the profile's ladder: (mcs, down, up)
+
+    def station(self, node: str) -> Station:
+        for s in self.stations:
+            if s.node == node:
+                return s
+        raise KeyError(node)
+
+
+@dataclass(frozen=True)
 class OspfSettings:
     hello_s: float = 1.0
     dead_s: float = 4.0
@@ -93,6 +134,7 @@ class Topology:
     file: str = ""
     seed: int = 0
     env: tuple[tuple[str, Any], ...] = ()   # defaults.env: overrides of the pinned environment for every node
+    sectors: tuple[Sector, ...] = ()        # shared radio channels (nodes of kind sector)
     # where each link and node was written, for located errors after loading
     marks: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -112,6 +154,12 @@ class Topology:
         """The pinned environment of one node: testbed's defaults, then defaults.env, then the node's env."""
         from ..netenv import resolve
         return resolve(dict(self.env), dict(self.node(name).env))
+
+    def sector(self, name: str) -> Sector:
+        for s in self.sectors:
+            if s.name == name:
+                return s
+        raise KeyError(name)
 
     @property
     def external(self) -> dict[str, str]:

@@ -15,8 +15,8 @@ from typing import Any
 import networkx as nx
 
 from ..errors import InputError, Problem
-from ..linkparams import LinkParams
-from .model import END_KINDS, Link, Topology
+from ..linkparams import DirectionParams, LinkParams
+from .model import END_KINDS, LAN_KINDS, Link, Sector, Topology
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class PlanLink:
     b: PlanIntf
     params: LinkParams
     cost: float
-    backend: str              # "engine" | "veth"
+    backend: str              # "engine" | "veth" | "medium" (a sector's station or AP link: the shared channel)
     up: bool
     subnet: str | None        # None when one end is a switch (the LAN has the subnet)
 
@@ -137,6 +137,7 @@ class Plan:
                        "backend": lk.backend, "cost": lk.cost, "up": lk.up, "subnet": lk.subnet,
                        "ab": lk.params.ab.to_dict(), "ba": lk.params.ba.to_dict()} for lk in self.links],
             "lans": [asdict(x) for x in self.lans],
+            "media": [sector_dict(s) for s in self.topology.sectors],
             "external": [asdict(x) for x in self.external],
             "notes": list(self.notes),
         }
@@ -192,7 +193,7 @@ def make_plan(topo: Topology) -> Plan:
         net = ipaddress.ip_network(given.pop()) if given else lan_pool.next(node_loc(switches[0], "nodes"))
         lans.append(Lan(lan_name, tuple(switches), str(net)))
         members = [(lk, j) for lk in topo.links for j, ep in enumerate((lk.a, lk.b))
-                   if lan_of.get(ep.node) == lan_name and kinds[(lk.b, lk.a)[j].node] != "switch"]
+                   if lan_of.get(ep.node) == lan_name and kinds[(lk.b, lk.a)[j].node] not in LAN_KINDS]
         members.sort(key=lambda m: (kinds[(m[0].b, m[0].a)[m[1]].node] != "router", m[0].index))
         used = set()
         for lk, j in members:
@@ -214,7 +215,7 @@ def make_plan(topo: Topology) -> Plan:
                                         "subnet"))
     # point-to-point subnets
     for lk in topo.links:
-        if kinds[lk.a.node] == "switch" or kinds[lk.b.node] == "switch":
+        if kinds[lk.a.node] in LAN_KINDS or kinds[lk.b.node] in LAN_KINDS:
             continue
         if lk.addresses[0] and lk.addresses[1]:
             addr[(lk.index, 0)], addr[(lk.index, 1)] = lk.addresses
@@ -241,19 +242,22 @@ def make_plan(topo: Topology) -> Plan:
     for lk in topo.links:
         ends = []
         for j, (ep, peer) in enumerate(((lk.a, lk.b), (lk.b, lk.a))):
-            lan = lan_of.get(ep.node) or lan_of.get(peer.node) if kinds[ep.node] == "switch" or \
-                kinds[peer.node] == "switch" else None
+            lan = lan_of.get(ep.node) or lan_of.get(peer.node) if kinds[ep.node] in LAN_KINDS or \
+                kinds[peer.node] in LAN_KINDS else None
             pi = PlanIntf(ep.node, names[(lk.index, j)], lk.name, addr.get((lk.index, j)), peer.node, lan)
             intfs[ep.node].append(pi)
             ends.append(pi)
         backend = lk.backend
-        if backend == "auto":
+        params = lk.params
+        if "sector" in (kinds[lk.a.node], kinds[lk.b.node]):
+            backend, params = "medium", _sector_link_params(topo, lk)   # the engine's shared medium carries it
+        elif backend == "auto":
             # a host interface always goes through the engine: its link's impairments, counters, pcap
             backend = "engine" if (lk.params.ab.is_impaired() or lk.params.ba.is_impaired() or not lk.up
                                    or "external" in (kinds[lk.a.node], kinds[lk.b.node])) else "veth"
         subnet = str(ipaddress.ip_interface(ends[0].address).network) if ends[0].address and ends[1].address \
             else None
-        plinks.append(PlanLink(lk.name, lk.index, ends[0], ends[1], lk.params, lk.cost, backend, lk.up, subnet))
+        plinks.append(PlanLink(lk.name, lk.index, ends[0], ends[1], params, lk.cost, backend, lk.up, subnet))
     lo_pool.next(Problem(topo.file, 1, 1, "addressing.loopback", ""))  # skip the pool's network address (x.x.0.0)
     loopbacks = {n.name: f"{lo_pool.next(node_loc(n.name, 'nodes')).network_address}/32"
                  for n in topo.nodes if n.kind == "router"}
@@ -271,6 +275,32 @@ def make_plan(topo: Topology) -> Plan:
     plan = Plan(topo, pnodes, tuple(plinks), tuple(lans), topo.routing, tuple(notes))
     taken = tuple(port.advice() for port in plan.external)
     return Plan(topo, pnodes, tuple(plinks), tuple(lans), topo.routing, taken + tuple(notes)) if taken else plan
+
+
+def _sector_link_params(topo: Topology, lk: Link) -> LinkParams:
+    """A sector link's parameters as the station sees its radio: PHY rate each way, the channel's delay,
+    the station's loss and queue (a->b is the link's first endpoint to its second)."""
+    sector = topo.sector(lk.a.node if topo.node(lk.a.node).kind == "sector" else lk.b.node)
+    other = lk.b.node if lk.a.node == sector.name else lk.a.node
+    if other == sector.ap:
+        both = DirectionParams(delay_s=sector.delay_s)
+        return LinkParams(ab=both, ba=both)
+    st = sector.station(other)
+    down = DirectionParams(rate_bps=st.rate_bps, delay_s=sector.delay_s, loss_prob=st.loss_prob,
+                           queue_packets=st.queue_packets, aqm=st.aqm)
+    up = down.with_changes(rate_bps=st.up_rate_bps or st.rate_bps)
+    return LinkParams(ab=up, ba=down) if lk.a.node == other else LinkParams(ab=down, ba=up)
+
+
+def sector_dict(s: Sector) -> dict[str, Any]:
+    """A sector as `testbed plan --json` and results show it."""
+    return {"name": s.name, "ap": s.ap, "profile": s.profile, "scheduler": s.scheduler, "tdd_down": s.tdd_down,
+            "tdd_period_s": s.tdd_period_s, "overhead_s": s.overhead_s, "delay_s": s.delay_s,
+            "stations": [{"node": st.node, "link": st.link, "rate_bps": st.rate_bps,
+                          "up_rate_bps": st.up_rate_bps or st.rate_bps, "mcs": st.mcs, "how": st.how,
+                          "distance_km": None if st.distance_km is None else round(st.distance_km, 3),
+                          "loss": st.loss_prob, "queue_packets": st.queue_packets,
+                          "discipline": st.aqm.discipline if st.aqm else "droptail"} for st in s.stations]}
 
 
 def _interface_names(topo: Topology) -> dict[tuple[int, int], str]:
@@ -302,7 +332,7 @@ def _interface_names(topo: Topology) -> dict[tuple[int, int], str]:
 def _lans(topo: Topology) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Group switches joined to each other into LANs, named after their first switch."""
     g = nx.Graph()
-    switches = [n.name for n in topo.nodes if n.kind == "switch"]
+    switches = [n.name for n in topo.nodes if n.kind in LAN_KINDS]   # a sector is a LAN of its own
     g.add_nodes_from(switches)
     for lk in topo.links:
         if lk.a.node in g and lk.b.node in g:
@@ -329,8 +359,8 @@ def static_routes(topo: Topology, nodes: dict[str, PlanNode], links: list[PlanLi
         if not lk.up:
             continue
         a, b = lk.a.node, lk.b.node
-        ua = f"lan:{lk.a.lan}" if kinds[a] == "switch" else a
-        ub = f"lan:{lk.b.lan}" if kinds[b] == "switch" else b
+        ua = f"lan:{lk.a.lan}" if kinds[a] in LAN_KINDS else a
+        ub = f"lan:{lk.b.lan}" if kinds[b] in LAN_KINDS else b
         if ua == ub:
             continue
         for u, v, iu in ((ua, ub, lk.a), (ub, ua, lk.b)):
@@ -348,7 +378,7 @@ def static_routes(topo: Topology, nodes: dict[str, PlanNode], links: list[PlanLi
         if pn.loopback:
             dests.setdefault(pn.loopback, set()).add(name)
     out: dict[str, list[Route]] = {}
-    for src in (n for n in nodes if kinds[n] != "switch"):
+    for src in (n for n in nodes if kinds[n] not in LAN_KINDS):
         if src not in g:
             out[src] = []
             continue

@@ -8,7 +8,7 @@ from typing import Any
 import networkx as nx
 
 from ..errors import unknown
-from .model import Topology
+from .model import LAN_KINDS, Topology
 
 
 def topology_graph(topo: Topology) -> nx.MultiGraph[str]:
@@ -54,8 +54,9 @@ def check_graph(topo: Topology) -> list[tuple[tuple[Any, ...], str]]:
         for j, (ep, addr) in enumerate(zip((link.a, link.b), link.addresses, strict=True)):
             if addr is None:
                 continue
-            if topo.node(ep.node).kind == "switch":
-                out.append((path + ("addresses", j), f'"{ep.node}" is a switch: it has no address (write null)'))
+            if topo.node(ep.node).kind in LAN_KINDS:
+                out.append((path + ("addresses", j), f'"{ep.node}" is a {topo.node(ep.node).kind}: it has no address '
+                            "(write null)"))
             ip = addr.split("/")[0]
             if ip in seen_addr:
                 out.append((path + ("addresses", j), f"address {ip} is also given at links[{seen_addr[ip][1]}]"))
@@ -95,7 +96,7 @@ def _l3_neighbours(topo: Topology, g: nx.MultiGraph[str], name: str) -> list[str
             if nb in seen:
                 continue
             seen.add(nb)
-            if kinds[nb] == "switch":
+            if kinds[nb] in LAN_KINDS:
                 todo.append(nb)
             elif kinds[nb] == "router":
                 out.append(nb)

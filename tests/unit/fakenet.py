@@ -52,6 +52,7 @@ class FakeNetwork:
             self.params[(lk.name, "ab")] = lk.params.ab
             self.params[(lk.name, "ba")] = lk.params.ba
         self.seeds: dict[str, int] = {}
+        self.stations: dict[tuple[str, str], dict[str, Any]] = {}   # (sector, station) -> its radio now
         self.fail_on: dict[tuple[str, str], BaseException] = {}
         self.dies_at: tuple[float, str] | None = None   # (seconds after the first health check, what died)
         self._first_check: float | None = None
@@ -102,6 +103,13 @@ class FakeNetwork:
         self.record("set_link", self._link(name), direction, **changes)
         for d in (("ab", "ba") if direction == "both" else (direction,)):
             self.params[(name, d)] = self.params[(name, d)].with_changes(**changes)
+
+    def set_station(self, sector: str, station: str, **changes: Any) -> None:
+        self.record("set_station", sector, station, **changes)
+        st = self.plan.topology.sector(sector).station(station)
+        now = self.stations.setdefault((sector, station), {"rate_bps": st.rate_bps, "up_rate_bps": st.up_rate_bps,
+                                                            "loss_prob": st.loss_prob})
+        now.update(changes)
 
     def power_off(self, node: str) -> None:
         self.node(node)
