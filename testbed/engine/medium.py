@@ -32,7 +32,6 @@ from operator import attrgetter
 from typing import Any
 
 from testbed.errors import InputError
-
 from testbed.linkparams import Aqm
 
 from .aqm import Discipline, make_discipline
@@ -366,7 +365,7 @@ class Medium:
         if q.aqm is not None and not q.q:
             item = q.aqm.dequeue(t)
             if item is not None:
-                q.q.append((item[0], item[2], item[1]))   # type: ignore[arg-type]
+                q.q.append((item[0], item[2], item[1]))
         if not q.q:
             self._deactivate(q)
         elif p.scheduler == "throughput":

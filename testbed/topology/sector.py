@@ -223,7 +223,8 @@ def _station(pr: Problems, st: str, body: Any, path: tuple[Any, ...], profile: d
             except ValueError as e:
                 pr.add(path + (key,), str(e))
                 return None
-    dist = distance_km(site, nodes[st].site) if site and nodes[st].site else None
+    st_site = nodes[st].site
+    dist = distance_km(site, st_site) if site and st_site else None
     mcs, how = None, "rate"
     if "mcs" in body:
         if rate is not None:

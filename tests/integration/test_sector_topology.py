@@ -13,10 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import TEST_TOPOLOGIES, plan_of, require_emulation
 
 from testbed.topology.model import Sector
-
-from conftest import TEST_TOPOLOGIES, plan_of, require_emulation
 
 pytestmark = pytest.mark.root
 SECTOR = TEST_TOPOLOGIES / "sector-three.yaml"
