@@ -70,6 +70,36 @@ def test_a_cc_the_kernel_lacks_is_exit_3(tmp_path: Path) -> None:
     assert f"modprobe tcp_{missing}" in cp.stderr
 
 
+def test_reproduce_round_trips_and_report_tells_noise_from_change(tmp_path: Path) -> None:
+    from testbed.report.bundle import read_run
+    from testbed.report.compare import deltas
+    src = tmp_path / "inputs"
+    src.mkdir()
+    (src / "bloat.yaml").write_text((FIX / "bloat.yaml").read_text())
+    (src / "bloat-topo.yaml").write_text((FIX / "bloat-topo.yaml").read_text())
+    a, b = tmp_path / "a", tmp_path / "b"
+    cp = run("run", str(src / "bloat.yaml"), "--out", str(a), "-q", "--no-report")
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    cp = run("reproduce", str(a), "--out", str(b))
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    assert "same as the original within noise" in cp.stdout, cp.stdout
+    assert (b / f"compare-{a.name}.html").is_file()
+    flagged = [(d.what, d.verdict) for d in deltas(read_run(a), read_run(b)) if d.verdict in ("better", "worse")]
+    assert flagged == []
+    # the same scenario over a link of half the rate: throughput is flagged worse
+    (src / "bloat-topo.yaml").write_text((FIX / "bloat-topo.yaml").read_text().replace("rate: 8Mbit", "rate: 4Mbit"))
+    c = tmp_path / "c"
+    cp = run("run", str(src / "bloat.yaml"), "--out", str(c), "-q", "--no-report")
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    ds = {(d.group, d.what): d for d in deltas(read_run(a), read_run(c))}
+    assert ds[("flow bulk", "mean throughput")].verdict == "worse"
+    # a's topology changed since: reproduce refuses, naming the file
+    cp = run("reproduce", str(a), "--out", str(tmp_path / "refused"))
+    assert cp.returncode == 2
+    assert f"{src / 'bloat-topo.yaml'}: changed since the run" in cp.stderr
+    assert not (tmp_path / "refused").exists()
+
+
 def test_repeat_writes_bundles_and_a_summary_with_intervals(tmp_path: Path) -> None:
     out = tmp_path / "rep"
     cp = run("run", str(FIX / "bloat.yaml"), "--repeat", "2", "--duration", "4s", "--out", str(out), "-q",
