@@ -133,6 +133,41 @@ class NoiseBand:
         return d > self.abs and d > self.rel * min(abs(a), abs(b))
 
 
+@dataclass(frozen=True)
+class CountBand:
+    """When a single run's proportion (k of n: probes lost of probes sent) moved beyond noise.
+
+    Both must hold: Fisher's exact test rejects "the same proportion on both sides" at level alpha
+    (so 2 of 20 against 0 of 20 is never a change, however large in percent), and the proportions
+    differ by more than floor (lost probes cluster: a ping meeting a full drop-tail queue is lost
+    together with its neighbours, so the test alone, which assumes independent probes, flags more
+    than it should; the floor is the spread measured between same-seed runs).
+    """
+
+    alpha: float
+    floor: float
+
+    def p_value(self, ka: int, na: int, kb: int, nb: int) -> float:
+        from scipy import stats as sst
+        return float(sst.fisher_exact([[ka, na - ka], [kb, nb - kb]], alternative="two-sided")[1])
+
+    def exceeded(self, ka: int, na: int, kb: int, nb: int) -> bool:
+        if na <= 0 or nb <= 0:
+            return False
+        return abs(kb / nb - ka / na) > self.floor and self.p_value(ka, na, kb, nb) < self.alpha
+
+
+def judge_counts(a: tuple[int, int], b: tuple[int, int], higher_is_better: bool, band: CountBand) -> tuple[str, str]:
+    """("better" | "worse" | "same", how) for one run's k of n (B) against another's (A), by CountBand."""
+    (ka, na), (kb, nb) = a, b
+    p = band.p_value(ka, na, kb, nb) if na > 0 and nb > 0 else 1.0
+    how = (f"{ka} of {na} against {kb} of {nb}: Fisher's exact p={p:.3g} (changed if p < {band.alpha:g} "
+           f"and more than {band.floor * 100:g} points apart)")
+    if not band.exceeded(ka, na, kb, nb):
+        return "same", how
+    return ("better" if (kb / nb > ka / na) == higher_is_better else "worse"), how
+
+
 def judge(a: Sequence[float], b: Sequence[float], higher_is_better: bool, band: NoiseBand) -> tuple[str, str]:
     """("better" | "worse" | "same", how it was decided) for B against A.
 

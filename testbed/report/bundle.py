@@ -49,6 +49,12 @@ class Flow:
     summary: dict[str, Any] = field(default_factory=dict)
     other: dict[str, Series] = field(default_factory=dict)   # MOS, fetch time, jitter, loss, ... by metric
 
+    def probe_counts(self) -> tuple[int, int] | None:
+        """(lost, sent) probes: the counts behind loss_fraction (None for a flow without probes)."""
+        if not self.rtt or not self.rtt.values:
+            return None
+        return sum(1 for v in self.rtt.values if v is None), len(self.rtt.values)
+
     def stats(self) -> dict[str, float]:
         """Headline numbers computed from the series (so two runs compare like for like)."""
         out: dict[str, float] = {}

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .. import stats, units
-from ..stats import NoiseBand
+from ..stats import CountBand, NoiseBand
 from .bundle import RunData
 
 FLOW_METRICS: tuple[tuple[str, str, Callable[[float | None], str], bool], ...] = (
@@ -40,6 +40,10 @@ NOISE: dict[str, NoiseBand] = {
     "drops:link_down": NoiseBand(1.0, 1000),         # frames in flight when a link goes down
     "drops:other": NoiseBand(1.0, 100),
     "expectation": NoiseBand(0.25),                  # a flipped verdict counts only if its value really moved
+}
+# single runs: a proportion with known counts (probes lost of probes sent) is judged on the counts
+COUNT_TESTS: dict[str, CountBand] = {
+    "loss_fraction": CountBand(alpha=0.01, floor=0.06),   # floor: the largest same-seed spread measured, 6 points
 }
 SAME_TEXT = "≈ (within noise)"
 NOISE_RULE = ("better/worse only beyond noise: single runs against each metric's noise band, sets of runs by the "
@@ -78,6 +82,15 @@ def _change(a: Sequence[float], b: Sequence[float]) -> str:
     return f"{(mb - ma) / abs(ma) * 100:+.0f} %" if ma else f"{mb - ma:+.3g}"
 
 
+def compare_counts(group: str, what: str, a: tuple[int, int], b: tuple[int, int], higher_better: bool,
+                   band: CountBand) -> Delta:
+    """One row for single runs' k of n (probes lost of sent), judged by testbed.stats.judge_counts."""
+    fa, fb = a[0] / a[1], b[0] / b[1]
+    verdict, how = stats.judge_counts(a, b, higher_better, band)
+    return Delta(group, what, f"{units.human_fraction(fa)} ({a[0]} of {a[1]})",
+                 f"{units.human_fraction(fb)} ({b[0]} of {b[1]})", _change([fa], [fb]), verdict, how)
+
+
 def compare_values(group: str, what: str, a: Sequence[float], b: Sequence[float], f: Callable[[float | None], str],
                    higher_better: bool, band: NoiseBand) -> Delta:
     """One row: B's values against A's, judged by testbed.stats.judge."""
@@ -92,11 +105,55 @@ def _flow_stat(run: RunData, name: str, key: str) -> float | None:
     return fl.stats().get(key) if fl else None
 
 
+def _probe_counts(run: RunData, name: str) -> tuple[int, int] | None:
+    fl = next((f for f in run.flows if f.name == name), None)
+    return fl.probe_counts() if fl else None
+
+
 def _drop_total(run: RunData, link: str, cause: str) -> float | None:
     lk = next((x for x in run.links if x.name == link), None)
     if lk is None:
         return None
     return lk.ab.drop_totals().get(cause, 0) + lk.ba.drop_totals().get(cause, 0)
+
+
+def metric_values(run: RunData) -> dict[str, float]:
+    """Every single-run value the comparison judges, keyed "flow NAME/KEY" or "link NAME/drops:CAUSE",
+    and a probing flow's counts ("flow NAME/#lost", "flow NAME/#sent").
+
+    bench/noise.py measures the noise bands from these (NOISE is keyed by the part after the "/").
+    """
+    out: dict[str, float] = {}
+    for fl in run.flows:
+        s = fl.stats()
+        for key, *_ in FLOW_METRICS:
+            if key in s:
+                out[f"flow {fl.name}/{key}"] = s[key]
+        if (counts := fl.probe_counts()) is not None:
+            out[f"flow {fl.name}/#lost"], out[f"flow {fl.name}/#sent"] = counts
+    for lk in run.links:
+        for c in sorted({*lk.ab.drops, *lk.ba.drops}):
+            v = _drop_total(run, lk.name, c)
+            if v is not None:
+                out[f"link {lk.name}/drops:{c}"] = v
+    return out
+
+
+def band_for(key: str) -> NoiseBand:
+    """The single-run noise band of a metric_values key."""
+    stat = key.rsplit("/", 1)[-1]
+    return NOISE.get(stat) or NOISE["drops:other"]
+
+
+def single_run_verdict(key: str, a: dict[str, float], b: dict[str, float]) -> str:
+    """The comparison's verdict on one metric_values key between two single runs."""
+    prefix, stat = key.rsplit("/", 1)
+    higher_better = next((hb for k, _, _, hb in FLOW_METRICS if k == stat), False)
+    if stat in COUNT_TESTS and f"{prefix}/#sent" in a and f"{prefix}/#sent" in b:
+        ca = int(a[f"{prefix}/#lost"]), int(a[f"{prefix}/#sent"])
+        cb = int(b[f"{prefix}/#lost"]), int(b[f"{prefix}/#sent"])
+        return stats.judge_counts(ca, cb, higher_better, COUNT_TESTS[stat])[0]
+    return stats.judge([a[key]], [b[key]], higher_better, band_for(key))[0]
 
 
 def deltas(a: RunData | Sequence[RunData], b: RunData | Sequence[RunData]) -> list[Delta]:
@@ -120,6 +177,11 @@ def deltas(a: RunData | Sequence[RunData], b: RunData | Sequence[RunData]) -> li
             if not va and not vb:
                 continue
             label = what.format(rtt="one-way delay" if one_way else "RTT")
+            if key in COUNT_TESTS and len(ra) == len(rb) == 1:
+                ca, cb = _probe_counts(ra[0], name), _probe_counts(rb[0], name)
+                if ca and cb:
+                    out.append(compare_counts(f"flow {name}", label, ca, cb, hb, COUNT_TESTS[key]))
+                    continue
             out.append(compare_values(f"flow {name}", label, va, vb, f, hb, NOISE[key]))
     exprs = list(dict.fromkeys(e.expr for r in ra + rb for e in r.expectations))
     judged = [_expectation(expr, ra, rb) for expr in exprs]

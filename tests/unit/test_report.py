@@ -141,13 +141,17 @@ def test_comparison_overlays_and_says_which_run_did_better(run_v1: Path, run_v2:
     ds = {(d.group, d.what): d for d in deltas(read_run(run_v1), read_run(run_v2))}
     assert ds[("run", "status")].verdict == "better"
     assert ds[("run", "expectations passed")].b == "4 of 4"
-    assert (ds[("flow probe", "probes lost")].a, ds[("flow probe", "probes lost")].b) == ("15 %", "5 %")
+    lost = ds[("flow probe", "probes lost")]
+    assert (lost.a, lost.b) == ("15 % (18 of 120)", "5 % (6 of 120)")
+    # 10 points fewer, but of 120 probes: Fisher's exact p=0.016 is not below 0.01, so one run a side cannot tell
+    assert lost.verdict == "same" and "Fisher's exact p=0.0164" in lost.how
     assert ds[("flow probe", "longest outage (consecutive lost probes)")].verdict == "better"
     assert ds[("expectation", "outage(probe) < 5s")].verdict == "better"
     assert ds[("link tower-1--internet", "frames dropped (queue)")].verdict == "better"
     assert ds[("flow probe", "95th percentile RTT")].verdict == "same"
     md = out.with_suffix(".md").read_text()
-    assert "| flow probe | probes lost | 15 % | 5 % | -67 % | **better** |" in md
+    assert "| flow probe | probes lost | 15 % (18 of 120) | 5 % (6 of 120) | -67 % | ≈ (within noise) |" in md
+    assert "| flow probe | longest outage (consecutive lost probes) |" in md
 
 
 def test_comparison_goes_where_asked(run_v1: Path, run_v2: Path, tmp_path: Path) -> None:
