@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(--repeat), or an experiment folder (rebuilds its report.html)")
     p.add_argument("other", metavar="RUN_B", nargs="?",
                    help="a second run to compare with the first (A = RUN_DIR); either may be a folder of repeated "
-                        "runs (testbed run --repeat)")
+                        "runs (testbed run --repeat); two experiment folders are compared point by point")
     p.add_argument("-o", "--output", metavar="OUT.html", help="where to write the comparison (two runs only)")
     p.set_defaults(func=run)
 
@@ -32,8 +32,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {build_experiment_report(args.run)}")
         return 0
     if args.other is not None and (is_experiment(args.run) or is_experiment(args.other)):
-        raise UsageError("comparing two experiment folders point by point is not supported yet; compare two "
-                         "points' folders (OUT/points/<point>), which are sets of repeated runs")
+        if not (is_experiment(args.run) and is_experiment(args.other)):
+            which = args.run if is_experiment(args.run) else args.other
+            raise UsageError(f"{which} is an experiment folder and the other is not: both must be experiment "
+                             "folders (compared point by point), or both runs / sets of runs; one point's runs "
+                             "are OUT/points/<point>")
+        return _compare_experiments(args)
     if args.other is None:
         if args.output:
             raise UsageError("-o is for comparisons (two run directories); a single report is always "
@@ -42,9 +46,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {out}")
         print(f"wrote {out.with_suffix('.md')}")
         return 0
+    _check_output(args)
+    out = build_comparison(args.run, args.other, args.output)
+    print(f"wrote {out}")
+    print(f"wrote {out.with_suffix('.md')}")
+    return 0
+
+
+def _check_output(args: argparse.Namespace) -> None:
     if args.output and not args.output.endswith(".html"):
         raise UsageError(f'-o {args.output}: name the comparison file .html (a .md is written beside it)')
-    out = build_comparison(args.run, args.other, args.output)
+
+
+def _compare_experiments(args: argparse.Namespace) -> int:
+    from ..report.experiment_compare import build_experiment_comparison
+    _check_output(args)
+    out, c = build_experiment_comparison(args.run, args.other, args.output)
+    changed = sum(1 for p in c.pairs if p.changed)
+    print(f"points compared: {len(c.pairs)}, {changed} with a metric beyond noise; only in A: {len(c.only_a)}, "
+          f"only in B: {len(c.only_b)}")
     print(f"wrote {out}")
     print(f"wrote {out.with_suffix('.md')}")
     return 0
