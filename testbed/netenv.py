@@ -30,6 +30,20 @@ def _cc(v: Any) -> str:
     return v
 
 
+# root qdiscs that need no parameters, and the kernel option each needs (None: in every kernel with networking)
+LINUX_QDISCS: dict[str, str | None] = {
+    "pfifo_fast": None, "noqueue": None, "pfifo": "NET_SCH_FIFO", "bfifo": "NET_SCH_FIFO",
+    "fq_codel": "NET_SCH_FQ_CODEL", "fq": "NET_SCH_FQ", "codel": "NET_SCH_CODEL", "sfq": "NET_SCH_SFQ",
+    "cake": "NET_SCH_CAKE", "pie": "NET_SCH_PIE", "fq_pie": "NET_SCH_FQ_PIE",
+}
+
+
+def _qdisc(v: Any) -> str:
+    if not isinstance(v, str) or v not in LINUX_QDISCS:
+        raise ValueError(unknown("queueing discipline", str(v), LINUX_QDISCS))
+    return v
+
+
 def _bool01(v: Any) -> int:
     if not isinstance(v, bool):
         raise ValueError(f"expected true or false, got {v!r}")
@@ -100,10 +114,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("offloads", None, False, lambda v: bool(_bool01(v)),
             "TSO, GSO and GRO on every interface of ours: off, so every frame on an emulated link is at "
             "most one MTU, as on a real radio, and packet counts do not depend on the driver"),
+    Setting("qdisc", None, "pfifo_fast", _qdisc,
+            "the root queueing discipline of every interface of ours: the kernel's own default; a new interface "
+            "otherwise gets the host's net.core.default_qdisc, and hosts set fq (which paces every TCP flow, "
+            "CUBIC too, smoothing the bursts the emulated link's queue would see) or fq_codel"),
 )
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
-HOST_ONLY_SYSCTLS = ("net.core.rmem_max", "net.core.wmem_max", "net.core.default_qdisc",
-                     "net.ipv4.tcp_available_congestion_control")
+# global sysctls a namespace cannot pin: recorded in the manifest (docs/environment.md says why each
+# cannot change our results, or how little)
+HOST_ONLY_SYSCTLS = ("net.core.rmem_max", "net.core.wmem_max", "net.core.rmem_default", "net.core.wmem_default",
+                     "net.core.default_qdisc", "net.ipv4.tcp_available_congestion_control")
 
 
 def parse_env(data: Any, add: Callable[[tuple, str], None], path: tuple) -> dict[str, Any]:
@@ -136,6 +156,29 @@ def resolve(*layers: Mapping[str, Any]) -> dict[str, Any]:
 def sysctl_args(env: Mapping[str, Any]) -> list[str]:
     """["net.ipv4.tcp_congestion_control=cubic", ...] for `sysctl -w`."""
     return [f"{BY_KEY[k].sysctl}={v}" for k, v in env.items() if BY_KEY[k].sysctl]
+
+
+def qdisc_lines(devs: list[str], kind: str) -> list[str]:
+    """`tc -batch` lines that give each interface the pinned root qdisc."""
+    return [f"qdisc replace dev {d} root {kind}" for d in devs]
+
+
+def qdisc_fix(kind: str) -> str:
+    """How to get a qdisc this kernel lacks."""
+    cfg = LINUX_QDISCS.get(kind) or f"NET_SCH_{kind.upper()}"
+    return (f"load it on the host as root: modprobe sch_{kind} (on kernels without module loading, use one built "
+            f"with CONFIG_{cfg}=y), or pin one every kernel has: env: {{qdisc: pfifo_fast}}")
+
+
+def wanted_qdiscs(topo: Any) -> dict[str, str]:
+    """{qdisc: who asks for it} for every node of a topology."""
+    out: dict[str, str] = {}
+    for n in topo.nodes:
+        q = topo.node_env(n.name)["qdisc"]
+        who = (f'node "{n.name}"' if "qdisc" in dict(n.env) else
+               "the topology's defaults.env" if "qdisc" in dict(topo.env) else "testbed's pinned default")
+        out.setdefault(q, who)
+    return out
 
 
 def offload_argv(dev: str, on: bool) -> list[str]:
@@ -200,9 +243,10 @@ def host_info() -> dict[str, Any]:
 def table_markdown() -> str:
     """The settings as a markdown table (docs/environment.md is checked against it)."""
     rows = ["| env key | sysctl | pinned value | why |", "|---|---|---|---|"]
+    how = {"offloads": "ethtool -K tso/gso/gro", "qdisc": "tc qdisc replace dev IF root"}
     for s in SETTINGS:
         val = ("off" if not s.default else "on") if s.key == "offloads" else s.default
-        rows.append(f"| `{s.key}` | {f'`{s.sysctl}`' if s.sysctl else 'ethtool -K tso/gso/gro'} | `{val}` | {s.why} |")
+        rows.append(f"| `{s.key}` | {f'`{s.sysctl}`' if s.sysctl else how[s.key]} | `{val}` | {s.why} |")
     return "\n".join(rows)
 
 

@@ -35,6 +35,14 @@ def changed_inputs(manifest: dict) -> list[str]:
     return out
 
 
+def host_differences(original: dict, new: dict) -> list[str]:
+    """The host settings (recorded in both manifests) that differ: what the pinned environment could not pin."""
+    def sysctls(m: dict) -> dict:
+        return ((m.get("environment") or {}).get("host") or {}).get("sysctls") or {}
+    a, b = sysctls(original), sysctls(new)
+    return [f"{k}: {a.get(k)} in the original run, {b.get(k)} now" for k in sorted(set(a) & set(b)) if a[k] != b[k]]
+
+
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     run_dir = Path(args.run)
@@ -79,6 +87,14 @@ def run(args: argparse.Namespace) -> int:
             console.print(f"  {d.group}: {d.what}: {d.a} -> {d.b} ({d.verdict})")
     else:
         console.print("same as the original within noise")
+    try:
+        differ = host_differences(manifest, json.loads((out / "manifest.json").read_text()))
+    except (OSError, ValueError):
+        differ = []
+    if differ:
+        console.print("the host differs (settings a node cannot pin or that it overrides; docs/environment.md):")
+        for line in differ:
+            console.print(f"  {line}")
     console.print(f"results: {paths['results']}  comparison: {cmp_path}")
     if result.status == "interrupted":
         return 130

@@ -97,6 +97,7 @@ class Testbed:
         wanted = netenv.wanted_cc(self.plan.topology)
         netenv.check_cc(wanted)
         self.host["allowed_cc_added"] = netenv.allow_cc(set(wanted))
+        probe.check_qdiscs(netenv.wanted_qdiscs(self.plan.topology))
         if any(self.plan.topology.node_env(n).get("offloads") is not None for n in self.plan.nodes):
             probe.check_program("ethtool", "ethtool")
         lying = [lk.name for lk in self.plan.links if lk.backend == "veth"
@@ -258,6 +259,7 @@ class Testbed:
                 raise EmulationError(f"{name}: sysctl failed: {err.strip()}")
         self._mount_private()
         self._pin_offloads()
+        self._pin_qdiscs()
         batches = []
         for name in self.plan.nodes:
             batches.append((name, start_batch(self._node_lines(name), self.nodes[name].pid)))
@@ -311,6 +313,32 @@ class Testbed:
                 _, err = p.communicate(timeout=60)
                 if p.returncode != 0:
                     raise EmulationError(f"{name}: ethtool could not pin offloads: {err.strip()}")
+
+    def _pin_qdiscs(self, parallel: int = 32) -> None:
+        """The pinned root qdisc on every interface of ours (one `tc -batch` per node, a few at a time): a new
+        interface would otherwise get the host's net.core.default_qdisc."""
+        todo = [(name, self.nodes[name].argv(["tc", "-batch", "-"]),
+                 netenv.qdisc_lines([i.name for i in pn.interfaces], self.plan.topology.node_env(name)["qdisc"]))
+                for name, pn in self.plan.nodes.items() if pn.interfaces and pn.kind != "external"]
+        while todo:
+            batch, todo = todo[:parallel], todo[parallel:]
+            running = []
+            for name, argv, lines in batch:
+                p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                     text=True)
+                assert p.stdin is not None
+                p.stdin.write("\n".join(lines) + "\n")
+                p.stdin.close()
+                running.append((name, p))
+            for name, p in running:
+                assert p.stderr is not None
+                err = p.stderr.read().strip()
+                if p.wait(timeout=60) != 0:
+                    kind = self.plan.topology.node_env(name)["qdisc"]
+                    if "unknown" in err.lower():
+                        raise CapabilityError(f'node "{name}": this kernel has no queueing discipline "{kind}" '
+                                              f"({err})", netenv.qdisc_fix(kind))
+                    raise EmulationError(f"{name}: tc could not pin the qdisc {kind}: {err}")
 
     def _node_lines(self, name: str) -> list[str]:
         pn = self.plan.nodes[name]

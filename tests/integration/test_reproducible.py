@@ -70,6 +70,63 @@ def test_a_cc_the_kernel_lacks_is_exit_3(tmp_path: Path) -> None:
     assert f"modprobe tcp_{missing}" in cp.stderr
 
 
+HOST_QDISC = Path("/proc/sys/net/core/default_qdisc")
+TWO_LINKS = """name: qdiscs
+defaults: {routing: static}
+nodes:
+  a: {kind: host}
+  r: {kind: router}
+  b: {kind: host}
+links:
+  - {endpoints: [a, r], backend: veth}
+  - {endpoints: [r, b], rate: 8Mbit, delay: 5ms}
+"""
+
+
+def _kernel_has_qdisc(kind: str) -> bool:
+    return subprocess.run(["unshare", "--net", "tc", "qdisc", "replace", "dev", "lo", "root", kind],
+                          capture_output=True).returncode == 0
+
+
+def _root_qdiscs(tb) -> dict[str, str]:
+    out = {}
+    for name, pn in tb.plan.nodes.items():
+        for i in pn.interfaces:
+            shown = tb.node(name).cmd(["tc", "qdisc", "show", "dev", i.name, "root"], check=True).stdout.split()
+            out[f"{name}:{i.name}"] = shown[1]
+    return out
+
+
+def test_our_interfaces_get_the_pinned_qdisc_not_the_hosts_default(tmp_path: Path, make_testbed) -> None:
+    from testbed.topology.load import load_topology
+    from testbed.topology.plan import make_plan
+    original = HOST_QDISC.read_text().strip()
+    other = "bfifo" if original == "pfifo" else "pfifo"      # a default every kernel has, and not ours
+    try:
+        HOST_QDISC.write_text(other)
+        tb = make_testbed(make_plan(load_topology("two.yaml", TWO_LINKS)))
+        qd = _root_qdiscs(tb)
+    finally:
+        HOST_QDISC.write_text(original)
+    assert len(qd) == 4 and set(qd.values()) == {"pfifo_fast"}, qd     # the veth and the engine's TAPs alike
+    # a qdisc this kernel lacks is exit 3 with the fix, before anything is built
+    missing = next((k for k in ("fq_codel", "fq", "cake", "sfq", "codel", "pie") if not _kernel_has_qdisc(k)), None)
+    topo = tmp_path / "t.yaml"
+    scen = tmp_path / "s.yaml"
+    topo.write_text(TWO_LINKS.replace("defaults: {routing: static}",
+                                      f"defaults: {{routing: static, env: {{qdisc: {missing or 'fq_codel'}}}}}"))
+    scen.write_text("name: q\ntopology: t.yaml\nduration: 2s\ntraffic:\n"
+                    "  - {name: probe, kind: ping, from: a, to: b, interval: 100ms}\n")
+    cp = run("run", str(scen), "--out", str(tmp_path / "out"), "-q", "--no-report")
+    if missing:
+        assert cp.returncode == 3, cp.stdout + cp.stderr
+        assert f'the queueing discipline "{missing}"' in cp.stderr and f"modprobe sch_{missing}" in cp.stderr
+    else:   # a kernel with all of them: the one asked for is applied instead
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+        man = json.loads((tmp_path / "out" / "manifest.json").read_text())
+        assert {n["qdisc"] for n in man["environment"]["nodes"].values()} == {"fq_codel"}
+
+
 def test_reproduce_round_trips_and_report_tells_noise_from_change(tmp_path: Path) -> None:
     from testbed.report.bundle import read_run
     from testbed.report.compare import deltas

@@ -55,3 +55,27 @@ def test_a_cc_the_kernel_lacks_is_exit_3_with_the_fix():
 def test_docs_hold_the_table():
     doc = (Path(__file__).parents[2] / "docs" / "environment.md").read_text()
     assert netenv.table_markdown() in doc
+
+
+def test_qdisc_is_pinned_overridable_and_checked():
+    topo = load_topology("t.yaml", TOPO.replace("offloads: true}", "offloads: true, qdisc: fq_codel}"))
+    assert topo.node_env("a")["qdisc"] == "pfifo_fast"          # the kernel's own default, not the host's
+    assert topo.node_env("b")["qdisc"] == "fq_codel"
+    assert netenv.wanted_qdiscs(topo) == {"pfifo_fast": "testbed's pinned default", "fq_codel": 'node "b"'}
+    assert netenv.qdisc_lines(["eth0", "eth1"], "pfifo_fast") == [
+        "qdisc replace dev eth0 root pfifo_fast", "qdisc replace dev eth1 root pfifo_fast"]
+    assert "modprobe sch_fq_codel" in netenv.qdisc_fix("fq_codel")
+    assert "CONFIG_NET_SCH_FQ_CODEL=y" in netenv.qdisc_fix("fq_codel")
+    with pytest.raises(InputError) as ei:
+        load_topology("t.yaml", TOPO.replace("offloads: true}", "offloads: true, qdisc: fq-codel}"))
+    assert 'unknown queueing discipline "fq-codel" (did you mean "fq_codel"?)' in str(ei.value)
+
+
+def test_reproduce_names_host_settings_that_differ():
+    from testbed.cli.reproduce_cmd import host_differences
+
+    def man(rmem: str) -> dict:
+        return {"environment": {"host": {"sysctls": {"net.core.rmem_max": rmem, "net.core.default_qdisc": "fq"}}}}
+    assert host_differences(man("212992"), man("212992")) == []
+    assert host_differences(man("212992"), man("16777216")) == [
+        "net.core.rmem_max: 212992 in the original run, 16777216 now"]
