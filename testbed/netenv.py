@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
+import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,6 +181,25 @@ def wanted_qdiscs(topo: Any) -> dict[str, str]:
                "the topology's defaults.env" if "qdisc" in dict(topo.env) else "testbed's pinned default")
         out.setdefault(q, who)
     return out
+
+
+def check_qdiscs(wanted: Mapping[str, str]) -> None:
+    """Raise CapabilityError (exit 3) for a root qdisc the kernel lacks; wanted: {qdisc: who asks}.
+
+    Tried on the loopback of a throwaway network namespace (gone when tc exits), so nothing of the
+    host's changes; the kernel's built-in ones (pfifo_fast, noqueue) need no try.
+    """
+    for kind, who in wanted.items():
+        if LINUX_QDISCS.get(kind) is None:
+            continue
+        for prog, pkg in (("tc", "iproute2"), ("unshare", "util-linux")):
+            if shutil.which(prog) is None:
+                raise CapabilityError(f'the program "{prog}" is not installed', f"apt-get install {pkg}")
+        cp = subprocess.run(["unshare", "--net", "tc", "qdisc", "replace", "dev", "lo", "root", kind],
+                            capture_output=True, text=True, timeout=30)
+        if cp.returncode != 0:
+            raise CapabilityError(f'{who} asks for the queueing discipline "{kind}", which this kernel does not '
+                                  f"have (tc: {cp.stderr.strip() or cp.returncode})", qdisc_fix(kind))
 
 
 def offload_argv(dev: str, on: bool) -> list[str]:

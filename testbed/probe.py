@@ -68,23 +68,3 @@ def check_all(routing: str, backends: set[str]) -> None:
     if backends & {"engine", "medium"}:
         check_tun()
 
-
-def check_qdiscs(wanted: dict[str, str]) -> None:
-    """Raise CapabilityError (exit 3) for a root qdisc the kernel lacks; wanted: {qdisc: who asks}.
-
-    Tried on the loopback of a throwaway network namespace (gone when tc exits), so nothing of the
-    host's changes; the kernel's built-in ones (pfifo_fast, noqueue) need no try.
-    """
-    import subprocess
-
-    from .netenv import LINUX_QDISCS, qdisc_fix
-    for kind, who in wanted.items():
-        if LINUX_QDISCS.get(kind) is None:
-            continue
-        check_program("tc", "iproute2")
-        check_program("unshare", "util-linux")
-        cp = subprocess.run(["unshare", "--net", "tc", "qdisc", "replace", "dev", "lo", "root", kind],
-                            capture_output=True, text=True, timeout=30)
-        if cp.returncode != 0:
-            raise CapabilityError(f'{who} asks for the queueing discipline "{kind}", which this kernel does not '
-                                  f"have (tc: {cp.stderr.strip() or cp.returncode})", qdisc_fix(kind))

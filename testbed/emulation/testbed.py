@@ -97,7 +97,7 @@ class Testbed:
         wanted = netenv.wanted_cc(self.plan.topology)
         netenv.check_cc(wanted)
         self.host["allowed_cc_added"] = netenv.allow_cc(set(wanted))
-        probe.check_qdiscs(netenv.wanted_qdiscs(self.plan.topology))
+        netenv.check_qdiscs(netenv.wanted_qdiscs(self.plan.topology))
         if any(self.plan.topology.node_env(n).get("offloads") is not None for n in self.plan.nodes):
             probe.check_program("ethtool", "ethtool")
         lying = [lk.name for lk in self.plan.links if lk.backend == "veth"

@@ -20,13 +20,14 @@ from typing import Any
 
 from .. import units
 from ..errors import InputError
+from ..results.contract import METRIC_UNITS
 from ..stats import NoiseBand
-from ..traffic.kinds import DURATION, FRACTION, NUMBER, RATE, TRAFFIC_KINDS
 from .compare import NOISE, NOISE_RULE, Delta, compare_values
 
-# the unit kind of each traffic metric (the same name means the same unit in every kind)
-METRIC_UNITS: dict[str, str] = {m: u for k in TRAFFIC_KINDS.values() for m, u in k.metrics.items()}
-METRIC_UNITS["probe_loss"] = FRACTION
+RATE, DURATION, FRACTION, NUMBER = "rate", "duration", "fraction", "number"     # units.human's kinds
+# the kind of each series metric, from results.json's units (`<flow>.probe_loss` is a fraction)
+UNIT_KINDS: dict[str, str] = {m: {"bit/s": RATE, "s": DURATION, "fraction": FRACTION}.get(u, NUMBER)
+                              for m, u in METRIC_UNITS.items()} | {"probe_loss": FRACTION}
 HIGHER_IS_BETTER = {"throughput", "mos", "mos_back", "answered"}
 LOWER_IS_BETTER = {"rtt", "delay", "jitter", "loss", "probe_loss", "fetch_time", "failed", "delay_back",
                    "jitter_back", "loss_back", "retransmits"}
@@ -110,7 +111,7 @@ def metric_style(metric: str) -> tuple[Callable[[float | None], str], bool | Non
     `<flow>.<metric>.<stat>` or `<flow>.probe_loss`."""
     parts = metric.split(".")
     name = parts[1] if len(parts) >= 2 else ""
-    unit = NUMBER if parts[-1] == "count" else METRIC_UNITS.get(name, NUMBER)
+    unit = NUMBER if parts[-1] == "count" else UNIT_KINDS.get(name, NUMBER)
     better = None if parts[-1] == "count" else True if name in HIGHER_IS_BETTER else \
         False if name in LOWER_IS_BETTER else None
     return (lambda v: units.human(v, unit)), better, UNIT_BANDS[unit]
