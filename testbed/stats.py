@@ -127,6 +127,7 @@ class NoiseBand:
 
     rel: float
     abs: float = 0.0
+    set_abs: float | None = None    # the floor for sets of runs, when not abs (their interval already knows the noise)
 
     def exceeded(self, a: float, b: float) -> bool:
         d = abs(b - a)
@@ -181,7 +182,7 @@ def judge(a: Sequence[float], b: Sequence[float], higher_is_better: bool, band: 
         how = f"95% CI of the difference [{d.ci_low:.4g}, {d.ci_high:.4g}]"
         if d.p_mann_whitney is not None:
             how += f", Mann-Whitney p={d.p_mann_whitney:.3g}"
-        if not d.significant or abs(d.diff) <= band.abs:
+        if not d.significant or abs(d.diff) <= (band.abs if band.set_abs is None else band.set_abs):
             return "same", how
         return ("better" if (d.diff > 0) == higher_is_better else "worse"), how
     how = f"single-run noise band ±{band.rel * 100:.0f}%" + (f" (at least {band.abs:g})" if band.abs else "")

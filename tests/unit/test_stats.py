@@ -82,3 +82,10 @@ def test_probe_loss_of_single_runs_is_judged_on_the_counts():
     # significant with 10000 probes a side, but only half a point apart: below the floor
     assert stats.judge_counts((100, 10000), (150, 10000), False, band)[0] == "same"
     assert stats.judge_counts((100, 10000), (800, 10000), False, band)[0] == "worse"
+
+
+def test_sets_of_runs_use_their_own_floor():
+    band = stats.NoiseBand(1.0, 0.06, set_abs=0.01)
+    before, after = [0.01, 0.012, 0.011, 0.009], [0.04, 0.042, 0.038, 0.041]     # 3 points more, every run
+    assert stats.judge(before, after, False, band)[0] == "worse"
+    assert stats.judge([0.01], [0.04], False, band)[0] == "same"                  # one run a side: 6 points
