@@ -50,16 +50,8 @@ traffic:
   - {name: probe, kind: ping, from: home, to: server, interval: 100ms}
 """
 
-CUT = """name: noise-cut
-topology: cut-topo.yaml
-seed: 5
-duration: 10s
-traffic:
-  - {name: bulk, kind: tcp, from: server, to: home, start: 0s, duration: 10s}
-  - {name: probe, kind: ping, from: home, to: server, interval: 100ms}
-events:
-  - {at: 4s, do: link-down, link: server--home, for: 2s}
-"""
+CUT = (BLOAT.replace("noise-bloat", "noise-cut").replace("bloat-topo", "cut-topo")
+       + "events:\n  - {at: 4s, do: link-down, link: server--home, for: 2s}\n")
 
 
 def _write(tmp: Path) -> dict[str, Path]:

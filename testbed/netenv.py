@@ -172,15 +172,20 @@ def qdisc_fix(kind: str) -> str:
             f"with CONFIG_{cfg}=y), or pin one every kernel has: env: {{qdisc: pfifo_fast}}")
 
 
-def wanted_qdiscs(topo: Any) -> dict[str, str]:
-    """{qdisc: who asks for it} for every node of a topology."""
+def wanted(topo: Any, key: str) -> dict[str, str]:
+    """{value of an env setting: who asks for it} over every node of a topology (the pinned default included)."""
     out: dict[str, str] = {}
     for n in topo.nodes:
-        q = topo.node_env(n.name)["qdisc"]
-        who = (f'node "{n.name}"' if "qdisc" in dict(n.env) else
-               "the topology's defaults.env" if "qdisc" in dict(topo.env) else "testbed's pinned default")
-        out.setdefault(q, who)
+        v = topo.node_env(n.name)[key]
+        who = (f'node "{n.name}"' if key in dict(n.env) else
+               "the topology's defaults.env" if key in dict(topo.env) else "testbed's pinned default")
+        out.setdefault(v, who)
     return out
+
+
+def wanted_qdiscs(topo: Any) -> dict[str, str]:
+    """{qdisc: who asks for it} for every node of a topology."""
+    return wanted(topo, "qdisc")
 
 
 def check_qdiscs(wanted: Mapping[str, str]) -> None:
@@ -273,13 +278,7 @@ def table_markdown() -> str:
 
 def wanted_cc(topo: Any) -> dict[str, str]:
     """{cc: who asks for it} for every node of a topology (the pinned default included)."""
-    out: dict[str, str] = {}
-    for n in topo.nodes:
-        cc = topo.node_env(n.name)["cc"]
-        who = (f'node "{n.name}"' if "cc" in dict(n.env) else
-               "the topology's defaults.env" if "cc" in dict(topo.env) else "testbed's pinned default")
-        out.setdefault(cc, who)
-    return out
+    return wanted(topo, "cc")
 
 
 ALLOWED = Path("/proc/sys/net/ipv4/tcp_allowed_congestion_control")
