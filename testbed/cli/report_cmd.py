@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Write RUN_DIR/report.html (one self-contained file: plots embedded, opens offline, no "
                     "JavaScript) and RUN_DIR/report.md (short, for terminals and pull requests). With two run "
                     "directories, compare them: the same plots overlaid and a table of differences, written to "
-                    "RUN_B/compare-<A>.html (and .md) unless -o says where.",
+                    "RUN_B/compare-<A>.html (and .md) unless -o says where. Two experiment folders are "
+                    "compared point by point (points matched by their parameter values; docs/experiments.md).",
         epilog="example: testbed report results/v1 results/v2   # how v2 copes with the fault compared with v1")
     p.add_argument("run", metavar="RUN_DIR",
                    help="a run directory written by `testbed run` (holds results.json), a folder of repeated runs "
