@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("other", metavar="RUN_B", nargs="?",
                    help="a second run to compare with the first (A = RUN_DIR); either may be a folder of repeated "
                         "runs (testbed run --repeat); two experiment folders are compared point by point")
-    p.add_argument("-o", "--output", metavar="OUT.html", help="where to write the comparison (two runs only)")
+    p.add_argument("-o", "--output", metavar="OUT.html", help="where to write the comparison (two runs, sets or experiment folders)")
     p.set_defaults(func=run)
 
 
