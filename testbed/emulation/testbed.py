@@ -299,12 +299,16 @@ class Testbed:
         self._taken = []
         return problems
 
+    def _configurable(self) -> list[tuple[str, Any]]:
+        """The nodes whose interfaces are ours to set: not an external node (its real port is given back exactly
+        as it was) nor a sector (a placeholder: its ports are the engine's medium, in other nodes)."""
+        return [(name, pn) for name, pn in self.plan.nodes.items() if pn.kind not in ("external", "sector")]
+
     def _pin_offloads(self, parallel: int = 16) -> None:
         """TSO/GSO/GRO as the environment says, on every interface of ours (ethtool, a few at a time)."""
         todo = [(name, self.nodes[name].argv(netenv.offload_argv(i.name, bool(self.plan.topology.node_env(name)
                                                                                ["offloads"]))))
-                for name, pn in self.plan.nodes.items() for i in pn.interfaces
-                if pn.kind not in ("external", "sector")]   # a real port is given back exactly as it was: not ours to change
+                for name, pn in self._configurable() for i in pn.interfaces]
         while todo:
             batch, todo = todo[:parallel], todo[parallel:]
             running = [(name, subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
@@ -319,7 +323,7 @@ class Testbed:
         interface would otherwise get the host's net.core.default_qdisc."""
         todo = [(name, self.nodes[name].argv(["tc", "-batch", "-"]),
                  netenv.qdisc_lines([i.name for i in pn.interfaces], self.plan.topology.node_env(name)["qdisc"]))
-                for name, pn in self.plan.nodes.items() if pn.interfaces and pn.kind != "external"]
+                for name, pn in self._configurable() if pn.interfaces]
         while todo:
             batch, todo = todo[:parallel], todo[parallel:]
             running = []
