@@ -24,6 +24,14 @@ def is_scenario(path: str) -> bool:
     return isinstance(data, dict) and "topology" in data
 
 
+def is_experiment(path: str) -> bool:
+    """YAML whose top level has `scenario:` and `matrix:` (an experiment file, docs/experiments.md)."""
+    if path.endswith(".py"):
+        return False
+    data = _top(path)
+    return isinstance(data, dict) and "scenario" in data and "matrix" in data and "topology" not in data
+
+
 def is_topology(path: str) -> bool:
     """YAML whose top level has `nodes:` and no `topology:`."""
     data = _top(path)

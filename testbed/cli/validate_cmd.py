@@ -1,4 +1,4 @@
-"""testbed validate FILE...: check topology (and scenario) files, report every problem."""
+"""testbed validate FILE...: check topology, scenario and experiment files, report every problem."""
 
 from __future__ import annotations
 
@@ -8,18 +8,20 @@ import sys
 from ..errors import InputError
 from ..topology.load import load_topology
 from ..topology.plan import make_plan
-from .filekind import is_scenario
+from .filekind import is_experiment, is_scenario
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("validate", help="check topology and scenario files; every problem with file:line:col",
+    p = sub.add_parser("validate", help="check topology, scenario and experiment files; every problem with "
+                                        "file:line:col",
                        description="Check topology and scenario files strictly (unknown keys, bad values, "
                                    "graph and address problems, unknown nodes, links, kinds and metrics) "
                                    "and report every problem of every file at once. A file with a "
-                                   "`topology:` key (or a .py file) is read as a scenario. A .py scenario is "
+                                   "`topology:` key (or a .py file) is read as a scenario, one with `scenario:` "
+                                   "and `matrix:` as an experiment (its scenario too). A .py scenario is "
                                    "imported to be read: its module-level code RUNS (validate untrusted ones "
                                    "as an unprivileged user); YAML files are only read.")
-    p.add_argument("files", nargs="+", metavar="FILE", help="topology or scenario files (.yaml, .py)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="topology, scenario or experiment files (.yaml, .py)")
     p.set_defaults(func=run)
 
 
@@ -33,6 +35,19 @@ def plural(n: int, word: str) -> str:
 def run(args: argparse.Namespace) -> int:
     bad = 0
     for f in args.files:
+        if is_experiment(f):
+            from ..experiment.spec import load_experiment
+            try:
+                exp = load_experiment(f)
+            except InputError as e:
+                bad += 1
+                print(str(e), file=sys.stderr)
+                continue
+            n = len(exp.points())
+            print(f"{f}: ok (experiment {exp.name}: {plural(len(exp.params), 'parameter')}, {plural(n, 'point')} x "
+                  f"{exp.repeat} = {plural(n * exp.repeat, 'run')}, {plural(len(exp.expect), 'expectation')} "
+                  f"on the aggregate; scenario {exp.scenario.name})")
+            continue
         if is_scenario(f):
             from ..scenario.load import load_scenario
             try:

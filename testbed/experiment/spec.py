@@ -13,7 +13,7 @@ aggregate. Loaded and validated before anything runs; every problem located as F
       - probe.rtt.p95 < 3s                                   # at every point, on the mean over runs
       - {expr: probe.rtt.p95 > 1s, when: {links.tower-1--internet.queue: 500}}
 
-Matrix paths (docs/experiments.md): links.<link>[.up|.down].<rate|delay|jitter|loss|queue>,
+Matrix paths (docs/experiments.md): links.<link>[.up|.down].<rate|delay|jitter|loss|queue>, links.<link>.profile,
 profiles.<profile>[.up|.down].<param> (every link of that profile), traffic.<flow>.<option|start|duration>,
 events.<index>.at, seed.
 """
@@ -86,7 +86,8 @@ class Experiment:
 
     def scenario_for(self, point: dict[str, Any]) -> Scenario:
         sc = self.scenario
-        for p in self.params:
+        # a profile swap builds the topology again: it comes first, so other parameters apply on top of it
+        for p in sorted(self.params, key=lambda p: not (p.path.startswith("links.") and p.path.endswith(".profile"))):
             sc = p.apply(sc, point[p.path])
         return sc
 
@@ -195,8 +196,19 @@ def _resolve_path(pr: Problems, path: tuple, key: str, sc: Scenario) -> tuple[Ca
         param = parts[-1]
         direction = parts[-2] if parts[-2] in ("up", "down") and len(parts) >= 4 else None
         target = ".".join(parts[1:-2] if direction else parts[1:-1])
+        if head == "links" and param == "profile" and direction is None:
+            if target not in topo.link_names:
+                pr.add(path, unknown("link", target, topo.link_names), key=True)
+                return None
+            from .profile_swap import with_profile
+
+            def check(v: Any) -> Any:
+                with_profile(topo, target, v)     # an unknown profile, or one the link cannot take: ValueError
+                return v
+            return check, lambda s, v: replace(s, topology=with_profile(s.topology, target, v))
         if param not in LINK_PARAMS:
-            pr.add(path, unknown(f"parameter of {head[:-1]} {target}", param, LINK_PARAMS), key=True)
+            known = [*LINK_PARAMS, "profile"] if head == "links" and direction is None else LINK_PARAMS
+            pr.add(path, unknown(f"parameter of {head[:-1]} {target}", param, known), key=True)
             return None
         if head == "links":
             names = topo.link_names

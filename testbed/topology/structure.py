@@ -19,6 +19,7 @@ def structure(plan: Plan) -> dict[str, Any]:
         if pl.backend != "engine":      # a veth's parameters are its build: no live change
             lk["params"] = pl.params
     # the plan above holds what of the parameters a bring-up builds (MTU, a veth's); the rest is live
-    links = tuple(replace(lk, params=LinkParams()) for lk in plan.topology.links)
+    # a link's profile name is a label: what it means is in the parameters (a swept profile reuses the network)
+    links = tuple(replace(lk, params=LinkParams(), profile=None, profile_family=None) for lk in plan.topology.links)
     return {"plan": doc, "topology": replace(plan.topology, links=links),
             "media": getattr(plan, "media", None) or getattr(plan.topology, "media", None)}

@@ -10,6 +10,7 @@ import pytest
 
 from testbed.engine.daemon import Engine, Link
 from testbed.engine.model import Direction
+from testbed.errors import InputError
 from testbed.experiment.reuse import decide, leaves_state
 from testbed.experiment.spec import load_experiment
 from testbed.linkparams import DirectionParams
@@ -108,3 +109,29 @@ def test_reset_link_is_a_fresh_link_on_the_same_taps(engine: Engine) -> None:
     assert link.ab.sched is None or link.ab.sched >= 0
     for fd in (r1, w1, r2, w2):
         os.close(fd)
+
+
+def test_profile_axis_swaps_the_link_profile_keeping_its_own_keys_and_reuses_the_network(tmp_path: Path) -> None:
+    root = Path(__file__).parents[2]
+    exp = load_experiment(root / "experiments" / "cubic-vs-bbr-geo-lte.yaml")
+    pts = exp.points()
+    assert [p["links.village-router--teleport.profile"] for p in pts] == ["geo-vsat", "geo-vsat", "lte", "lte"]
+    geo, lte = exp.scenario_for(pts[0]), exp.scenario_for(pts[3])
+    g, lt = geo.topology.link("village-router--teleport"), lte.topology.link("village-router--teleport")
+    assert (g.profile, g.params.ab.delay_s, g.params.ba.rate_bps) == ("geo-vsat", 0.3, 20e6)
+    assert (lt.profile, lt.params.ab.delay_s, lt.params.ab.rate_bps, lt.params.ab.queue_packets) == \
+        ("lte", 0.032, 8e6, 1000)
+    assert lte.flow("school-dl").options["cc"] == "bbr"
+    # only the engine link's parameters differ: the next point reuses the network
+    assert decide((geo, make_plan(geo.topology), "passed"), make_plan(lte.topology)).reused
+    # a link's own keys apply on top of the swapped profile, and a later queue parameter on top of both
+    f = tmp_path / "e.yaml"
+    f.write_text(f"name: e\nscenario: {root / 'scenarios' / 'school-download-cc.yaml'}\nmatrix:\n"
+                 "  links.village-router--teleport.queue: [77]\n  links.village-router--teleport.profile: [lte]\n")
+    e = load_experiment(f)
+    assert e.scenario_for(e.points()[0]).topology.link("village-router--teleport").params.ba.queue_packets == 77
+    f.write_text(f.read_text().replace("[lte]", "[ltee]"))
+    with pytest.raises(InputError) as ei:
+        load_experiment(f)
+    assert f'{f}:5:44: matrix.links.village-router--teleport.profile[0]' in str(ei.value)
+    assert 'unknown profile "ltee" (did you mean "lte"?)' in str(ei.value)

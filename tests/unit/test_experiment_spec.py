@@ -111,3 +111,12 @@ def test_outputs_from_run_folders_and_a_failing_aggregate(tmp_path: Path) -> Non
     assert float(rows[3]["value"]) == pytest.approx(0.235)
     html = build_experiment_report(out).read_text()
     assert html.count("data:image/png;base64,") == 1 and "FAIL" in html
+
+
+def test_validate_reads_experiment_files(tmp_path: Path) -> None:
+    testbed = str(Path(sys.executable).parent / "testbed")
+    cp = subprocess.run([testbed, "validate", str(EXP)], capture_output=True, text=True)
+    assert cp.returncode == 0 and f"{EXP}: ok (experiment bloat-queue: 1 parameter, 2 points x 2 = 4 runs" in cp.stdout
+    f = _exp(tmp_path, "matrix:\n  links.server--home.queue: [20, lots]\n")
+    cp = subprocess.run([testbed, "validate", str(f)], capture_output=True, text=True)
+    assert cp.returncode == 2 and f"{f}:4:34: matrix.links.server--home.queue[1]" in cp.stderr
