@@ -216,7 +216,7 @@ def comparison_html(c: ExperimentComparison) -> str:
     for p in c.pairs:
         sections.append(f"<h3>{escape(_params_text(p.params))}</h3><p class=\"help\">A: <code>{escape(p.a_id)}"
                         f"</code>, B: <code>{escape(p.b_id)}</code>; <b>{escape(_run_counts(p))}</b>.</p>"
-                        + delta_table(p.rows, "A", "B"))
+                        + delta_table(p.rows, "A", "B", side="point"))
     only = "".join(f"<h2>{label}</h2>" + table(["point", "parameters"], [[x["id"], _params_text(x["params"])]
                                                                         for x in pts])
                    for label, pts in (("Only in A", c.only_a), ("Only in B", c.only_b)) if pts)

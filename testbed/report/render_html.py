@@ -225,13 +225,14 @@ def notes_html(notes: list[str]) -> str:
             + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul></div>")
 
 
-def delta_table(ds: list[Delta], la: str, lb: str) -> str:
+def delta_table(ds: list[Delta], la: str, lb: str, side: str = "run") -> str:
+    """The differences table; side names what A and B are ("run", or "point" in an experiment comparison)."""
     rows = []
     for d in ds:
         v = (f'<span class="{d.verdict}" title="{escape(d.how)}">{escape(d.verdict_text)}</span>'
              if d.verdict else "")
         rows.append((escape(d.group), escape(d.what), escape(d.a), escape(d.b), escape(d.change), v))
-    return table(("", "metric", f"run {la}", f"run {lb}", "change B vs A", "B is"), rows, raw=True)
+    return table(("", "metric", f"{side} {la}", f"{side} {lb}", "change B vs A", "B is"), rows, raw=True)
 
 
 DROPS_HELP = ("Each emulated link is carried by the testbed's link engine, which counts every frame it drops and "

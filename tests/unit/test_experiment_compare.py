@@ -66,6 +66,7 @@ def test_a_throughput_drop_is_worse_and_the_pages_say_what_is_on_one_side_only(t
     assert "## Only in A" in md and f"{QUEUE}=20" in md and "## Only in B" in md and f"{QUEUE}=500" in md
     html = out.read_text()
     assert 'class="worse"' in html and "Only in B" in html and "<script" not in html
+    assert "<th>point A</th><th>point B</th>" in html
 
 
 def test_a_parameter_swept_on_one_side_only_is_noted_and_not_paired_blindly(tmp_path: Path) -> None:
