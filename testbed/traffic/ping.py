@@ -16,7 +16,8 @@ def parse_fping(text: str, t0_wall: float, interval_s: float, timeout_s: float) 
     """fping -l -D -e output -> rtt samples at their send time, probes (send time, answered).
 
     fping prints a reply when it comes and "timed out" when the timeout passes; a probe that
-    got neither before fping stopped (still in flight at the end) counts as neither sent nor lost.
+    got neither before fping stopped (still in flight at the end) counts as neither sent nor lost;
+    a sequence number skipped before the last one seen (a send that failed) counts as lost.
     Send times: reply time minus RTT; timeout time minus the timeout.
     """
     sent: dict[int, tuple[float, bool]] = {}
@@ -35,6 +36,15 @@ def parse_fping(text: str, t0_wall: float, interval_s: float, timeout_s: float) 
             sent.setdefault(seq, (float(m["ts"]) - timeout_s - t0_wall, False))
         elif m := _SUMMARY.search(line):
             xmt, rcv = int(m["xmt"]), int(m["rcv"])
+    if sent:
+        # A probe fping could not send (its interface has no carrier: the next hop is powered off) prints no
+        # line at all: a gap in the sequence numbers. fping -l sends one every interval, so each missing
+        # number before the last one seen is a lost probe at its place in that rhythm.
+        first = min(sent)
+        t_first = sent[first][0]
+        for seq in range(0, max(sent)):
+            if seq not in sent:
+                sent[seq] = (t_first + (seq - first) * interval_s, False)
     probes = sorted(sent.values())
     loss = [(t, 0.0 if ok else 1.0) for t, ok in probes]
     n_ok = sum(1 for _, ok in probes if ok)

@@ -165,3 +165,16 @@ def test_two_way_voip_a_fade_on_the_way_back_lowers_only_the_mos_back():
     after = [v for t, v in series["mos_back"] if t > 5.0]
     assert min(before) > 4.0 and max(after) < 3.0
     assert [v for _, v in series["mos"]] == [v for _, v in fwd["series"]["mos"]]
+
+
+def test_fping_probes_that_could_not_be_sent_count_as_lost():
+    """No carrier (the next hop powered off): fping prints nothing for those sequence numbers."""
+    text = "\n".join([
+        "[100.10000] 10.0.0.1 : [0], 64 bytes, 0.100 ms (0.100 avg, 0% loss)",
+        "[100.30000] 10.0.0.1 : [1], 64 bytes, 0.100 ms (0.100 avg, 0% loss)",
+        "[101.10000] 10.0.0.1 : [5], 64 bytes, 0.100 ms (0.100 avg, 50% loss)",
+        " 10.0.0.1 : xmt/rcv/%loss = 6/3/50%, min/avg/max = 0.1/0.1/0.1"])
+    r = parse_fping(text, 100.0, 0.2, 1.0)
+    assert r["summary"]["sent"] == 6 and r["summary"]["received"] == 3
+    assert [(round(t, 2), v) for t, v in r["series"]["loss"]] == \
+        [(0.1, 0.0), (0.3, 0.0), (0.5, 1.0), (0.7, 1.0), (0.9, 1.0), (1.1, 0.0)]
