@@ -44,6 +44,15 @@ class Network(Protocol):
         """Block until every node answers every other (routing converged); seconds waited."""
         ...
 
+    def wait_converged(self, timeout_s: float = 60.0) -> Any:
+        """Block until routing has converged, checked in O(n) (planned adjacencies up, every router's
+        table complete, pings along the longest paths); the verdict: .ok, .waited_s, .to_dict()."""
+        ...
+
+    def memory(self) -> dict[str, Any]:
+        """Proportional memory per router (FRR daemons, node shell), of the engine, and in total (KiB)."""
+        ...
+
     # faults: each call is undone by its opposite (link_up, blackhole(on=False), power_on, set_link(previous))
     def link_down(self, name: str) -> None: ...
 

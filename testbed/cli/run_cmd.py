@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
         return _repeat(args, sc, plan, out, seed, scale, console, err, display)
     try:
         result, paths = run_once(sc, plan, out, seed, scale, on_progress=display.update,
-                                 on_up=_on_up(console, display), force_interfaces=tuple(args.force_interface))
+                                 on_up=_on_up(console, display), force_interfaces=tuple(args.force_interface),
+                                 bringup=_bringup(err, args))
     finally:
         display.__exit__()
     _summary(console, result)
@@ -118,6 +119,11 @@ def run(args: argparse.Namespace) -> int:
             err.print("results so far written with status \"broken\"; the network was torn down")
         return 4
     return 0 if result.status == "passed" else 1
+
+
+def _bringup(err: Console, args: argparse.Namespace):  # noqa: ANN202 - a BringUpProgress
+    from .bringup_progress import BringUpProgress
+    return BringUpProgress(err, enabled=not args.quiet)
 
 
 def _on_up(console: Console, display: _Display):  # noqa: ANN202 - a callback
@@ -151,7 +157,8 @@ def _repeat(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: flo
         display.reset()
         try:
             result, paths = run_once(sc, plan, sub, s, scale, on_progress=display.update,
-                                     on_up=_on_up(console, display), force_interfaces=tuple(args.force_interface))
+                                     on_up=_on_up(console, display), force_interfaces=tuple(args.force_interface),
+                                     bringup=_bringup(err, args))
         finally:
             display.__exit__()
         _summary(console, result)

@@ -22,7 +22,9 @@ HELP = """commands:
   nodes | links          list nodes (kind, address, power) / links (backend, state)
   link-down LINK | link-up LINK | blackhole LINK on|off
   power-off NODE | power-on NODE
-  pingall                ping between every pair of non-switch nodes
+  pingall                ping between every pair of non-switch nodes (O(n^2): slow on big networks)
+  converged              check routing convergence the O(n) way (adjacencies, tables, sample pings)
+  memory                 resident memory per router (FRR daemons, node shell) and in total
   help | exit            (Ctrl-D also exits; everything is torn down, programs you started too)
 Ctrl-C stops the running command only; the network stays up.
 from a second terminal:  testbed ls; testbed exec [RUN] NODE CMD... (e.g. testbed exec school-a bash)"""
@@ -63,9 +65,13 @@ def run(args: argparse.Namespace) -> int:
     plan = make_plan(load_topology(args.topology))
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGHUP, _raise_interrupt)
+    from .bringup_progress import BringUpProgress
+    progress = BringUpProgress()
     tb = Testbed(plan, workdir=args.workdir, run_id=args.run_id, pcap=args.pcap,
-                 force_interfaces=tuple(args.force_interface))
+                 force_interfaces=tuple(args.force_interface), on_progress=progress)
     print(f"bringing up {plan.topology.name} (run {tb.run_id}) ...", file=sys.stderr, flush=True)
+    with progress:
+        tb.start()
     with tb:
         tb.health.on_broken(lambda b: print(f"\nerror: the emulated network broke: {b.describe()}; "
                                             "type exit to tear it down", file=sys.stderr, flush=True))
@@ -73,8 +79,12 @@ def run(args: argparse.Namespace) -> int:
               f"{plan.routing} routing, workdir {tb.workdir}", file=sys.stderr, flush=True)
         if not args.no_wait:
             try:
-                waited = tb.wait_reachable(args.wait_timeout)
-                print(f"all pairs reachable after {waited:.1f}s", file=sys.stderr, flush=True)
+                with progress:
+                    rd = tb.wait_converged(args.wait_timeout)
+                pings = ", ".join(f"{p['src']}->{p['dst']} ({p['hops']} hops) {p['rtt_ms']} ms" for p in rd.pings)
+                print(f"routing converged after {rd.waited_s:.1f}s: {rd.routers} routers hold {rd.prefixes} "
+                      f"prefixes, {rd.adjacencies} adjacencies up; pings {pings or 'none'}",
+                      file=sys.stderr, flush=True)
             except TestbedError as e:
                 print(f"warning: {e}", file=sys.stderr)
         jobs = Jobs()
@@ -192,10 +202,21 @@ def _dispatch(tb, cmd: str, rest: list[str]) -> int:
         for a, b in bad:
             print(f"  {a} -> {b}: no answer")
         return 1 if bad else 0
+    if cmd == "converged":
+        rd = tb.wait_converged(timeout_s=0.0)
+        print(f"converged: {rd.routers} routers, {rd.prefixes} prefixes, {rd.adjacencies} adjacencies "
+              f"({rd.waited_s:.1f}s)")
+        return 0
+    if cmd == "memory":
+        m = tb.memory()
+        per = ", ".join(f"{k} {v / 1024:.1f} MiB" for k, v in m["per_router_kb"].items())
+        print(f"per router: {per}; engine {m['engine_kb'] / 1024:.1f} MiB; "
+              f"all {m['nodes']} nodes: {m['total_kb'] / 1024:.0f} MiB")
+        return 0
     if cmd in plan.nodes:
         return tb.node(cmd).interactive(_node_argv(tb, cmd, rest))
     raise InputError(f'unknown command or node "{cmd}"; commands: nodes, links, link-down, link-up, '
-                     f"blackhole, power-off, power-on, pingall, jobs, kill, help, exit; "
+                     "blackhole, power-off, power-on, pingall, converged, memory, jobs, kill, help, exit; "
                      f"nodes: {', '.join(plan.nodes)}")
 
 

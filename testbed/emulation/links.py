@@ -8,18 +8,21 @@ veth links have no carrier switch, so both ends are set administratively down in
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..errors import CapabilityError
 from ..network import link_seed
 from ..topology.plan import Plan, PlanIntf, PlanLink
-from . import media, names
+from . import media
 from .external import LINK_END
 from .iputil import ip_batch
 from .nodes import EmuNode
 
 log = logging.getLogger(__name__)
+
+ENGINE_BATCH = 50   # links per engine control call: one call, progress between calls
 
 
 class LinkSet:
@@ -37,27 +40,29 @@ class LinkSet:
         self.off: set[str] = set()
         self.carrier: dict[str, bool] = {lk.name: True for lk in plan.links}
 
-    def create(self) -> None:
-        """Every link: veth pairs in one root `ip -batch`, engine TAPs added then moved in one batch."""
-        veth, moves = [], []
+    def create(self, on_progress: Callable[[int, int], None] = lambda done, total: None) -> None:
+        """Every link: veth pairs in one root `ip -batch`; engine TAPs made by the engine straight
+        inside the two namespaces, under their final names, ENGINE_BATCH links per control call."""
+        veth, specs = [], []
         for lk in self.plan.links:
             pa, pb = self.nodes[lk.a.node].pid, self.nodes[lk.b.node].pid
             na, nb = self.ifname(lk.a), self.ifname(lk.b)
             if lk.backend == "veth":
                 veth.append(f"link add name {na} netns {pa} type veth peer name {nb} netns {pb}")
             elif lk.backend == "engine":
-                ta, tb = names.tap_name(self.run_id, lk.index, "a"), names.tap_name(self.run_id, lk.index, "b")
                 pcap = str(self.pcap_dir / f"{lk.name}.pcap") if self.pcap_dir else None
                 if self.pcap_dir:
                     self.pcap_dir.mkdir(parents=True, exist_ok=True)
-                self.engine.add_link(lk.name, ta, tb, lk.params.ab, lk.params.ba,
-                                     seed=link_seed(self.plan.topology.seed, lk.index), pcap_path=pcap)
-                moves += [f"link set {ta} netns {pa} name {na}", f"link set {tb} netns {pb} name {nb}"]
+                specs.append({"link_id": lk.name, "tap_a": na, "tap_b": nb, "netns_a": pa,
+                              "netns_b": pb, "ab": lk.params.ab, "ba": lk.params.ba,
+                              "seed": link_seed(self.plan.topology.seed, lk.index), "pcap_path": pcap})
             elif lk.backend == "medium":
                 continue   # made below, one shared medium per sector
             else:
                 raise CapabilityError(f'link {lk.name}: backend "{lk.backend}" is not available here',
                                       "use backend: engine or veth")
+        total = len(self.plan.links)
+        moves = []
         for sector in self.plan.topology.sectors:
             ports = media.taps(self.plan, self.run_id, sector)
             self.engine.add_medium(media.medium_id(sector), [t for t, _, _ in ports], media.medium_params(sector),
@@ -65,8 +70,12 @@ class LinkSet:
             for tap, node, index in ports:
                 end = self.plan.links[index].a if self.plan.links[index].a.node == node else self.plan.links[index].b
                 moves.append(f"link set {tap} netns {self.nodes[node].pid} name {self.ifname(end)}")
+        ip_batch(moves, what="moving shared-medium TAPs into nodes")
         ip_batch(veth, what="creating veth links")
-        ip_batch(moves, what="moving engine TAPs into nodes")
+        on_progress(len(veth), total)
+        for i in range(0, len(specs), ENGINE_BATCH):
+            self.engine.add_links(specs[i:i + ENGINE_BATCH])
+            on_progress(len(veth) + min(i + ENGINE_BATCH, len(specs)), total)
 
     def ifname(self, end: PlanIntf) -> str:
         """The link end's name in its node; an external node's port has the host interface's name,

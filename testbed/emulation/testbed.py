@@ -18,28 +18,31 @@ import json
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .. import interrupts, netenv, probe
 from ..errors import CapabilityError, EmulationError, InputError, unknown
 from ..network import link_seed
-from ..procs import stop_process
 from ..topology.plan import Plan, PlanLink
-from . import external, frr, media, mounts, names, netns, runs
+from . import external, frr, media, mounts, names, netns, readiness, runs
 from . import workdir as workdir_mod
 from .health import HealthWatch, popen_probe
 from .iputil import start_batch, wait_batch
 from .links import LinkSet
 from .nodes import EmuNode, NsNode
 from .ping import PingResult, parse_fping_alive, parse_ping
-from .registry import Registry, stop_pid
+from .registry import Registry
 
 log = logging.getLogger(__name__)
 
+NODE_THREADS = 8          # node shells starting at once (see _make_nodes)
+ROUTE_DUMPS = 32          # `ip route` dumps at once in the readiness check
+DAEMON_WINDOW = 24        # zebras starting at once (see _start_daemons)
+ZEBRA_TIMEOUT_S = 30.0    # per router, from its own start: generous, the machine is shared
 ROUTER_SYSCTLS = ["net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"]
 COMMON_SYSCTLS = ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"]
 
@@ -52,8 +55,12 @@ class Testbed:
     """
 
     def __init__(self, plan: Plan, workdir: str | Path | None = None, run_id: str | None = None, *,
-                 pcap: bool = False, force_interfaces: tuple[str, ...] = ()) -> None:
+                 pcap: bool = False, force_interfaces: tuple[str, ...] = (),
+                 on_progress: Callable[[str, int, int], None] | None = None,
+                 daemon_window: int = DAEMON_WINDOW) -> None:
         self.plan = plan
+        self.on_progress = on_progress or (lambda step, done, total: None)
+        self.daemon_window = daemon_window
         self.run_id = names.check_run_id(run_id) if run_id else names.new_run_id()
         self._own_workdir = workdir is None
         self._made_workdir = False
@@ -74,6 +81,7 @@ class Testbed:
         self.host: dict[str, Any] = {}
         self.health = HealthWatch()
         self.left_behind: list[str] = []   # what the last stop() could not remove
+        self.readiness: readiness.Readiness | None = None
 
     # ---- life cycle -------------------------------------------------------------------------
 
@@ -123,13 +131,13 @@ class Testbed:
             self.timings["nodes_s"] = time.monotonic() - t0
             self.links = LinkSet(self.plan, self.nodes, self.run_id, self.engine,
                                  self.workdir / "pcap" if self.pcap else None)
-            self.links.create()
+            self.links.create(lambda done, total: self.on_progress("links", done, total))
             self.timings["links_s"] = time.monotonic() - t0
             self._configure_nodes()
             self.links.apply_initial()
             if self.plan.routing == "ospf":
-                for name in self._routers():
-                    self._start_daemons(name)
+                self._start_daemons(self._routers())
+                self.timings["daemons_s"] = time.monotonic() - t0
             self.timings["up_s"] = time.monotonic() - t0
             self.health.start()
         except BaseException:
@@ -151,10 +159,8 @@ class Testbed:
         t0 = time.monotonic()
         self.health.stop()
         errors: list[str] = []
-        for name in list(self._daemons):
-            self._stop_daemons(name)
-        for node in self.nodes.values():
-            self._stop_programs(node)
+        self._stop_daemons(list(self._daemons))
+        self._stop_programs(list(self.nodes.values()))
         errors += self._sweep_namespaces()
         if self._engine_proc is not None:
             self.health.remove("the link engine")
@@ -230,16 +236,33 @@ class Testbed:
         self.health.add("the link engine", self._engine_proc.pid, popen_probe(self._engine_proc.proc))
 
     def _make_nodes(self) -> None:
-        for name, pn in self.plan.nodes.items():
-            label = names.node_label(self.run_id, name)
-            mn = NsNode(label)
-            node = EmuNode(name, pn.kind, mn, lambda pid, tok: self._record(pid, tok, "program"))
-            node.netns = netns.netns_inode(node.pid) or 0
-            self.nodes[name] = node
-            self._record(node.pid, f"mininet:{label}", "shell")
-            if self._registry is not None:
-                self._registry.record_netns(name, label, node.netns)
-            self.health.add(_shell_what(name), node.pid, popen_probe(mn.shell))
+        """One Mininet shell per node, NODE_THREADS at a time: each start is mostly waiting for its
+        shell's first prompt, so a few in flight fill the cores (550 nodes: ~7 s one by one)."""
+        from concurrent.futures import ThreadPoolExecutor
+        names_ = list(self.plan.nodes)
+        total = len(names_)
+        self.on_progress("nodes", 0, total)
+        with ThreadPoolExecutor(NODE_THREADS, thread_name_prefix="node-start") as ex:
+            futures = {name: ex.submit(NsNode, names.node_label(self.run_id, name)) for name in names_}
+            failure: BaseException | None = None
+            for k, name in enumerate(names_):
+                try:
+                    mn = futures[name].result()
+                except BaseException as e:  # keep collecting: every shell that did start must be stopped
+                    failure = failure or e
+                    continue
+                label = names.node_label(self.run_id, name)
+                node = EmuNode(name, self.plan.nodes[name].kind, mn,
+                               lambda pid, tok: self._record(pid, tok, "program"))
+                node.netns = netns.netns_inode(node.pid) or 0
+                self.nodes[name] = node
+                self._record(node.pid, f"mininet:{label}", "shell")
+                if self._registry is not None:
+                    self._registry.record_netns(name, label, node.netns)
+                self.health.add(_shell_what(name), node.pid, popen_probe(mn.shell))
+                self.on_progress("nodes", k + 1, total)
+        if failure is not None:
+            raise failure
 
     def _routers(self) -> list[str]:
         return [n for n, pn in self.plan.nodes.items() if pn.kind == "router"]
@@ -361,7 +384,8 @@ class Testbed:
             lines += [f"link add name {br} type bridge forward_delay 0 stp_state 0", f"link set {br} up"]
             lines += [f"link set {i.name} master {br}" for i in pn.interfaces]
         for i in pn.interfaces:
-            mtu = self.plan.link(i.link).params.ab.mtu
+            params = self.plan.link(i.link).params
+            mtu = min(params.ab.mtu, params.ba.mtu)
             if mtu != 1500:
                 lines.append(f"link set {i.name} mtu {mtu}")
             if i.address:
@@ -382,42 +406,86 @@ class Testbed:
             if cp.returncode != 0:
                 log.debug("%s: some routes wait for a link: %s", name, cp.stderr.strip())
 
-    def _start_daemons(self, name: str) -> None:
-        d = self._daemons.get(name) or frr.write_configs(self.plan, self.plan.nodes[name],
-                                                         self.workdir / "frr" / name)
-        if name not in self._daemons and mounts.FRR_RUN.is_dir():
+    def _start_daemons(self, routers: list[str]) -> None:
+        """zebra on every router, then ospfd on every router.
+
+        Zebras start a window at a time (the window bounds the load: hundreds of daemons forking
+        at once starve each other, and the link engine, of the 2 cores), each awaited by its
+        socket, which ospfd needs. Then every ospfd starts at once, so adjacencies across the whole
+        network come up within a second or two and OSPF floods one wave of LSAs, instead of a new
+        wave to an ever larger network for each router started late (measured: 500 routers started
+        one after another saturated the machine for minutes).
+        """
+        todo = list(routers)
+        fresh = [name for name in todo if name not in self._daemons]
+        for name in fresh:
+            self._daemons[name] = frr.write_configs(self.plan, self.plan.nodes[name], self.workdir / "frr" / name)
+        if fresh and mounts.FRR_RUN.is_dir():
             # a bare `vtysh` in this node (prompt, `testbed exec`) then reaches its own daemons
-            mounts.bind_many([(name, self.nodes[name].pid, d.dir, mounts.FRR_RUN)])
-        self._daemons[name] = d
-        for daemon in frr.DAEMONS:
-            out = open(d.path(f"{daemon}.out"), "ab")
+            mounts.bind_many((name, self.nodes[name].pid, self._daemons[name].dir, mounts.FRR_RUN)
+                             for name in fresh)
+        pending: dict[str, tuple[frr.RouterDaemons, subprocess.Popen, float]] = {}
+        done, total = 0, 2 * len(todo)
+        self.on_progress("daemons", 0, total)
+        while todo or pending:
+            while todo and len(pending) < self.daemon_window:
+                name = todo.pop(0)
+                d = self._daemons[name]
+                pending[name] = (d, self._spawn_daemon(name, d, "zebra"), time.monotonic() + ZEBRA_TIMEOUT_S)
+            time.sleep(0.01)
+            for name, (d, zebra, deadline) in list(pending.items()):
+                if d.path("zserv.api").exists():
+                    del pending[name]
+                    done += 1
+                    self.on_progress("daemons", done, total)
+                elif zebra.poll() is not None:
+                    raise EmulationError(f"{name}: zebra exited with status {zebra.returncode}; see {d.dir}")
+                elif time.monotonic() > deadline:
+                    raise EmulationError(f"{name}: zebra did not open {d.path('zserv.api')} within "
+                                         f"{ZEBRA_TIMEOUT_S:g}s (the machine may be overloaded)")
+        for name in routers:
+            for daemon in frr.DAEMONS[1:]:
+                self._spawn_daemon(name, self._daemons[name], daemon)
+            done += 1
+            if done % 25 == 0 or done == total:
+                self.on_progress("daemons", done, total)
+
+    def _spawn_daemon(self, name: str, d: frr.RouterDaemons, daemon: str) -> subprocess.Popen:
+        with open(d.path(f"{daemon}.out"), "ab") as out:
             # a session of its own: a terminal's Ctrl-C must not reach it
             p = subprocess.Popen(self.nodes[name].argv(d.argv(daemon)), stdin=subprocess.DEVNULL,
                                  stdout=out, stderr=out, start_new_session=True)
-            out.close()
-            d.procs[daemon] = p
-            self._record(p.pid, str(d.dir), "daemon")
-            self.health.add(_daemon_what(daemon, name), p.pid, popen_probe(p))
-            if daemon == "zebra":
-                _wait_for(d.path("zserv.api"), 5.0, p, f"{name}: zebra")
+        d.procs[daemon] = p
+        self._record(p.pid, str(d.dir), "daemon")
+        self.health.add(_daemon_what(daemon, name), p.pid, popen_probe(p))
+        return p
 
-    def _stop_daemons(self, name: str) -> None:
-        d = self._daemons.get(name)
-        if d is None:
-            return
-        for daemon in reversed(frr.DAEMONS):
-            self.health.remove(_daemon_what(daemon, name))   # before the stop: not a death
-            p = d.procs.pop(daemon, None)
-            if p is not None:
-                stop_pid(p.pid)
+    def _stop_daemons(self, routers: list[str]) -> None:
+        """Stop the daemons of these routers all at once (ospfd and zebra together: nothing is kept)."""
+        procs = []
+        for name in routers:
+            d = self._daemons.get(name)
+            if d is None:
+                continue
+            for daemon in reversed(frr.DAEMONS):
+                self.health.remove(_daemon_what(daemon, name))   # before the stop: not a death
+                if daemon in d.procs:
+                    procs.append(d.procs.pop(daemon))
+        netns.stop_pids([p.pid for p in procs if p.poll() is None])
+        for p in procs:
+            p.wait(timeout=5)
+            frr.remove_crash_dirs(p.pid)
+
+    def _stop_programs(self, nodes: list[EmuNode]) -> None:
+        procs = [(node, p) for node in nodes for p in node.programs]
+        netns.stop_pids([p.pid for _, p in procs if p.poll() is None])
+        for node, p in procs:
+            try:
                 p.wait(timeout=5)
-                frr.remove_crash_dirs(p.pid)
-
-    def _stop_programs(self, node: EmuNode) -> None:
-        for p in node.programs:
-            if stop_process(p, first=signal.SIGTERM, grace_s=2.0) is None:
+            except subprocess.TimeoutExpired:
                 log.warning("%s: pid %d would not stop", node.name, p.pid)
-        node.programs.clear()
+        for node in nodes:
+            node.programs.clear()
 
     # ---- the API scenarios use ---------------------------------------------------------------------
 
@@ -478,6 +546,102 @@ class Testbed:
                 raise EmulationError(f"{len(bad)} pairs still unreachable after {timeout_s:g}s: {shown}")
             time.sleep(0.5)
 
+    def wait_converged(self, timeout_s: float = 60.0, probes: int = 3, poll_s: float = 0.5) -> readiness.Readiness:
+        """Wait until routing has converged, checked in O(n) (see readiness.py): planned OSPF
+        adjacencies up, every router's table holding every prefix it should, pings along the
+        longest paths answering. Returns the verdict (also kept as self.readiness); raises
+        EmulationError with what is missing when timeout_s passes first."""
+        t0 = time.monotonic()
+        links = self._links()
+        want = readiness.expected(self.plan, links.cut_links, self._off, probes)
+        rep = readiness.Readiness(routers=len(want.prefixes), adjacencies=sum(map(len, want.neighbours.values())),
+                                  prefixes=sum(map(len, want.prefixes.values())))
+        self.readiness = rep
+        adj_todo = [r for r, nb in want.neighbours.items() if nb and self.plan.routing == "ospf"]
+        route_todo = list(want.prefixes)
+        total = len(adj_todo) + len(route_todo) + len(want.probes)
+        while True:
+            rep.rounds += 1
+            adj_todo = self._check_adjacencies(adj_todo, want, rep)
+            if not adj_todo:
+                rep.phases_s.setdefault("adjacencies", time.monotonic() - t0)
+                route_todo = self._check_routes(route_todo, want, rep)
+            if not adj_todo and not route_todo:
+                rep.phases_s.setdefault("routes", time.monotonic() - t0)
+                rep.pings = self._probe(want.probes)
+                if all(p["ok"] for p in rep.pings):
+                    rep.phases_s["pings"] = time.monotonic() - t0
+                    rep.ok = True
+            done = total - len(adj_todo) - len(route_todo) - sum(not p["ok"] for p in rep.pings) \
+                - (len(want.probes) if adj_todo or route_todo else 0)
+            self.on_progress("convergence", done, total)
+            rep.waited_s = time.monotonic() - t0
+            if rep.ok:
+                self.timings["converged_s"] = rep.waited_s
+                return rep
+            if rep.waited_s > timeout_s:
+                raise EmulationError(f"routing did not converge within {timeout_s:g}s: {rep.problem()}")
+            time.sleep(poll_s)
+
+    def _check_adjacencies(self, todo: list[str], want: readiness.Expected, rep: readiness.Readiness) -> list[str]:
+        left, rep.missing_adjacencies = [], []
+        for r in todo:
+            try:
+                text = readiness.vty_command(self._daemons[r].path("ospfd.vty"), "show ip ospf neighbor json")
+                bad = readiness.missing_adjacencies(want.neighbours[r], readiness.ospf_neighbour_states(text))
+            except (OSError, ValueError) as e:  # ospfd still starting: not ready yet
+                bad = [f"ospfd unreadable: {e}"]
+            if bad:
+                left.append(r)
+                rep.missing_adjacencies += [f"{r} -> {b}" for b in bad]
+        return left
+
+    def _check_routes(self, todo: list[str], want: readiness.Expected, rep: readiness.Readiness) -> list[str]:
+        """One route dump per router, ROUTE_DUMPS at a time."""
+        left, rep.missing_routes = [], {}
+        for i in range(0, len(todo), ROUTE_DUMPS):
+            chunk = todo[i:i + ROUTE_DUMPS]
+            procs = [(r, subprocess.Popen(self.nodes[r].argv(["ip", "-o", "-4", "route", "show", "table", "main"]),
+                                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
+                     for r in chunk]
+            for r, p in procs:
+                out, _ = p.communicate(timeout=30)
+                missing = sorted(want.prefixes[r] - readiness.route_prefixes(out))
+                if missing:
+                    left.append(r)
+                    rep.missing_routes[r] = missing
+        return left
+
+    def _probe(self, probes: tuple[tuple[str, str, int], ...]) -> list[dict[str, Any]]:
+        """Ping along the longest paths, all at once; a probe passes when one of 3 replies comes back."""
+        procs = []
+        for src, dst, hops in probes:
+            argv = ["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", "-t", "255", self.address_of(dst)]
+            procs.append((src, dst, hops, subprocess.Popen(self.nodes[src].argv(argv), stdout=subprocess.PIPE,
+                                                           stderr=subprocess.DEVNULL, text=True)))
+        out = []
+        for src, dst, hops, p in procs:
+            text, _ = p.communicate(timeout=30)
+            res = parse_ping(src, dst, self.address_of(dst), text)
+            out.append({"src": src, "dst": dst, "hops": hops, "ok": res.ok,
+                        "rtt_ms": round(res.rtt_avg_ms, 3) if res.rtt_avg_ms is not None else None})
+        return out
+
+    def memory(self) -> dict[str, Any]:
+        """Resident memory (proportional set size, so shared libraries count once) per router: its
+        FRR daemons and its node shell; the engine's; and the total of all of them, in KiB."""
+        per: dict[str, list[int]] = {"zebra": [], "ospfd": [], "shell": []}
+        for d in self._daemons.values():
+            for daemon, p in d.procs.items():
+                per.setdefault(daemon, []).append(_pss_kb(p.pid))
+        per["shell"] = [_pss_kb(n.pid) for n in self.nodes.values()]
+        engine_kb = _pss_kb(self._engine_proc.pid) if self._engine_proc is not None else 0
+        routers = len(self._routers())
+        mean = {k: round(sum(v) / len(v)) if v else 0 for k, v in per.items()}
+        return {"routers": routers, "nodes": len(self.nodes),
+                "per_router_kb": dict(mean, total=mean.get("zebra", 0) + mean.get("ospfd", 0) + mean["shell"]),
+                "engine_kb": engine_kb, "total_kb": sum(map(sum, per.values())) + engine_kb}
+
     def link_down(self, name: str) -> None:
         """Cut a link: carrier off at both ends (routing daemons see the interfaces go down)."""
         self._links().cut(self._link(name).name, True)
@@ -507,8 +671,8 @@ class Testbed:
             return
         self._off.add(node)
         self._note_power()
-        self._stop_daemons(node)
-        self._stop_programs(self.nodes[node])
+        self._stop_daemons([node])
+        self._stop_programs([self.nodes[node]])
         self._links().set_off(self._off)
 
     def _note_power(self) -> None:
@@ -529,7 +693,7 @@ class Testbed:
                 for end in (lk.a.node, lk.b.node):
                     self.restore_routes(end)
         if node in self._daemons:
-            self._start_daemons(node)
+            self._start_daemons([node])
 
     def check_health(self) -> None:
         """Raise NetworkBroken (exit 4) if the engine, a routing daemon or a node shell has died."""
@@ -582,8 +746,7 @@ class Testbed:
     def _stop_leftovers(self) -> None:
         """Stop programs started through the nodes, then anything else in their namespaces but the shells
         and the routing daemons (a daemonized leftover would carry state into the next run)."""
-        for node in self.nodes.values():
-            self._stop_programs(node)
+        self._stop_programs(list(self.nodes.values()))
         inodes = {n.netns for n in self.nodes.values() if n.netns}
         keep = {n.pid for n in self.nodes.values()} | {os.getpid()} | {
             p.pid for d in self._daemons.values() for p in d.procs.values()}
@@ -643,11 +806,12 @@ def _daemon_what(daemon: str, router: str) -> str:
     return f"{daemon} on router {router}"
 
 
-def _wait_for(path: Path, timeout_s: float, proc: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not path.exists():
-        if proc.poll() is not None:
-            raise EmulationError(f"{what} exited with status {proc.returncode}; see {path.parent}")
-        if time.monotonic() > deadline:
-            raise EmulationError(f"{what} did not open {path} within {timeout_s:g}s")
-        time.sleep(0.01)
+def _pss_kb(pid: int) -> int:
+    """A process's proportional set size in KiB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0

@@ -80,6 +80,16 @@ class EngineClient:
         self._call("add_link", link_id=link_id, tap_a=tap_a, tap_b=tap_b, ab=ab.to_dict(), ba=ba.to_dict(),
                    seed=int(seed), pcap_path=str(pcap_path) if pcap_path else None)
 
+    def add_links(self, links: list[dict[str, Any]]) -> None:
+        """Many links in one call: dicts of add_link's arguments, plus netns_a / netns_b (the pid of a
+        process in the namespace to create that TAP in, under its final name; it is left down)."""
+        out = []
+        for lk in links:
+            lk = dict(lk, seed=int(lk["seed"]), ab=lk["ab"].to_dict(), ba=lk["ba"].to_dict())
+            lk["pcap_path"] = str(lk["pcap_path"]) if lk.get("pcap_path") else None
+            out.append(lk)
+        self._call("add_links", links=out)
+
     def set_params(self, link_id: str, direction: str, **changes: Any) -> None:
         """Change DirectionParams fields live on "ab", "ba" or "both"."""
         if direction not in DIRECTIONS:

@@ -468,25 +468,50 @@ class Engine:
     def op_ping(self) -> str:
         return "pong"
 
+    def op_add_links(self, links: list[dict[str, Any]]) -> int:
+        """Many links in one call; each may name the namespaces (netns_a/netns_b: a pid) to create
+        its TAPs in. Those TAPs are left down: whoever owns the namespace configures them."""
+        ns_fds: dict[int, int] = {}
+        try:
+            for spec in links:
+                spec = dict(spec)
+                fds = []
+                for side in ("netns_a", "netns_b"):
+                    pid = spec.pop(side, None)
+                    if pid is not None and int(pid) not in ns_fds:
+                        try:
+                            ns_fds[int(pid)] = os.open(f"/proc/{int(pid)}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+                        except OSError as e:
+                            raise EmulationError(f"link {spec.get('link_id')}: no namespace of pid {pid}: "
+                                                 f"{e.strerror}") from None
+                    fds.append(ns_fds[int(pid)] if pid is not None else None)
+                self.op_add_link(**spec, netns_fds=(fds[0], fds[1]))
+        finally:
+            for fd in ns_fds.values():
+                os.close(fd)
+        return len(links)
+
     def op_add_link(self, link_id: str, tap_a: str, tap_b: str, ab: dict[str, Any], ba: dict[str, Any],
-                    seed: int, pcap_path: str | None = None) -> None:
+                    seed: int, pcap_path: str | None = None,
+                    netns_fds: tuple[int | None, int | None] = (None, None)) -> None:
         if link_id in self.links:
             raise EmulationError(f"link {link_id} already exists in the engine")
-        if tap_a == tap_b:
+        if tap_a == tap_b and netns_fds[0] == netns_fds[1]:
             raise EmulationError(f"link {link_id}: both ends are named {tap_a}")
         now = time.monotonic()
         pab, pba = params_from(ab), params_from(ba)
         mab = Direction(pab, seed, "ab", now)
         mba = Direction(pba, seed, "ba", now)
-        fd_a = tap.open_tap(tap_a)
+        fd_a = tap.open_tap(tap_a, netns_fds[0])
         try:
-            fd_b = tap.open_tap(tap_b)
+            fd_b = tap.open_tap(tap_b, netns_fds[1])
         except Exception:
             os.close(fd_a)
             raise
         pcap = None
         try:
-            _bring_up((tap_a, tap_b), min(pab.mtu, pba.mtu))
+            if netns_fds == (None, None):
+                _bring_up((tap_a, tap_b), min(pab.mtu, pba.mtu))
             tap.set_carrier(fd_a, True)
             tap.set_carrier(fd_b, True)
             if pcap_path:

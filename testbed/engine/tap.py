@@ -24,11 +24,43 @@ def check_name(name: str) -> None:
         raise EmulationError(f"invalid interface name {name!r}: 1 to 15 characters, no '/' or spaces")
 
 
-def open_tap(name: str) -> int:
-    """Create TAP `name` owned by this process; it vanishes when the fd is closed."""
+CLONE_NEWNET = 0x40000000
+
+
+def _setns(fd: int) -> None:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise EmulationError(f"cannot enter a network namespace: {os.strerror(err)}")
+
+
+def _open_tun_in(netns_fd: int | None) -> int:
+    """Open /dev/net/tun; with netns_fd, inside that network namespace.
+
+    A TAP is born in the namespace its /dev/net/tun file was opened in, so opening it there makes
+    the device right where it belongs: no `ip link set netns` move, which costs ~17 ms a device
+    under the kernel's RTNL lock (1,400 TAPs of a 500-router district: 24 s).
+    """
+    if netns_fd is None:
+        return os.open(TUN_PATH, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _setns(netns_fd)
+        try:
+            return os.open(TUN_PATH, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        finally:
+            _setns(home)
+    finally:
+        os.close(home)
+
+
+def open_tap(name: str, netns_fd: int | None = None) -> int:
+    """Create TAP `name` owned by this process (in netns_fd's namespace if given); it vanishes when
+    the fd is closed (or with its namespace)."""
     check_name(name)
     try:
-        fd = os.open(TUN_PATH, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = _open_tun_in(netns_fd)
     except FileNotFoundError:
         raise CapabilityError(f"{TUN_PATH} is missing", "load the tun module or run on a kernel with CONFIG_TUN") from None
     except PermissionError:

@@ -3,6 +3,7 @@ runs and resets (`testbed experiment`, when experiment.reuse allows it)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,10 +32,16 @@ def run_on(tb: Any, sc: Scenario, plan: Plan, out: Path, seed: int, scale: float
 
 def run_once(sc: Scenario, plan: Plan, out: Path, seed: int, scale: float, *,
              on_progress: Callable[[Progress], None] | None = None, on_up: Callable[[Any], None] | None = None,
-             force_interfaces: tuple[str, ...] = ()) -> tuple[RunResult, dict[str, Path]]:
-    """Bring the network up, play the timeline, write the bundle (before teardown), tear down."""
+             force_interfaces: tuple[str, ...] = (), bringup: Any = None) -> tuple[RunResult, dict[str, Path]]:
+    """Bring the network up, play the timeline, write the bundle (before teardown), tear down.
+
+    `bringup`, if given, is a context manager that is also Testbed's on_progress(step, done, total)
+    (a progress bar over nodes, links, daemons): it is open during bring-up only."""
     from ..emulation import Testbed
-    with Testbed(plan, force_interfaces=force_interfaces) as tb:
+    tb = Testbed(plan, force_interfaces=force_interfaces, on_progress=bringup)
+    with bringup or contextlib.nullcontext():
+        tb.start()                  # on failure it has torn down what it made
+    with tb:
         if on_up is not None:
             on_up(tb)
         return run_on(tb, sc, plan, out, seed, scale, on_progress=on_progress)

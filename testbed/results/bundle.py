@@ -77,6 +77,8 @@ def results_doc(r: RunResult, run_id: str) -> ResultsDoc:
         "broken": r.broken,
         "fidelity": _fidelity_of(r),
         "power": {"soc": {node: [[round(t, 3), round(v, 4)] for t, v in s] for node, s in r.power.items()}},
+        "readiness": r.readiness,
+        "memory": r.memory,
     })
     return doc
 

@@ -146,6 +146,8 @@ class ResultsDoc(TypedDict):
     broken: dict[str, Any] | None    # status "broken": {what, pid, how, t} of the process that died
     fidelity: dict[str, Any]         # ok is false for a broken run
     power: dict[str, Any]            # {"soc": {node: [[t_s, state of charge 0..1], ...]}} (battery events)
+    readiness: dict[str, Any]        # the O(n) convergence check before t=0 (emulation/readiness.py)
+    memory: dict[str, Any]           # proportional memory per router, engine, total (KiB)
 
 
 class ContractError(ValueError):

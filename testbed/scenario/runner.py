@@ -34,6 +34,8 @@ from .routes import RouteCollector
 
 log = logging.getLogger(__name__)
 
+PINGALL_MAX_NODES = 30   # up to this many end nodes, settling also pings every pair (see run())
+
 
 @dataclass
 class Progress:
@@ -66,6 +68,8 @@ class RunResult:
     broken: dict[str, Any] | None = None       # status "broken": {what, pid, how, t (scenario s)}
     power: dict[str, list[tuple[float, float]]] = field(default_factory=dict)   # node -> state of charge series
     network: dict[str, Any] = field(default_factory=dict)   # how the run got its network (experiment.reuse.Way)
+    readiness: dict[str, Any] = field(default_factory=dict)       # the convergence check before t=0
+    memory: dict[str, Any] = field(default_factory=dict)          # resident memory per router, engine, total
 
 
 def check_programs(sc: Scenario) -> None:
@@ -138,6 +142,8 @@ class ScenarioRun:
         self.settle_timeout_s = settle_timeout_s
         self.events: list[EventRecord] = []
         self.timings: dict[str, float] = {}
+        self.readiness: dict[str, Any] = {}
+        self.memory: dict[str, Any] = {}
 
     def _report(self, kind: str, t: float, text: str = "", rates: dict[str, float] | None = None) -> None:
         try:
@@ -158,8 +164,17 @@ class ScenarioRun:
         routes: RouteCollector | None = None
         status, error, broken = "running", None, None
         try:
-            self._report("start", 0.0, "waiting for routing to converge (every node reaches every other)")
-            self.tb.wait_reachable(timeout_s=self.settle_timeout_s)
+            self._report("start", 0.0, "waiting for routing to converge")
+            # O(n): adjacencies, every router's table, pings along the longest paths
+            self.readiness = self.tb.wait_converged(timeout_s=self.settle_timeout_s).to_dict()
+            ends = [n for n, pn in self.tb.plan.nodes.items() if pn.kind != "switch"]
+            if len(ends) <= PINGALL_MAX_NODES:
+                # small networks also ping every pair, as before: cheap here, and it warms every ARP
+                # cache, so a scenario's first probes do not pay for address resolution
+                t_all = time.monotonic()
+                self.tb.wait_reachable(timeout_s=self.settle_timeout_s)
+                self.readiness["pingall_s"] = round(time.monotonic() - t_all, 3)
+            self.memory = self.tb.memory()
             if sc.warmup_s:
                 time.sleep(sc.warmup_s)
             self.tb.check_health()
@@ -233,7 +248,8 @@ class ScenarioRun:
         return RunResult(sc, status, self.seed, self.time_scale, flows, verdicts, self.events,
                          collector.samples if collector else [], ctx.commands, ctx.t0_wall, elapsed, error,
                          dict(self.timings, **getattr(self.tb, "timings", {})),
-                         list(routes.changes) if routes else [], host, broken, getattr(self, "power", {}))
+                         list(routes.changes) if routes else [], host, broken, getattr(self, "power", {}),
+                         readiness=self.readiness, memory=self.memory)
 
     def _log_event(self, scheduled: float, fired: float, st: Step, kind: str, error: str | None = None,
                    closes: EventRecord | None = None, revert: bool = False) -> EventRecord:

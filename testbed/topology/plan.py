@@ -8,7 +8,7 @@ unique per run, are the emulation layer's business.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -100,11 +100,12 @@ class Plan:
     routing: str
     notes: tuple[str, ...] = field(default=())
 
+    def __post_init__(self) -> None:
+        # name -> link, so per-interface lookups stay O(1) in 500-router plans
+        object.__setattr__(self, "_by_name", {lk.name: lk for lk in self.links})
+
     def link(self, name: str) -> PlanLink:
-        for link in self.links:
-            if link.name == name:
-                return link
-        raise KeyError(name)
+        return self._by_name[name]  # type: ignore[attr-defined]
 
     def address_of(self, node: str) -> str:
         """The address other nodes should use to reach `node` (loopback, else first interface)."""
@@ -147,14 +148,25 @@ class _Pool:
     """Hands out subnets of one prefix length from a pool, skipping ones already taken."""
 
     def __init__(self, pool: str, prefix: int, taken: list[ipaddress.IPv4Network]):
-        self._it: Iterator[ipaddress.IPv4Network] = ipaddress.ip_network(pool).subnets(new_prefix=prefix)
+        self._net = ipaddress.ip_network(pool)
+        self._it: Iterator[ipaddress.IPv4Network] = self._net.subnets(new_prefix=prefix)
         self.pool, self._taken = pool, taken
+        # Only what others took inside this pool can clash (the pool's own subnets are disjoint):
+        # scanning `taken` incrementally keeps a 500-router plan linear, not quadratic.
+        self._seen = 0
+        self._own: set[ipaddress.IPv4Network] = set()
+        self._clash: list[ipaddress.IPv4Network] = []
 
     def next(self, where: Problem | None = None) -> ipaddress.IPv4Network:
         """The next free subnet; InputError located at `where` (what needed it) when none is left."""
+        for t in self._taken[self._seen:]:
+            if t not in self._own and t.overlaps(self._net):
+                self._clash.append(t)
+        self._seen = len(self._taken)
         for net in self._it:
-            if not any(net.overlaps(t) for t in self._taken):
+            if not any(net.overlaps(t) for t in self._clash):
                 self._taken.append(net)
+                self._own.add(net)
                 return net
         msg = f"address pool {self.pool} is exhausted; give a larger one under addressing:"
         if where is None:
@@ -382,8 +394,10 @@ def static_routes(topo: Topology, nodes: dict[str, PlanNode], links: list[PlanLi
         if src not in g:
             out[src] = []
             continue
-        transit = g.subgraph([v for v in g if v == src or kinds.get(v) not in END_KINDS])
-        dist, paths = nx.single_source_dijkstra(transit, src, weight="weight")
+        if topo.routing == "ospf" and kinds[src] == "router":
+            continue  # OSPF routes routers; only end nodes need static routes
+        # end nodes are never transit: edges into them are hidden (a weight of None), cheaper than a subgraph
+        dist, paths = nx.single_source_dijkstra(g, src, weight=_no_transit(kinds))
         own = {i.address and str(ipaddress.ip_interface(i.address).network) for i in nodes[src].interfaces}
         own.add(nodes[src].loopback)
         routes: list[Route] = []
@@ -393,7 +407,7 @@ def static_routes(topo: Topology, nodes: dict[str, PlanNode], links: list[PlanLi
             best = None
             for t in targets:
                 # a host can be a destination even though it is never transit
-                cand = _path_to(g, transit, dist, paths, src, t)
+                cand = _path_to(g, kinds, dist, paths, src, t)
                 if cand and (best is None or cand[0] < best[0]):
                     best = cand
             if best is None:
@@ -418,11 +432,17 @@ def static_routes(topo: Topology, nodes: dict[str, PlanNode], links: list[PlanLi
     return out
 
 
-def _path_to(g: nx.DiGraph, transit: nx.DiGraph, dist: dict[str, Any], paths: dict[str, Any], src: str,
+def _no_transit(kinds: dict[str, str]) -> Callable[[str, str, dict[str, Any]], float | None]:
+    def weight(u: str, v: str, d: dict[str, Any]) -> float | None:
+        return None if kinds.get(v) in END_KINDS else float(d["weight"])
+    return weight
+
+
+def _path_to(g: nx.DiGraph, kinds: dict[str, str], dist: dict[str, Any], paths: dict[str, Any], src: str,
              target: str) -> tuple[float, list[str]] | None:
     if target in dist and target != src:
         return dist[target], paths[target]
-    if target in g and target not in transit:  # a host: reach it through a transit neighbour
+    if target in g and kinds.get(target) in END_KINDS:  # an end node: reach it through a transit neighbour
         best = None
         for pred in g.predecessors(target):
             if pred in dist:

@@ -87,6 +87,13 @@ class FakeNetwork:
         self.record("wait_reachable")
         return 0.0
 
+    def wait_converged(self, timeout_s: float = 60.0) -> Any:
+        self.record("wait_converged")
+        return _Converged()
+
+    def memory(self) -> dict[str, Any]:
+        return {"routers": 0, "per_router_kb": {}, "engine_kb": 0, "total_kb": 0}
+
     def link_down(self, name: str) -> None:
         self.record("link_down", self._link(name))
         self.cut.add(name)
@@ -147,3 +154,10 @@ class FakeNetwork:
 
 def _typed(plan: Plan) -> Network:
     return FakeNetwork(plan)        # mypy: the fake offers everything Network promises
+
+
+class _Converged:
+    ok, waited_s = True, 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": True, "waited_s": 0.0}

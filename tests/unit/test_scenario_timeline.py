@@ -45,7 +45,7 @@ def run(sc: Scenario, net: FakeNetwork, tmp_path: Path) -> RunResult:
 
 
 def calls(net: FakeNetwork) -> list[tuple[str, str]]:
-    return [(c[0], str(c[1][0])) for c in net.calls if c[0] not in ("cmd", "wait_reachable", "reseed_links")]
+    return [(c[0], str(c[1][0])) for c in net.calls if c[0] not in ("cmd", "wait_converged", "wait_reachable", "reseed_links")]
 
 
 def test_every_fault_is_applied_in_order_and_reverted(tmp_path: Path) -> None:
@@ -122,9 +122,9 @@ def test_the_scenario_seed_reseeds_the_links_before_anything_runs(tmp_path: Path
     sc = scenario()
     net = FakeNetwork(make_plan(sc.topology))
     run(sc, net, tmp_path)
-    first = [c[0] for c in net.calls if c[0] != "cmd"][:3]
-    assert first == ["wait_reachable", "reseed_links", "link_down"]
-    assert net.calls[1][1] == (3,)
+    first = [c[0] for c in net.calls if c[0] != "cmd"][:4]
+    assert first == ["wait_converged", "wait_reachable", "reseed_links", "link_down"]
+    assert net.calls[2][1] == (3,)
 
 
 def test_the_fake_offers_every_call_the_protocol_names() -> None:

@@ -1,0 +1,245 @@
+"""Has routing converged? An O(n) check instead of pinging every pair (O(n²)).
+
+Routing is ready when
+  1. every OSPF adjacency the plan implies is up (Full on point-to-point links; Full or 2-Way
+     between two DROthers on a LAN), read from each ospfd as JSON over its vty socket,
+  2. every router's kernel table holds every prefix it should reach (one route dump per router),
+  3. a few real pings along the longest paths of the network answer (the final proof).
+
+What each router should hold and which adjacencies should exist comes from the plan and the links
+and nodes that are up now (the pure part, testable without root); reading them is the rest.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+
+from ..topology.plan import Plan
+
+log = logging.getLogger(__name__)
+
+LAN_STATES = ("Full", "2-Way")   # DROthers on a LAN stay 2-Way with each other, by design (RFC 2328 10.4)
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What converged routing looks like: per router, the prefixes and the OSPF neighbours."""
+
+    prefixes: dict[str, frozenset[str]]          # router -> prefixes its table must hold
+    neighbours: dict[str, dict[str, bool]]       # router -> {neighbour router id: on a LAN?}
+    probes: tuple[tuple[str, str, int], ...]     # (src, dst, hops): pings along the longest paths
+
+
+@dataclass
+class Readiness:
+    """The verdict of a readiness check, as it goes into results.json."""
+
+    ok: bool = False
+    waited_s: float = 0.0
+    routers: int = 0
+    prefixes: int = 0                             # prefixes checked, summed over routers
+    adjacencies: int = 0                          # planned adjacencies (each counted from both ends)
+    rounds: int = 0
+    missing_adjacencies: list[str] = field(default_factory=list)   # "a -> 10.254.0.7 (Init)"
+    missing_routes: dict[str, list[str]] = field(default_factory=dict)
+    pings: list[dict[str, Any]] = field(default_factory=list)
+    phases_s: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "waited_s": round(self.waited_s, 3), "routers": self.routers,
+                "prefixes": self.prefixes, "adjacencies": self.adjacencies, "rounds": self.rounds,
+                "missing_adjacencies": self.missing_adjacencies[:20],
+                "missing_routes": {k: v[:10] for k, v in list(self.missing_routes.items())[:20]},
+                "pings": self.pings, "phases_s": {k: round(v, 3) for k, v in self.phases_s.items()}}
+
+    def problem(self) -> str:
+        """One line saying what is still missing."""
+        parts = []
+        if self.missing_adjacencies:
+            parts.append(f"{len(self.missing_adjacencies)} OSPF adjacencies not up "
+                         f"({', '.join(self.missing_adjacencies[:4])})")
+        if self.missing_routes:
+            n = sum(len(v) for v in self.missing_routes.values())
+            first = next(iter(self.missing_routes.items()))
+            parts.append(f"{n} routes missing on {len(self.missing_routes)} routers "
+                         f"({first[0]} lacks {', '.join(first[1][:3])})")
+        bad = [p for p in self.pings if not p["ok"]]
+        if bad:
+            parts.append("pings unanswered: " + ", ".join(f"{p['src']}->{p['dst']}" for p in bad[:4]))
+        return "; ".join(parts) or "not checked yet"
+
+
+def _network(address: str) -> str:
+    return str(ipaddress.ip_interface(address).network)
+
+
+def live_graph(plan: Plan, down_links: set[str], off: set[str]) -> nx.Graph:
+    """Nodes that are on, joined by links that carry frames (switches merged into their LAN)."""
+    g: nx.Graph = nx.Graph()
+    kinds = {n: pn.kind for n, pn in plan.nodes.items()}
+    g.add_nodes_from(n for n, k in kinds.items() if k != "switch" and n not in off)
+    for lk in plan.links:
+        if lk.name in down_links or lk.a.node in off or lk.b.node in off:
+            continue
+        ua = f"lan:{lk.a.lan}" if kinds[lk.a.node] == "switch" else lk.a.node
+        ub = f"lan:{lk.b.lan}" if kinds[lk.b.node] == "switch" else lk.b.node
+        if ua != ub:
+            g.add_edge(ua, ub, link=lk.name)
+    return g
+
+
+def expected(plan: Plan, down_links: set[str] = frozenset(), off: set[str] = frozenset(),  # type: ignore[assignment]
+             n_probes: int = 3) -> Expected:
+    """What each router should hold now, and which adjacencies should be up. Pure."""
+    kinds = {n: pn.kind for n, pn in plan.nodes.items()}
+    routers = [n for n, k in kinds.items() if k == "router" and n not in off]
+    g = live_graph(plan, set(down_links), set(off))
+    live = {lk.name for lk in plan.links
+            if lk.name not in down_links and lk.a.node not in off and lk.b.node not in off}
+    prefixes: dict[str, frozenset[str]] = {}
+    neighbours: dict[str, dict[str, bool]] = {r: {} for r in routers}
+    if plan.routing == "ospf":
+        # OSPF spreads a router's loopback and the subnets of its live interfaces, but only across
+        # routers (hosts do not speak OSPF): the routers' component decides who learns what.
+        rg: nx.Graph = nx.Graph()
+        rg.add_nodes_from(routers)
+        own: dict[str, set[str]] = {r: {str(plan.nodes[r].loopback)} for r in routers}
+        lan_routers: dict[str, list[str]] = {}
+        for r in routers:
+            for i in plan.nodes[r].interfaces:
+                if i.address and i.link in live:
+                    own[r].add(_network(i.address))
+                    if i.lan:
+                        lan_routers.setdefault(i.lan, []).append(r)
+                    elif kinds[i.peer] == "router":
+                        rg.add_edge(r, i.peer)
+                        neighbours[r][_rid(plan, i.peer)] = False
+        for members in lan_routers.values():
+            for a in members:
+                for b in members:
+                    if a != b:
+                        rg.add_edge(a, b)
+                        neighbours[a][_rid(plan, b)] = True
+        for comp in nx.connected_components(rg):
+            union = frozenset(p for r in comp for p in own[r])
+            for r in comp:
+                prefixes[r] = union - {plan.nodes[r].loopback}   # its own sits in the local table
+    else:
+        holders = _dest_holders(plan)
+        for r in routers:
+            held = {_network(i.address) for i in plan.nodes[r].interfaces if i.address and i.link in live}
+            reach = nx.node_connected_component(g, r) if r in g else set()
+            dests = {rt.dest for rt in plan.nodes[r].routes if rt.dest != "default"}
+            # a static route whose destination lies behind a cut link or a powered-off node cannot work
+            held |= {d for d in dests if holders.get(d, set()) & reach}
+            prefixes[r] = frozenset(held)
+    return Expected(prefixes, neighbours, longest_paths(g, kinds, n_probes))
+
+
+def _rid(plan: Plan, router: str) -> str:
+    return str(plan.nodes[router].loopback).split("/")[0]
+
+
+def _dest_holders(plan: Plan) -> dict[str, set[str]]:
+    """prefix -> the graph vertices that own an address in it (as live_graph names them)."""
+    out: dict[str, set[str]] = {}
+    for lk in plan.links:
+        if lk.subnet:
+            out.setdefault(lk.subnet, set()).update((lk.a.node, lk.b.node))
+    for lan in plan.lans:
+        out.setdefault(lan.subnet, set()).add(f"lan:{lan.name}")
+    for n, pn in plan.nodes.items():
+        if pn.loopback:
+            out.setdefault(pn.loopback, set()).add(n)
+    return out
+
+
+def longest_paths(g: nx.Graph, kinds: dict[str, str], n: int) -> tuple[tuple[str, str, int], ...]:
+    """Up to n pairs of end nodes far apart (double sweeps of breadth-first search), longest first."""
+    ends = [v for v in g if kinds.get(v) in ("router", "host")]
+    if len(ends) < 2 or n <= 0:
+        return ()
+    pairs: dict[tuple[str, str], int] = {}
+    start = ends[0]
+    for _ in range(n):
+        dist = nx.single_source_shortest_path_length(g, start)
+        far = max((v for v in dist if v in kinds and kinds[v] != "switch"), key=lambda v: (dist[v], v))
+        dist2 = nx.single_source_shortest_path_length(g, far)
+        other = max((v for v in dist2 if v in kinds and kinds[v] != "switch"), key=lambda v: (dist2[v], v))
+        if far != other:
+            a, b = sorted((far, other))
+            pairs.setdefault((a, b), dist2[other])
+        # next sweep from the middle of the ends not yet used, so the probes spread over the tree
+        used = {v for p in pairs for v in p}
+        rest = [v for v in ends if v not in used]
+        if not rest:
+            break
+        start = rest[len(rest) // 2]
+    return tuple((a, b, h) for (a, b), h in sorted(pairs.items(), key=lambda kv: -kv[1]))[:n]
+
+
+# ---- reading the routers ----------------------------------------------------------------------
+
+def vty_command(socket_path: str | Path, command: str, timeout_s: float = 5.0) -> str:
+    """Run one command on an FRR daemon through its vty socket (what vtysh does) and return the text.
+
+    The protocol: the command, NUL-terminated; the reply ends with three NULs and a status byte.
+    """
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout_s)
+        s.connect(str(socket_path))
+        s.sendall(command.encode() + b"\0")
+        buf = bytearray()
+        while not (len(buf) >= 4 and buf[-4:-1] == b"\0\0\0"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    return bytes(buf[:-4]).decode(errors="replace")
+
+
+def ospf_neighbour_states(text: str) -> dict[str, list[str]]:
+    """`show ip ospf neighbor json` -> {neighbour router id: [state, ...]} (state like "Full")."""
+    data = json.loads(text or "{}")
+    out: dict[str, list[str]] = {}
+    for rid, entries in (data.get("neighbors") or {}).items():
+        for e in entries if isinstance(entries, list) else [entries]:
+            state = str(e.get("nbrState") or e.get("state") or "")
+            out.setdefault(rid, []).append(state.split("/")[0])
+    return out
+
+
+def route_prefixes(text: str) -> set[str]:
+    """`ip -o -4 route show` -> the set of destination prefixes ("10.254.0.5/32", "10.1.0.0/24")."""
+    out = set()
+    for line in text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        dest = words[1] if words[0] in ("unicast", "blackhole", "unreachable", "prohibit") else words[0]
+        if dest == "default":
+            continue
+        try:
+            out.add(str(ipaddress.ip_network(dest, strict=False)))
+        except ValueError:
+            continue
+    return out
+
+
+def missing_adjacencies(want: dict[str, bool], states: dict[str, list[str]]) -> list[str]:
+    """Planned neighbours (router id -> on a LAN?) not in an acceptable state: "rid (State)"."""
+    bad = []
+    for rid, lan in want.items():
+        ok = LAN_STATES if lan else ("Full",)
+        have = states.get(rid, [])
+        if not any(s in ok for s in have):
+            bad.append(f"{rid} ({'/'.join(have) or 'absent'})")
+    return bad
