@@ -72,7 +72,7 @@ def _up(topo: Path, rid: str, *extra: str) -> subprocess.Popen:
     up = subprocess.Popen([*TESTBED, "up", str(topo), "--run-id", rid, *extra], stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen, deadline = "", time.monotonic() + 40
-    while "all pairs reachable" not in seen:
+    while "routing converged" not in seen:
         line = up.stderr.readline()
         assert line or up.poll() is None, f"testbed up ended: {seen}"
         seen += line

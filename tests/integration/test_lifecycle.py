@@ -74,7 +74,7 @@ def test_ctrl_c_at_the_prompt_stops_the_command_only_and_exit_stops_user_daemons
     pidfile = tmp_path / "iperf3.pid"
     up = start(["up", str(TOPO), "--run-id", rid])
     try:
-        read_until(up.stderr, "all pairs reachable", up)
+        read_until(up.stderr, "routing converged", up)
         up.stdin.write(f"village iperf3 -s -D -p 5399 -I {pidfile}\n")
         up.stdin.flush()
         iperf = iperf_daemon(pidfile)
@@ -104,7 +104,7 @@ def test_kill_9_then_clean_finds_user_daemons(tmp_path: Path) -> None:
     pidfile = tmp_path / "iperf3.pid"
     up = start(["up", str(TOPO), "--run-id", rid])
     try:
-        read_until(up.stderr, "all pairs reachable", up)
+        read_until(up.stderr, "routing converged", up)
         up.stdin.write(f"village iperf3 -s -D -p 5399 -I {pidfile}\n")
         up.stdin.flush()
         iperf = iperf_daemon(pidfile)

@@ -40,7 +40,7 @@ def test_ls_exec_vtysh_names_files_and_prompt_jobs():
     try:
         seen = ""
         deadline = time.monotonic() + 40
-        while "all pairs reachable" not in seen:
+        while "routing converged" not in seen:
             line = up.stderr.readline()
             assert line or up.poll() is None, f"testbed up ended: {seen}"
             seen += line
