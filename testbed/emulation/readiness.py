@@ -26,6 +26,7 @@ from ..topology.plan import Plan
 
 log = logging.getLogger(__name__)
 
+PROBE_KINDS = ("router", "host")   # what the final pings run between
 LAN_STATES = ("Full", "2-Way")   # DROthers on a LAN stay 2-Way with each other, by design (RFC 2328 10.4)
 
 
@@ -163,17 +164,19 @@ def _dest_holders(plan: Plan) -> dict[str, set[str]]:
 
 
 def longest_paths(g: nx.Graph, kinds: dict[str, str], n: int) -> tuple[tuple[str, str, int], ...]:
-    """Up to n pairs of end nodes far apart (double sweeps of breadth-first search), longest first."""
-    ends = [v for v in g if kinds.get(v) in ("router", "host")]
+    """Up to n pairs of end nodes far apart (double sweeps of breadth-first search), longest first.
+
+    Only routers and hosts: an external node stands for a real device, which answers as it likes."""
+    ends = [v for v in g if kinds.get(v) in PROBE_KINDS]
     if len(ends) < 2 or n <= 0:
         return ()
     pairs: dict[tuple[str, str], int] = {}
     start = ends[0]
     for _ in range(n):
         dist = nx.single_source_shortest_path_length(g, start)
-        far = max((v for v in dist if v in kinds and kinds[v] != "switch"), key=lambda v: (dist[v], v))
+        far = max((v for v in dist if kinds.get(v) in PROBE_KINDS), key=lambda v: (dist[v], v))
         dist2 = nx.single_source_shortest_path_length(g, far)
-        other = max((v for v in dist2 if v in kinds and kinds[v] != "switch"), key=lambda v: (dist2[v], v))
+        other = max((v for v in dist2 if kinds.get(v) in PROBE_KINDS), key=lambda v: (dist2[v], v))
         if far != other:
             a, b = sorted((far, other))
             pairs.setdefault((a, b), dist2[other])

@@ -60,6 +60,13 @@ def test_probes_run_along_the_longest_paths(plan):
     assert hops == sorted(hops, reverse=True) and hops[0] >= 7   # leaf to leaf across the PoP
 
 
+def test_probes_leave_external_devices_out():
+    import networkx as nx
+    g = nx.path_graph(["cpe", "pop", "tower", "school"])
+    kinds = {"cpe": "external", "pop": "router", "tower": "router", "school": "host"}
+    assert readiness.longest_paths(g, kinds, 3) == (("pop", "school", 2),)
+
+
 def test_static_routing_expects_the_plans_routes(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(district_yaml(12, "static"))
