@@ -75,7 +75,8 @@ def render(plan: Plan, console: Console) -> None:
             console.print(f"LAN {lan.name}: {lan.subnet} (switches: {', '.join(lan.switches)})")
     for s in topo.sectors:
         lan_net = next((lan.subnet for lan in plan.lans if lan.name == s.name), "?")
-        tdd = f", TDD {s.tdd_down:.0%} down per {format_duration(s.tdd_period_s)}" if s.tdd_down else ""
+        tdd = f", TDD {s.tdd_down:.0%} down per {format_duration(s.tdd_period_s)}" if s.tdd_down else \
+            (", FDD" if s.fdd else "")
         table = Table(title=f"Sector {s.name}: {lan_net}, AP {s.ap}, {s.profile or 'no profile'}, scheduler "
                             f"{s.scheduler}{tdd}, MAC overhead {format_duration(s.overhead_s)}/frame, "
                             f"delay {format_duration(s.delay_s)}")

@@ -44,7 +44,8 @@ def sector_rows() -> list[tuple[str, ...]]:
         else:
             plan = p["plan"]
             rates = f"plan {plan['rate']}/{plan.get('up_rate', plan['rate'])}, contention 1:{p.get('contention', 1)}"
-        rows.append((name, p.get("description", ""), p.get("scheduler", "airtime"), str(p.get("tdd", "off")),
+        rows.append((name, p.get("description", ""), p.get("scheduler", "airtime"),
+                     "FDD" if p.get("duplex") == "fdd" else str(p.get("tdd", "off")),
                      str(p.get("overhead", "0us")), str(p.get("delay", "0ms")), rates, " ".join(p.get("source", "").split())))
     return rows
 
@@ -52,7 +53,8 @@ def sector_rows() -> list[tuple[str, ...]]:
 def _show_sector(console: Console, name: str) -> None:
     p = sector_profiles()[name]
     console.print(f"[bold]{name}[/bold] (sector): {p.get('description', '')}")
-    console.print(f"scheduler {p.get('scheduler', 'airtime')}, TDD {p.get('tdd', 'off')}, MAC overhead "
+    duplex = "FDD (a channel each way)" if p.get("duplex") == "fdd" else f"TDD {p.get('tdd', 'off')}"
+    console.print(f"scheduler {p.get('scheduler', 'airtime')}, {duplex}, MAC overhead "
                   f"{p.get('overhead', '0us')}/frame, delay {p.get('delay', '0ms')} per crossing")
     if p.get("budget"):
         b = p["budget"]

@@ -23,7 +23,8 @@ def medium_params(sector: Sector) -> MediumParams:
                                        queue_packets=st.queue_packets,
                                        aqm=st.aqm.to_dict() if st.aqm is not None else None)
                 for st in sector.stations}
-    return MediumParams(scheduler=sector.scheduler, tdd_down=sector.tdd_down, tdd_period_s=sector.tdd_period_s,
+    return MediumParams(scheduler=sector.scheduler, tdd_down=sector.tdd_down, fdd=sector.fdd,
+                        tdd_period_s=sector.tdd_period_s,
                         overhead_s=sector.overhead_s, delay_s=sector.delay_s, stations=stations)
 
 

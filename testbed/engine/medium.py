@@ -61,6 +61,8 @@ class MediumParams:
 
     scheduler: str = "airtime"
     tdd_down: float | None = None         # downlink share of each TDD period; None: no TDD
+    fdd: bool = False                     # uplink and downlink on channels of their own (LTE FDD, a VSAT
+                                          # beam's forward and return carriers); not with TDD
     tdd_period_s: float = 0.005
     overhead_s: float = 0.0               # airtime per frame on top of its bits (preamble, IFS, ACK, ...)
     delay_s: float = 0.0                  # propagation + processing, per crossing
@@ -76,6 +78,8 @@ def check_medium(p: MediumParams) -> None:
     bad: list[str] = []
     if p.scheduler not in SCHEDULERS:
         bad.append(f"scheduler must be one of {', '.join(SCHEDULERS)}, got {p.scheduler!r}")
+    if p.fdd and p.tdd_down is not None:
+        bad.append("a medium is FDD (separate channels each way) or TDD (one channel, split in time), not both")
     if p.tdd_down is not None and not 0 < p.tdd_down < 1:
         bad.append(f"tdd_down must be in (0, 1) or None, got {p.tdd_down}")
     for name in ("tdd_period_s", "quantum_s", "pf_window_s"):
@@ -144,6 +148,7 @@ class Medium:
         self._active: list[deque[_Queue]] = [deque(), deque()]   # [uplink, downlink]; one list without TDD
         self._where: dict[bytes, int] = {}                       # MAC -> port, learned from sources
         self._busy: tuple[float, _Queue, bytes, int, float] | None = None  # (finish, queue, frame, dest, extra)
+        self._busy_up: tuple[float, _Queue, bytes, int, float] | None = None   # FDD: the uplink channel's
         self._line: list[tuple[float, int, int, bytes]] = []     # (due, seq, port, frame)
         self._seq = 0
         self._wait: float | None = None     # channel idle but frames wait for their TDD window until then
@@ -187,6 +192,8 @@ class Medium:
     def set_params(self, params: MediumParams, now: float) -> None:
         """New channel parameters from the next transmission on; the stations must stay the same."""
         check_medium(params)
+        if params.fdd != self.params.fdd:
+            raise InputError("a medium's duplex (fdd) cannot change live")
         if list(params.stations) != self.names:
             raise InputError(f"a medium's stations cannot change live (have {', '.join(self.names)})")
         self._advance(now)
@@ -200,7 +207,7 @@ class Medium:
         for lst in self._active:
             lst.clear()
         for q in active:
-            self._active[1 if (q.down and params.tdd_down is not None) else 0].append(q)
+            self._active[1 if (q.down and (params.tdd_down is not None or params.fdd)) else 0].append(q)
         self._wait = None
         self._start(now)
 
@@ -235,7 +242,7 @@ class Medium:
                 q.deficit = 0.0
             for a in self._active:
                 a.clear()
-            self._busy = None
+            self._busy = self._busy_up = None
             self._line.clear()
             self._wait = None
 
@@ -318,7 +325,7 @@ class Medium:
         if not q.active:
             q.active = True
             q.deficit = 0.0
-            self._active[1 if (q.down and self.params.tdd_down is not None) else 0].append(q)
+            self._active[1 if (q.down and (self.params.tdd_down is not None or self.params.fdd)) else 0].append(q)
 
     def _airtime(self, q: _Queue, frame: bytes) -> float:
         if q.station == 0:
@@ -341,9 +348,21 @@ class Medium:
 
     def _start(self, t: float) -> None:
         """If the channel is free at t, pick the next frame (the scheduler's decision at t)."""
+        p = self.params
+        if p.fdd:
+            if not self.carrier:
+                return
+            if self._busy_up is None:
+                q, air = self._pick(self._active[0], t, None)
+                if q is not None:
+                    self._busy_up = self._begin(q, air, t)
+            if self._busy is None:
+                q, air = self._pick(self._active[1], t, None)
+                if q is not None:
+                    self._busy = self._begin(q, air, t)
+            return
         if self._busy is not None or not self.carrier:
             return
-        p = self.params
         if p.tdd_down is None:
             q, air = self._pick(self._active[0], t, None)
         else:
@@ -359,6 +378,11 @@ class Medium:
         if q is None:
             return
         self._wait = None
+        self._busy = self._begin(q, air, t)
+
+    def _begin(self, q: _Queue, air: float, t: float) -> tuple[float, _Queue, bytes, int, float]:
+        """Take q's head onto the air at t for `air` seconds: the scheduler's bookkeeping."""
+        p = self.params
         frame, to, extra = q.q.popleft()
         if p.scheduler == "airtime":
             q.deficit -= air
@@ -370,13 +394,13 @@ class Medium:
             self._deactivate(q)
         elif p.scheduler == "throughput":
             # One frame per queue per round: move it to the back of its list.
-            lst = self._active[1 if (q.down and p.tdd_down is not None) else 0]
+            lst = self._active[1 if (q.down and (p.tdd_down is not None or p.fdd)) else 0]
             if lst and lst[0] is q:
                 lst.rotate(-1)
         if p.scheduler == "pf":
             self._served_pf(q, t + air, air, len(frame))
         q.airtime_s += air
-        self._busy = (t + air, q, frame, to, extra)
+        return (t + air, q, frame, to, extra)
 
     def _served_pf(self, q: _Queue, t_end: float, air: float, nbytes: int) -> None:
         """Update q's throughput average (an exponential average over pf_window_s) after sending.
@@ -437,6 +461,9 @@ class Medium:
 
     def _advance(self, now: float) -> None:
         """Run the channel up to `now`: finish transmissions, deliver or relay, start the next."""
+        if self.params.fdd:
+            self._advance_fdd(now)
+            return
         while True:
             busy = self._busy
             if busy is not None:
@@ -454,6 +481,26 @@ class Medium:
             self._start(w)
             if self._busy is None and self._wait == w:
                 return
+
+    def _advance_fdd(self, now: float) -> None:
+        """Both channels up to `now`, the earlier transmission's end first (a relay crosses between them)."""
+        while True:
+            down, up = self._busy, self._busy_up
+            if up is not None and (down is None or up[0] < down[0]):
+                busy, is_up = up, True
+            elif down is not None:
+                busy, is_up = down, False
+            else:
+                return
+            t, q, frame, to, extra = busy
+            if t > now:
+                return
+            if is_up:
+                self._busy_up = None
+            else:
+                self._busy = None
+            self._finish(t, q, frame, to, extra)
+            self._start(t)
 
     def _finish(self, t: float, q: _Queue, frame: bytes, to: int, extra: float) -> None:
         station = q.station
@@ -496,7 +543,8 @@ class Medium:
     def next_time(self) -> float | None:
         """Earliest virtual time at which something changes, or None when idle."""
         cands = [x for x in (self._line[0][0] if self._line else None,
-                             self._busy[0] if self._busy is not None else None, self._wait) if x is not None]
+                             self._busy[0] if self._busy is not None else None,
+                             self._busy_up[0] if self._busy_up is not None else None, self._wait) if x is not None]
         return min(cands) if cands else None
 
     # -- counters --------------------------------------------------------------------------

@@ -97,6 +97,7 @@ class Sector:
     scheduler: str
     stations: tuple[Station, ...]
     tdd_down: float | None = None      # downlink share of each TDD period; None: no TDD
+    fdd: bool = False                  # a channel each way (LTE FDD, a VSAT beam's forward and return carriers)
     tdd_period_s: float = 0.005
     overhead_s: float = 0.0            # MAC airtime per frame on top of its bits
     delay_s: float = 0.0               # one crossing of the air (propagation + processing)

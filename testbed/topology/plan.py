@@ -306,7 +306,8 @@ def _sector_link_params(topo: Topology, lk: Link) -> LinkParams:
 
 def sector_dict(s: Sector) -> dict[str, Any]:
     """A sector as `testbed plan --json` and results show it."""
-    return {"name": s.name, "ap": s.ap, "profile": s.profile, "scheduler": s.scheduler, "tdd_down": s.tdd_down,
+    return {"name": s.name, "ap": s.ap, "profile": s.profile, "scheduler": s.scheduler, "fdd": s.fdd,
+            "tdd_down": s.tdd_down,
             "tdd_period_s": s.tdd_period_s, "overhead_s": s.overhead_s, "delay_s": s.delay_s,
             "stations": [{"node": st.node, "link": st.link, "rate_bps": st.rate_bps,
                           "up_rate_bps": st.up_rate_bps or st.rate_bps, "mcs": st.mcs, "how": st.how,

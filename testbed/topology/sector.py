@@ -33,8 +33,9 @@ from .geo import distance_km
 from .model import MEDIUM_SCHEDULERS, Link, Node, Sector, Station
 from .params import Problems, _parse_queue, _parse_queue_block
 
-SECTOR_KEYS = ("ap", "profile", "scheduler", "tdd", "tdd_period", "overhead", "delay", "stations", "queue",
-               "contention")
+SECTOR_KEYS = ("ap", "profile", "scheduler", "duplex", "tdd", "tdd_period", "overhead", "delay", "stations",
+               "queue", "contention")
+DUPLEX = ("shared", "tdd", "fdd")
 STATION_KEYS = ("rate", "up_rate", "mcs", "loss", "queue")
 LINK_PARAM_KEYS_OK = ("endpoints", "name", "addresses", "description", "cost")   # on a link to a sector
 
@@ -131,7 +132,18 @@ def _sector(pr: Problems, name: str, body: dict[str, Any], nodes: dict[str, Node
     if scheduler not in MEDIUM_SCHEDULERS:
         pr.add(path + ("scheduler",), unknown("scheduler", str(scheduler), MEDIUM_SCHEDULERS))
         scheduler = "airtime"
+    duplex = body.get("duplex", profile.get("duplex", "tdd" if body.get("tdd", profile.get("tdd")) else "shared"))
+    if duplex not in DUPLEX:
+        pr.add(path + ("duplex",), unknown("duplex", str(duplex), DUPLEX))
+        duplex = "shared"
     tdd = _tdd(pr, body.get("tdd", profile.get("tdd")), path + ("tdd",) if "tdd" in body else path)
+    if duplex == "fdd" and "tdd" in body:
+        pr.add(path + ("tdd",), "an FDD sector has a channel each way: no TDD split (give duplex: tdd, or drop tdd)")
+    if duplex == "tdd" and tdd is None:
+        pr.add(path + ("duplex",) if "duplex" in body else path, 'a TDD sector needs "tdd": the downlink share, '
+               "like 75%")
+    if duplex != "tdd":
+        tdd = None
     vals = {}
     for key, default in (("tdd_period", "5ms"), ("overhead", "0us"), ("delay", "0ms")):
         v = body.get(key, profile.get(key, default))
@@ -170,7 +182,7 @@ def _sector(pr: Problems, name: str, body: dict[str, Any], nodes: dict[str, Node
     delay = vals["delay"]
     rates = tuple((m, d, u) for m, d, u, _ in ladder(profile)) if profile else ()
     return Sector(name=name, ap=ap, ap_link=peers[ap].name, profile=pname, scheduler=scheduler,
-                  stations=tuple(stations), tdd_down=tdd, tdd_period_s=vals["tdd_period"],
+                  stations=tuple(stations), tdd_down=tdd, fdd=duplex == "fdd", tdd_period_s=vals["tdd_period"],
                   overhead_s=vals["overhead"], delay_s=delay, mcs_rates=rates)
 
 

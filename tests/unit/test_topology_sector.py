@@ -182,3 +182,35 @@ events:
     assert any(m.startswith("5: ") and 'unknown station of sector sector-1 "village-q"' in m for m in msgs), msgs
     assert any(m.startswith("6: ") and 'unknown sector "sector-9"' in m for m in msgs), msgs
     assert any(m.startswith("7: ") and '"mcs77"' in m for m in msgs), msgs
+
+
+def test_fdd_keeps_the_uplink_off_the_downlinks_channel():
+    """FDD: uplink frames use a channel of their own; shared: they take the downlink's airtime."""
+    def down_mbit(fdd):
+        st = {"a": StationParams(rate_bps=10e6)}
+        m = Medium(MediumParams(stations=st, fdd=fdd), seed=1)
+        ap, sta = bytes.fromhex("020000000000"), bytes.fromhex("020000000001")
+        m.learn(ap, 0)
+        m.learn(sta, 1)
+        down = sta + ap + b"\x08\x00" + bytes(1486)
+        up = ap + sta + b"\x08\x00" + bytes(1486)
+        t = 0.0
+        for _ in range(2000):          # 12 Mbit/s offered each way for 2 s
+            t += 0.001
+            m.arrive(0, down, t)
+            m.arrive(1, up, t)
+            m.due(t)
+        return m.stats()["stations"]["a"]["down"]["bytes_out"] * 8 / t / 1e6
+    assert down_mbit(True) == pytest.approx(10.0, rel=0.02)
+    assert down_mbit(False) == pytest.approx(5.0, rel=0.05)
+
+
+def test_vsat_profile_is_fdd_and_lte_is_tdd(tmp_path):
+    vsat = load(tmp_path, BASE.replace("profile: ptmp-5ghz-20mhz", "profile: geo-vsat-beam").replace(
+        "village-b: {mcs: mcs3, loss: 1%}", "village-b: {}")).sectors[0]
+    assert (vsat.fdd, vsat.tdd_down) == (True, None)
+    lte = load(tmp_path, BASE.replace("profile: ptmp-5ghz-20mhz", "profile: lte-20mhz").replace(
+        "mcs: mcs3", "mcs: cqi9")).sectors[0]
+    assert (lte.fdd, lte.tdd_down, lte.scheduler) == (False, 0.75, "pf")
+    got = problems(tmp_path, BASE.replace("    ap: tower\n", "    ap: tower\n    duplex: fdd\n    tdd: 50%\n"))
+    assert any("an FDD sector has a channel each way" in g for g in got), got
