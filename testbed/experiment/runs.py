@@ -60,7 +60,10 @@ class Networks:
     def get(self, plan: Plan) -> tuple[Any, dict[str, Any]]:
         """A network ready for a run on `plan`, and how it came (the manifest's `network`)."""
         t0 = time.monotonic()
-        way = decide(self._prev if self.tb is not None else None, plan, fresh=self.fresh)
+        if self.tb is not None and self._prev is None and not self.fresh:
+            way = Way(False, "the run before did not finish")
+        else:
+            way = decide(self._prev if self.tb is not None else None, plan, fresh=self.fresh)
         if way.reused:
             try:
                 self.tb.reset(plan)
