@@ -135,3 +135,56 @@ def test_profile_axis_swaps_the_link_profile_keeping_its_own_keys_and_reuses_the
         load_experiment(f)
     assert f'{f}:5:44: matrix.links.village-router--teleport.profile[0]' in str(ei.value)
     assert 'unknown profile "ltee" (did you mean "lte"?)' in str(ei.value)
+
+
+class _FakeTestbed:
+    """Stands in for emulation.Testbed: records bring-ups, resets and teardowns."""
+
+    log: list[str] = []
+    refuse = False
+
+    def __init__(self, plan) -> None:  # noqa: ANN001
+        self.plan = plan
+        self.run_id = f"r{len(self.log)}"
+
+    def start(self) -> _FakeTestbed:
+        self.log.append(f"up {self.run_id}")
+        return self
+
+    def reset(self, plan) -> float:  # noqa: ANN001
+        if self.refuse:
+            from testbed.errors import EmulationError
+            raise EmulationError("the network is not as built (server--home)")
+        self.log.append(f"reset {self.run_id}")
+        self.plan = plan
+        return 0.0
+
+    def stop(self) -> None:
+        self.log.append(f"down {self.run_id}")
+
+
+def test_networks_keep_reset_or_rebuild_and_always_tear_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    import testbed.emulation
+    from testbed.experiment.runs import Networks
+    monkeypatch.setattr(testbed.emulation, "Testbed", _FakeTestbed)
+    _FakeTestbed.log = []
+    a, b = _points()
+    pa, pb = make_plan(a.topology), make_plan(b.topology)
+    with Networks() as nets:
+        tb1, w1 = nets.get(pa)
+        nets.done(a, pa, "passed")
+        tb2, w2 = nets.get(pb)
+        nets.done(b, pb, "broken")
+        tb3, w3 = nets.get(pa)
+        tb4, w4 = nets.get(pb)                       # no done(): the run before did not finish
+        nets.done(b, pb, "passed")
+        _FakeTestbed.refuse = True
+        tb5, w5 = nets.get(pa)
+        _FakeTestbed.refuse = False
+    assert (w1["way"], w1["reason"], w1["use"]) == ("fresh", "no network up yet", 1)
+    assert (w2["way"], w2["use"], tb2) == ("reused", 2, tb1) and w2["network_run_id"] == tb1.run_id
+    assert (w3["way"], w3["reason"]) == ("fresh", "the run before ended broken")
+    assert (w4["way"], w4["reason"]) == ("fresh", "the run before did not finish")
+    assert w5["way"] == "fresh" and "the reset refused" in w5["reason"] and "not as built" in w5["reason"]
+    assert _FakeTestbed.log == ["up r0", "reset r0", "down r0", "up r3", "down r3", "up r5", "down r5", "up r7",
+                                "down r7"]
