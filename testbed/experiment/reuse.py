@@ -63,7 +63,7 @@ def decide(prev: tuple[Scenario, Plan, str] | None, plan: Plan, *, fresh: bool =
         return Way(False, why)
     a, b = structure(old), structure(plan)
     if a["media"] or b["media"]:
-        return Way(False, "shared media are not reset yet")
+        return Way(False, "the topology has sectors (shared media), which a reset does not restore yet")
     if a != b:
         what = [k for k in ("plan", "topology") if a[k] != b[k]]
         return Way(False, f"the {' and '.join(what)} differ from the running network's beyond link parameters "

@@ -11,7 +11,8 @@ from .plan import Plan
 
 
 def structure(plan: Plan) -> dict[str, Any]:
-    """Nodes, addresses, routes, links (backend, cost, initial state, MTU), routing, environment, media."""
+    """Nodes, addresses, routes, links (backend, cost, initial state, MTU), routing, environment, sectors
+    (shared media: their channels are not reset, so a plan with any is never reused)."""
     doc = plan.to_dict()
     for lk, pl in zip(doc["links"], plan.links, strict=True):
         # the MTU is set on the interfaces at bring-up, not in the engine
@@ -22,4 +23,4 @@ def structure(plan: Plan) -> dict[str, Any]:
     # a link's profile name is a label: what it means is in the parameters (a swept profile reuses the network)
     links = tuple(replace(lk, params=LinkParams(), profile=None, profile_family=None) for lk in plan.topology.links)
     return {"plan": doc, "topology": replace(plan.topology, links=links),
-            "media": getattr(plan, "media", None) or getattr(plan.topology, "media", None)}
+            "media": tuple(plan.topology.sectors)}

@@ -188,3 +188,14 @@ def test_networks_keep_reset_or_rebuild_and_always_tear_down(monkeypatch: pytest
     assert w5["way"] == "fresh" and "the reset refused" in w5["reason"] and "not as built" in w5["reason"]
     assert _FakeTestbed.log == ["up r0", "reset r0", "down r0", "up r3", "down r3", "up r5", "down r5", "up r7",
                                 "down r7"]
+
+
+def test_a_topology_with_sectors_gets_a_fresh_network() -> None:
+    from testbed.topology.load import load_topology
+    topo = load_topology(Path(__file__).parents[1] / "integration" / "topologies" / "sector-three.yaml")
+    assert topo.sectors
+    a, _ = _points()
+    sc = replace(a, topology=topo, events=())
+    plan = make_plan(topo)
+    way = decide((sc, plan, "passed"), plan)
+    assert not way.reused and "sectors (shared media)" in str(way.reason)
