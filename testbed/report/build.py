@@ -25,8 +25,9 @@ from .render_html import (
     page,
     routes_table,
     summary_rows,
+    table,
 )
-from .render_md import comparison_markdown, run_markdown
+from .render_md import airtime_rows, comparison_markdown, run_markdown
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ def build_report(run_dir: str | Path) -> Path:
         "once a second: when traffic moved to another path (OSPF reacting to a cut, a power outage).</p>",
         routes_table(run),
         link_table(run, ends),
+        _airtime_html(run),
         f'<h2 id="fidelity">Engine fidelity</h2><p class="help">{FIDELITY_HELP}</p>', fidelity_table(run, ends),
         '<h2 id="manifest">Manifest: how to get the same run again</h2>', manifest_html(run),
         notes_html(run.notes),
@@ -239,3 +241,15 @@ def build_comparison(run_a: str | Path, run_b: str | Path, out: str | Path | Non
     path.with_suffix(".md").write_text(comparison_markdown(a, b, ds, la, lb, path.name,
                                                                               len(set_a), len(set_b)), encoding="utf-8")
     return path
+
+
+def _airtime_html(run: RunData) -> str:
+    """Sector stations' channel time (docs/media.md); nothing when the run had no sector."""
+    rows = airtime_rows(run)
+    if not rows:
+        return ""
+    return ('<h2 id="airtime">Sector stations: airtime</h2><p class="help">Each station\'s share of its sector\'s '
+            "channel, per direction (on a station's link, from the station is its uplink): time on the air, that "
+            "time over the run, the data it carried, and its PHY rate at the end (a station event changes it).</p>"
+            + table(("station link direction", "airtime used", "share of the run", "data carried",
+                     "PHY rate at the end"), rows))

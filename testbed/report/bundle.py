@@ -83,6 +83,7 @@ class LinkDirection:
     lateness_max_s: float = 0.0
     rate_bps: float | None = None                                 # the planned (nominal) rate
     rates_bps: list[float | None] = field(default_factory=list)   # the rate in effect at each sample
+    airtime_s: list[float] = field(default_factory=list)         # cumulative channel time (sector stations)
 
     def utilisation(self) -> Series:
         """Fraction of the link rate used between samples (bit/s when the rate is unknown).
@@ -368,6 +369,9 @@ def _read_links(run: RunData, res: dict) -> None:
                 causes = c.get("drops") or {}
                 for cause in set(causes) | set(dd.drops):
                     dd.drops.setdefault(cause, [0.0] * (len(dd.t_s) - 1)).append(_num(causes.get(cause)) or 0.0)
+                if "airtime_s" in c:      # a sector station's direction: the channel, not a timed lane
+                    dd.airtime_s.append(_num(c.get("airtime_s")) or 0.0)
+                    continue
                 late = c.get("lateness_s") or {}
                 dd.lateness_p50_s.append(_num(late.get("p50")) or 0.0)
                 dd.lateness_p99_s.append(_num(late.get("p99")) or 0.0)

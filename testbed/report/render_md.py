@@ -80,6 +80,11 @@ def run_markdown(run: RunData) -> str:
                           units.human_duration(dd.lateness_p99_s[-1] if dd.lateness_p99_s else None),
                           f"{sum(v for c, v in tot.items() if c in MODEL_DROP_CAUSES):,.0f}",
                           f"{sum(v for c, v in tot.items() if c not in MODEL_DROP_CAUSES):,.0f}"])
+    arows = airtime_rows(run)
+    if arows:
+        lines += ["## Sector stations: airtime", ""] + _table(["station link direction", "airtime used",
+                                                               "share of the run", "data carried", "PHY rate at the end"],
+                                                              arows) + [""]
     if frows:
         lines += ["## Engine fidelity", ""] + _table(["link direction", "lateness p50", "lateness p99",
                                                       "model drops", "queue drops"], frows) + [""]
@@ -100,3 +105,20 @@ def comparison_markdown(a: RunData, b: RunData, ds: list[Delta], la: str, lb: st
                     [[d.group, d.what, d.a, d.b, d.change, f"**{d.verdict}**" if d.verdict in ("better", "worse")
                       else d.verdict_text] for d in ds])
     return "\n".join(lines) + "\n"
+
+
+def airtime_rows(run: RunData) -> list[list[str]]:
+    """Per sector station link direction: channel time used, its share of the run, bytes, PHY rate at the end."""
+    rows = []
+    for lk in run.links:
+        for d in ("ab", "ba"):
+            dd = getattr(lk, d)
+            if not dd.airtime_s or not dd.t_s:
+                continue
+            span = dd.t_s[-1] - dd.t_s[0]
+            used = dd.airtime_s[-1] - dd.airtime_s[0]
+            rate = next((r for r in reversed(dd.rates_bps) if r), None)
+            rows.append([f"{lk.name} {d}", units.human_duration(used),
+                         units.human_fraction(used / span) if span > 0 else "–",
+                         f"{(dd.bytes_out[-1] - dd.bytes_out[0]) / 1e6:,.1f} MB", units.human_rate(rate)])
+    return rows
