@@ -145,16 +145,16 @@ def test_per_station_fq_codel_keeps_a_station_queue_short():
     assert fq["queue_depth"] < 20 and fq["drops"]["aqm"] > 100          # CoDel's 5 ms target
 
 
-def test_station_event_sets_and_reverts_the_radio(tmp_path):
+def rain(tmp_path: Path, *events: str):
+    """The scenario file of these events on BASE, loaded."""
     (tmp_path / "t.yaml").write_text(BASE)
-    (tmp_path / "s.yaml").write_text("""\
-name: rain
-topology: t.yaml
-duration: 20s
-events:
-  - {at: 5s, do: station, sector: sector-1, station: village-b, mcs: mcs0, for: 5s}
-""")
-    sc = load_scenario(tmp_path / "s.yaml")
+    (tmp_path / "s.yaml").write_text("name: rain\ntopology: t.yaml\nduration: 20s\nevents:\n"
+                                     + "".join(f"  - {e}\n" for e in events))
+    return load_scenario(tmp_path / "s.yaml")
+
+
+def test_station_event_sets_and_reverts_the_radio(tmp_path):
+    sc = rain(tmp_path, "{at: 5s, do: station, sector: sector-1, station: village-b, mcs: mcs0, for: 5s}")
     tb = FakeNetwork(make_plan(sc.topology))
     ctx = FaultContext(tb, sc)
     [step] = expand(sc.events[0], ctx, 1, sc.duration_s)
@@ -166,18 +166,10 @@ events:
 
 
 def test_station_event_errors_are_located(tmp_path):
-    (tmp_path / "t.yaml").write_text(BASE)
-    (tmp_path / "s.yaml").write_text("""\
-name: rain
-topology: t.yaml
-duration: 20s
-events:
-  - {at: 5s, do: station, sector: sector-1, station: village-q, rate: 5Mbit}
-  - {at: 5s, do: station, sector: sector-9, station: village-a, rate: 5Mbit}
-  - {at: 5s, do: station, sector: sector-1, station: village-a, mcs: mcs77}
-""")
     with pytest.raises(InputError) as e:
-        load_scenario(tmp_path / "s.yaml")
+        rain(tmp_path, "{at: 5s, do: station, sector: sector-1, station: village-q, rate: 5Mbit}",
+             "{at: 5s, do: station, sector: sector-9, station: village-a, rate: 5Mbit}",
+             "{at: 5s, do: station, sector: sector-1, station: village-a, mcs: mcs77}")
     msgs = [f"{p.line}: {p.message}" for p in e.value.problems]
     assert any(m.startswith("5: ") and 'unknown station of sector sector-1 "village-q"' in m for m in msgs), msgs
     assert any(m.startswith("6: ") and 'unknown sector "sector-9"' in m for m in msgs), msgs
