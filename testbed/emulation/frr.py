@@ -29,6 +29,9 @@ def zebra_conf(node: PlanNode, log_path: Path) -> str:
         "!", ""])
 
 
+SPF_THROTTLE = "0 50 500"   # ms: delay, initial hold, max hold (a cut reroutes within a second)
+
+
 def ospfd_conf(plan: Plan, node: PlanNode, log_path: Path) -> str:
     """Every interface in area 0, point-to-point on router-router links, costs from the topology."""
     o = plan.topology.ospf
@@ -49,7 +52,8 @@ def ospfd_conf(plan: Plan, node: PlanNode, log_path: Path) -> str:
             passive.append(i.name)  # a LAN or host link: advertise it, talk OSPF to nobody there
         nets.append(_network(i.address))
     lines += ["router ospf", f" ospf router-id {node.loopback.split('/')[0]}",
-              " timers throttle spf 0 50 500", " timers throttle lsa all 0", " timers lsa min-arrival 0"]
+              " log-adjacency-changes detail",
+              f" timers throttle spf {SPF_THROTTLE}", " timers throttle lsa all 0", " timers lsa min-arrival 0"]
     lines += [f" passive-interface {p}" for p in passive]
     lines += [f" network {n} area 0" for n in sorted(set(nets))]
     lines += [f" network {node.loopback} area 0", "!", ""]

@@ -28,7 +28,7 @@ from .. import interrupts, netenv, probe
 from ..errors import CapabilityError, EmulationError, InputError, unknown
 from ..network import link_seed
 from ..topology.plan import Plan, PlanLink
-from . import external, frr, media, mounts, names, netns, readiness, runs
+from . import cpushare, external, frr, media, mounts, names, netns, readiness, runs
 from . import workdir as workdir_mod
 from .health import HealthWatch, popen_probe
 from .iputil import start_batch, wait_batch
@@ -232,6 +232,7 @@ class Testbed:
         self._engine_proc = EngineProcess(self.workdir / "engine", name=f"engine-{self.run_id}")
         self.engine = self._engine_proc.start()
         self._record(self._engine_proc.pid, "testbed.engine.daemon", "engine")
+        cpushare.set_group_nice(self._engine_proc.pid, cpushare.ENGINE_NICE)
         assert self._engine_proc.proc is not None
         self.health.add("the link engine", self._engine_proc.pid, popen_probe(self._engine_proc.proc))
 
@@ -455,6 +456,7 @@ class Testbed:
             # a session of its own: a terminal's Ctrl-C must not reach it
             p = subprocess.Popen(self.nodes[name].argv(d.argv(daemon)), stdin=subprocess.DEVNULL,
                                  stdout=out, stderr=out, start_new_session=True)
+        cpushare.set_group_nice(p.pid, cpushare.DAEMON_NICE)   # its session is its group (cpushare.py)
         d.procs[daemon] = p
         self._record(p.pid, str(d.dir), "daemon")
         self.health.add(_daemon_what(daemon, name), p.pid, popen_probe(p))
