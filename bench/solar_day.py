@@ -29,7 +29,7 @@ def _one(scale: float, out: Path) -> dict:
     battery = [e for e in res["events"] if e["kind"] == "battery"]
     hour = 3600 * scale
     soc = res["power"]["soc"].get("tower", [])
-    return {"time_scale": scale, "wall_s": wall, "exit": cp.returncode,
+    return {"time_scale": f"{scale:g}", "wall_s": wall, "exit": cp.returncode,
             "off_at_clock_h": battery[0]["t_s"] / hour if battery else None,
             "on_at_clock_h": battery[1]["t_s"] / hour if len(battery) > 1 else None,
             "expectations": f"{sum(e['passed'] for e in res['expectations'])}/{len(res['expectations'])}",
