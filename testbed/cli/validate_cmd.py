@@ -32,45 +32,41 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}es" if word.endswith(("s", "ch", "sh", "x")) else f"{n} {word}s"
 
 
+def _experiment(f: str) -> list[str]:
+    from ..experiment.spec import load_experiment
+    exp = load_experiment(f)
+    n = len(exp.points())
+    return [f"{f}: ok (experiment {exp.name}: {plural(len(exp.params), 'parameter')}, {plural(n, 'point')} x "
+            f"{exp.repeat} = {plural(n * exp.repeat, 'run')}, {plural(len(exp.expect), 'expectation')} "
+            f"on the aggregate; scenario {exp.scenario.name})"]
+
+
+def _scenario(f: str) -> list[str]:
+    from ..scenario.load import load_scenario
+    sc = load_scenario(f)
+    return [f"{f}: ok (scenario {sc.name}: {plural(len(sc.traffic), 'flow')}, "
+            f"{plural(len(sc.events), 'event')}, {plural(len(sc.expect), 'expectation')} on {sc.topology.name})"]
+
+
+def _topology(f: str) -> list[str]:
+    topo = load_topology(f)
+    plan = make_plan(topo)
+    s = topo.summary()
+    kinds = ", ".join(plural(v, k) for k, v in s["nodes"].items())
+    return [f"{f}: ok ({s['name']}: {kinds}, {plural(s['links'], 'link')}, {s['routing']} routing)"] + [
+        f"  takes host interface {port.interface} (external node {port.node}); the device on it: {port.address}"
+        + (f" via {port.gateway}" if port.gateway else "") for port in plan.external]
+
+
 def run(args: argparse.Namespace) -> int:
     bad = 0
     for f in args.files:
-        if is_experiment(f):
-            from ..experiment.spec import load_experiment
-            try:
-                exp = load_experiment(f)
-            except InputError as e:
-                bad += 1
-                print(str(e), file=sys.stderr)
-                continue
-            n = len(exp.points())
-            print(f"{f}: ok (experiment {exp.name}: {plural(len(exp.params), 'parameter')}, {plural(n, 'point')} x "
-                  f"{exp.repeat} = {plural(n * exp.repeat, 'run')}, {plural(len(exp.expect), 'expectation')} "
-                  f"on the aggregate; scenario {exp.scenario.name})")
-            continue
-        if is_scenario(f):
-            from ..scenario.load import load_scenario
-            try:
-                sc = load_scenario(f)
-            except InputError as e:
-                bad += 1
-                print(str(e), file=sys.stderr)
-                continue
-            print(f"{f}: ok (scenario {sc.name}: {plural(len(sc.traffic), 'flow')}, "
-                  f"{plural(len(sc.events), 'event')}, {plural(len(sc.expect), 'expectation')} "
-                  f"on {sc.topology.name})")
-            continue
+        check = _experiment if is_experiment(f) else _scenario if is_scenario(f) else _topology
         try:
-            topo = load_topology(f)
-            plan = make_plan(topo)
+            lines = check(f)
         except InputError as e:
             bad += 1
             print(str(e), file=sys.stderr)
             continue
-        s = topo.summary()
-        kinds = ", ".join(plural(v, k) for k, v in s["nodes"].items())
-        print(f"{f}: ok ({s['name']}: {kinds}, {plural(s['links'], 'link')}, {s['routing']} routing)")
-        for port in plan.external:
-            print(f"  takes host interface {port.interface} (external node {port.node}); "
-                  f"the device on it: {port.address}" + (f" via {port.gateway}" if port.gateway else ""))
+        print("\n".join(lines))
     return 2 if bad else 0
