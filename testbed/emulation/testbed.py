@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 NODE_THREADS = 8          # node shells starting at once (see _make_nodes)
 ROUTE_DUMPS = 32          # `ip route` dumps at once in the readiness check
+VTY_QUERIES = 64          # ospfd neighbour queries at once in the readiness check
+ROUTE_DUMP_TIMEOUT_S = 20.0   # one dump under a load of hundreds may be slow; beyond this, ask again
 DAEMON_WINDOW = 24        # zebras starting at once (see _start_daemons)
 ZEBRA_TIMEOUT_S = 30.0    # per router, from its own start: generous, the machine is shared
 ROUTER_SYSCTLS = ["net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0"]
@@ -586,13 +589,18 @@ class Testbed:
             time.sleep(poll_s)
 
     def _check_adjacencies(self, todo: list[str], want: readiness.Expected, rep: readiness.Readiness) -> list[str]:
-        left, rep.missing_adjacencies = [], []
-        for r in todo:
+        """Ask every router's ospfd at once (VTY_QUERIES in flight): one at a time, 500 daemons
+        busy with the initial flood took ~25 s a round to answer."""
+        def ask(r: str) -> list[str]:
             try:
                 text = readiness.vty_command(self._daemons[r].path("ospfd.vty"), "show ip ospf neighbor json")
-                bad = readiness.missing_adjacencies(want.neighbours[r], readiness.ospf_neighbour_states(text))
-            except (OSError, ValueError) as e:  # ospfd still starting: not ready yet
-                bad = [f"ospfd unreadable: {e}"]
+                return readiness.missing_adjacencies(want.neighbours[r], readiness.ospf_neighbour_states(text))
+            except (OSError, ValueError) as e:  # ospfd still starting or too busy to answer: not ready yet
+                return [f"ospfd unreadable: {e}"]
+        left, rep.missing_adjacencies = [], []
+        with ThreadPoolExecutor(VTY_QUERIES) as pool:
+            answers = list(pool.map(ask, todo))
+        for r, bad in zip(todo, answers):
             if bad:
                 left.append(r)
                 rep.missing_adjacencies += [f"{r} -> {b}" for b in bad]
@@ -607,7 +615,11 @@ class Testbed:
                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
                      for r in chunk]
             for r, p in procs:
-                out, _ = p.communicate(timeout=30)
+                out = _output_or_none(p, ROUTE_DUMP_TIMEOUT_S)
+                if out is None:     # a node too slow to answer under load: not converged yet, ask again
+                    left.append(r)
+                    rep.missing_routes[r] = [f"(its route table did not answer within {ROUTE_DUMP_TIMEOUT_S:g}s)"]
+                    continue
                 missing = sorted(want.prefixes[r] - readiness.route_prefixes(out))
                 if missing:
                     left.append(r)
@@ -623,7 +635,7 @@ class Testbed:
                                                            stderr=subprocess.DEVNULL, text=True)))
         out = []
         for src, dst, hops, p in procs:
-            text, _ = p.communicate(timeout=30)
+            text = _output_or_none(p, 30) or ""     # no answer in time: a failed probe, tried again next round
             res = parse_ping(src, dst, self.address_of(dst), text)
             out.append({"src": src, "dst": dst, "hops": hops, "ok": res.ok,
                         "rtt_ms": round(res.rtt_avg_ms, 3) if res.rtt_avg_ms is not None else None})
@@ -817,3 +829,14 @@ def _pss_kb(pid: int) -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+def _output_or_none(p: subprocess.Popen, timeout_s: float) -> str | None:
+    """The stdout of p, or None (p killed and reaped) when it does not finish within timeout_s."""
+    try:
+        out, _ = p.communicate(timeout=timeout_s)
+        return str(out)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        return None
