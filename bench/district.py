@@ -5,7 +5,9 @@ and a licensed-microwave tree of towers fanning out from the PoP (3 per tower), 
 redundancy rings by backup hops between neighbouring towers of the same tier (OSPF cost 50, so
 traffic takes the tree and fails over to the ring). Every `host_every`-th tower has a village host
 on a LAN link. Sites are placed 8-25 km apart (seeded), so link delays come from real distances.
-All links use the userspace engine (fiber capped like the example topologies).
+All links use the userspace engine (fiber capped like the example topologies). OSPF timers are
+the common defaults (hello 10 s, dead 40 s): a cut link loses carrier, which ospfd sees at once,
+so failover does not wait for them; a test that blackholes a link passes shorter ones.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ RING_EVERY = 3          # one tower in this many of a tier gets a backup hop to 
 
 
 def district(n_routers: int, routing: str = "ospf", *, host_every: int = 10, seed: int = 1,
-             ospf_hello_s: int = 1, ospf_dead_s: int = 3) -> dict:
+             ospf_hello_s: int = 10, ospf_dead_s: int = 40) -> dict:
     """The topology as a plain dict (YAML-ready); n_routers counts gateway, PoP and towers."""
     if n_routers < 3:
         raise ValueError("a district needs at least 3 routers (gateway, PoP, one tower)")

@@ -600,7 +600,7 @@ class Testbed:
         left, rep.missing_adjacencies = [], []
         with ThreadPoolExecutor(VTY_QUERIES) as pool:
             answers = list(pool.map(ask, todo))
-        for r, bad in zip(todo, answers):
+        for r, bad in zip(todo, answers, strict=True):
             if bad:
                 left.append(r)
                 rep.missing_adjacencies += [f"{r} -> {b}" for b in bad]

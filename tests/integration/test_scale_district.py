@@ -34,7 +34,7 @@ def district_file(tmp_path):
 
 def _cut_in_a_ring() -> tuple[str, str, str]:
     """(tower, the tree hop above it, its backup hop) for a ring in the middle of the district."""
-    topo = district(ROUTERS, "ospf")
+    topo = district(ROUTERS, "ospf", ospf_hello_s=1, ospf_dead_s=3)  # the blackhole check waits dead + 2 s
     rings = ring_links(topo)
     a, b = rings[len(rings) // 2]
     parent = next(lk["endpoints"][0] for lk in topo["links"]
