@@ -43,8 +43,9 @@ def zebra_conf(node: PlanNode, log_path: Path) -> str:
 # (a cut reroutes well within a second); during a flood (bring-up of a district) the hold doubles up
 # to FRR's default maximum of 5 s, so a router runs SPF a handful of times instead of every 50 ms.
 SPF_THROTTLE = "200 1000 5000"
-LSA_INTERVAL_MS = 1000    # a router re-originates the same LSA at most once a second...
-LSA_ARRIVAL_MS = 500      # ...and accepts a newer copy at most twice a second (FRR: 5000 / 1000)
+LSA_INTERVAL_MS = 1000    # a router re-originates the same LSA at most once a second
+LSA_ARRIVAL_MS = 0         # ...and accepts every newer copy (FRR: 5000 / 1000): a copy dropped for arriving
+                          # early waits 5 s for a retransmission, and a satellite hop delays copies unevenly
 
 
 def ospfd_conf(plan: Plan, node: PlanNode, log_path: Path) -> str:
