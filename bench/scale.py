@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -102,17 +103,29 @@ def mininet_row(n: int) -> dict:
             "peak_mib": peak.peak / 1024}
 
 
+def one_row(spec: str, tmp: str) -> dict:
+    kind, n = spec.split(":")
+    if kind == "mn":
+        return mininet_row(int(n))
+    row = district_row(kind, int(n), tmp)
+    row["total_s"] = row.get("up+converged_s", 0) + row.get("down_s", 0)
+    return row
+
+
 def run() -> list[dict]:
+    """Every row is printed (stderr) as it finishes, and a row that fails is kept with its error
+    instead of ending the benchmark: one slow network must not cost the rows after it."""
     rows = []
     wanted = os.environ.get("BENCH_SCALE", ",".join(ROWS)).split(",")
     with tempfile.TemporaryDirectory(prefix="testbed-bench-") as tmp:
         for spec in wanted:
-            kind, n = spec.split(":")
-            if kind == "mn":
-                if shutil.which("mn"):
-                    rows.append(mininet_row(int(n)))
+            if spec.startswith("mn:") and not shutil.which("mn"):
                 continue
-            row = district_row(kind, int(n), tmp)
-            row["total_s"] = row.get("up+converged_s", 0) + row.get("down_s", 0)
+            try:
+                row = one_row(spec, tmp)
+            except Exception as e:  # noqa: BLE001 - reported in the table
+                row = {"network": spec, "error": f"{type(e).__name__}: {str(e)[:160]}"}
+            print(f"  {spec}: " + ", ".join(f"{k}={v:.1f}" if isinstance(v, float) else f"{k}={v}"
+                                          for k, v in row.items()), file=sys.stderr, flush=True)
             rows.append(row)
     return rows
