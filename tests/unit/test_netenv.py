@@ -79,12 +79,3 @@ def test_reproduce_names_host_settings_that_differ():
     assert host_differences(man("212992"), man("212992")) == []
     assert host_differences(man("212992"), man("16777216")) == [
         "net.core.rmem_max: 212992 in the original run, 16777216 now"]
-
-
-def test_offload_features_are_what_ethtool_k_tso_gso_gro_names() -> None:
-    from testbed.nsthread import offload_features
-    names = ["rx-checksum", "tx-tcp-segmentation", "tx-tcp-ecn-segmentation", "tx-tcp6-segmentation",
-             "tx-tcp-accecn-segmentation", "tx-generic-segmentation", "rx-gro", "rx-lro", "tx-gre-segmentation",
-             "rx-gro-list"]
-    assert offload_features(names) == ["tx-tcp-segmentation", "tx-tcp-ecn-segmentation", "tx-tcp6-segmentation",
-                                       "tx-tcp-accecn-segmentation", "tx-generic-segmentation", "rx-gro"]
