@@ -207,6 +207,11 @@ def check_qdiscs(wanted: Mapping[str, str]) -> None:
                                   f"have (tc: {cp.stderr.strip() or cp.returncode})", qdisc_fix(kind))
 
 
+def offload_argv(dev: str, on: bool) -> list[str]:
+    state = "on" if on else "off"
+    return ["ethtool", "-K", dev, "tso", state, "gso", state, "gro", state]
+
+
 def available_cc() -> list[str]:
     try:
         return Path("/proc/sys/net/ipv4/tcp_available_congestion_control").read_text().split()

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from .. import interrupts, netenv, nsthread, probe
+from .. import interrupts, netenv, probe
 from ..errors import CapabilityError, EmulationError, InputError, unknown
 from ..network import link_seed
 from ..topology.plan import Plan, PlanLink
@@ -109,6 +109,8 @@ class Testbed:
         netenv.check_cc(wanted)
         self.host["allowed_cc_added"] = netenv.allow_cc(set(wanted))
         netenv.check_qdiscs(netenv.wanted_qdiscs(self.plan.topology))
+        if any(self.plan.topology.node_env(n).get("offloads") is not None for n in self.plan.nodes):
+            probe.check_program("ethtool", "ethtool")
         lying = [lk.name for lk in self.plan.links if lk.backend == "veth"
                  and (lk.params.ab.is_impaired() or lk.params.ba.is_impaired())]
         if lying:
@@ -272,15 +274,16 @@ class Testbed:
     def _configure_nodes(self) -> None:
         """sysctls (the pinned environment), offloads, then addresses, bridges and static routes:
         one `ip -batch` per node, in parallel."""
-        def sysctls(name: str) -> None:
-            kind = self.plan.nodes[name].kind
-            settings = COMMON_SYSCTLS + (ROUTER_SYSCTLS if kind == "router" else []) \
-                + netenv.sysctl_args(self.plan.topology.node_env(name))
-            try:
-                nsthread.write_sysctls(self.nodes[name].pid, settings)
-            except EmulationError as e:
-                raise EmulationError(f"{name}: {e}") from None
-        _each_node(sysctls, list(self.plan.nodes))
+        procs = []
+        for name, pn in self.plan.nodes.items():
+            env = self.plan.topology.node_env(name)
+            sysctls = COMMON_SYSCTLS + (ROUTER_SYSCTLS if pn.kind == "router" else []) + netenv.sysctl_args(env)
+            procs.append((name, subprocess.Popen(self.nodes[name].argv(["sysctl", "-q", "-w", *sysctls]),
+                                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
+        for name, p in procs:
+            _, err = p.communicate(timeout=60)
+            if p.returncode != 0:
+                raise EmulationError(f"{name}: sysctl failed: {err.strip()}")
         self._mount_private()
         self._pin_offloads()
         self._pin_qdiscs()
@@ -328,16 +331,19 @@ class Testbed:
         as it was) nor a sector (a placeholder: its ports are the engine's medium, in other nodes)."""
         return [(name, pn) for name, pn in self.plan.nodes.items() if pn.kind not in ("external", "sector")]
 
-    def _pin_offloads(self) -> None:
-        """TSO/GSO/GRO as the environment says, on every interface of ours (ioctls from a thread in
-        each node's namespace: nsthread.py)."""
-        def pin(name: str) -> None:
-            devs = [i.name for i in self.plan.nodes[name].interfaces]
-            try:
-                nsthread.set_offloads(self.nodes[name].pid, devs, bool(self.plan.topology.node_env(name)["offloads"]))
-            except EmulationError as e:
-                raise EmulationError(f"{name}: could not pin offloads: {e}") from None
-        _each_node(pin, [name for name, pn in self._configurable() if pn.interfaces])
+    def _pin_offloads(self, parallel: int = 16) -> None:
+        """TSO/GSO/GRO as the environment says, on every interface of ours (ethtool, a few at a time)."""
+        todo = [(name, self.nodes[name].argv(netenv.offload_argv(i.name, bool(self.plan.topology.node_env(name)
+                                                                               ["offloads"]))))
+                for name, pn in self._configurable() for i in pn.interfaces]
+        while todo:
+            batch, todo = todo[:parallel], todo[parallel:]
+            running = [(name, subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True))
+                       for name, argv in batch]
+            for name, p in running:
+                _, err = p.communicate(timeout=60)
+                if p.returncode != 0:
+                    raise EmulationError(f"{name}: ethtool could not pin offloads: {err.strip()}")
 
     def _pin_qdiscs(self, parallel: int = 32) -> None:
         """The pinned root qdisc on every interface of ours (one `tc -batch` per node, a few at a time): a new
@@ -860,11 +866,3 @@ def _output_or_none(p: subprocess.Popen, timeout_s: float) -> str | None:
         p.kill()
         p.communicate()
         return None
-
-
-def _each_node(work: Callable[[str], None], names: list[str], threads: int = 16) -> None:
-    """work(name) for every node, a few threads at a time (each enters its node's namespace on its
-    own: setns moves one thread); the first error is raised once all are done."""
-    with ThreadPoolExecutor(threads) as pool:
-        for f in [pool.submit(work, n) for n in names]:
-            f.result()

@@ -7,7 +7,6 @@ import os
 import struct
 from concurrent.futures import ThreadPoolExecutor
 
-from testbed import nsthread
 from testbed.errors import CapabilityError, EmulationError
 
 TUN_PATH = "/dev/net/tun"
@@ -25,6 +24,17 @@ def check_name(name: str) -> None:
         raise EmulationError(f"invalid interface name {name!r}: 1 to 15 characters, no '/' or spaces")
 
 
+CLONE_NEWNET = 0x40000000
+
+
+def _setns(fd: int) -> None:
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise EmulationError(f"cannot enter a network namespace: {os.strerror(err)}")
+
+
 def _open_tun_in(netns_fd: int | None) -> int:
     """Open /dev/net/tun; with netns_fd, inside that network namespace.
 
@@ -34,8 +44,15 @@ def _open_tun_in(netns_fd: int | None) -> int:
     """
     if netns_fd is None:
         return os.open(TUN_PATH, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-    with nsthread.entered(netns_fd):
-        return os.open(TUN_PATH, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _setns(netns_fd)
+        try:
+            return os.open(TUN_PATH, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        finally:
+            _setns(home)
+    finally:
+        os.close(home)
 
 
 def open_tap(name: str, netns_fd: int | None = None) -> int:
