@@ -109,6 +109,14 @@ def test_our_interfaces_get_the_pinned_qdisc_not_the_hosts_default(tmp_path: Pat
     finally:
         HOST_QDISC.write_text(original)
     assert len(qd) == 4 and set(qd.values()) == {"pfifo_fast"}, qd     # the veth and the engine's TAPs alike
+    # the rest of the pinned environment, set from threads inside each namespace (nsthread.py)
+    for name, pn in tb.plan.nodes.items():
+        assert tb.node(name).cmd(["sysctl", "-n", "net.ipv4.tcp_rmem"], check=True).stdout.split() == \
+            ["4096", "131072", "6291456"]
+        for i in pn.interfaces:
+            feats = tb.node(name).cmd(["ethtool", "-k", i.name], check=True).stdout
+            for f in ("tcp-segmentation-offload", "generic-segmentation-offload", "generic-receive-offload"):
+                assert f"{f}: off" in feats, f"{name}:{i.name} {f}"
     # a qdisc this kernel lacks is exit 3 with the fix, before anything is built
     missing = next((k for k in ("fq_codel", "fq", "cake", "sfq", "codel", "pie") if not _kernel_has_qdisc(k)), None)
     topo = tmp_path / "t.yaml"
