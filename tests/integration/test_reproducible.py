@@ -109,7 +109,7 @@ def test_our_interfaces_get_the_pinned_qdisc_not_the_hosts_default(tmp_path: Pat
     finally:
         HOST_QDISC.write_text(original)
     assert len(qd) == 4 and set(qd.values()) == {"pfifo_fast"}, qd     # the veth and the engine's TAPs alike
-    # the rest of the pinned environment, set from threads inside each namespace (nsthread.py)
+    # the rest of the pinned environment: a sysctl on every node, offloads off on every interface
     for name, pn in tb.plan.nodes.items():
         assert tb.node(name).cmd(["sysctl", "-n", "net.ipv4.tcp_rmem"], check=True).stdout.split() == \
             ["4096", "131072", "6291456"]
