@@ -5,11 +5,12 @@ and a licensed-microwave tree of towers fanning out from the PoP (3 per tower), 
 redundancy rings by backup hops between neighbouring towers of the same tier (OSPF cost 50, so
 traffic takes the tree and fails over to the ring). Every `host_every`-th tower has a village host
 on a LAN link. Sites are placed 8-25 km apart (seeded), so link delays come from real distances.
-All links use the userspace engine (fiber capped like the example topologies). OSPF hello 1 s,
-dead 4 s, as the example topologies: a router whose first hello went out before its neighbour's
-ospfd ran waits one hello interval for the adjacency, and that wait is most of a 100-router
-district's convergence (measured: 3.4 s with hello 1, 12 s with 2, 13-17 s with 10). A cut link
-loses carrier, which ospfd sees at once, so failover does not wait for the dead interval.
+All links use the userspace engine (fiber capped like the example topologies). OSPF timers are
+the common defaults, hello 10 s / dead 40 s. Measured in `make bench` (docs/emulation.md): with
+hello 1 s a 100-router district converges in 4 s instead of 17 s, but 500 routers take 97 s
+instead of 68-79 s (every hello timer costs FRR up to 1 ms of busy polling), 9x the 100-router
+time. A cut link loses carrier, which ospfd sees at once, so failover does not wait for the dead
+interval; a test that blackholes a link passes shorter timers.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ RING_EVERY = 3          # one tower in this many of a tier gets a backup hop to 
 
 
 def district(n_routers: int, routing: str = "ospf", *, host_every: int = 10, seed: int = 1,
-             ospf_hello_s: int = 1, ospf_dead_s: int = 4) -> dict:
+             ospf_hello_s: int = 10, ospf_dead_s: int = 40) -> dict:
     """The topology as a plain dict (YAML-ready); n_routers counts gateway, PoP and towers."""
     if n_routers < 3:
         raise ValueError("a district needs at least 3 routers (gateway, PoP, one tower)")
