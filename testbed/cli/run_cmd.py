@@ -78,7 +78,6 @@ def run(args: argparse.Namespace) -> int:
 
     from ..scenario.runner import check_programs
     check_programs(sc)                          # CapabilityError: exit 3
-    from ..experiment.runs import run_once
     if args.repeat is not None and not 1 <= args.repeat <= 1000:
         raise UsageError(f"--repeat must be a whole number 1..1000, got {args.repeat}")
 
@@ -96,14 +95,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, _raise_interrupt)
     if args.repeat is not None:
         return _repeat(args, sc, plan, out, seed, scale, console, err, display)
-    try:
-        result, paths = run_once(sc, plan, out, seed, scale, on_progress=display.update,
-                                 on_up=_on_up(console, display), force_interfaces=tuple(args.force_interface),
-                                 bringup=_bringup(err, args))
-    finally:
-        display.__exit__()
-    _summary(console, result)
-    _fidelity_warning(err, paths["results"])
+    result, paths = _one_run(args, sc, plan, out, seed, scale, console, err, display)
     console.print(f"results: {paths['results']}  junit: {paths['junit']}")
     if result.status == "interrupted" and not args.no_report:
         # the user asked to stop: exit now (the report takes seconds of plotting); it can be built later
@@ -119,6 +111,21 @@ def run(args: argparse.Namespace) -> int:
             err.print("results so far written with status \"broken\"; the network was torn down")
         return 4
     return 0 if result.status == "passed" else 1
+
+
+def _one_run(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: float,  # noqa: ANN001
+             console: Console, err: Console, display: _Display):  # noqa: ANN202 - (RunResult, paths)
+    """One run into out with the progress display, then its summary and any fidelity warning."""
+    from ..experiment.runs import run_once
+    try:
+        result, paths = run_once(sc, plan, out, seed, scale, on_progress=display.update,
+                                 on_up=_on_up(console, display), force_interfaces=tuple(args.force_interface),
+                                 bringup=_bringup(err, args))
+    finally:
+        display.__exit__()
+    _summary(console, result)
+    _fidelity_warning(err, paths["results"])
+    return result, paths
 
 
 def _bringup(err: Console, args: argparse.Namespace):  # noqa: ANN202 - a BringUpProgress
@@ -147,7 +154,6 @@ def _repeat(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: flo
     import json
 
     from ..experiment.aggregate import summary_doc
-    from ..experiment.runs import run_once
     from ..stats import derived_seed
     docs, dirs, seeds = [], [], []
     for r in range(1, args.repeat + 1):
@@ -155,14 +161,7 @@ def _repeat(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: flo
         sub = out / f"run-{r:02d}"
         console.print(f"[bold]repetition {r}/{args.repeat}[/], seed {s} -> {sub}")
         display.reset()
-        try:
-            result, paths = run_once(sc, plan, sub, s, scale, on_progress=display.update,
-                                     on_up=_on_up(console, display), force_interfaces=tuple(args.force_interface),
-                                     bringup=_bringup(err, args))
-        finally:
-            display.__exit__()
-        _summary(console, result)
-        _fidelity_warning(err, paths["results"])
+        result, paths = _one_run(args, sc, plan, sub, s, scale, console, err, display)
         if not args.no_report:
             _report(console, err, sub)
         docs.append(json.loads(paths["results"].read_text()))
