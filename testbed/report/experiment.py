@@ -8,6 +8,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from .. import units
 from ..errors import InputError
 from .plots import styled, subplots, to_png_b64
 from .render_html import badge, figure, kv, page, table
@@ -19,6 +20,30 @@ def is_experiment(path: str | Path) -> bool:
 
 def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+# A metric's series (its middle part: probe.rtt.p95 -> rtt) -> the unit people read it in, and the factor
+# from the SI value the results hold (seconds, bit/s, fractions).
+DISPLAY_UNITS: dict[str, tuple[str, float]] = {
+    "throughput": ("Mbit/s", 1e-6), "rtt": ("ms", 1e3), "delay": ("ms", 1e3), "delay_back": ("ms", 1e3),
+    "jitter": ("ms", 1e3), "loss": ("%", 100.0), "probe_loss": ("%", 100.0), "failed": ("%", 100.0),
+    "fetch_time": ("s", 1.0), "outage": ("s", 1.0),
+}
+
+
+def display_unit(metric: str) -> tuple[str, float]:
+    """(unit, factor) for a metric name such as `bulk.throughput.mean` or `probe.probe_loss`; ("", 1) when
+    it has no unit (MOS, counts)."""
+    parts = metric.split(".")
+    return DISPLAY_UNITS.get(parts[1] if len(parts) > 1 else "", ("", 1.0))
+
+
+def shown(metric: str, v: float | None, fmt: str = ".4g") -> str:
+    """A metric's value in its display unit, e.g. 12.84 Mbit/s; an en dash when there is none."""
+    if v is None:
+        return "–"
+    unit, k = display_unit(metric)
+    return f"{v * k:{fmt}}" + (f" {unit}" if unit else "")
 
 
 @styled
@@ -35,7 +60,9 @@ def metric_figure(doc: dict[str, Any], metric: str, x_param: str) -> str | None:
         key = tuple(p["params"][o] for o in others)
         lo = m.get("ci95_low") if m.get("ci95_low") is not None else m["mean"]
         hi = m.get("ci95_high") if m.get("ci95_high") is not None else m["mean"]
-        lines.setdefault(key, []).append((p["params"][x_param], m["mean"], m["mean"] - lo, hi - m["mean"]))
+        k = display_unit(metric)[1]
+        lines.setdefault(key, []).append((p["params"][x_param], m["mean"] * k, (m["mean"] - lo) * k,
+                                          (hi - m["mean"]) * k))
     if not lines:
         return None
     fig, ax = subplots(figsize=(7, 3.6))
@@ -48,7 +75,8 @@ def metric_figure(doc: dict[str, Any], metric: str, x_param: str) -> str | None:
     if not numeric:
         ax.set_xticks(range(len(xs)), [str(x) for x in xs])
     ax.set_xlabel(x_param)
-    ax.set_ylabel(metric)
+    unit = display_unit(metric)[0]
+    ax.set_ylabel(f"{metric} ({unit})" if unit else metric)
     ax.grid(True, alpha=0.3)
     if len(lines) > 1 or others:
         ax.legend(fontsize=8)
@@ -73,10 +101,11 @@ def build_experiment_report(out: str | Path) -> Path:
     for p in doc["points"]:
         for m in metrics:
             s = (p.get("metrics") or {}).get(m) or {}
-            ci = (f"{s['ci95_low']:.4g} .. {s['ci95_high']:.4g}" if s.get("ci95_low") is not None else "–")
-            rows.append([p["id"], m, f"{s['mean']:.4g}" if s.get("mean") is not None else "–",
-                         f"{s['sd']:.3g}" if s.get("sd") is not None else "–", ci, str(s.get("n", 0))])
-    exp_rows = [[p["id"], v["expr"], f"{v['mean']:.4g}" if v.get("mean") is not None else "–",
+            ci = (f"{shown(m, s['ci95_low'])} .. {shown(m, s['ci95_high'])}" if s.get("ci95_low") is not None
+                  else "–")
+            rows.append([p["id"], m, shown(m, s.get("mean")), shown(m, s.get("sd"), ".3g"), ci, str(s.get("n", 0))])
+    exp_rows = [[p["id"], v["expr"], units.format_quantity(v["mean"], v["unit"]) if v.get("unit")
+                 else shown(v["expr"].split()[0], v.get("mean")),
                  "pass" if v["passed"] else "FAIL"] for p in doc["points"] for v in p.get("expectations", [])]
     body = "".join([
         f"<h1>{escape(doc['name'])} {badge(doc['status'])}</h1>",

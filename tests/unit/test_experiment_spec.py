@@ -111,6 +111,17 @@ def test_outputs_from_run_folders_and_a_failing_aggregate(tmp_path: Path) -> Non
     assert float(rows[3]["value"]) == pytest.approx(0.235)
     html = build_experiment_report(out).read_text()
     assert html.count("data:image/png;base64,") == 1 and "FAIL" in html
+    # values in the units people read (ms), not the seconds the results hold
+    assert "232.5 ms" in html and "0.2325" not in html
+
+
+def test_experiment_report_units() -> None:
+    from testbed.report.experiment import display_unit, shown
+    assert shown("bulk.throughput.mean", 12_840_000.0) == "12.84 Mbit/s"
+    assert shown("probe.rtt.p95", 0.6123) == "612.3 ms"
+    assert shown("probe.probe_loss", 0.05) == "5 %"
+    assert shown("call.mos.p50", 4.2) == "4.2" and shown("probe.rtt.p95", None) == "–"
+    assert display_unit("probe.rtt.p50") == ("ms", 1e3)
 
 
 def test_validate_reads_experiment_files(tmp_path: Path) -> None:
