@@ -44,7 +44,7 @@ def zebra_conf(node: PlanNode, log_path: Path) -> str:
 # to FRR's default maximum of 5 s, so a router runs SPF a handful of times instead of every 50 ms.
 SPF_THROTTLE = "200 1000 5000"
 LSA_INTERVAL_MS = 1000    # a router re-originates the same LSA at most once a second
-LSA_ARRIVAL_MS = 0         # ...and accepts every newer copy (FRR: 5000 / 1000): a copy dropped for arriving
+LSA_ARRIVAL_MS = 0        # ...and accepts every newer copy (FRR: 5000 / 1000): a copy dropped for arriving
                           # early waits 5 s for a retransmission, and a satellite hop delays copies unevenly
 
 

@@ -53,6 +53,7 @@ def metric_figure(doc: dict[str, Any], metric: str, x_param: str) -> str | None:
     xs = doc["matrix"][x_param]
     numeric = all(_num(x) is not None for x in xs)
     lines: dict[tuple, list[tuple[Any, float, float, float]]] = {}
+    unit, k = display_unit(metric)
     for p in doc["points"]:
         m = (p.get("metrics") or {}).get(metric)
         if not m or m.get("mean") is None:
@@ -60,7 +61,6 @@ def metric_figure(doc: dict[str, Any], metric: str, x_param: str) -> str | None:
         key = tuple(p["params"][o] for o in others)
         lo = m.get("ci95_low") if m.get("ci95_low") is not None else m["mean"]
         hi = m.get("ci95_high") if m.get("ci95_high") is not None else m["mean"]
-        k = display_unit(metric)[1]
         lines.setdefault(key, []).append((p["params"][x_param], m["mean"] * k, (m["mean"] - lo) * k,
                                           (hi - m["mean"]) * k))
     if not lines:
@@ -75,7 +75,6 @@ def metric_figure(doc: dict[str, Any], metric: str, x_param: str) -> str | None:
     if not numeric:
         ax.set_xticks(range(len(xs)), [str(x) for x in xs])
     ax.set_xlabel(x_param)
-    unit = display_unit(metric)[0]
     ax.set_ylabel(f"{metric} ({unit})" if unit else metric)
     ax.grid(True, alpha=0.3)
     if len(lines) > 1 or others:
