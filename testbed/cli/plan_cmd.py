@@ -58,7 +58,8 @@ def render(plan: Plan, console: Console) -> None:
         intfs = "\n".join(f"{i.name} {i.address or port} → {i.peer}" for i in n.interfaces)
         if n.loopback:
             intfs += f"\nlo {n.loopback}"
-        routes = "\n".join(f"{r.dest} via {r.via} dev {r.dev}" for r in n.routes) or \
+        routes = "\n".join(f"{r.dest} via {r.via} dev {r.dev}" + (" onlink" if r.onlink else "")
+                           for r in n.routes) or \
             ("(OSPF)" if plan.routing == "ospf" and n.kind == "router" else "")
         nodes.add_row(n.name, n.kind, intfs, routes)
     console.print(nodes)

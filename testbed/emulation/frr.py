@@ -60,7 +60,7 @@ def ospfd_conf(plan: Plan, node: PlanNode, log_path: Path) -> str:
             continue
         link = plan.link(i.link)
         lines.append(f"interface {i.name}")
-        if link.subnet and kinds[i.peer] == "router":
+        if i.lan is None and kinds[i.peer] == "router":
             lines.append(" ip ospf network point-to-point")
         lines += [f" ip ospf hello-interval {int(o.hello_s)}", f" ip ospf dead-interval {int(o.dead_s)}",
                   f" ip ospf cost {max(1, int(round(link.cost)))}", "!"]

@@ -136,7 +136,9 @@ def expected(plan: Plan, down_links: set[str] = frozenset(), off: set[str] = fro
     else:
         holders = _dest_holders(plan)
         for r in routers:
-            held = {_network(i.address) for i in plan.nodes[r].interfaces if i.address and i.link in live}
+            # (an unnumbered link's address is the loopback, which sits in the local table, not the main one)
+            held = {_network(i.address) for i in plan.nodes[r].interfaces if i.address and i.link in live} \
+                - {plan.nodes[r].loopback}
             reach = nx.node_connected_component(g, r) if r in g else set()
             dests = {rt.dest for rt in plan.nodes[r].routes if rt.dest != "default"}
             # a static route whose destination lies behind a cut link or a powered-off node cannot work

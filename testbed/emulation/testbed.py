@@ -400,7 +400,8 @@ class Testbed:
     def _route_lines(self, name: str) -> list[str]:
         if self.plan.nodes[name].kind == "external":
             return []   # its routes are the device's business (the plan tells what they should be)
-        return [f"route replace {r.dest} via {r.via} dev {r.dev}" for r in self.plan.nodes[name].routes]
+        return [f"route replace {r.dest} via {r.via} dev {r.dev}" + (" onlink" if r.onlink else "")
+                for r in self.plan.nodes[name].routes]
 
     def restore_routes(self, name: str) -> None:
         """Re-install the plan's static routes of a node (the kernel drops them when a link goes down)."""

@@ -38,6 +38,7 @@ NODE_KEYS = ("kind", "site", "power", "description", "subnet", "gateway", "inter
 SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/run/testbed", "/run/netns")   # never mounted over
 IFNAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$")
 HOST_PREFIX = "host"   # endpoint "host:enp3s0": the machine's own interface, an implicit external node
+UNNUMBERED = "unnumbered"   # addresses: unnumbered, a point-to-point link between routers without a subnet
 LINK_KEYS = BLOCK_KEYS + ("endpoints", "profile", "cost", "addresses", "name", "backend", "description")
 DEFAULT_LINK_KEYS = BLOCK_KEYS + ("profile", "cost", "backend")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
@@ -371,7 +372,8 @@ def _links(pr: Problems, data: Any, nodes: dict[str, Node], profiles: dict[str, 
         if backend not in BACKENDS:
             pr.add(path + ("backend",), _unknown_backend(backend))
             backend = "auto"
-        addrs = _addresses(pr, body.get("addresses"), path + ("addresses",))
+        unnumbered = body.get("addresses") == UNNUMBERED
+        addrs = (None, None) if unnumbered else _addresses(pr, body.get("addresses"), path + ("addresses",))
         if a is None or b is None:
             continue
         name = body.get("name", f"{a.node}--{b.node}")
@@ -389,7 +391,7 @@ def _links(pr: Problems, data: Any, nodes: dict[str, Node], profiles: dict[str, 
         links.append(Link(index=i, name=name, a=a, b=b, params=params, profile=pname,
                           profile_family=_builtin_ancestor(pname, data_profiles), cost=float(cost),
                           addresses=addrs, up=spec.meta.get("link_up", True), backend=backend,
-                          distance_km=dist))
+                          distance_km=dist, unnumbered=unnumbered))
     return links
 
 
@@ -397,7 +399,8 @@ def _addresses(pr: Problems, v: Any, path: tuple[Any, ...]) -> tuple[str | None,
     if v is None:
         return (None, None)
     if not (isinstance(v, list) and len(v) == 2):
-        pr.add(path, "expected two addresses [a, b] like [10.9.0.1/30, 10.9.0.2/30] (null for a switch side)")
+        pr.add(path, "expected two addresses [a, b] like [10.9.0.1/30, 10.9.0.2/30] (null for a switch side), "
+                     f"or {UNNUMBERED} (two routers, each using its loopback address)")
         return (None, None)
     out: list[str | None] = []
     for j, item in enumerate(v):

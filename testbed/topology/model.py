@@ -68,6 +68,7 @@ class Link:
     up: bool = True
     backend: str = "auto"
     distance_km: float | None = None
+    unnumbered: bool = False   # `addresses: unnumbered`: both routers use their loopback address on it
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ class Route:
     via: str                  # next-hop address
     dev: str                  # outgoing interface
     cost: float = 0.0
+    onlink: bool = False      # over an unnumbered link: the next hop (the peer's loopback) is on no subnet of ours
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,8 @@ class PlanLink:
     cost: float
     backend: str              # "engine" | "veth" | "medium" (a sector's station or AP link: the shared channel)
     up: bool
-    subnet: str | None        # None when one end is a switch (the LAN has the subnet)
+    subnet: str | None        # None when one end is a switch (the LAN has the subnet), or on an unnumbered link
+    unnumbered: bool = False  # both ends carry their router's loopback /32, as in RFC 1812 2.2.7
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,7 @@ class Plan:
                           "routes": [asdict(r) for r in v.routes]} for k, v in self.nodes.items()},
             "links": [{"name": lk.name, "a": f"{lk.a.node}:{lk.a.name}", "b": f"{lk.b.node}:{lk.b.name}",
                        "backend": lk.backend, "cost": lk.cost, "up": lk.up, "subnet": lk.subnet,
+                       "unnumbered": lk.unnumbered,
                        "ab": lk.params.ab.to_dict(), "ba": lk.params.ba.to_dict()} for lk in self.links],
             "lans": [asdict(x) for x in self.lans],
             "media": [sector_dict(s) for s in self.topology.sectors],
@@ -227,7 +230,7 @@ def make_plan(topo: Topology) -> Plan:
                                         "subnet"))
     # point-to-point subnets
     for lk in topo.links:
-        if kinds[lk.a.node] in LAN_KINDS or kinds[lk.b.node] in LAN_KINDS:
+        if kinds[lk.a.node] in LAN_KINDS or kinds[lk.b.node] in LAN_KINDS or lk.unnumbered:
             continue
         if lk.addresses[0] and lk.addresses[1]:
             addr[(lk.index, 0)], addr[(lk.index, 1)] = lk.addresses
@@ -248,6 +251,12 @@ def make_plan(topo: Topology) -> Plan:
     if problems:
         raise InputError(problems)
 
+    lo_pool.next(Problem(topo.file, 1, 1, "addressing.loopback", ""))  # skip the pool's network address (x.x.0.0)
+    loopbacks = {n.name: f"{lo_pool.next(node_loc(n.name, 'nodes')).network_address}/32"
+                 for n in topo.nodes if n.kind == "router"}
+    for lk in topo.links:
+        if lk.unnumbered:
+            addr[(lk.index, 0)], addr[(lk.index, 1)] = loopbacks[lk.a.node], loopbacks[lk.b.node]
     intfs: dict[str, list[PlanIntf]] = {n.name: [] for n in topo.nodes}
     plinks: list[PlanLink] = []
     notes: list[str] = []
@@ -267,12 +276,10 @@ def make_plan(topo: Topology) -> Plan:
             # a host interface always goes through the engine: its link's impairments, counters, pcap
             backend = "engine" if (lk.params.ab.is_impaired() or lk.params.ba.is_impaired() or not lk.up
                                    or "external" in (kinds[lk.a.node], kinds[lk.b.node])) else "veth"
-        subnet = str(ipaddress.ip_interface(ends[0].address).network) if ends[0].address and ends[1].address \
-            else None
-        plinks.append(PlanLink(lk.name, lk.index, ends[0], ends[1], params, lk.cost, backend, lk.up, subnet))
-    lo_pool.next(Problem(topo.file, 1, 1, "addressing.loopback", ""))  # skip the pool's network address (x.x.0.0)
-    loopbacks = {n.name: f"{lo_pool.next(node_loc(n.name, 'nodes')).network_address}/32"
-                 for n in topo.nodes if n.kind == "router"}
+        subnet = str(ipaddress.ip_interface(ends[0].address).network) \
+            if ends[0].address and ends[1].address and not lk.unnumbered else None
+        plinks.append(PlanLink(lk.name, lk.index, ends[0], ends[1], params, lk.cost, backend, lk.up, subnet,
+                               lk.unnumbered))
     pnodes = {n.name: PlanNode(n.name, n.kind, tuple(intfs[n.name]), (), loopbacks.get(n.name))
               for n in topo.nodes}
     routes = static_routes(topo, pnodes, plinks, lans)
@@ -367,6 +374,7 @@ def static_routes(topo: Topology, nodes: dict[str, PlanNode], links: list[PlanLi
     A node whose every remote destination leaves through one next hop gets a default route.
     """
     kinds = {n.name: n.kind for n in topo.nodes}
+    unnumbered = {lk.name for lk in links if lk.unnumbered}
     g = nx.DiGraph()  # vertices: non-switch nodes and "lan:<name>"; edges keep the cheapest link
     for lk in links:
         if not lk.up:
@@ -419,9 +427,9 @@ def static_routes(topo: Topology, nodes: dict[str, PlanNode], links: list[PlanLi
             hop = path[2] if first.startswith("lan:") else first
             via = _address_towards(nodes[hop], intf, first)
             if via:
-                routes.append(Route(subnet, via, intf.name, cost))
+                routes.append(Route(subnet, via, intf.name, cost, intf.link in unnumbered))
         if kinds[src] in END_KINDS and routes and len({(r.via, r.dev) for r in routes}) == 1:
-            routes = [Route("default", routes[0].via, routes[0].dev, 0.0)]
+            routes = [Route("default", routes[0].via, routes[0].dev, 0.0, routes[0].onlink)]
         gw = topo.node(src).gateway
         if gw and kinds[src] == "host":
             for intf in nodes[src].interfaces:

@@ -114,7 +114,10 @@ def topology_schema() -> dict[str, Any]:
                                "endpoints": {"type": "array", "items": endpoint, "minItems": 2, "maxItems": 2},
                                "profile": {"type": "string"}, "name": {"type": "string"},
                                "cost": {"type": "number", "exclusiveMinimum": 0},
-                               "addresses": {"type": "array", "items": address, "minItems": 2, "maxItems": 2},
+                               "addresses": {"oneOf": [
+                                   {"type": "array", "items": address, "minItems": 2, "maxItems": 2},
+                                   {"const": "unnumbered", "description": "two routers, each using its loopback "
+                                                                          "address on the link (no subnet)"}]},
                                "backend": {"enum": list(BACKENDS)}, "description": {"type": "string"}}}},
             "ospf": {"type": "object", "additionalProperties": False,
                      "properties": {"hello": DURATION, "dead": DURATION}},

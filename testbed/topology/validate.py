@@ -35,6 +35,12 @@ def check_graph(topo: Topology) -> list[tuple[tuple[Any, ...], str]]:
         if a == b:
             out.append((path + ("endpoints",), f'a link from "{a}" to itself (self-loop)'))
             continue
+        if link.unnumbered:
+            not_router = next((n for n in (a, b) if topo.node(n).kind != "router"), None)
+            if not_router:
+                out.append((path + ("addresses",), f'unnumbered needs a router at both ends (it borrows the routers\' '
+                            f'loopback addresses); "{not_router}" is a {topo.node(not_router).kind}: give it '
+                            "addresses, or leave them out to have a subnet assigned"))
         auto = link.name in (f"{a}--{b}", f"{b}--{a}")
         key: object = frozenset((a, b)) if auto else link.name
         if key in seen_pairs:

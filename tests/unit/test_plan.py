@@ -235,3 +235,36 @@ links:
     assert [r.dest for r in plan.nodes["cpe"].routes] == ["default"]
     assert f"{cpe.address.split('/')[0]}\tcpe" in hosts_text(plan, "abcde")
     assert plan.to_dict()["external"][0]["interface"] == "enp3s0"
+
+
+UNNUMBERED_RING = RING.replace("[r1, r2], cost: 10}", "[r1, r2], cost: 10, addresses: unnumbered}") \
+    .replace("[r2, r4], cost: 10}", "[r2, r4], cost: 10, addresses: unnumbered}")
+
+
+def test_unnumbered_links_carry_the_loopbacks_and_static_routes_go_onlink():
+    plan = plan_of(UNNUMBERED_RING)
+    lk = plan.link("r1--r2")
+    assert lk.unnumbered and lk.subnet is None
+    assert lk.a.address == plan.nodes["r1"].loopback and lk.b.address == plan.nodes["r2"].loopback
+    assert plan.link("r1--r3").subnet and not plan.link("r1--r3").unnumbered   # the others keep their /30
+    h4_subnet = plan.link("r4--h4").subnet
+    route = next(r for r in plan.nodes["r1"].routes if r.dest == h4_subnet)
+    assert (route.via, route.dev, route.onlink) == (plan.nodes["r2"].loopback.split("/")[0], lk.a.name, True)
+    via_r3 = next(r for r in plan.nodes["r1"].routes if r.dest == plan.nodes["r3"].loopback)   # direct, numbered
+    assert not via_r3.onlink
+    assert plan.to_dict()["links"][1]["unnumbered"] is True
+
+
+def test_unnumbered_needs_routers_at_both_ends():
+    bad = RING.replace("- {endpoints: [h1, r1]}", "- {endpoints: [h1, r1], addresses: unnumbered}")
+    with pytest.raises(InputError) as e:
+        plan_of(bad)
+    msg = str(e.value)
+    assert "t.yaml:" in msg and "links[0].addresses" in msg
+    assert 'unnumbered needs a router at both ends' in msg and '"h1" is a host' in msg
+
+
+def test_addresses_neither_a_pair_nor_unnumbered_says_both_forms():
+    with pytest.raises(InputError) as e:
+        plan_of(RING.replace("[r1, r2], cost: 10}", "[r1, r2], cost: 10, addresses: unnumberd}"))
+    assert "expected two addresses [a, b]" in str(e.value) and "or unnumbered" in str(e.value)

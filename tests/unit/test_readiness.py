@@ -18,8 +18,20 @@ from bench.district import district, district_yaml, ring_links  # noqa: E402
 @pytest.fixture(scope="module")
 def plan(tmp_path_factory):
     path = tmp_path_factory.mktemp("d") / "d.yaml"
-    path.write_text(district_yaml(25, "ospf"))
+    path.write_text(district_yaml(25, "ospf", numbered=True))
     return make_plan(load_topology(str(path)))
+
+
+def test_unnumbered_links_add_no_prefixes_only_the_loopbacks_and_lans(tmp_path):
+    path = tmp_path / "d.yaml"
+    path.write_text(district_yaml(25, "ospf"))
+    plan = make_plan(load_topology(str(path)))
+    routers = [n for n, pn in plan.nodes.items() if pn.kind == "router"]
+    subnets = {lk.subnet for lk in plan.links if lk.subnet}
+    assert len(subnets) == 3        # the internet link and the two village LANs; 26 backhaul links have none
+    want = readiness.expected(plan)
+    for r in routers:
+        assert want.prefixes[r] == ({plan.nodes[q].loopback for q in routers} | subnets) - {plan.nodes[r].loopback}
 
 
 def test_every_router_expects_every_router_prefix_but_its_own_loopback(plan):

@@ -90,7 +90,8 @@ def test_cli_plan_json():
     r = _cli("plan", FIX / "valid" / "everything.yaml", "--json")
     assert r.returncode == 0, r.stderr
     plan = json.loads(r.stdout)
-    assert plan["nodes"]["pc"]["routes"] == [{"dest": "default", "via": "10.50.0.1", "dev": "eth0", "cost": 0.0}]
+    assert plan["nodes"]["pc"]["routes"] == [{"dest": "default", "via": "10.50.0.1", "dev": "eth0", "cost": 0.0,
+                                              "onlink": False}]
 
 
 def test_cli_unknown_file_exit_2():
