@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import random
 import sys
+from typing import Any
 
 FANOUT = 3
 RING_EVERY = 3          # one tower in this many of a tier gets a backup hop to the next one
@@ -78,7 +79,7 @@ def district(n_routers: int, routing: str = "ospf", *, host_every: int = 10, see
             "seed": seed, "nodes": nodes, "links": links}
 
 
-def district_yaml(n_routers: int, routing: str = "ospf", **kw: int | bool) -> str:
+def district_yaml(n_routers: int, routing: str = "ospf", **kw: Any) -> str:
     import yaml
     return yaml.safe_dump(district(n_routers, routing, **kw), sort_keys=False, default_flow_style=None, width=120)
 
