@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import signal
 from pathlib import Path
 
@@ -124,7 +125,9 @@ def _one_run(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: fl
     finally:
         display.__exit__()
     _summary(console, result)
-    _fidelity_warning(err, paths["results"])
+    doc = json.loads(Path(paths["results"]).read_text())
+    _fidelity_warning(err, doc)
+    _receiver_drop_warning(err, doc)
     return result, paths
 
 
@@ -198,10 +201,9 @@ def _aggregate_table(console: Console, summ: dict) -> None:
     console.print(t)
 
 
-def _fidelity_warning(err: Console, results_path: Path) -> None:
+def _fidelity_warning(err: Console, doc: dict) -> None:
     """Say loudly when the link engine fell behind its schedule: then timings are not the model's."""
-    import json
-    fid = json.loads(Path(results_path).read_text()).get("fidelity") or {}
+    fid = doc.get("fidelity") or {}
     if fid.get("ok", True) or not fid.get("late"):   # a broken run says why on its own
         return
     worst = fid["late"][0]
@@ -209,6 +211,17 @@ def _fidelity_warning(err: Console, results_path: Path) -> None:
               f"(worst {worst['link']} {worst['direction']}: p99 {units.format_duration(worst['p99_s'])} "
               f"> {units.format_duration(fid['limit_p99_s'])}); delays measured on those links include "
               "the engine's own lateness. Lower the link rates or the traffic, or give the machine more cores.")
+
+
+def _receiver_drop_warning(err: Console, doc: dict) -> None:
+    """Say when a UDP receiver's socket buffer overflowed: that loss is the receiving host's, not the network's."""
+    for name, flow in (doc.get("flows") or {}).items():
+        drops = (flow.get("summary") or {}).get("receiver_buffer_drops") or 0
+        if drops > 0:
+            err.print(f"[bold yellow]measurement warning:[/] flow {name}: {drops} datagram(s) were dropped by the "
+                      "receiving socket's buffer (RcvbufErrors in the receiving node), not by the network; "
+                      "the flow's loss counts them. Lower the flow's rate or send larger datagrams, or give the "
+                      "receiver a larger buffer.")
 
 
 class _Display:

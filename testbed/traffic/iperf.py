@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from .base import FlowResult, Runner
+
+log = logging.getLogger(__name__)
 
 
 def _load(text: str) -> dict[str, Any]:
@@ -150,6 +153,49 @@ class TcpRunner(IperfRunner):
     kind = "tcp"
 
 
+def udp_counters(snmp_text: str) -> dict[str, int]:
+    """/proc/net/snmp -> its `Udp:` counters by name (InDatagrams, RcvbufErrors, ...). Pure."""
+    rows = [line.split()[1:] for line in snmp_text.splitlines() if line.startswith("Udp:")]
+    if len(rows) < 2:
+        return {}
+    return {k: int(v) for k, v in zip(rows[0], rows[1], strict=False) if v.lstrip("-").isdigit()}
+
+
 class UdpRunner(IperfRunner):
+    """iperf3 -u. Besides iperf3's own counts, the receiving node's UDP `RcvbufErrors` before and
+    after the flow: datagrams the kernel dropped because the receiving socket's buffer was full.
+    iperf3 counts those as lost, yet the network delivered them; the summary says how many
+    (`receiver_buffer_drops`, node-wide: every UDP socket of that node during the flow)."""
+
     kind = "udp"
     udp = True
+    _udp_before: dict[str, int] | None = None
+    _udp_after: dict[str, int] | None = None
+
+    @property
+    def receiver(self) -> str:
+        return self.src if self.spec.options.get("reverse") else self.dst
+
+    def _udp_now(self) -> dict[str, int] | None:
+        try:
+            cp = self.ctx.tb.node(self.receiver).cmd(["cat", "/proc/net/snmp"], timeout=5)
+        except Exception as e:  # noqa: BLE001 - a node gone with a broken network: no count, not a crash
+            log.debug("%s: no UDP counters from %s: %s", self.spec.name, self.receiver, e)
+            return None
+        return (udp_counters(cp.stdout) or None) if cp.returncode == 0 else None
+
+    def start(self) -> None:
+        self._udp_before = self._udp_now()
+        super().start()
+
+    def stop(self) -> None:
+        super().stop()
+        if self._udp_before is not None:     # each stop reads again: the last one saw every datagram
+            self._udp_after = self._udp_now() or self._udp_after
+
+    def result(self) -> FlowResult:
+        r = super().result()
+        before, after = self._udp_before or {}, self._udp_after or {}
+        if "RcvbufErrors" in before and "RcvbufErrors" in after:
+            r.summary["receiver_buffer_drops"] = after["RcvbufErrors"] - before["RcvbufErrors"]
+        return r

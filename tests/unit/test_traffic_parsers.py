@@ -178,3 +178,35 @@ def test_fping_probes_that_could_not_be_sent_count_as_lost():
     assert r["summary"]["sent"] == 6 and r["summary"]["received"] == 3
     assert [(round(t, 2), v) for t, v in r["series"]["loss"]] == \
         [(0.1, 0.0), (0.3, 0.0), (0.5, 1.0), (0.7, 1.0), (0.9, 1.0), (1.1, 0.0)]
+
+
+SNMP = """Ip: Forwarding DefaultTTL InReceives
+Ip: 1 64 2266
+Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+Udp: 2266 0 17 2270 15 0 0 0 0
+UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors IgnoredMulti MemErrors
+UdpLite: 0 0 0 0 0 0 0 0 0
+"""
+
+
+def test_udp_counters_read_the_udp_rows_of_proc_net_snmp():
+    from testbed.traffic.iperf import udp_counters
+    c = udp_counters(SNMP)
+    assert c["RcvbufErrors"] == 15 and c["InErrors"] == 17 and c["InDatagrams"] == 2266
+    assert udp_counters("Ip: Forwarding\nIp: 1\n") == {}
+
+
+def test_a_run_with_receiver_buffer_drops_prints_a_measurement_warning():
+    import io
+
+    from rich.console import Console
+
+    from testbed.cli.run_cmd import _receiver_drop_warning
+    buf = io.StringIO()
+    err = Console(file=buf, width=200)
+    _receiver_drop_warning(err, {"flows": {"bulk": {"summary": {"receiver_buffer_drops": 1234}},
+                                           "calm": {"summary": {"receiver_buffer_drops": 0}},
+                                           "tcp": {"summary": {}}}})
+    text = buf.getvalue()
+    assert "flow bulk: 1234 datagram(s) were dropped by the receiving socket's buffer" in text
+    assert "calm" not in text and "tcp" not in text
