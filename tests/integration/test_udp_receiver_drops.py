@@ -53,5 +53,7 @@ def test_a_stalled_receiver_shows_as_buffer_drops_and_a_healthy_one_does_not(mak
     stalled = run_udp(tb, tmp_path / "stalled", 1.0)
     # 1 s of 20 Mbit/s is ~2,000 datagrams; a default socket buffer holds a few hundred
     drops = stalled["receiver_buffer_drops"]
+    print(f"stalled 1 s: {drops} buffer drops, iperf3 lost {stalled['lost_packets']} of {stalled['packets']}; "
+          f"healthy: {healthy['receiver_buffer_drops']} drops, loss {healthy['loss']:.4f}")
     assert drops > 1000, stalled
     assert stalled["lost_packets"] >= 0.9 * drops, stalled   # iperf3 counted them as lost
