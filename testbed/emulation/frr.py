@@ -67,6 +67,7 @@ def ospfd_conf(plan: Plan, node: PlanNode, log_path: Path) -> str:
         if not _has_router_neighbour(plan, node, i):
             passive.append(i.name)  # a LAN or host link: advertise it, talk OSPF to nobody there
         nets.append(_network(i.address))
+    assert node.loopback is not None, f"router {node.name} without a loopback"   # make_plan gives every router one
     lines += ["router ospf", f" ospf router-id {node.loopback.split('/')[0]}",
               " log-adjacency-changes detail",
               f" timers throttle spf {SPF_THROTTLE}", f" timers throttle lsa all {LSA_INTERVAL_MS}",

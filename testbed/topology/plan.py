@@ -10,13 +10,15 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import networkx as nx
 
 from ..errors import InputError, Problem
 from ..linkparams import DirectionParams, LinkParams
 from .model import END_KINDS, LAN_KINDS, Link, Sector, Topology
+
+Net = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass(frozen=True)
@@ -102,12 +104,14 @@ class Plan:
     routing: str
     notes: tuple[str, ...] = field(default=())
 
+    _by_name: dict[str, PlanLink] = field(default_factory=dict, init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         # name -> link, so per-interface lookups stay O(1) in 500-router plans
         object.__setattr__(self, "_by_name", {lk.name: lk for lk in self.links})
 
     def link(self, name: str) -> PlanLink:
-        return self._by_name[name]  # type: ignore[attr-defined]
+        return self._by_name[name]
 
     def address_of(self, node: str) -> str:
         """The address other nodes should use to reach `node` (loopback, else first interface)."""
@@ -150,17 +154,17 @@ class Plan:
 class _Pool:
     """Hands out subnets of one prefix length from a pool, skipping ones already taken."""
 
-    def __init__(self, pool: str, prefix: int, taken: list[ipaddress.IPv4Network]):
+    def __init__(self, pool: str, prefix: int, taken: list[Net]):
         self._net = ipaddress.ip_network(pool)
-        self._it: Iterator[ipaddress.IPv4Network] = self._net.subnets(new_prefix=prefix)
+        self._it: Iterator[Net] = self._net.subnets(new_prefix=prefix)
         self.pool, self._taken = pool, taken
         # Only what others took inside this pool can clash (the pool's own subnets are disjoint):
         # scanning `taken` incrementally keeps a 500-router plan linear, not quadratic.
         self._seen = 0
-        self._own: set[ipaddress.IPv4Network] = set()
-        self._clash: list[ipaddress.IPv4Network] = []
+        self._own: set[Net] = set()
+        self._clash: list[Net] = []
 
-    def next(self, where: Problem | None = None) -> ipaddress.IPv4Network:
+    def next(self, where: Problem | None = None) -> Net:
         """The next free subnet; InputError located at `where` (what needed it) when none is left."""
         for t in self._taken[self._seen:]:
             if t not in self._own and t.overlaps(self._net):
@@ -183,7 +187,7 @@ def make_plan(topo: Topology) -> Plan:
     problems: list[Problem] = []
     names = _interface_names(topo)
     lan_of, lans_raw = _lans(topo)
-    taken = [ipaddress.ip_interface(a).network for lk in topo.links for a in lk.addresses if a]
+    taken: list[Net] = [ipaddress.ip_interface(a).network for lk in topo.links for a in lk.addresses if a]
     taken += [ipaddress.ip_network(n.subnet) for n in topo.nodes if n.subnet]
     lan_pool = _Pool(topo.addressing.lan, 24, taken)
     p2p_pool = _Pool(topo.addressing.p2p, 30, taken)
@@ -213,18 +217,18 @@ def make_plan(topo: Topology) -> Plan:
         used = set()
         for lk, j in members:
             other = 1 - j
-            if lk.addresses[other]:
-                ip = ipaddress.ip_interface(lk.addresses[other])
+            if (given_addr := lk.addresses[other]) is not None:
+                ip = ipaddress.ip_interface(given_addr)
                 if ip.network != net:
                     problems.append(loc(lk, f"{ip} is not inside the LAN's subnet {net}"))
                 used.add(ip.ip)
         hosts = (h for h in net.hosts() if h not in used)
         for lk, j in members:
             other = 1 - j
-            if lk.addresses[other]:
-                addr[(lk.index, other)] = lk.addresses[other]
-            elif (free := next(hosts, None)) is not None:
-                addr[(lk.index, other)] = f"{free}/{net.prefixlen}"
+            if (given_addr := lk.addresses[other]) is not None:
+                addr[(lk.index, other)] = given_addr
+            elif (free_host := next(hosts, None)) is not None:
+                addr[(lk.index, other)] = f"{free_host}/{net.prefixlen}"
             else:
                 problems.append(loc(lk, f"the LAN's subnet {net} has no room for another member; give a larger "
                                         "subnet"))
@@ -232,18 +236,19 @@ def make_plan(topo: Topology) -> Plan:
     for lk in topo.links:
         if kinds[lk.a.node] in LAN_KINDS or kinds[lk.b.node] in LAN_KINDS or lk.unnumbered:
             continue
-        if lk.addresses[0] and lk.addresses[1]:
-            addr[(lk.index, 0)], addr[(lk.index, 1)] = lk.addresses
+        a0, a1 = lk.addresses
+        if a0 is not None and a1 is not None:
+            addr[(lk.index, 0)], addr[(lk.index, 1)] = a0, a1
             continue
-        if lk.addresses[0] or lk.addresses[1]:
-            given_ip = ipaddress.ip_interface(lk.addresses[0] or lk.addresses[1])
-            free = [h for h in given_ip.network.hosts() if h != given_ip.ip]
-            if not free:
+        if (one := a0 or a1) is not None:
+            given_ip = ipaddress.ip_interface(one)
+            room = [h for h in given_ip.network.hosts() if h != given_ip.ip]
+            if not room:
                 problems.append(loc(lk, f"{given_ip.network} has no room for the other end"))
                 continue
-            other = f"{free[0]}/{given_ip.network.prefixlen}"
-            addr[(lk.index, 0)], addr[(lk.index, 1)] = (str(given_ip), other) if lk.addresses[0] \
-                else (other, str(given_ip))
+            peer_addr = f"{room[0]}/{given_ip.network.prefixlen}"
+            addr[(lk.index, 0)], addr[(lk.index, 1)] = (str(given_ip), peer_addr) if a0 \
+                else (peer_addr, str(given_ip))
             continue
         net = p2p_pool.next(loc(lk, ""))
         h = list(net.hosts())
@@ -292,8 +297,8 @@ def make_plan(topo: Topology) -> Plan:
             notes.append(f'host "{n.name}" is multi-homed: its routes are static and will not fail over '
                          "(make it a router to let OSPF move its traffic)")
     plan = Plan(topo, pnodes, tuple(plinks), tuple(lans), topo.routing, tuple(notes))
-    taken = tuple(port.advice() for port in plan.external)
-    return Plan(topo, pnodes, tuple(plinks), tuple(lans), topo.routing, taken + tuple(notes)) if taken else plan
+    advice = tuple(port.advice() for port in plan.external)
+    return Plan(topo, pnodes, tuple(plinks), tuple(lans), topo.routing, advice + tuple(notes)) if advice else plan
 
 
 def _sector_link_params(topo: Topology, lk: Link) -> LinkParams:
@@ -351,7 +356,7 @@ def _interface_names(topo: Topology) -> dict[tuple[int, int], str]:
 
 def _lans(topo: Topology) -> tuple[dict[str, str], dict[str, list[str]]]:
     """Group switches joined to each other into LANs, named after their first switch."""
-    g = nx.Graph()
+    g: nx.Graph[str] = nx.Graph()
     switches = [n.name for n in topo.nodes if n.kind in LAN_KINDS]   # a sector is a LAN of its own
     g.add_nodes_from(switches)
     for lk in topo.links:
@@ -375,7 +380,7 @@ def static_routes(topo: Topology, nodes: dict[str, PlanNode], links: list[PlanLi
     """
     kinds = {n.name: n.kind for n in topo.nodes}
     unnumbered = {lk.name for lk in links if lk.unnumbered}
-    g = nx.DiGraph()  # vertices: non-switch nodes and "lan:<name>"; edges keep the cheapest link
+    g: nx.DiGraph[str] = nx.DiGraph()  # vertices: non-switch nodes and "lan:<name>"; edges keep the cheapest link
     for lk in links:
         if not lk.up:
             continue
@@ -406,7 +411,9 @@ def static_routes(topo: Topology, nodes: dict[str, PlanNode], links: list[PlanLi
         if topo.routing == "ospf" and kinds[src] == "router":
             continue  # OSPF routes routers; only end nodes need static routes
         # end nodes are never transit: edges into them are hidden (a weight of None), cheaper than a subgraph
-        dist, paths = nx.single_source_dijkstra(g, src, weight=_no_transit(kinds))
+        # without a target networkx returns (distances, paths) dicts; its stubs also allow the targeted form
+        dist, paths = cast(tuple[dict[str, float], dict[str, list[str]]],
+                           nx.single_source_dijkstra(g, src, weight=_no_transit(kinds)))
         own = {i.address and str(ipaddress.ip_interface(i.address).network) for i in nodes[src].interfaces}
         own.add(nodes[src].loopback)
         routes: list[Route] = []
@@ -447,7 +454,7 @@ def _no_transit(kinds: dict[str, str]) -> Callable[[str, str, dict[str, Any]], f
     return weight
 
 
-def _path_to(g: nx.DiGraph, kinds: dict[str, str], dist: dict[str, Any], paths: dict[str, Any], src: str,
+def _path_to(g: nx.DiGraph[str], kinds: dict[str, str], dist: dict[str, Any], paths: dict[str, Any], src: str,
              target: str) -> tuple[float, list[str]] | None:
     if target in dist and target != src:
         return dist[target], paths[target]
