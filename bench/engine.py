@@ -33,7 +33,7 @@ def _udp_blast(pr: NsPair, frame: int) -> tuple[float, float, float]:
     return fps, fps * frame * 8 / 1e6, s["lost_percent"]
 
 
-def _capacity(client: EngineClient | None) -> list[dict]:
+def _capacity(client: EngineClient) -> list[dict]:
     rows = []
     for path in ("veth", "engine"):
         for frame in (1514, 64):
