@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, _raise_interrupt)
     if args.repeat is not None:
         return _repeat(args, sc, plan, out, seed, scale, console, err, display)
-    result, paths = _one_run(args, sc, plan, out, seed, scale, console, err, display)
+    result, paths, _ = _one_run(args, sc, plan, out, seed, scale, console, err, display)
     console.print(f"results: {paths['results']}  junit: {paths['junit']}")
     if result.status == "interrupted" and not args.no_report:
         # the user asked to stop: exit now (the report takes seconds of plotting); it can be built later
@@ -115,8 +115,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _one_run(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: float,  # noqa: ANN001
-             console: Console, err: Console, display: _Display):  # noqa: ANN202 - (RunResult, paths)
-    """One run into out with the progress display, then its summary and any fidelity warning."""
+             console: Console, err: Console, display: _Display):  # noqa: ANN202 - (RunResult, paths, results doc)
+    """One run into out with the progress display, then its summary and any measurement warnings."""
     from ..experiment.runs import run_once
     try:
         result, paths = run_once(sc, plan, out, seed, scale, on_progress=display.update,
@@ -128,7 +128,7 @@ def _one_run(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: fl
     doc = json.loads(Path(paths["results"]).read_text())
     _fidelity_warning(err, doc)
     _receiver_drop_warning(err, doc)
-    return result, paths
+    return result, paths, doc
 
 
 def _bringup(err: Console, args: argparse.Namespace):  # noqa: ANN202 - a BringUpProgress
@@ -154,8 +154,6 @@ def _report(console: Console, err: Console, out: Path) -> None:
 def _repeat(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: float,  # noqa: ANN001
             console: Console, err: Console, display: _Display) -> int:
     """Runs 1..N with derived seeds, each its own bundle in out/run-NN; summary.json over all of them."""
-    import json
-
     from ..experiment.aggregate import summary_doc
     from ..stats import derived_seed
     docs, dirs, seeds = [], [], []
@@ -164,10 +162,10 @@ def _repeat(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: flo
         sub = out / f"run-{r:02d}"
         console.print(f"[bold]repetition {r}/{args.repeat}[/], seed {s} -> {sub}")
         display.reset()
-        result, paths = _one_run(args, sc, plan, sub, s, scale, console, err, display)
+        result, _, doc = _one_run(args, sc, plan, sub, s, scale, console, err, display)
         if not args.no_report:
             _report(console, err, sub)
-        docs.append(json.loads(paths["results"].read_text()))
+        docs.append(doc)
         dirs.append(sub.name)
         seeds.append(s)
         if result.status in ("interrupted", "error"):
