@@ -22,20 +22,11 @@ def _num(v: Any) -> float | None:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
-# A metric's series (its middle part: probe.rtt.p95 -> rtt) -> the unit people read it in, and the factor
-# from the SI value the results hold (seconds, bit/s, fractions).
-DISPLAY_UNITS: dict[str, tuple[str, float]] = {
-    "throughput": ("Mbit/s", 1e-6), "rtt": ("ms", 1e3), "delay": ("ms", 1e3), "delay_back": ("ms", 1e3),
-    "jitter": ("ms", 1e3), "loss": ("%", 100.0), "probe_loss": ("%", 100.0), "failed": ("%", 100.0),
-    "fetch_time": ("s", 1.0), "outage": ("s", 1.0),
-}
-
-
 def display_unit(metric: str) -> tuple[str, float]:
-    """(unit, factor) for a metric name such as `bulk.throughput.mean` or `probe.probe_loss`; ("", 1) when
-    it has no unit (MOS, counts)."""
+    """(unit, factor) for a metric name such as `bulk.throughput.mean` or `probe.probe_loss`: its series'
+    (units.SERIES_UNITS); ("", 1) when it has no unit (MOS, counts)."""
     parts = metric.split(".")
-    return DISPLAY_UNITS.get(parts[1] if len(parts) > 1 else "", ("", 1.0))
+    return units.series_unit(parts[1] if len(parts) > 1 else "")
 
 
 def shown(metric: str, v: float | None, fmt: str = ".4g") -> str:

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import blended_transform_factory
 
+from .. import units
 from .bundle import Event, LinkDirection, RunData
 
 RUN_STYLES = ({"ls": "-", "alpha": 0.95}, {"ls": "--", "alpha": 0.95})   # first run solid, second dashed
@@ -206,12 +207,11 @@ def timeseries_figure(runs: Runs, metric: str) -> str | None:
     return _finish_time_panels(fig, axes, runs)
 
 
-# the metrics worth a plot of their own, with how to show them: (axis label, scale to display units)
+# the metrics worth a plot of their own -> what the axis says (its unit and scale: units.SERIES_UNITS)
 OTHER_METRICS = {
-    "mos": ("MOS (1 bad – 5 excellent)", 1.0), "mos_back": ("MOS, the way back (1 bad – 5 excellent)", 1.0),
-    "fetch_time": ("page fetch time (s)", 1.0),
-    "jitter": ("jitter (ms)", 1e3), "loss": ("loss (%)", 100.0), "failed": ("failed downloads (%)", 100.0),
-    "retransmits": ("TCP retransmits per interval", 1.0),
+    "mos": "MOS (1 bad – 5 excellent)", "mos_back": "MOS, the way back (1 bad – 5 excellent)",
+    "fetch_time": "page fetch time", "jitter": "jitter", "loss": "loss", "failed": "failed downloads",
+    "retransmits": "TCP retransmits per interval",
 }
 
 
@@ -232,7 +232,8 @@ def other_metrics_figure(runs: Runs) -> str | None:
     events = _all_events(runs)
     for i, ((name, metric), ax) in enumerate(zip(panels, axes[:, 0], strict=True)):
         mark_events(ax, events, label_them=(i == 0))
-        ylabel, scale = OTHER_METRICS[metric]
+        unit, scale = units.series_unit(metric)
+        ylabel = f"{OTHER_METRICS[metric]} ({unit})" if unit else OTHER_METRICS[metric]
         for k, (label, r) in enumerate(runs):
             f = next((f for f in r.flows if f.name == name), None)
             s = f.other.get(metric) if f else None
