@@ -6,10 +6,10 @@ redundancy rings by backup hops between neighbouring towers of the same tier (OS
 traffic takes the tree and fails over to the ring). Every `host_every`-th tower has a village host
 on a LAN link. Sites are placed 8-25 km apart (seeded), so link delays come from real distances.
 All links use the userspace engine (fiber capped like the example topologies). OSPF timers are
-the common defaults, hello 10 s / dead 40 s. Measured in `make bench` (docs/emulation.md): with
-hello 1 s a 100-router district converges in 4 s instead of 17 s, but 500 routers take 97 s
-instead of 68-79 s (likely the 1,418 hello timers a second: FRR busy-polls up to 1 ms before each), 9x the 100-router
-time. A cut link loses carrier, which ospfd sees at once, so failover does not wait for the dead
+the common defaults, hello 10 s / dead 40 s. Measured in `make bench` on numbered districts
+(docs/emulation.md): with hello 1 s a 100-router district converges in 4 s instead of 17 s, but 500
+routers take 97 s instead of 64-79 s (likely the 1,418 hello timers a second: FRR busy-polls up to
+1 ms before each), 9x the 100-router time. A cut link loses carrier, which ospfd sees at once, so failover does not wait for the dead
 interval; a test that blackholes a link passes shorter timers.
 
 The links between routers are unnumbered (`addresses: unnumbered`: each router uses its loopback
