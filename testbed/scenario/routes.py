@@ -11,9 +11,14 @@ import json
 import logging
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TestbedError
+
+if TYPE_CHECKING:
+    import subprocess
+
+    from ..network import Network
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +41,23 @@ def route_table(ip_json: str) -> dict[str, str]:
     return out
 
 
+def dump_problem(cp: subprocess.CompletedProcess[str]) -> str | None:
+    """Why an `ip -j route` run is no table at all, or None when it is one (pure).
+
+    A failed dump must not be read as an empty table: that would record every route as gone
+    (and back again at the next good sample), changes the network never made."""
+    if cp.returncode != 0:
+        lines = (cp.stderr or "").strip().splitlines()
+        return f"exit {cp.returncode}" + (f": {lines[-1]}" if lines else "")
+    try:
+        routes = json.loads(cp.stdout)
+    except (json.JSONDecodeError, TypeError):
+        return "output is not JSON"
+    if not isinstance(routes, list):
+        return "output is not a JSON list"
+    return None
+
+
 def diff(t: float, node: str, before: dict[str, str], after: dict[str, str]) -> list[dict[str, Any]]:
     """One change record per destination whose next hop appeared, went or moved (pure)."""
     return [{"t": round(t, 3), "node": node, "dest": d, "before": before.get(d), "after": after.get(d)}
@@ -45,7 +67,7 @@ def diff(t: float, node: str, before: dict[str, str], after: dict[str, str]) -> 
 class RouteCollector(threading.Thread):
     """Samples every router's table each `period_s`; `changes` lists what moved, when."""
 
-    def __init__(self, tb: Any, t0_mono: float, period_s: float = 1.0):
+    def __init__(self, tb: Network, t0_mono: float, period_s: float = 1.0):
         super().__init__(name="route-collector", daemon=True)
         self.tb = tb
         self.t0 = t0_mono
@@ -61,6 +83,11 @@ class RouteCollector(threading.Thread):
                 cp = self.tb.node(node).cmd(["ip", "-j", "route", "show"], timeout=5)
             except TestbedError as e:
                 log.warning("routes of %s: %s", node, e)
+                continue
+            problem = dump_problem(cp)
+            if problem is not None:
+                # keep the previous table: this sample says nothing about the routes
+                log.warning("routes of %s: sample skipped, `ip -j route show` failed (%s)", node, problem)
                 continue
             table = route_table(cp.stdout)
             t = time.monotonic() - self.t0

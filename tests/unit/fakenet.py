@@ -27,6 +27,10 @@ class FakeNode:
     def cmd(self, argv: list[str], *, check: bool = False, timeout: float = 60.0,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
         self.net.record("cmd", self.name, list(argv))
+        replies = self.net.cmd_replies.get(self.name)
+        if replies:
+            rc, out, err = replies.pop(0)
+            return subprocess.CompletedProcess(argv, rc, out, err)
         return subprocess.CompletedProcess(argv, 0, "[]", "")
 
     def popen(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
@@ -54,6 +58,7 @@ class FakeNetwork:
         self.seeds: dict[str, int] = {}
         self.stations: dict[tuple[str, str], dict[str, Any]] = {}   # (sector, station) -> its radio now
         self.fail_on: dict[tuple[str, str], BaseException] = {}
+        self.cmd_replies: dict[str, list[tuple[int, str, str]]] = {}   # node -> (rc, stdout, stderr) its next cmd()s answer
         self.dies_at: tuple[float, str] | None = None   # (seconds after the first health check, what died)
         self._first_check: float | None = None
 
