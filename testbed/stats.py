@@ -123,11 +123,23 @@ class NoiseBand:
 
     A change exceeds the band when it is larger than the floor and larger than rel times the smaller of
     the two values (symmetric: halving and doubling are the same size of change).
+
+    Sets of runs are judged by the interval of the difference of their means, which knows the noise
+    within each set but not what moves a whole set at once: two sets run at different times meet a
+    different machine load, and then every run of one set is a little slower. With tight sets the
+    interval excludes zero for such a shift (CI called 7.44 -> 7.42 Mbit/s, 0.3 %, "worse"), so a
+    set's difference must also exceed set_rel times the baseline's mean. 2 % is below any change
+    worth acting on for a rate, a delay or a count, and above the 0.3 % such shifts were seen to make.
     """
 
     rel: float
     abs: float = 0.0
     set_abs: float | None = None    # the floor for sets of runs, when not abs (their interval already knows the noise)
+    set_rel: float = 0.02           # sets of runs: the difference must also exceed this fraction of A's mean
+
+    def set_floor(self, baseline: float) -> float:
+        """The smallest difference of means that counts as a change for sets of runs with this baseline mean."""
+        return max(self.abs if self.set_abs is None else self.set_abs, self.set_rel * abs(baseline))
 
     def exceeded(self, a: float, b: float) -> bool:
         d = abs(b - a)
@@ -174,7 +186,8 @@ def judge(a: Sequence[float], b: Sequence[float], higher_is_better: bool, band: 
 
     One run on either side: the change must exceed the metric's single-run noise band.
     Two or more on both: the 95 % interval of the difference of means must exclude zero and the
-    difference must exceed the band's absolute floor (a real but negligible change is "same").
+    difference must exceed the band's set floor: its absolute floor and set_rel of A's mean
+    (a real but negligible change is "same").
     """
     ma, mb = mean(a), mean(b)
     if len(a) >= 2 and len(b) >= 2:
@@ -182,7 +195,11 @@ def judge(a: Sequence[float], b: Sequence[float], higher_is_better: bool, band: 
         how = f"95% CI of the difference [{d.ci_low:.4g}, {d.ci_high:.4g}]"
         if d.p_mann_whitney is not None:
             how += f", Mann-Whitney p={d.p_mann_whitney:.3g}"
-        if not d.significant or abs(d.diff) <= (band.abs if band.set_abs is None else band.set_abs):
+        floor = band.set_floor(ma)
+        how += f"; changed only if it excludes 0 and |difference| > {floor:.4g} ({band.set_rel * 100:g}% of A's mean"
+        set_abs = band.abs if band.set_abs is None else band.set_abs
+        how += f", at least {set_abs:g})" if set_abs else ")"
+        if not d.significant or abs(d.diff) <= floor:
             return "same", how
         return ("better" if (d.diff > 0) == higher_is_better else "worse"), how
     how = f"single-run noise band ±{band.rel * 100:.0f}%" + (f" (at least {band.abs:g})" if band.abs else "")

@@ -3,7 +3,8 @@
 A change is called "better" or "worse" only when it is bigger than noise: for single runs, when it
 exceeds the metric's documented noise band (NOISE, measured as the spread of same-seed runs);
 for sets of two or more runs each, when the 95 % confidence interval of the difference of the
-per-run means excludes zero (testbed.stats.judge). Everything else is "same", shown as
+per-run means excludes zero and the difference is more than the band's set floor, 2 % of A's
+mean or its absolute floor (testbed.stats.judge). Everything else is "same", shown as
 "≈ (within noise)". docs/report.md has the table.
 """
 
@@ -49,7 +50,8 @@ COUNT_TESTS: dict[str, CountBand] = {
 }
 SAME_TEXT = "≈ (within noise)"
 NOISE_RULE = ("better/worse only beyond noise: single runs against each metric's noise band, sets of runs by the "
-              "95 % confidence interval of the difference of means (Welch), with Mann-Whitney's p; "
+              "95 % confidence interval of the difference of means (Welch), with Mann-Whitney's p, and a change "
+              "of more than 2 % of A's mean; "
               "see docs/report.md")
 
 
