@@ -16,10 +16,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(a changed file is an error naming it, exit 2, unless --force), run the scenario "
                                    "again with the same seed, time scale and pinned environment, and compare the new "
                                    "run with the original (changes beyond noise are flagged; docs/report.md). "
+                                   "A run of an experiment's point (OUT/points/<point>/run-NN) gets that point's "
+                                   "parameters again. Before anything is brought up, the resolved link parameters, "
+                                   "traffic and events must equal the manifest's; a difference is an error naming "
+                                   "the link or flow and the parameter (exit 2, unless --force). "
                                    "Exit codes as for testbed run.")
     p.add_argument("run", metavar="RUN_DIR", help="a run directory written by `testbed run`")
     p.add_argument("--out", metavar="DIR", help="where the new run goes (default: RUN_DIR-repro-<time>)")
-    p.add_argument("--force", action="store_true", help="run even though an input changed (the comparison says so)")
+    p.add_argument("--force", action="store_true", help="run even though an input changed or the network or timeline "
+                   "resolves differently from the manifest's (the output says so)")
     p.add_argument("--quiet", "-q", action="store_true", help="no live progress")
     p.set_defaults(func=run)
 
@@ -61,20 +66,41 @@ def run(args: argparse.Namespace) -> int:
                          + "\n  ".join(changed) + "\n(--force runs it anyway)")
     for c in changed:
         console.print(f"[yellow]warning:[/] {c} (--force)")
+    from ..experiment.point import find_origin, plan_differences, point_scenario, timeline_differences
     from ..scenario.load import load_scenario
     from ..scenario.runner import check_programs
     from ..scenario.timescale import scaled
     from ..topology.plan import make_plan
-    sc = load_scenario(inputs[0]["path"])
+    origin = find_origin(run_dir, manifest)
+    if origin is not None:
+        # a run of an experiment's point: the point's parameters (a profile swap too) are part of the run
+        sc, warnings = point_scenario(origin, inputs[0]["path"], force=args.force)
+        for w in warnings:
+            console.print(f"[yellow]warning:[/] {w}")
+    else:
+        sc = load_scenario(inputs[0]["path"])
     scale = float(manifest.get("time_scale") or 1.0)
     sc = scaled(sc, scale)
     seed = int(manifest.get("seed", sc.seed))
     check_programs(sc)
+    plan = make_plan(sc.topology)
+    # nothing is brought up unless the network and timeline resolve to the ones the run recorded
+    differ = plan_differences(manifest.get("plan"), plan) + timeline_differences(manifest.get("scenario"), sc)
+    if differ and not args.force:
+        raise InputError("the reproduction would not be the run that was made; it differs from "
+                         f"{run_dir / 'manifest.json'} in:\n  " + "\n  ".join(differ)
+                         + "\n(--force runs it anyway, and the comparison is then of two different networks)")
+    for line in differ:
+        console.print(f"[yellow]warning:[/] differs from the original: {line} (--force)")
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else run_dir.with_name(f"{run_dir.name}-repro-{stamp}")
-    console.print(f"reproducing {run_dir} ({sc.name}, seed {seed}, time scale {scale:g}) -> {out}")
+    what = f"point {origin.point} ({origin.label()}) of {origin.file}, " if origin else ""
+    console.print(f"reproducing {run_dir} ({sc.name}, {what}seed {seed}, time scale {scale:g}) -> {out}")
+    if (manifest.get("network") or {}).get("way") == "reused":
+        console.print("note: the original run had the network of the run before it, reset; this one brings "
+                      "a fresh network up")
     from ..experiment.runs import run_once
-    result, paths = run_once(sc, make_plan(sc.topology), out, seed, scale)
+    result, paths = run_once(sc, plan, out, seed, scale)
     from ..report import build_comparison, build_report
     from ..report.bundle import read_run
     from ..report.compare import deltas
@@ -88,13 +114,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         console.print("same as the original within noise")
     try:
-        differ = host_differences(manifest, json.loads((out / "manifest.json").read_text()))
+        hosts = host_differences(manifest, json.loads((out / "manifest.json").read_text()))
     except (OSError, ValueError):
-        differ = []
-    if differ:
+        hosts = []
+    if hosts:
         console.print("the host differs (settings a node cannot pin or that it overrides; docs/environment.md):")
-        for line in differ:
-            console.print(f"  {line}")
+        for h in hosts:
+            console.print(f"  {h}")
     console.print(f"results: {paths['results']}  comparison: {cmp_path}")
     if result.status == "interrupted":
         return 130
