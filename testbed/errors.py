@@ -82,11 +82,19 @@ class StepFailed(EmulationError):
 
 class NetworkBroken(EmulationError):
     """A process the emulated network needs (the link engine, a routing daemon, a node's shell)
-    died while it ran (exit 4). Carries what died, its pid, how, and when (time.monotonic())."""
+    died while it ran (exit 4). Carries what died, its pid, how, and when (time.monotonic()).
+
+    str() is HEADLINE + ": " + describe(); a message built from it must not add HEADLINE again."""
+
+    HEADLINE = "the emulated network broke"
 
     def __init__(self, what: str, pid: int, how: str, at_mono: float):
         self.what, self.pid, self.how, self.at_mono = what, pid, how, at_mono
-        super().__init__(f"the emulated network broke: {self.describe()}")
+        super().__init__(self.message())
+
+    def message(self, t0_mono: float | None = None) -> str:
+        """The whole sentence, said once: "the emulated network broke: the link engine (pid 12) died ..."."""
+        return f"{self.HEADLINE}: {self.describe(t0_mono)}"
 
     def describe(self, t0_mono: float | None = None) -> str:
         """"the link engine (pid 12) died at t=20.3s: killed by SIGKILL" (t from t0_mono, if given)."""

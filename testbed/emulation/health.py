@@ -116,7 +116,9 @@ class HealthWatch:
                 if self._probes.get(what, (None,))[0] != pid or self.broken is not None:
                     continue
                 self.broken = Broken(what, pid, time.monotonic(), how)
-            log.error("the emulated network broke: %s", self.broken.describe())
+            # info, not error: whoever calls check() reports it (the CLI's "error: ..." line); a second
+            # copy on stderr made the one message read twice
+            log.info("health watch: %s", self.broken.describe())
             for fn in self._listeners:
                 try:
                     fn(self.broken)

@@ -201,8 +201,8 @@ class ScenarioRun:
         except NetworkBroken as e:
             status, broken = "broken", e.to_dict(ctx.t0_mono)
             error = f"the emulated network broke: {e.describe(ctx.t0_mono)}"
-            self._log_event(e.at_mono - ctx.t0_mono, ctx.now(), Step(ctx.now(), error, _nothing), "broken",
-                            error=error)
+            self._log_event(e.at_mono - ctx.t0_mono, ctx.now(), Step(ctx.now(), NetworkBroken.HEADLINE, _nothing),
+                            "broken", error=e.describe(ctx.t0_mono))   # shown as "label: error": said once
         except StepFailed as e:     # the failed step is recorded already
             status, error = "error", str(e)
         except TestbedError as e:

@@ -132,8 +132,9 @@ class IperfRunner(Runner):
 
     def stop(self) -> None:
         # a client whose -t just ran out is writing its report: let it finish instead of interrupting it
+        # (only at the scenario's end: a stopped or broken run is not kept waiting, SIGINT makes it report)
         import subprocess
-        if len(self.procs) == 2 and self.procs[1].poll() is None:
+        if self.ctx.ending == "end" and len(self.procs) == 2 and self.procs[1].poll() is None:
             try:
                 self.procs[1].wait(timeout=2.5)
             except subprocess.TimeoutExpired:
