@@ -77,13 +77,18 @@ def run(args: argparse.Namespace) -> int:
     nets = doc.get("networks") or {}
     if nets:
         console.print(f"networks: {nets.get('fresh', 0)} fresh, {nets.get('reused', 0)} reused and reset")
+    from .. import units
+    from ..results.status import EXIT_CODES
     for p in doc["points"]:
         for v in p.get("expectations", []):
             if not v["passed"]:
-                console.print(f"[red]FAIL[/] {p['id']}: {v['expr']} (mean {v['mean']!r})")
+                console.print(f"[red]FAIL[/] {p['id']}: {v['expr']} (mean {units.human(v['mean'], v.get('unit'))})")
+        if not p.get("complete") and p.get("reason"):
+            console.print(f"[yellow]{p.get('status', 'incomplete').upper()}[/] {p['id']}: {p['reason']}",
+                          markup=True, highlight=False)
     if interrupted:
         done = sum(p["runs"] for p in doc["points"])
         console.print(f"interrupted: {done} completed runs kept; finish with: testbed experiment {args.file} "
                       f"--out {out} --resume")
         return 130
-    return 0 if doc["status"] == "passed" else 1
+    return EXIT_CODES.get(doc["status"], 4)

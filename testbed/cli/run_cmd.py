@@ -15,6 +15,7 @@ from rich.table import Table
 
 from .. import units
 from ..errors import UsageError
+from ..results.status import EXIT_CODES
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -105,13 +106,11 @@ def run(args: argparse.Namespace) -> int:
         _report(console, err, out)
     if result.status == "interrupted":
         err.print("interrupted: results so far written with status \"interrupted\"")
-        return 130
-    if result.status in ("error", "broken"):
+    elif result.status in ("error", "broken"):
         err.print(f"error: {result.error}", soft_wrap=True, markup=False, highlight=False)
-        if result.status == "broken":
-            err.print("results so far written with status \"broken\"; the network was torn down")
-        return 4
-    return 0 if result.status == "passed" else 1
+        err.print(f"results so far written with status \"{result.status}\"" +
+                  ("; the network was torn down" if result.status == "broken" else ""))
+    return EXIT_CODES.get(result.status, 4)
 
 
 def _one_run(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: float,  # noqa: ANN001
@@ -168,19 +167,17 @@ def _repeat(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: flo
         docs.append(doc)
         dirs.append(sub.name)
         seeds.append(s)
-        if result.status in ("interrupted", "error"):
+        if result.status == "interrupted":
             break
-    summ = summary_doc(docs, dirs, seeds)
+    summ = summary_doc(docs, dirs, seeds, expected=args.repeat)
     (out / "summary.json").write_text(json.dumps(summ, indent=1) + "\n")
     _aggregate_table(console, summ)
     console.print(f"summary: {out / 'summary.json'}")
-    if summ["status"] == "interrupted":
-        err.print(f"interrupted after {len(docs)} of {args.repeat} repetitions: summary.json covers those "
-                  "(complete: false)")
-        return 130
-    if summ["status"] == "error":
-        return 4
-    return 0 if summ["status"] == "passed" else 1
+    if not summ["complete"]:
+        # a set with a broken, error or interrupted run is not the modelled network: never "passed"
+        err.print(f"{summ['status']}: {summ['reason']}; summary.json covers the {len(docs)} of {args.repeat} "
+                  "repetitions made (complete: false)", soft_wrap=True, markup=False, highlight=False)
+    return EXIT_CODES.get(summ["status"], 4)
 
 
 def _aggregate_table(console: Console, summ: dict) -> None:

@@ -6,8 +6,9 @@ fraction of unanswered probes. Aggregates are testbed.stats summaries: mean, sd 
 interval over the runs.
 
 The rule for expectations over repetitions (docs/experiments.md): each expectation is judged on
-every run, and on the aggregate, the mean of its per-run measured values; the set passes when
-every expectation holds on the aggregate. Per-run failures are reported, not fatal.
+every run, and on the aggregate, the mean of its per-run measured values over the runs that passed
+or failed; the set passes when every expectation holds on the aggregate and no run was interrupted,
+broken or in error (testbed.results.status). Per-run failures are reported, not fatal.
 """
 
 from __future__ import annotations
@@ -16,11 +17,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import stats
-from ..scenario.expect import compare, is_stat, statistic
+from ..results.status import JUDGED, fold
+from ..scenario.expect import compare, evaluate_stored, expectation_from_doc, is_stat, stored_value
 
 SUMMARY_SCHEMA = "testbed.summary/1"
 AGGREGATE_RULE = ("each expectation is judged on every run and on the aggregate (the mean of its per-run "
-                  "measured values); the set passes when every expectation holds on the aggregate")
+                  "measured values) of the runs that passed or failed; the set passes when every expectation "
+                  "holds on the aggregate and it is complete")
+STATUS_RULE = ("a set holding an interrupted, broken or error run, or fewer runs than asked for, is incomplete and "
+               "takes the worst of interrupted > broken > error; its data is not aggregated")
 
 
 def default_metrics(doc: dict[str, Any]) -> list[str]:
@@ -35,46 +40,50 @@ def default_metrics(doc: dict[str, Any]) -> list[str]:
 
 
 def metric_value(doc: dict[str, Any], metric: str) -> float | None:
-    """The value of one metric in one run's results.json (None when it has no samples)."""
+    """The value of one metric in one run's results.json (None when it has no samples), measured by the
+    same function that judges expectations (testbed.scenario.expect.measure)."""
     parts = metric.split(".")
-    flow = (doc.get("flows") or {}).get(parts[0])
-    if flow is None:
-        return None
     if len(parts) == 2 and parts[1] == "probe_loss":
-        probes = flow.get("probes") or []
-        return (sum(1 for _, ok in probes if not ok) / len(probes)) if probes else None
+        return stored_value(doc, parts[0], "probe_loss")
     if len(parts) != 3 or not is_stat(parts[2]):
         return None
-    vals = [v for _, v in (flow.get("series") or {}).get(parts[1], []) if v is not None]
-    return statistic(vals, parts[2])
+    return stored_value(doc, parts[0], parts[1], parts[2])
+
+
+def judged(docs: Sequence[dict[str, Any]]) -> list[int]:
+    """Indices of the runs whose data is the modelled network's (passed or failed): only they are aggregated."""
+    return [i for i, d in enumerate(docs) if d.get("status") in JUDGED]
 
 
 def summary_doc(docs: Sequence[dict[str, Any]], dirs: Sequence[str], seeds: Sequence[int],
-                metrics: Sequence[str] | None = None) -> dict[str, Any]:
-    """summary.json of repeated runs: per-metric per-run values with mean, sd and 95 % CI; expectations
-    judged per run and on the aggregate."""
+                metrics: Sequence[str] | None = None, expected: int | None = None) -> dict[str, Any]:
+    """summary.json of repeated runs: per-metric per-run values with mean, sd and 95 % CI over the judged
+    runs; expectations judged per run and on the aggregate, each with the one evaluator; the status by
+    the one rule (testbed.results.status.fold). expected: how many runs were asked for (default: all here)."""
+    ok = judged(docs)
     names = list(metrics) if metrics else list(dict.fromkeys(m for d in docs for m in default_metrics(d)))
     out_metrics: dict[str, Any] = {}
     for m in names:
-        per_run = [metric_value(d, m) for d in docs]
+        per_run = [metric_value(d, m) if i in ok else None for i, d in enumerate(docs)]
         vals = [v for v in per_run if v is not None]
         out_metrics[m] = {"values": per_run, **(stats.summarize(vals).to_dict() if vals else {"n": 0})}
     exps: list[dict[str, Any]] = []
-    for e in (docs[0].get("expectations") or []) if docs else []:
-        per = [next((x for x in d.get("expectations") or [] if x.get("expr") == e["expr"]), None) for d in docs]
-        measured = [x.get("measured") if x else None for x in per]
-        vals = [float(v) for v in measured if isinstance(v, (int, float))]
+    for ed in (docs[ok[0]].get("expectations") or []) if ok else []:
+        e = expectation_from_doc(ed)
+        per = [evaluate_stored(e, d) if i in ok else None for i, d in enumerate(docs)]
+        measured = [v.measured if v else None for v in per]
+        vals = [float(v) for v in measured if v is not None]
         agg = stats.summarize(vals) if vals else None
-        exps.append({"expr": e["expr"], "unit": e.get("unit"), "op": e.get("op"), "threshold": e.get("threshold"),
-                     "per_run_passed": [bool(x and x.get("passed")) for x in per], "per_run_measured": measured,
+        exps.append({"expr": e.text, "unit": e.unit, "op": e.op, "threshold": e.value,
+                     "per_run_passed": [bool(v and v.passed) for v in per], "per_run_measured": measured,
                      "aggregate": agg.to_dict() if agg else None,
-                     "passed": bool(agg is not None and compare(agg.mean, e["op"], e["threshold"]))})
-    statuses = [d.get("status") for d in docs]
-    interrupted = any(s in ("interrupted", "error") for s in statuses)
-    status = ("interrupted" if "interrupted" in statuses else "error" if "error" in statuses
-              else "passed" if all(x["passed"] for x in exps) else "failed")
-    return {"schema": SUMMARY_SCHEMA, "runs": [{"dir": d, "seed": s, "status": st}
-                                               for d, s, st in zip(dirs, seeds, statuses, strict=True)],
-            "repeat": len(docs), "status": status, "complete": not interrupted, "rule": AGGREGATE_RULE,
-            "percentile_method": stats.PERCENTILE_METHOD, "confidence": stats.CONFIDENCE,
+                     "passed": bool(agg is not None and compare(agg.mean, e.op, e.value))})
+    folded = fold([(d, str(doc.get("status")), doc.get("error")) for d, doc in zip(dirs, docs, strict=True)],
+                  len(docs) if expected is None else expected, all(x["passed"] for x in exps))
+    return {"schema": SUMMARY_SCHEMA, "runs": [{"dir": d, "seed": s, "status": doc.get("status"),
+                                                "error": doc.get("error")}
+                                               for d, s, doc in zip(dirs, seeds, docs, strict=True)],
+            "repeat": len(docs), "status": folded.status, "complete": folded.complete,
+            "incomplete": folded.incomplete, "reason": folded.reason, "rule": AGGREGATE_RULE,
+            "status_rule": STATUS_RULE, "percentile_method": stats.PERCENTILE_METHOD, "confidence": stats.CONFIDENCE,
             "metrics": out_metrics, "expectations": exps}

@@ -22,10 +22,11 @@ from xml.sax.saxutils import quoteattr
 
 from .. import stats, units
 from ..errors import InputError
-from ..scenario.expect import compare
+from ..results.status import JUDGED, fold, worst
+from ..scenario.expect import compare, evaluate_stored
 from ..scenario.timescale import scaled
 from ..topology.plan import make_plan
-from .aggregate import metric_value, summary_doc
+from .aggregate import STATUS_RULE, metric_value, summary_doc
 from .spec import Experiment, point_id
 
 EXPERIMENT_SCHEMA = "testbed.experiment/1"
@@ -125,11 +126,19 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, fresh: b
     return doc
 
 
-def _run_ok(rdir: Path) -> bool:
+def _read_run(rdir: Path) -> dict[str, Any] | None:
+    """A run folder's results.json, or None when it has none that this testbed reads."""
     try:
-        return json.loads((rdir / "results.json").read_text()).get("status") in ("passed", "failed")
+        doc = json.loads((rdir / "results.json").read_text())
     except (OSError, ValueError):
-        return False
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _run_ok(rdir: Path) -> bool:
+    """The run is done and its data is the modelled network's (passed or failed): --resume keeps it."""
+    doc = _read_run(rdir)
+    return doc is not None and doc.get("status") in JUDGED
 
 
 def _complete(pdir: Path, repeat: int) -> bool:
@@ -140,22 +149,32 @@ def _complete(pdir: Path, repeat: int) -> bool:
     return bool(s.get("complete")) and s.get("repeat") == repeat
 
 
-def _point_runs(pdir: Path) -> list[Path]:
-    return sorted(d for d in pdir.glob("run-*") if _run_ok(d))
+def _point_runs(pdir: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Every run folder of a point that holds results, whatever its status, each read once."""
+    out = []
+    for d in sorted(pdir.glob("run-*")):
+        doc = _read_run(d)
+        if doc is not None:
+            out.append((d, doc))
+    return out
 
 
-def _write_point_summary(exp: Experiment, pdir: Path, base_seed: int) -> dict[str, Any]:
-    runs = _point_runs(pdir)
-    docs = [json.loads((d / "results.json").read_text()) for d in runs]
-    seeds = [stats.derived_seed(base_seed, int(d.name.split("-")[1])) for d in runs]
-    s = summary_doc(docs, [d.name for d in runs], seeds, exp.metrics or None)
-    s["complete"] = s["complete"] and len(runs) == exp.repeat
+def _write_point_summary(exp: Experiment, pdir: Path, base_seed: int,
+                         runs: list[tuple[Path, dict[str, Any]]] | None = None) -> dict[str, Any]:
+    runs = _point_runs(pdir) if runs is None else runs
+    seeds = [stats.derived_seed(base_seed, int(d.name.split("-")[1])) for d, _ in runs]
+    s = summary_doc([doc for _, doc in runs], [d.name for d, _ in runs], seeds, exp.metrics or None,
+                    expected=exp.repeat)
     (pdir / "summary.json").write_text(json.dumps(s, indent=1) + "\n")
     return s
 
 
 def write_outputs(exp: Experiment, out: Path, interrupted: bool = False) -> dict[str, Any]:
-    """experiment.json, results.csv and junit.xml from the run folders as they are now."""
+    """experiment.json, results.csv and junit.xml from the run folders as they are now.
+
+    Each point's status follows the one rule (testbed.results.status.fold) over its runs, judged on the
+    experiment's own expectations; expectations are evaluated with the same function as a single run's
+    (testbed.scenario.expect.evaluate_stored), over the runs that passed or failed."""
     points_doc: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     cases: list[tuple[str, str, bool, str]] = []
@@ -164,42 +183,51 @@ def write_outputs(exp: Experiment, out: Path, interrupted: bool = False) -> dict
         pdir = out / "points" / pid
         runs = _point_runs(pdir)
         if not runs:
-            points_doc.append({"id": pid, "params": point, "runs": 0, "complete": False})
+            points_doc.append({"id": pid, "params": point, "runs": 0, "complete": False,
+                               "status": "interrupted", "reason": f"no runs made of {exp.repeat}"})
             continue
         sc_seed = exp.scenario_for(point).seed
-        summ = _write_point_summary(exp, pdir, sc_seed)
-        docs = [json.loads((d / "results.json").read_text()) for d in runs]
-        for d, doc, run in zip(runs, docs, summ["runs"], strict=True):
+        summ = _write_point_summary(exp, pdir, sc_seed, runs)
+        docs = [doc for d, doc in runs if doc.get("status") in JUDGED]
+        for (d, doc), run in zip(runs, summ["runs"], strict=True):
+            ok = doc.get("status") in JUDGED
             for m in exp.metrics or summ["metrics"]:
                 rows.append({"point": pid, **point, "repetition": int(d.name.split("-")[1]), "seed": run["seed"],
                              "run_dir": str(d.relative_to(out)), "status": doc.get("status"),
-                             "network": _network(d).get("way"), "metric": m, "value": metric_value(doc, m)})
+                             "network": _network(d).get("way"), "metric": m,
+                             "value": metric_value(doc, m) if ok else None})
         verdicts = []
         for a in exp.expect:
             if any(point.get(k) != v for k, v in a.when.items()):
                 continue
             e = a.expectation
-            vals = [v for doc in docs if (v := _measured(doc, e)) is not None]
+            vals = [v for doc in docs if (v := evaluate_stored(e, doc).measured) is not None]
             agg = stats.summarize(vals) if vals else None
             ok = bool(agg and compare(agg.mean, e.op, e.value))
             verdicts.append({"expr": e.text, "when": a.when, "passed": ok, "mean": agg.mean if agg else None,
-                             "ci95": [agg.ci_low, agg.ci_high] if agg else None, "n": len(vals)})
+                             "ci95": [agg.ci_low, agg.ci_high] if agg else None, "n": len(vals),
+                             "unit": e.unit})
             cases.append((pid, e.text, ok, f"mean {units.human(agg.mean if agg else None, e.unit)} over "
                                            f"{len(vals)} runs; expected {e.op} {units.human(e.value, e.unit)}"))
-        points_doc.append({"id": pid, "params": point, "runs": len(runs), "complete": summ["complete"],
+        folded = fold([(d.name, str(doc.get("status")), doc.get("error")) for d, doc in runs], exp.repeat,
+                      all(v["passed"] for v in verdicts))
+        if not folded.complete:
+            cases.append((pid, "complete", False, folded.reason))
+        points_doc.append({"id": pid, "params": point, "runs": len(runs), "complete": folded.complete,
+                           "status": folded.status, "reason": folded.reason, "incomplete": folded.incomplete,
                            "metrics": {m: {k: v for k, v in x.items() if k != "values"}
                                        for m, x in summ["metrics"].items()},
                            "expectations": verdicts,
-                           "networks": [{"run": d.name, **_network(d)} for d in runs]})
+                           "networks": [{"run": d.name, **_network(d)} for d, _ in runs]})
     complete = all(p["complete"] for p in points_doc)
-    failed = any(not v["passed"] for p in points_doc for v in p.get("expectations", []))
+    status = "interrupted" if interrupted else worst([p["status"] for p in points_doc])
     doc = {"schema": EXPERIMENT_SCHEMA, "name": exp.name, "file": str(Path(exp.file).resolve()),
            "description": exp.description, "scenario": exp.scenario.file,
            "matrix": {p.path: list(p.values) for p in exp.params}, "repeat": exp.repeat,
            "duration_s": exp.duration_s, "metrics": list(exp.metrics), "inputs": inputs_doc(exp),
            "seeds": "run r of a point uses seed + (r-1)*1000003, seed being the point's (the scenario's, or "
                     "the matrix's seed)",
-           "status": "interrupted" if interrupted or not complete else "failed" if failed else "passed",
+           "status": status, "status_rule": STATUS_RULE,
            "complete": complete, "points": points_doc,
            "networks": {w: sum(1 for p in points_doc for n in p.get("networks", []) if n.get("way") == w)
                         for w in ("fresh", "reused")}}
@@ -216,13 +244,6 @@ def _network(rdir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         net = None
     return net if isinstance(net, dict) else {"way": "fresh", "reason": None}
-
-
-def _measured(doc: dict[str, Any], e: Any) -> float | None:
-    x = next((x for x in doc.get("expectations") or [] if x.get("expr") == e.text), None)
-    if x is not None and isinstance(x.get("measured"), (int, float)):
-        return float(x["measured"])
-    return metric_value(doc, f"{e.target}.{e.metric}.{e.stat}")
 
 
 def _write_csv(path: Path, params: list[str], rows: list[dict[str, Any]]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -253,20 +253,66 @@ class Verdict:
                 "note": self.note}
 
 
+def measure(series: dict[str, list[tuple[float, float]]], probes: Sequence[tuple[float, bool]], metric: str,
+            stat: str, window: Window | None = None) -> tuple[float | None, int]:
+    """(value, samples) of one flow's metric: the one place a measured value is computed.
+
+    metric "outage" is the longest gap without an answered probe (longest_outage); "probe_loss" is the
+    fraction of probes sent in the window that got no answer; any other is a series metric's statistic.
+    Single runs, repeats, experiments and reports all ask here, so a window or a statistic means the
+    same thing everywhere.
+    """
+    if metric in ("outage", "probe_loss"):
+        inside = [ok for t, ok in probes if in_window(t, window)]
+        if metric == "outage":
+            return longest_outage(probes, window), len(inside)
+        return (sum(1 for ok in inside if not ok) / len(inside) if inside else None), len(inside)
+    vals = [v for t, v in series.get(metric, []) if in_window(t, window) and v is not None]
+    return statistic(vals, stat), len(vals)
+
+
 def evaluate(e: Expectation, series: dict[str, list[tuple[float, float]]],
-             probes: list[tuple[float, bool]]) -> Verdict:
+             probes: Sequence[tuple[float, bool]]) -> Verdict:
     """Judge one expectation on a flow's samples ({metric: [(t, value)]}) and probes ([(t, answered)])."""
-    if e.metric == "outage":
-        n = sum(1 for t, _ in probes if in_window(t, e.window))
-        m = longest_outage(probes, e.window)
-    else:
-        vals = [v for t, v in series.get(e.metric, []) if in_window(t, e.window) and v is not None]
-        n = len(vals)
-        m = statistic(vals, e.stat)
+    m, n = measure(series, probes, e.metric, e.stat, e.window)
     if m is None:
         return Verdict(e, None, False, n, "no samples" + (" in the window" if e.window else ""))
     return Verdict(e, m, compare(m, e.op, e.value), n)
 
 
-__all__ = ["parse_expectation", "evaluate", "Verdict", "ExpectSyntaxError", "longest_outage", "statistic",
+def flow_samples(flow: Mapping[str, Any] | None) -> tuple[dict[str, list[tuple[float, float]]],
+                                                           list[tuple[float, bool]]]:
+    """A stored flow (results.json `flows[name]`) as the (series, probes) that evaluate() takes."""
+    if not flow:
+        return {}, []
+    series = {m: [(float(t), float(v)) for t, v in pts if v is not None]
+              for m, pts in (flow.get("series") or {}).items()}
+    probes = [(float(t), bool(ok)) for t, ok in flow.get("probes") or []]
+    return series, probes
+
+
+def evaluate_stored(e: Expectation, doc: Mapping[str, Any]) -> Verdict:
+    """Judge an expectation on a stored run (a results.json document) exactly as the run itself did."""
+    flow = (doc.get("flows") or {}).get(e.target)
+    if flow is None:
+        return Verdict(e, None, False, 0, f'this run has no flow "{e.target}"')
+    return evaluate(e, *flow_samples(flow))
+
+
+def stored_value(doc: Mapping[str, Any], target: str, metric: str, stat: str = "mean",
+                 window: Window | None = None) -> float | None:
+    """One flow's metric in a stored run (None without samples), by the same rule as evaluate()."""
+    flow = (doc.get("flows") or {}).get(target)
+    return measure(*flow_samples(flow), metric, stat, window)[0] if flow is not None else None
+
+
+def expectation_from_doc(d: Mapping[str, Any]) -> Expectation:
+    """The Expectation a results.json verdict was judged on (its fields, not its text, are the truth)."""
+    w = d.get("window")
+    return Expectation(text=str(d["expr"]), target=str(d["target"]), metric=str(d["metric"]), stat=str(d["stat"]),
+                       op=str(d["op"]), value=float(d["threshold"]), unit=str(d["unit"]),
+                       window=Window(float(w[0]), float(w[1])) if w else None)
+
+
+__all__ = ["parse_expectation", "evaluate", "evaluate_stored", "measure", "stored_value", "Verdict", "ExpectSyntaxError", "longest_outage", "statistic",
            "percentile", "is_stat", "NUMBER"]

@@ -27,7 +27,7 @@ from .pyscenario import read_python_scenario
 
 MAX_EVENT_STEPS = 10_000   # per event: beyond that a typo (every: 1ns) would stall the run expanding it
 TOP_KEYS = ("name", "description", "topology", "seed", "duration", "warmup", "traffic", "events", "expect")
-TRAFFIC_COMMON = ("name", "kind", "from", "to", "node", "start", "duration", "description")
+TRAFFIC_COMMON = ("name", "kind", "from", "to", "node", "start", "duration", "description", "optional")
 EVENT_COMMON = ("at", "do", "for", "description")
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -180,6 +180,9 @@ def _traffic(pr: Problems, data: Any, ctx: LoadContext, duration: float) -> list
             pr.add(path + ("duration",), f"runs until {units.format_duration(start + dur)}, past the scenario's "
                    f"end ({units.format_duration(duration)}); shorten it, or leave duration out to run to the end")
         opts = _options(pr, body, kind.options, path, ())
+        optional = body.get("optional", False)
+        if not isinstance(optional, bool):
+            pr.add(path + ("optional",), f"expected true or false, got {excerpt(optional)}")
         if kind_name == "tcp" and opts.get("cc") and opts["cc"] not in LINUX_CC:
             # a name Linux never had is a typo (exit 2); one this kernel lacks is checked before the run (exit 3)
             pr.add(path + ("cc",), unknown("congestion control", opts["cc"], LINUX_CC))
@@ -191,7 +194,7 @@ def _traffic(pr: Problems, data: Any, ctx: LoadContext, duration: float) -> list
             else:
                 opts["pcap"] = str((base_dir / opts["pcap"]).resolve())
         out.append(TrafficSpec(name=str(name), kind=kind_name, src=src, dst=dst, start_s=start, duration_s=dur,
-                               options=opts))
+                               options=opts, optional=optional is True))
     return out
 
 

@@ -19,6 +19,7 @@ class TrafficSpec:
     start_s: float
     duration_s: float | None        # None: until the scenario ends
     options: dict[str, Any] = field(default_factory=dict)   # kind-specific, parsed
+    optional: bool = False          # its failure to start or measure does not make the run an error
 
     def end_s(self, scenario_duration_s: float) -> float:
         if self.duration_s is None:

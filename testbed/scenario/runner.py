@@ -80,6 +80,23 @@ def check_programs(sc: Scenario) -> None:
                                         if t.kind == "tcp" and t.options.get("cc")})
 
 
+def flow_failures(sc: Scenario, flows: dict[str, FlowResult]) -> list[str]:
+    """Why the flows keep a completed run from a verdict: each flow not marked `optional` that never
+    started, failed (its tool's error) or measured nothing. Empty when every flow did its part."""
+    out = []
+    for t in sc.traffic:
+        fr = flows.get(t.name)
+        if t.optional:
+            continue
+        if fr is None:
+            out.append(f'flow "{t.name}" never started')
+        elif fr.error:
+            out.append(f'flow "{t.name}" ({t.kind}): {fr.error}')
+        elif not fr.probes and not any(fr.series.values()):
+            out.append(f'flow "{t.name}" ({t.kind}) measured nothing')
+    return out
+
+
 class EngineCollector(threading.Thread):
     """Samples every engine link's counters once a second; derives current rates for the display."""
 
@@ -144,6 +161,7 @@ class ScenarioRun:
         self.timings: dict[str, float] = {}
         self.readiness: dict[str, Any] = {}
         self.memory: dict[str, Any] = {}
+        self.start_errors: dict[str, str] = {}     # optional flow -> why it could not start
 
     def _report(self, kind: str, t: float, text: str = "", rates: dict[str, float] | None = None) -> None:
         try:
@@ -208,6 +226,10 @@ class ScenarioRun:
         except TestbedError as e:
             status, error = "error", str(e)
             self._log_event(ctx.now(), ctx.now(), Step(ctx.now(), f"run failed: {e}", _nothing), "error", error=str(e))
+        except Exception as e:  # noqa: BLE001 - testbed's own failure still leaves results, with its reason
+            log.exception("the run failed")
+            status, error = "error", f"testbed failed: {type(e).__name__}: {e}"
+            self._log_event(ctx.now(), ctx.now(), Step(ctx.now(), error, _nothing), "error", error=error)
         finally:
             ctx.ending = "end" if status == "completed" else "interrupted"
             # a second Ctrl-C must not lose what was measured: held until the flows are stopped
@@ -236,6 +258,8 @@ class ScenarioRun:
                 flows[r.spec.name] = FlowResult(r.spec.name, r.spec.kind, error="never started")
         for t in sc.traffic:   # stopped before the timeline began: every flow still has its entry
             flows.setdefault(t.name, FlowResult(t.name, t.kind, error="never started"))
+            if t.name in self.start_errors:
+                flows[t.name].error = f"could not start: {self.start_errors[t.name]}"
         for fr in flows.values():
             # a probe sent after the scenario's end (a reply still in flight when the timeline
             # stopped) is outside the scenario: keep only samples inside [0, duration]
@@ -243,7 +267,13 @@ class ScenarioRun:
             fr.probes = [(t, ok) for t, ok in fr.probes if t <= sc.duration_s]
         verdicts = [evaluate(e, flows[e.target].series, flows[e.target].probes) for e in sc.expect]
         if status == "completed":
-            status = "passed" if all(v.passed for v in verdicts) else "failed"
+            failed_flows = flow_failures(sc, flows)
+            if failed_flows:
+                # "passed" promises every flow ran and measured: a flow that did not is no verdict at all
+                status, error = "error", "; ".join(failed_flows)
+                self._log_event(elapsed, elapsed, Step(elapsed, error, _nothing), "error", error=error)
+            else:
+                status = "passed" if all(v.passed for v in verdicts) else "failed"
         self._report("end", elapsed, status)
         return RunResult(sc, status, self.seed, self.time_scale, flows, verdicts, self.events,
                          collector.samples if collector else [], ctx.commands, ctx.t0_wall, elapsed, error,
@@ -269,12 +299,17 @@ class ScenarioRun:
         # (time, tie-break, kind, step, the record it reverts)
         heap: list[tuple[float, int, str, Step, EventRecord | None]] = []
         open_states: dict[str, EventRecord] = {}     # "cut:a--b" -> the record that cut it
+        live: dict[int, tuple[EventRecord, Callable[[], Any], Step, str]] = {}   # faults in effect, by seq
 
         def push(step: Step, kind: str, reverts: EventRecord | None = None) -> None:
             heapq.heappush(heap, (step.t, next(counter), kind, step, reverts))
 
+        optional_starts: dict[int, str] = {}     # id(start step) -> its optional flow's name
         for r in runners:
-            push(Step(r.spec.start_s, f"start {r.spec.kind} {r.spec.name}", r.start), "traffic")
+            start = Step(r.spec.start_s, f"start {r.spec.kind} {r.spec.name}", r.start)
+            if r.spec.optional:
+                optional_starts[id(start)] = r.spec.name
+            push(start, "traffic")
             end = r.spec.end_s(sc.duration_s)
             if end < sc.duration_s:
                 push(Step(end, f"stop {r.spec.name}", r.stop), "traffic")
@@ -294,17 +329,27 @@ class ScenarioRun:
             fired = ctx.now()
             try:
                 undo = st.apply()
-            except TestbedError as e:
+            except (KeyboardInterrupt, NetworkBroken):
+                raise
+            except Exception as e:  # noqa: BLE001 - any failure of a step (a timeout included) is that step's
                 self.tb.check_health()   # a step failing because something died: report the death
-                log.warning("%s at %.2fs failed: %s", st.label, fired, e)
-                self._log_event(t_sched, fired, st, kind, error=str(e), revert=reverts is not None)
-                self._report("event", fired, f"{st.label}: FAILED: {e}")
-                raise StepFailed(f"{st.label} at {fired:.2f}s failed: {e}; the run stopped there (a scenario "
+                why = str(e) if isinstance(e, TestbedError) else f"{type(e).__name__}: {e}"
+                log.warning("%s at %.2fs failed: %s", st.label, fired, why)
+                self._log_event(t_sched, fired, st, kind, error=why, revert=reverts is not None)
+                self._report("event", fired, f"{st.label}: FAILED: {why}")
+                if id(st) in optional_starts:   # an optional flow that could not start: noted, the run goes on
+                    self.start_errors[optional_starts[id(st)]] = why
+                    return
+                raise StepFailed(f"{st.label} at {fired:.2f}s failed: {why}; the run stopped there (a scenario "
                                  "whose step did not happen cannot be judged)") from e
             closes = reverts if reverts is not None else open_states.pop(st.closes, None) if st.closes else None
             if reverts is not None and st.closes and open_states.get(st.closes) is reverts:
                 del open_states[st.closes]
             rec = self._log_event(t_sched, fired, st, kind, closes=closes, revert=reverts is not None)
+            if closes is not None:
+                live.pop(closes.seq, None)
+            elif undo is not None and not st.closes:
+                live[rec.seq] = (rec, undo, st, kind)
             if st.opens:
                 open_states[st.opens] = rec
             self._report("event", fired, st.label)
@@ -312,6 +357,36 @@ class ScenarioRun:
                 push(Step(t_sched + st.revert_after, f"revert {st.label}", undo, event=st.event, links=st.links,
                           nodes=st.nodes, closes=st.opens), kind, reverts=rec)
 
+        try:
+            self._play(ctx, heap, fire, collector)
+        except (KeyboardInterrupt, NetworkBroken):
+            raise
+        except Exception:
+            # the run stops here: undo what its faults changed, so a network held across runs (the pytest
+            # plugin, an experiment) is left as it was built
+            self._revert_open(ctx, live)
+            raise
+
+    def _revert_open(self, ctx: RunContext, live: dict[int, tuple[EventRecord, Callable[[], Any], Step, str]]) -> None:
+        """Undo every fault still in effect, the last applied first; a failing undo is recorded, not raised."""
+        for rec, undo, st, kind in sorted(live.values(), key=lambda x: -x[0].seq):
+            t = ctx.now()
+            revert = Step(t, f"revert {st.label} (the run stopped)", undo, event=st.event, links=st.links,
+                          nodes=st.nodes)
+            try:
+                undo()
+            except Exception as e:  # noqa: BLE001 - keep undoing the others
+                log.warning("undoing %s failed: %s", st.label, e)
+                self._log_event(t, t, revert, kind, error=f"{type(e).__name__}: {e}", revert=True)
+                continue
+            self._log_event(t, t, revert, kind, closes=rec, revert=True)
+        live.clear()
+
+    def _play(self, ctx: RunContext, heap: list[tuple[float, int, str, Step, EventRecord | None]],
+              fire: Callable[[float, str, Step, EventRecord | None], None],
+              collector: EngineCollector | None) -> None:
+        """Fire the steps at their times until the scenario's end, reporting progress each second."""
+        sc = self.sc
         next_tick = 1.0
         while True:
             t_next = heap[0][0] if heap else sc.duration_s

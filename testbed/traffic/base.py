@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import time
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError
+from ..errors import EmulationError, InputError
 from ..probe import check_program
 from ..procs import stop_process
 
@@ -57,6 +58,20 @@ class FlowResult:
                 "raw": self.raw,
                 "series": {k: [[round(t, 6), v] for t, v in s] for k, s in self.series.items()},
                 "probes": [[round(t, 6), ok] for t, ok in self.probes]}
+
+
+def said(out: Path, limit: int = 300) -> str:
+    """": <what a program said last>" from its output file (a JSON "error" when it wrote JSON), or ""."""
+    try:
+        text = out.read_text(errors="replace")[-20000:].strip()
+    except OSError:
+        return ""
+    try:
+        doc = json.loads(text)
+        last = str(doc.get("error") or "") if isinstance(doc, dict) else ""
+    except ValueError:
+        last = next((ln.strip() for ln in reversed(text.splitlines()) if ln.strip()), "")
+    return f": {last[:limit]}" if last else ""
 
 
 def need_program(name: str, package: str) -> str:
@@ -125,14 +140,26 @@ class Runner:
         for p in reversed(self.procs):
             stop_process(p)
 
-    def wait_listening(self, node: str, port: int, timeout_s: float = 5.0) -> bool:
-        """Wait until something listens on TCP `port` inside `node` (a server we just started); False on timeout."""
+    def require_listening(self, node: str, port: int, server: subprocess.Popen, out: Path,
+                          timeout_s: float = 5.0) -> None:
+        """Wait until `server`, the process just started, listens on TCP `port` in `node`.
+
+        Raises EmulationError naming the flow when it exits first or does not listen in time. Its own
+        pid must hold the socket: a port already taken by another program would otherwise answer the
+        client, and the flow would measure the wrong server."""
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.ctx.tb.node(node).cmd(["ss", "-Hltn", f"sport = :{port}"], timeout=5).stdout.strip():
-                return True
+        while True:
+            cp = self.ctx.tb.node(node).cmd(["ss", "-Hltnp", f"sport = :{port}"], timeout=5)
+            if f"pid={server.pid}," in cp.stdout:
+                return
+            if server.poll() is not None:
+                raise EmulationError(f'flow "{self.spec.name}": its server in {node} exited (code {server.returncode}) '
+                                     f"before listening on TCP port {port}{said(out)}")
+            if time.monotonic() >= deadline:
+                held = f"; the port is held by another program: {cp.stdout.strip()[:200]}" if cp.stdout.strip() else ""
+                raise EmulationError(f'flow "{self.spec.name}": its server in {node} was not listening on TCP port '
+                                     f"{port} after {timeout_s:g} s{held}")
             time.sleep(0.05)
-        return False
 
     def running(self) -> bool:
         return any(p.poll() is None for p in self.procs[-1:])

@@ -105,8 +105,8 @@ class IperfRunner(Runner):
         sp, o = self.spec, self.spec.options
         port = str(self.port())
         self.server_out = self.out("server.json")
-        self.spawn(self.dst, ["iperf3", "-s", "-1", "-J", "-p", port], self.server_out)
-        self.wait_listening(self.dst, self.port(), timeout_s=3.0)
+        server = self.spawn(self.dst, ["iperf3", "-s", "-1", "-J", "-p", port], self.server_out)
+        self.require_listening(self.dst, self.port(), server, self.server_out, timeout_s=3.0)
         dur = max(1, round(self.remaining_s() if sp.duration_s is None else
                            min(sp.duration_s, self.remaining_s())))
         argv = ["iperf3", "-c", self.ctx.tb.address_of(self.dst), "-p", port, "-J", "-i", "1", "-t", str(dur),
@@ -116,8 +116,7 @@ class IperfRunner(Runner):
         else:
             # the flow's cc, else the sending node's pinned one: explicit in the recorded command either way
             sender = self.dst if o.get("reverse") else self.src
-            topo = getattr(getattr(self.ctx.tb, "plan", None), "topology", None)
-            cc = o.get("cc") or (topo.node_env(sender)["cc"] if topo is not None else None)
+            cc = o.get("cc") or self.ctx.tb.plan.topology.node_env(sender)["cc"]
             if cc:
                 argv += ["-C", cc]
             if o.get("parallel", 1) > 1:

@@ -73,6 +73,7 @@ def test_summary_of_repeated_runs() -> None:
         return {"status": status, "flows": {"probe": {"series": {"rtt": [[i, v] for i, v in enumerate(rtts)]},
                                                       "probes": [[i, True] for i in range(len(rtts))]}},
                 "expectations": [{"expr": "probe.rtt.p50 < 100ms", "op": "<", "threshold": 0.1, "unit": "duration",
+                                  "target": "probe", "metric": "rtt", "stat": "p50", "window": None,
                                   "measured": sorted(rtts)[len(rtts) // 2], "passed": True}]}
     s = summary_doc([doc([0.05, 0.06, 0.07]), doc([0.07, 0.08, 0.09]), doc([0.2, 0.2, 0.2], "failed")],
                     ["run-01", "run-02", "run-03"], [7, 1000010, 2000013])
