@@ -9,6 +9,9 @@ import sys
 import time
 
 from ..errors import InputError, TestbedError, UsageError
+from ..faults import live
+from ..faults.registry import FAULT_KINDS
+from ..network import Network
 from ..topology.load import load_topology
 from ..topology.plan import make_plan
 from .jobs import Jobs, split_background
@@ -20,14 +23,17 @@ HELP = """commands:
   ROUTER vtysh           the router's own FRR console (OSPF topologies)
   tools in every node    ping, traceroute, mtr, iperf3, fping, tcpdump, curl, ip, ss
   nodes | links          list nodes (kind, address, power) / links (backend, state)
-  link-down LINK | link-up LINK | blackhole LINK on|off
-  power-off NODE | power-on NODE
+  FAULT ARGS [key=value] a fault, in the words of a scenario's `events:` (listed below); `for=30s`
+                         reverts it after that long (the prompt waits; Ctrl-C reverts at once); repeating
+                         faults run for `until=` (default 10min); values are YAML: set="{rate: 2Mbit}"
   pingall                ping between every pair of non-switch nodes (O(n^2): slow on big networks)
   converged              check routing convergence the O(n) way (adjacencies, tables, sample pings)
   memory                 resident memory per router (FRR daemons, node shell) and in total
   help | exit            (Ctrl-D also exits; everything is torn down, programs you started too)
 Ctrl-C stops the running command only; the network stays up.
-from a second terminal:  testbed ls; testbed exec [RUN] NODE CMD... (e.g. testbed exec school-a bash)"""
+from a second terminal:  testbed ls; testbed exec [RUN] NODE CMD... (e.g. testbed exec school-a bash)
+faults (the scenario `do:` kinds; e.g. node-down tower-1 for=30s, blackhole LINK off):
+""" + "\n".join(live.kinds_help())
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -164,20 +170,22 @@ def _do(tb, line: str, jobs: Jobs | None = None) -> int:
         return e.exit_code
 
 
+def _fault(tb: Network, kind: str, rest: list[str]) -> int:
+    """A fault through the registry, exactly as the scenario event `{do: kind, ...}` at t=0 would run it."""
+    sc = live.prompt_event(tb.plan.topology, kind, rest)
+
+    def said(t: float, label: str) -> None:
+        print(f"{label}: done" if t == 0 else f"{t:6.1f}s {label}", flush=True)
+    live.play(sc, tb, on_step=said)
+    return 0
+
+
 def _dispatch(tb, cmd: str, rest: list[str]) -> int:
     plan = tb.plan
-    one = {"link-down": tb.link_down, "link-up": tb.link_up, "power-off": tb.power_off, "power-on": tb.power_on}
-    if cmd in one:
-        if len(rest) != 1:
-            raise UsageError(f"usage: {cmd} NAME")
-        one[cmd](rest[0])
-        print(f"{cmd} {rest[0]}: done")
-        return 0
-    if cmd == "blackhole":
-        if len(rest) != 2 or rest[1] not in ("on", "off"):
-            raise UsageError("usage: blackhole LINK on|off")
-        tb.blackhole(rest[0], rest[1] == "on")
-        return 0
+    if cmd in FAULT_KINDS:
+        return _fault(tb, cmd, rest)
+    if (hint := live.renamed(cmd)) is not None:
+        raise UsageError(hint)
     if cmd == "help":
         print(HELP)
         return 0
@@ -215,9 +223,8 @@ def _dispatch(tb, cmd: str, rest: list[str]) -> int:
         return 0
     if cmd in plan.nodes:
         return tb.node(cmd).interactive(_node_argv(tb, cmd, rest))
-    raise InputError(f'unknown command or node "{cmd}"; commands: nodes, links, link-down, link-up, '
-                     "blackhole, power-off, power-on, pingall, converged, memory, jobs, kill, help, exit; "
-                     f"nodes: {', '.join(plan.nodes)}")
+    raise InputError(f'unknown command or node "{cmd}"; commands: nodes, links, pingall, converged, memory, '
+                     f"jobs, kill, help, exit; faults: {', '.join(FAULT_KINDS)}; nodes: {', '.join(plan.nodes)}")
 
 
 def _node_argv(tb, node: str, rest: list[str]) -> list[str]:
@@ -227,5 +234,5 @@ def _node_argv(tb, node: str, rest: list[str]) -> list[str]:
         raise UsageError(f"usage: {node} COMMAND [ARGS...]")
     if not tb.is_powered(node):
         raise UsageError(f"{node} is powered off: its links carry nothing and its programs were stopped; "
-                         f"`power-on {node}` first")
+                         f"`node-up {node}` first")
     return [plan.address_of(w) if w in plan.nodes and plan.nodes[w].kind not in ("switch", "sector") else w for w in rest]

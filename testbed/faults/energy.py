@@ -76,9 +76,7 @@ class Battery(FaultKind):
         site = Site(**opt["site"])
         run = simulate(site, dt.date.fromisoformat(str(opt.get("date", "2025-06-21"))), opt.get("clock", 0),
                        opt.get("hour", 3600.0), duration_s - ev.at_s)
-        series = getattr(ctx, "series", None)
-        if series is not None:
-            series[f"soc:{node}"] = [(ev.at_s + t, v) for t, v in run.soc]
+        ctx.series[f"soc:{node}"] = [(ev.at_s + t, v) for t, v in run.soc]
 
         def switch(off: bool) -> Callable[[], None]:
             return lambda: tb.power_off(node) if off else tb.power_on(node)
