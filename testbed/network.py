@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .topology.plan import Plan
+
+if TYPE_CHECKING:
+    from .emulation.testbed import Testbed
 
 
 class NodeHandle(Protocol):
@@ -35,6 +38,8 @@ class Network(Protocol):
     run_id: str
     workdir: Path
     timings: dict[str, float]       # bring-up phases, seconds (recorded in results)
+    host: dict[str, Any]            # netenv.host_info() taken at start, before the network changed the host;
+                                    # {} when the network did not take it (the runner then asks itself)
 
     def node(self, name: str) -> NodeHandle: ...
 
@@ -83,6 +88,12 @@ class Network(Protocol):
     def link_stats(self) -> dict[str, Any] | None:
         """Every engine link's counters now ({link: {"ab": {...}, "ba": {...}}}), or None without an engine."""
         ...
+
+
+if TYPE_CHECKING:
+    def _conforms(tb: Testbed) -> Network:
+        """Never called: mypy fails here the moment Testbed stops offering what Network promises."""
+        return tb
 
 
 def link_seed(scenario_seed: int, link_index: int) -> int:

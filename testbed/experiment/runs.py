@@ -7,17 +7,21 @@ import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import interrupts
 from ..errors import EmulationError
+from ..network import Network
 from ..scenario.model import Scenario
 from ..scenario.runner import Progress, RunResult, ScenarioRun
 from ..topology.plan import Plan
 from .reuse import Way, decide
 
+if TYPE_CHECKING:
+    from ..emulation.testbed import Testbed  # imports Mininet: at run time only where a network is built
 
-def run_on(tb: Any, sc: Scenario, plan: Plan, out: Path, seed: int, scale: float, *,
+
+def run_on(tb: Network, sc: Scenario, plan: Plan, out: Path, seed: int, scale: float, *,
            on_progress: Callable[[Progress], None] | None = None,
            network: dict[str, Any] | None = None) -> tuple[RunResult, dict[str, Path]]:
     """Play the timeline on a running network and write the bundle (a second Ctrl-C waits for it)."""
@@ -31,7 +35,7 @@ def run_on(tb: Any, sc: Scenario, plan: Plan, out: Path, seed: int, scale: float
 
 
 def run_once(sc: Scenario, plan: Plan, out: Path, seed: int, scale: float, *,
-             on_progress: Callable[[Progress], None] | None = None, on_up: Callable[[Any], None] | None = None,
+             on_progress: Callable[[Progress], None] | None = None, on_up: Callable[[Testbed], None] | None = None,
              force_interfaces: tuple[str, ...] = (), bringup: Any = None) -> tuple[RunResult, dict[str, Path]]:
     """Bring the network up, play the timeline, write the bundle (before teardown), tear down.
 
@@ -53,31 +57,32 @@ class Networks:
 
     def __init__(self, fresh: bool = False) -> None:
         self.fresh = fresh
-        self.tb: Any = None
+        self.tb: Testbed | None = None
         self.uses = 0
         self._prev: tuple[Scenario, Plan, str] | None = None
 
-    def get(self, plan: Plan) -> tuple[Any, dict[str, Any]]:
+    def get(self, plan: Plan) -> tuple[Testbed, dict[str, Any]]:
         """A network ready for a run on `plan`, and how it came (the manifest's `network`)."""
         t0 = time.monotonic()
         if self.tb is not None and self._prev is None and not self.fresh:
             way = Way(False, "the run before did not finish")
         else:
             way = decide(self._prev if self.tb is not None else None, plan, fresh=self.fresh)
-        if way.reused:
+        if way.reused and self.tb is not None:
             try:
                 self.tb.reset(plan)
             except EmulationError as e:      # not as built after all: rebuild, and say why
                 way = Way(False, f"the reset refused: {e}")
-        if not way.reused:
+        if not way.reused or self.tb is None:
             self.close()
             from ..emulation import Testbed
             self.tb = Testbed(plan).start()
             self.uses = 0
+        tb = self.tb
         self.uses += 1
         self._prev = None        # until done() says how the run ended, the network's state is unknown
-        return self.tb, {**way.to_dict(), "network_run_id": self.tb.run_id, "use": self.uses,
-                         "setup_s": round(time.monotonic() - t0, 3)}
+        return tb, {**way.to_dict(), "network_run_id": tb.run_id, "use": self.uses,
+                    "setup_s": round(time.monotonic() - t0, 3)}
 
     def done(self, sc: Scenario, plan: Plan, status: str) -> None:
         """The run on the current network ended with `status`: what the next decide() looks at."""

@@ -45,6 +45,7 @@ class FakeNetwork:
         self.run_id = run_id
         self.workdir = Path("/nonexistent/fake-testbed")
         self.timings: dict[str, float] = {"bringup_s": 0.0}
+        self.host: dict[str, Any] = {}      # as a network that took no host info: the runner takes its own
         self.t0 = time.monotonic()
         self.calls: list[Call] = []
         self.times: list[float] = []        # seconds since the fake was made, one per call
