@@ -1,16 +1,17 @@
 """Read a results bundle (results.json + manifest.json) into plain objects for the report (pure).
 
-results.json is read as the contract in testbed/results/contract.py says, and nothing else: a
-results.json of another schema version is refused with a clear message, never guessed at.
+Both files are read through testbed/results/documents.py, and nothing else: a document of another
+schema version is refused with a clear message, never guessed at, and every section the report uses
+has been checked against the contract before it is read here.
 
 The reader is tolerant within the contract on purpose: a report of a run that crashed halfway is
-still worth having, so a missing or malformed section is skipped and noted (`RunData.notes`),
-never raised. Only a missing run directory or an unusable results.json is an error.
+still worth having, so a section that is missing or does not fit the contract is skipped and noted
+(`RunData.notes`), never raised. Only a missing run directory or an unusable results.json is an error.
+Derived metrics (the longest outage) come from the one function the expectations use.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -19,8 +20,9 @@ from typing import Any
 
 from .. import stats
 from ..errors import InputError
-from ..results.contract import NOT_FAULTS, ContractError, check_schema, event_from_doc
-from ..textfile import read_bytes
+from ..results.contract import NOT_FAULTS, ContractError, DocumentMissing, ManifestDoc, event_from_doc
+from ..results.documents import MANIFEST_FILE, RESULTS_FILE, read_manifest, read_results_sections
+from ..scenario.expect import longest_outage
 
 CUMULATIVE_COUNTERS = ("bytes_out", "frames_out", "frames_in", "bytes_in")
 MODEL_DROP_CAUSES = ("loss", "link_down")   # decided by the engine's models (the scenario asked for them)
@@ -48,6 +50,7 @@ class Flow:
     rtt_is_one_way: bool = False         # voip measures one-way delay, ping the round trip
     summary: dict[str, Any] = field(default_factory=dict)
     other: dict[str, Series] = field(default_factory=dict)   # MOS, fetch time, jitter, loss, ... by metric
+    probes: list[tuple[float, bool]] = field(default_factory=list)   # (send time, answered), as results.json has them
 
     def probe_counts(self) -> tuple[int, int] | None:
         """(lost, sent) probes: the counts behind loss_fraction (None for a flow without probes)."""
@@ -69,7 +72,9 @@ class Flow:
                 out["rtt_p50_s"] = percentile(got, 50)
                 out["rtt_p95_s"] = percentile(got, 95)
                 out["rtt_max_s"] = got[-1]
-            out["outage_s"] = longest_gap(self.rtt)
+            outage = longest_outage(self.probes)    # the same function `outage(flow) < 5s` is judged by
+            if outage is not None:
+                out["outage_s"] = outage
         return out
 
 
@@ -164,7 +169,7 @@ class RunData:
     timeline: list[Event] = field(default_factory=list)    # everything the runner logged, flows starting included
     expectations: list[Expectation] = field(default_factory=list)
     routes: list[dict[str, Any]] = field(default_factory=list)   # routing changes {t, node, dest, before, after}
-    manifest: dict[str, Any] = field(default_factory=dict)
+    manifest: ManifestDoc | None = None
     notes: list[str] = field(default_factory=list)
     soc: dict[str, list[tuple[float, float]]] = field(default_factory=dict)   # node -> battery state of charge
 
@@ -186,55 +191,12 @@ def percentile(values: list[float], p: float) -> float:
     return stats.percentile(values, p)
 
 
-def longest_gap(s: Series) -> float:
-    """Longest run of consecutive lost probes, in seconds of send time."""
-    best, start = 0.0, None
-    for t, v in zip(s.t_s, s.values, strict=True):
-        if v is None:
-            start = t if start is None else start
-        elif start is not None:
-            best, start = max(best, t - start), None
-    if start is not None and s.t_s:
-        best = max(best, s.t_s[-1] - start)
-    return best
-
-
 def _num(x: Any) -> float | None:
     if isinstance(x, bool) or x is None:
         return None
     if isinstance(x, (int, float)):
         return float(x) if math.isfinite(x) else None
     return None
-
-
-MAX_BUNDLE_JSON = 256 << 20   # results.json of a long run with many links: tens of MB
-
-
-def _load_json(path: Path, notes: list[str], required: bool) -> dict:
-    if not path.exists() and not path.is_symlink():
-        if required:
-            raise InputError(f"{path}: no results here (is this a run directory made by `testbed run`?)")
-        notes.append(f"{path.name} is missing: that section is left out")
-        return {}
-    try:   # never through a symlink: the report shows only what is in the bundle
-        data = json.loads(read_bytes(path, max_bytes=MAX_BUNDLE_JSON, follow_symlinks=False))
-    except InputError as e:
-        if required:
-            raise
-        notes.append(f"{path.name} is unreadable ({e.problems[0].message if e.problems else e}): "
-                     "that section is left out")
-        return {}
-    except (OSError, ValueError) as e:
-        if required:
-            raise InputError(f"{path}: cannot read it as JSON: {e}") from None
-        notes.append(f"{path.name} is unreadable ({e}): that section is left out")
-        return {}
-    if not isinstance(data, dict):
-        if required:
-            raise InputError(f"{path}: expected a JSON object at the top")
-        notes.append(f"{path.name} is not a JSON object: left out")
-        return {}
-    return data
 
 
 def run_dirs(path: str | Path) -> list[Path]:
@@ -258,16 +220,30 @@ def read_run(run_dir: str | Path) -> RunData:
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: not a directory (give the run directory that `testbed run` wrote)")
     run = RunData(run_dir=run_dir)
-    res = _load_json(run_dir / "results.json", run.notes, required=True)
     try:
-        check_schema(res)
+        res, problems = read_results_sections(run_dir / RESULTS_FILE)
+    except DocumentMissing:
+        raise InputError(f"{run_dir / RESULTS_FILE}: no results here (is this a run directory made by "
+                         "`testbed run`?)") from None
+    missing = [p.message.removeprefix('missing "').rstrip('"') for p in problems if p.json_path == "$"]
+    if missing:
+        run.notes.append(f"results.json has no {', '.join(missing)}: left out")
+    for p in problems:
+        if p.json_path != "$":
+            section = p.json_path.removeprefix("$.").split(".")[0].split("[")[0]
+            run.notes.append(f"results.json: the {section} section could not be read ({p.json_path}: "
+                             f"{p.message}); left out")
+    try:
+        run.manifest = read_manifest(run_dir / MANIFEST_FILE)
+    except DocumentMissing:
+        run.notes.append(f"{MANIFEST_FILE} is missing: that section is left out")
     except ContractError as e:
-        raise InputError(f"{run_dir / 'results.json'}: {e}") from None
-    run.manifest = _load_json(run_dir / "manifest.json", run.notes, required=False)
+        where = f"{e.json_path}: " if e.json_path else ""
+        run.notes.append(f"{MANIFEST_FILE} is unreadable ({where}{e.message}): that section is left out")
     for section, reader in (("summary", _read_summary), ("flows", _read_flows), ("links", _read_links),
                             ("events", _read_events), ("expectations", _read_expectations),
                             ("routes", _read_routes)):
-        try:
+        try:   # the sections fit the contract; this is the net under what the contract does not say
             reader(run, res)
         except (TypeError, ValueError, KeyError, AttributeError) as e:
             run.notes.append(f"results.json: the {section} section could not be read "
@@ -297,8 +273,8 @@ def _read_summary(run: RunData, res: dict) -> None:
         run.notes.append(f"the run reported an error: {res['error']}")
     run.started_at = str(res.get("started_at") or "")
     run.topology_file = str(sc["topology"]) if sc.get("topology") else None
-    plan = run.manifest.get("plan")
-    if isinstance(plan, dict) and isinstance(plan.get("name"), str):
+    plan = run.manifest["plan"] if run.manifest else None
+    if plan and isinstance(plan.get("name"), str):
         run.topology_name = plan["name"]
 
 
@@ -311,16 +287,18 @@ def _read_flows(run: RunData, res: dict) -> None:
         fl = Flow(name=str(name), kind=str(f["kind"]), src=str(f["src"] or ""), dst=str(f["dst"] or ""),
                   summary=dict(f["summary"] or {}))
         if f["error"]:
-            run.notes.append(f"flow {name}: {f['error']}")
+            # an optional flow's failure did not decide the run: the report says it was optional
+            run.notes.append(f"flow {name}{' (optional)' if f.get('optional') else ''}: {f['error']}")
         series = f["series"]
         if series.get("throughput"):
             fl.throughput = _pairs(series["throughput"])          # t = end of each interval
         delay = series.get("rtt") or series.get("delay")
         fl.rtt_is_one_way = "rtt" not in series and "delay" in series    # voip's delay is one way
+        fl.probes = [(float(t), bool(ok)) for t, ok in f["probes"]]
         if delay:
-            fl.rtt = _with_lost(_pairs(delay), f["probes"])
-        elif f["probes"]:                                         # every probe lost: still an outage to show
-            fl.rtt = _with_lost(Series(), f["probes"])
+            fl.rtt = _with_lost(_pairs(delay), fl.probes)
+        elif fl.probes:                                           # every probe lost: still an outage to show
+            fl.rtt = _with_lost(Series(), fl.probes)
         for metric, pts in series.items():
             if metric not in ("throughput", "rtt", "delay") and len(pts) >= 2:
                 fl.other[str(metric)] = _pairs(pts)
@@ -335,7 +313,7 @@ def _pairs(rows: list) -> Series:
     return s
 
 
-def _with_lost(answered: Series, probes: list) -> Series:
+def _with_lost(answered: Series, probes: list[tuple[float, bool]]) -> Series:
     """Merge answered samples with the send times of unanswered probes (value None), in time order."""
     lost = [float(t) for t, ok in probes if ok is False]
     rows = sorted([*zip(answered.t_s, answered.values, strict=True), *((t, None) for t in lost)], key=lambda r: r[0])
@@ -379,10 +357,10 @@ def _read_links(run: RunData, res: dict) -> None:
         run.links.append(st)
 
 
-def _plan_rates(manifest: dict) -> dict[str, dict[str, float | None]]:
+def _plan_rates(manifest: ManifestDoc | None) -> dict[str, dict[str, float | None]]:
     """Nominal rate per link direction from the manifest's plan (faults may have changed it during the run)."""
-    plan = manifest.get("plan")
-    if not isinstance(plan, dict):
+    plan = manifest["plan"] if manifest else None
+    if not plan:
         return {}
     out = {}
     for lk in plan.get("links") or []:

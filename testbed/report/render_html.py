@@ -179,38 +179,29 @@ def manifest_html(run: RunData) -> str:
     if not m:
         return '<p class="help">No manifest.json in the run directory.</p>'
     parts = []
-    cmd = m.get("command")
-    rows = [("seed", f"<code>{escape(str(m.get('seed', run.seed)))}</code>")]
-    if cmd:
-        text = " ".join(map(str, cmd)) if isinstance(cmd, list) else str(cmd)
-        rows.append(("command", f"<code>{escape(text)}</code>"))
+    rows = [("seed", f"<code>{escape(str(m['seed']))}</code>")]
     for k, v in m.items():
-        if k not in ("seed", "command", "versions", "inputs", "schema") and isinstance(v, (str, int, float)):
+        if k not in ("seed", "versions", "inputs", "schema") and isinstance(v, (str, int, float)):
             rows.append((k, escape(str(v))))
     if run.scenario_file:
-        again = ["testbed", "run", run.scenario_file, "--seed", str(m.get("seed", run.seed))]
-        if m.get("time_scale") not in (None, 1, 1.0):
+        again = ["testbed", "run", run.scenario_file, "--seed", str(m["seed"])]
+        if m["time_scale"] != 1:
             again += ["--time-scale", str(m["time_scale"])]
         rows.insert(0, ("run it again", f"<code>{escape(' '.join(again))}</code>"))
     parts.append(kv(rows))
-    cmds = m.get("commands")
-    if isinstance(cmds, list) and cmds and all(isinstance(c, dict) for c in cmds):
-        crow = [(units.human_duration(c["t"]) if isinstance(c.get("t"), (int, float)) else "–", str(c.get("node", "")),
-                 str(c.get("flow", "")), f"<code>{escape(' '.join(map(str, c.get('argv') or [])))}</code>")
-                for c in cmds]
+    cmds = m["commands"]
+    if cmds:
+        crow = [(units.human_duration(c["t"]), c["node"], str(c.get("flow") or ""),
+                 f"<code>{escape(' '.join(c['argv']))}</code>") for c in cmds]
         parts.append(f"<details><summary>The exact commands run on the nodes ({len(cmds)})</summary>"
                      + table(("at", "node", "flow", "command"),
                              [(escape(a), escape(b), escape(c), d) for a, b, c, d in crow], raw=True) + "</details>")
-    vers = m.get("versions")
-    if isinstance(vers, dict) and vers:
-        parts.append("<h3>Versions</h3>" + table(("software", "version"), ((k, str(v)) for k, v in vers.items())))
-    inputs = m.get("inputs")
-    if isinstance(inputs, dict):
-        inputs = [{"path": k, "sha256": v} for k, v in inputs.items()]
-    if isinstance(inputs, list) and inputs:
-        rows2 = [(f"<code>{escape(str(i.get('path', '?')))}</code>",
-                  f'<span class="hash">{escape(str(i.get("sha256", i.get("hash", "?"))))}</span>')
-                 for i in inputs if isinstance(i, dict)]
+    if m["versions"]:
+        parts.append("<h3>Versions</h3>" + table(("software", "version"),
+                                                 ((k, str(v)) for k, v in m["versions"].items())))
+    if m["inputs"]:
+        rows2 = [(f"<code>{escape(i['path'])}</code>", f'<span class="hash">{escape(str(i["sha256"]))}</span>')
+                 for i in m["inputs"]]
         parts.append("<h3>Input files (SHA-256)</h3>"
                      '<p class="help">Same hashes and same seed: the same run. A researcher can check that '
                      "their copy of the scenario is the one measured here.</p>"

@@ -3,7 +3,7 @@
 topology.yaml is a copy of the topology the run used: the report draws its map from it alone.
 
 results.json: the contract in results/contract.py (ResultsDoc; docs/results.md describes it).
-manifest.json (schema "testbed.manifest/1"): inputs [{path, sha256}], seed, versions, plan
+manifest.json (schema "testbed.manifest/1", ManifestDoc): inputs [{path, sha256}], seed, versions, plan
   (resolved link parameters, addresses, routes), scenario (resolved traffic and events), commands
   (the exact argv of every tool run, with node and time), engine {link: {ab|ba: {drops, lateness_s}}},
   network {way: fresh|reused, reason, ...} (an experiment may reuse the network of the run before).
@@ -17,16 +17,29 @@ import json
 import math
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from .contract import RESULTS_SCHEMA, FlowDoc, ResultsDoc
+from .contract import (
+    MANIFEST_SCHEMA,
+    RESULTS_SCHEMA,
+    BrokenDoc,
+    EngineSummaryDoc,
+    FidelityDoc,
+    FlowDoc,
+    JSONValue,
+    LateDoc,
+    ManifestDoc,
+    PowerDoc,
+    ResultsDoc,
+    ScenarioDoc,
+    TallyDoc,
+)
+from .documents import check_shape
 from .junit import junit_xml
 from .versions import tool_versions
 
 if TYPE_CHECKING:
     from ..scenario.runner import RunResult
-
-MANIFEST_SCHEMA = "testbed.manifest/1"
 
 
 def sha256(path: str | Path) -> str | None:
@@ -40,7 +53,7 @@ def sha256(path: str | Path) -> str | None:
         return None
 
 
-def _clean(v: Any) -> Any:
+def _clean(v: object) -> JSONValue:
     """JSON-ready: dataclasses to dicts, tuples to lists, NaN/inf to None."""
     if is_dataclass(v) and not isinstance(v, type):
         return _clean(asdict(v))
@@ -50,24 +63,28 @@ def _clean(v: Any) -> Any:
         return [_clean(x) for x in v]
     if isinstance(v, float) and not math.isfinite(v):
         return None
-    return v
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    raise TypeError(f"{type(v).__name__} has no JSON form")   # a writer bug: say so before the file is written
 
 
 def results_doc(r: RunResult, run_id: str) -> ResultsDoc:
+    """results.json's document, checked against the contract before anyone sees it (ContractError names the
+    JSON path of a writer bug; the unit tests run every writer so that this never fires in a run)."""
     sc = r.scenario
     exps = [v.to_dict() for v in r.verdicts]
-    doc: ResultsDoc = _clean({
+    doc = _clean({
         "schema": RESULTS_SCHEMA,
         "run_id": run_id,
         "status": r.status,
         "error": r.error,
-        "scenario": {"name": sc.name, "file": sc.file, "topology": str(Path(sc.topology_file).resolve()),
-                     "duration_s": sc.duration_s,
-                     "time_scale": r.time_scale, "seed": r.seed, "description": sc.description},
+        "scenario": ScenarioDoc(name=sc.name, file=sc.file, topology=str(Path(sc.topology_file).resolve()),
+                                duration_s=sc.duration_s, time_scale=r.time_scale, seed=r.seed,
+                                description=sc.description),
         "started_at": dt.datetime.fromtimestamp(r.started_wall, dt.UTC).isoformat(),
         "elapsed_s": round(r.elapsed_s, 3),
-        "summary": {"expectations": len(exps), "passed": sum(e["passed"] for e in exps),
-                    "failed": sum(not e["passed"] for e in exps)},
+        "summary": TallyDoc(expectations=len(exps), passed=sum(bool(e["passed"]) for e in exps),
+                            failed=sum(not e["passed"] for e in exps)),
         "expectations": exps,
         "flows": {name: _flow_doc(r, name) for name in r.flows},
         "events": [e.to_doc() for e in r.events],
@@ -76,59 +93,64 @@ def results_doc(r: RunResult, run_id: str) -> ResultsDoc:
         "timings": r.timings,
         "broken": r.broken,
         "fidelity": _fidelity_of(r),
-        "power": {"soc": {node: [[round(t, 3), round(v, 4)] for t, v in s] for node, s in r.power.items()}},
+        "power": PowerDoc(soc={node: [[round(t, 3), round(v, 4)] for t, v in s] for node, s in r.power.items()}),
         "readiness": r.readiness,
         "memory": r.memory,
     })
-    return doc
+    # the one checked cast from the cleaned JSON value to the contract's type
+    return check_shape(doc, ResultsDoc, f"results.json of run {run_id}")
 
 
 def _flow_doc(r: RunResult, name: str) -> FlowDoc:
     spec = next((t for t in r.scenario.traffic if t.name == name), None)
     d = r.flows[name].to_dict()
     return FlowDoc(name=name, kind=d["kind"], src=spec.src if spec else None, dst=spec.dst if spec else None,
-                   summary=d["summary"], error=d["error"], raw=d["raw"], series=d["series"], probes=d["probes"])
+                   summary=d["summary"], error=d["error"], raw=d["raw"], series=d["series"], probes=d["probes"],
+                   optional=bool(spec and spec.optional))
 
 
-def _fidelity_of(r: RunResult) -> dict[str, Any]:
+def _fidelity_of(r: RunResult) -> FidelityDoc:
     fid = fidelity(engine_summary(r.link_samples))
     if r.status == "broken":
         # a process the network needed died: nothing measured after that is the modelled network
         fid["ok"] = False
-        fid["broken"] = r.broken
+        fid["broken"] = cast(BrokenDoc | None, r.broken)   # checked with the whole document in results_doc
     return fid
 
 
 LATENESS_LIMIT_S = 0.001  # beyond this p99 the engine, not the modelled link, shaped the timing
 
 
-def fidelity(engine: dict[str, Any], limit_s: float = LATENESS_LIMIT_S) -> dict[str, Any]:
+def fidelity(engine: dict[str, dict[str, EngineSummaryDoc]], limit_s: float = LATENESS_LIMIT_S) -> FidelityDoc:
     """Whether the link engine kept to its schedule: every direction's p99 lateness under the limit."""
-    late = []
+    late: list[LateDoc] = []
     for link, dirs in engine.items():
         for d, s in dirs.items():
-            lat = s.get("lateness_s") or {}
-            if (lat.get("p99") or 0.0) > limit_s:
-                late.append({"link": link, "direction": d, "p99_s": lat["p99"], "max_s": lat.get("max")})
+            lat = s.get("lateness_s")
+            p99 = lat.get("p99") if lat else None
+            if lat and p99 is not None and p99 > limit_s:
+                late.append(LateDoc(link=link, direction=d, p99_s=p99, max_s=lat.get("max")))
     late.sort(key=lambda x: -x["p99_s"])
-    return {"ok": not late, "limit_p99_s": limit_s, "late": late}
+    return FidelityDoc(ok=not late, limit_p99_s=limit_s, late=late)
 
 
-def engine_summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
+def engine_summary(samples: list[dict[str, Any]]) -> dict[str, dict[str, EngineSummaryDoc]]:
     """Drops by cause, frames and lateness per link direction, from the last engine sample."""
     if not samples:
         return {}
-    out: dict[str, Any] = {}
+    out: dict[str, dict[str, EngineSummaryDoc]] = {}
     for link, dirs in samples[-1]["stats"].items():
-        out[link] = {d: {k: s.get(k) for k in ("frames_in", "frames_out", "drops", "lateness_s", "queue_max",
-                                                "write_errors")}
+        out[link] = {d: EngineSummaryDoc(frames_in=s.get("frames_in"), frames_out=s.get("frames_out"),
+                                         drops=s.get("drops"), lateness_s=s.get("lateness_s"),
+                                         queue_max=s.get("queue_max"), write_errors=s.get("write_errors"))
                      for d, s in dirs.items()}
     return out
 
 
-def manifest_doc(r: RunResult, run_id: str, plan: Any | None) -> dict[str, Any]:
+def manifest_doc(r: RunResult, run_id: str, plan: Any | None) -> ManifestDoc:
+    """manifest.json's document, checked against the contract like results_doc."""
     sc = r.scenario
-    doc: dict[str, Any] = _clean({
+    doc = _clean({
         "schema": MANIFEST_SCHEMA,
         "run_id": run_id,
         "seed": r.seed,
@@ -148,7 +170,7 @@ def manifest_doc(r: RunResult, run_id: str, plan: Any | None) -> dict[str, Any]:
         # a fresh bring-up, or a network reused from the run before and reset (testbed experiment)
         "network": r.network or {"way": "fresh", "reason": None},
     })
-    return doc
+    return check_shape(doc, ManifestDoc, f"manifest.json of run {run_id}")
 
 
 def schedule(r: RunResult) -> dict[str, Any]:

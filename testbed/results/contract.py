@@ -1,4 +1,8 @@
-"""The results contract: what results.json holds. results/bundle.py writes it, report/ reads it; nothing else.
+"""The results contract: what results.json, manifest.json, experiment.json and summary.json hold.
+
+results/bundle.py writes results.json and manifest.json; experiment/sweep.py and aggregate.py write
+experiment.json and summary.json. Everything reads them through results/documents.py, which checks each
+against the TypedDicts here (they are the one declaration: its JSON schemas are generated from them).
 
 Versioned by `schema`. A change that a reader of the previous version would misread gets a new
 version; the reader refuses other versions with a clear message instead of guessing.
@@ -13,9 +17,20 @@ when, until when): the label is for people and is never parsed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
+
+from ..errors import InputError, Problem
 
 RESULTS_SCHEMA = "testbed.results/2"
+MANIFEST_SCHEMA = "testbed.manifest/1"
+EXPERIMENT_SCHEMA = "testbed.experiment/1"    # experiment/sweep.py writes it
+SUMMARY_SCHEMA = "testbed.summary/1"          # experiment/aggregate.py writes it (run --repeat, experiment points)
+
+# What json.loads gives and json.dumps takes (the writers clean their values into this first).
+JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSONValue"]
+
+# A section no testbed code reads field by field (kept for people and for reproduction): any JSON object.
+Opaque = dict[str, Any]
 
 Status = Literal["passed", "failed", "interrupted", "error", "broken"]
 
@@ -86,11 +101,13 @@ class FlowDoc(TypedDict):
     kind: str
     src: str | None                  # the node it ran from (or on)
     dst: str | None
-    summary: dict[str, Any]          # the tool's own totals, for people
+    summary: Opaque                  # the tool's own totals, for people
     error: str | None
     raw: list[str]                   # file names under raw/
-    series: dict[str, list[list[float]]]   # metric -> [[t, value]], value in METRIC_UNITS[metric]
-    probes: list[list[Any]]          # [[send time, answered]] for probe-based kinds
+    series: dict[str, list[list[float | None]]]   # metric -> [[t, value]], value in METRIC_UNITS[metric]
+    probes: list[list[float | bool]]  # [[send time, answered]] for probe-based kinds
+    optional: NotRequired[bool]      # marked optional: its failure does not make the run an error (older
+                                     # bundles of this version lack it: not optional)
 
 
 class ExpectationDoc(TypedDict):
@@ -109,9 +126,51 @@ class ExpectationDoc(TypedDict):
     note: str
 
 
+class LatenessDoc(TypedDict):
+    """How late the engine sent frames against their schedule, seconds (engine/lateness.py summary())."""
+
+    p50: float
+    p99: float
+    max: float
+    samples: int
+
+
+class EngineCounters(TypedDict):
+    """One link direction's cumulative engine counters: engine/model.py LinkModel.stats() for a timed
+    link, emulation/media.py station_stats() for a sector station (airtime_s instead of lateness_s)."""
+
+    frames_out: int
+    bytes_out: int
+    drops: dict[str, int]                  # cause (loss, queue, aqm, link_down) -> frames
+    frames_in: NotRequired[int]
+    bytes_in: NotRequired[int]
+    ecn_marked: NotRequired[int]
+    duplicated: NotRequired[int]
+    corrupted: NotRequired[int]
+    queue_depth: NotRequired[int]
+    queue_bytes: NotRequired[int]
+    queue_max: NotRequired[int]
+    in_flight: NotRequired[int]
+    write_errors: NotRequired[int]
+    lateness_s: NotRequired[LatenessDoc]
+    rate_bps: NotRequired[float | None]    # the rate in effect at the sample (faults change it live)
+    airtime_s: NotRequired[float]          # channel time used (sector stations)
+
+
 class LinkSampleDoc(TypedDict):
     t: float
-    stats: dict[str, dict[str, dict[str, Any]]]   # link -> ab|ba -> engine counters (cumulative)
+    stats: dict[str, dict[str, EngineCounters]]   # link -> ab|ba -> counters
+
+
+class EngineSummaryDoc(TypedDict):
+    """manifest.json's `engine`: one link direction's counters at the end of the run (None: not counted)."""
+
+    frames_in: int | None
+    frames_out: int | None
+    drops: dict[str, int] | None
+    lateness_s: LatenessDoc | None
+    queue_max: int | None
+    write_errors: int | None
 
 
 class RouteChangeDoc(TypedDict):
@@ -122,10 +181,39 @@ class RouteChangeDoc(TypedDict):
     after: str | None
 
 
-class SummaryDoc(TypedDict):
+class TallyDoc(TypedDict):
+    """results.json's `summary`: how many expectations there were, passed and failed."""
+
     expectations: int
     passed: int
     failed: int
+
+
+class BrokenDoc(TypedDict):
+    """What died under a broken run (errors.NetworkBroken.to_dict)."""
+
+    what: str
+    pid: int | None
+    how: str
+    t: float | None                  # scenario time of the death
+
+
+class LateDoc(TypedDict):
+    link: str
+    direction: str
+    p99_s: float
+    max_s: float | None
+
+
+class FidelityDoc(TypedDict):
+    ok: bool                         # false when the engine ran late or the run broke
+    limit_p99_s: float
+    late: list[LateDoc]
+    broken: NotRequired[BrokenDoc | None]
+
+
+class PowerDoc(TypedDict):
+    soc: dict[str, list[list[float]]]   # node -> [[t_s, state of charge 0..1]]
 
 
 class ResultsDoc(TypedDict):
@@ -136,29 +224,172 @@ class ResultsDoc(TypedDict):
     scenario: ScenarioDoc
     started_at: str                  # UTC, ISO 8601
     elapsed_s: float
-    summary: SummaryDoc
+    summary: TallyDoc
     expectations: list[ExpectationDoc]
     flows: dict[str, FlowDoc]
     events: list[EventDoc]
     links: list[LinkSampleDoc]       # once a second
     routes: list[RouteChangeDoc]
     timings: dict[str, float]
-    broken: dict[str, Any] | None    # status "broken": {what, pid, how, t} of the process that died
-    fidelity: dict[str, Any]         # ok is false for a broken run
-    power: dict[str, Any]            # {"soc": {node: [[t_s, state of charge 0..1], ...]}} (battery events)
-    readiness: dict[str, Any]        # the O(n) convergence check before t=0 (emulation/readiness.py)
-    memory: dict[str, Any]           # proportional memory per router, engine, total (KiB)
+    fidelity: FidelityDoc
+    # written by every run since; bundles of this version from before them lack these
+    broken: NotRequired[BrokenDoc | None]   # status "broken": the process that died
+    power: NotRequired[PowerDoc]     # battery events' state of charge
+    readiness: NotRequired[Opaque]   # the O(n) convergence check before t=0 (emulation/readiness.py)
+    memory: NotRequired[Opaque]      # proportional memory per router, engine, total (KiB)
 
 
-class ContractError(ValueError):
-    """results.json is not this version of the contract."""
+class InputDoc(TypedDict):
+    path: str
+    sha256: str | None               # None: the file could not be read when the run started
 
 
-def check_schema(doc: dict[str, Any]) -> None:
-    schema = doc.get("schema")
-    if schema != RESULTS_SCHEMA:
-        raise ContractError(f'results.json is schema "{schema}"; this testbed reads "{RESULTS_SCHEMA}" '
-                            "(run the scenario again with this version to get a report)")
+class ManifestScenarioDoc(TypedDict):
+    name: str
+    duration_s: float
+    warmup_s: float
+    traffic: list[Opaque]            # the resolved TrafficSpec of each flow
+    events: list[Opaque]             # the resolved scenario events
+    expect: list[str]
+    python: bool
+
+
+class CommandDoc(TypedDict):
+    node: str
+    argv: list[str]
+    t: float
+    flow: NotRequired[str | None]
+
+
+class NetworkWayDoc(TypedDict):
+    way: Literal["fresh", "reused"]
+    reason: str | None
+
+
+class ManifestDoc(TypedDict):
+    """manifest.json: everything needed to say what ran and to run it again (`testbed reproduce`)."""
+
+    schema: str
+    run_id: str
+    seed: int
+    time_scale: float
+    inputs: list[InputDoc]           # the scenario first, then what it names
+    versions: dict[str, str | None]
+    scenario: ManifestScenarioDoc
+    plan: Opaque | None              # the resolved plan (topology/plan.py to_dict)
+    commands: list[CommandDoc]       # the exact argv of every tool run
+    engine: dict[str, dict[str, EngineSummaryDoc]]   # link -> ab|ba -> counters at the end
+    # written by every run since; manifests of this version from before them lack these
+    schedule: NotRequired[Opaque]
+    environment: NotRequired[Opaque]
+    network: NotRequired[NetworkWayDoc]
+
+
+class MetricStatsDoc(TypedDict):
+    """stats.Summary.to_dict(), or just n=0 when no run had the metric."""
+
+    n: int
+    mean: NotRequired[float | None]
+    sd: NotRequired[float | None]
+    ci95_low: NotRequired[float | None]
+    ci95_high: NotRequired[float | None]
+    min: NotRequired[float | None]
+    max: NotRequired[float | None]
+
+
+class SummaryMetricDoc(MetricStatsDoc):
+    values: list[float | None]       # one per run, in run order (None: that run had no samples)
+
+
+class SummaryRunDoc(TypedDict):
+    dir: str
+    seed: int
+    status: str
+
+
+class SummaryExpectationDoc(TypedDict):
+    expr: str
+    unit: str | None
+    op: str | None
+    threshold: float | None
+    per_run_passed: list[bool]
+    per_run_measured: list[float | None]
+    aggregate: MetricStatsDoc | None
+    passed: bool
+
+
+class SummaryDoc(TypedDict):
+    """summary.json of a set of runs (`run --repeat`, each experiment point): experiment/aggregate.py."""
+
+    schema: str
+    runs: list[SummaryRunDoc]
+    repeat: int
+    status: str
+    complete: bool
+    rule: str
+    percentile_method: str
+    confidence: float
+    metrics: dict[str, SummaryMetricDoc]
+    expectations: list[SummaryExpectationDoc]
+
+
+class PointVerdictDoc(TypedDict):
+    """An experiment expectation judged at one point on the mean of its runs' values."""
+
+    expr: str
+    when: dict[str, Any]             # the parameter values it applies at (JSON scalars)
+    passed: bool
+    mean: float | None
+    ci95: list[float | None] | None
+    n: int
+    unit: NotRequired[str]           # rate | duration | fraction | number (not written yet: see report/experiment.py)
+
+
+class PointDoc(TypedDict):
+    id: str
+    params: dict[str, Any]           # parameter path -> value (JSON scalars, as the matrix writes them)
+    runs: int
+    complete: bool
+    # a point with no runs yet has none of these
+    metrics: NotRequired[dict[str, MetricStatsDoc]]
+    expectations: NotRequired[list[PointVerdictDoc]]
+    networks: NotRequired[list[Opaque]]
+
+
+class ExperimentDoc(TypedDict):
+    """experiment.json: what a sweep asked for and each point's state (experiment/sweep.py)."""
+
+    schema: str
+    name: str
+    file: str
+    description: str | None
+    scenario: str
+    matrix: dict[str, list[Any]]     # parameter path -> its values (JSON scalars)
+    repeat: int
+    duration_s: float | None
+    metrics: list[str]
+    inputs: list[InputDoc]
+    seeds: str
+    status: str
+    complete: bool
+    points: list[PointDoc]
+    networks: dict[str, int]         # fresh|reused -> runs
+
+
+class ContractError(InputError, ValueError):
+    """A document (results.json, manifest.json, ...) is not this version of the contract, or not readable
+    as one: names the file, the JSON path and what is wrong. A ValueError too, for callers that already
+    treat an unparsable file as one."""
+
+    def __init__(self, file: str, message: str, json_path: str = ""):
+        super().__init__([Problem(file, 0, 0, json_path, message)])
+        self.file = file
+        self.json_path = json_path
+        self.message = message
+
+
+class DocumentMissing(ContractError):
+    """The document is not there at all (a run that never wrote it)."""
 
 
 def event_from_doc(d: dict[str, Any]) -> EventRecord:

@@ -22,8 +22,9 @@ def make_result(status="failed"):
                        probes=[(1.0, True), (2.0, True)], summary={"sent": 2})
     flows = {t.name: FlowResult(t.name, t.kind) for t in sc.traffic} | {"probe": probe}
     verdicts = [evaluate(e, flows[e.target].series, flows[e.target].probes) for e in sc.expect]
-    samples = [{"t": 1.0, "stats": {"r1--r2": {"ab": {"frames_in": 10, "frames_out": 9, "drops": {"loss": 1},
-                                                      "lateness_s": {"p99": 1e-4}}}}}]
+    samples = [{"t": 1.0, "stats": {"r1--r2": {"ab": {"frames_in": 10, "frames_out": 9, "bytes_out": 900,
+                                                      "drops": {"loss": 1}, "lateness_s": {"p50": 1e-5, "p99": 1e-4,
+                                                                                           "max": 2e-4, "samples": 9}}}}}]
     events = [EventRecord(0, "link-down", "link-down r1--r2", 20.0, 20.001, event=0, links=["r1--r2"], end_s=30.0),
               EventRecord(1, "link-down", "revert link-down r1--r2", 30.0, 30.0, event=0, links=["r1--r2"],
                           revert=True, closes=0)]
