@@ -7,14 +7,16 @@ import shlex
 import signal
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from ..errors import InputError, TestbedError, UsageError
-from ..faults import live
-from ..faults.registry import FAULT_KINDS
-from ..network import Network
+from ..scenario import live
 from ..topology.load import load_topology
 from ..topology.plan import make_plan
 from .jobs import Jobs, split_background
+
+if TYPE_CHECKING:
+    from ..network import Network
 
 HELP = """commands:
   NODE CMD [ARGS...]     run CMD inside NODE (e.g. school-a ping -c 3 internet); node names
@@ -182,7 +184,7 @@ def _fault(tb: Network, kind: str, rest: list[str]) -> int:
 
 def _dispatch(tb, cmd: str, rest: list[str]) -> int:
     plan = tb.plan
-    if cmd in FAULT_KINDS:
+    if cmd in live.KINDS:
         return _fault(tb, cmd, rest)
     if (hint := live.renamed(cmd)) is not None:
         raise UsageError(hint)
@@ -224,7 +226,7 @@ def _dispatch(tb, cmd: str, rest: list[str]) -> int:
     if cmd in plan.nodes:
         return tb.node(cmd).interactive(_node_argv(tb, cmd, rest))
     raise InputError(f'unknown command or node "{cmd}"; commands: nodes, links, pingall, converged, memory, '
-                     f"jobs, kill, help, exit; faults: {', '.join(FAULT_KINDS)}; nodes: {', '.join(plan.nodes)}")
+                     f"jobs, kill, help, exit; faults: {', '.join(live.KINDS)}; nodes: {', '.join(plan.nodes)}")
 
 
 def _node_argv(tb, node: str, rest: list[str]) -> list[str]:

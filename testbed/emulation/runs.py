@@ -99,7 +99,7 @@ def node_pid(net: RunningNetwork, node: str) -> int:
         raise UsageError(unknown(f"node of run {net.run_id}", node, net.nodes))
     if node in net.off:
         raise UsageError(f"{node} is powered off in run {net.run_id}: its links carry nothing and its "
-                         f"programs were stopped; power it on first (`power-on {node}` at the run's prompt)")
+                         f"programs were stopped; power it on first (`node-up {node}` at the run's prompt)")
     return net.nodes[node]
 
 

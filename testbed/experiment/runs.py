@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from .. import interrupts
 from ..errors import EmulationError
-from ..network import Network
 from ..scenario.model import Scenario
 from ..scenario.runner import Progress, RunResult, ScenarioRun
 from ..topology.plan import Plan
@@ -19,6 +18,7 @@ from .reuse import Way, decide
 
 if TYPE_CHECKING:
     from ..emulation.testbed import Testbed  # imports Mininet: at run time only where a network is built
+    from ..network import Network
 
 
 def run_on(tb: Network, sc: Scenario, plan: Plan, out: Path, seed: int, scale: float, *,

@@ -76,19 +76,19 @@ def test_ls_exec_vtysh_names_files_and_prompt_jobs():
         cp = _tb("exec", rid, "villag", "true")
         assert cp.returncode == 2 and 'did you mean "village"' in cp.stderr
 
-        # power-off at the prompt: the second terminal is told the node is off, and so is the prompt
-        up.stdin.write("power-off village\n")
+        # node-down at the prompt: the second terminal is told the node is off, and so is the prompt
+        up.stdin.write("node-down village\n")
         up.stdin.flush()
         deadline = time.monotonic() + 10
         while (cp := _tb("exec", rid, "village", "true")).returncode != 2:
             assert time.monotonic() < deadline, cp
             time.sleep(0.2)
-        assert "village is powered off" in cp.stderr and "power-on village" in cp.stderr, cp.stderr
+        assert "village is powered off" in cp.stderr and "node-up village" in cp.stderr, cp.stderr
         # then a background job, jobs, kill %3
-        out, err = up.communicate("village ping -c 1 web-a\npower-on village\nvillage ping -i 0.2 web-a &\n"
+        out, err = up.communicate("village ping -c 1 web-a\nnode-up village\nvillage ping -i 0.2 web-a &\n"
                                   "jobs\nkill %3\nexit\n", timeout=60)
         assert up.returncode == 0, err
-        assert "village is powered off" in err and "power-on village" in err, err
+        assert "village is powered off" in err and "node-up village" in err, err
         assert "[3] Running   village ping -i 0.2 web-a" in out, out
         assert "[1] Running   web-a python3 -m http.server" in out, out
         assert "[3] killed  village ping -i 0.2 web-a" in out, out

@@ -11,8 +11,8 @@ import pytest
 from fakenet import FakeNetwork
 
 from testbed.cli import up_cmd
-from testbed.faults import live
 from testbed.faults.registry import FAULT_KINDS
+from testbed.scenario import live
 from testbed.scenario.load import load_scenario
 from testbed.scenario.runner import ScenarioRun
 from testbed.topology.load import load_topology

@@ -16,21 +16,22 @@ from typing import TYPE_CHECKING, Any
 
 from .. import units
 from ..errors import InputError, TestbedError, UsageError
-from ..scenario.load import build_scenario
+from ..faults.base import FaultContext, Step, Undo
+from ..faults.registry import FAULT_KINDS, expand
 from ..yamlsource import Source, load_yaml
-from .base import FaultContext, Step, Undo
-from .registry import FAULT_KINDS, expand
+from .load import build_scenario
 
 if TYPE_CHECKING:
     from ..network import Network
-    from ..scenario.model import Scenario
     from ..topology.model import Topology
+    from .model import Scenario
 
 UNTIL_S = 600.0        # how far ahead a repeating kind (leo-handover, schedule, battery) is played by default
 SEED = 0               # a scenario's default seed: the prompt draws what a seedless scenario would
 NAMES = ("link", "node", "sector", "station")     # taken as typed: a node called "on" or "1" stays a name
 # the prompt's words before it spoke the scenario's: refused with the word to use instead
 RENAMED = {"power-off": "node-down", "power-on": "node-up"}
+KINDS = tuple(FAULT_KINDS)      # the words the prompt takes as faults: every registered kind
 
 
 def _order(kind: str) -> list[str]:
