@@ -9,9 +9,25 @@ import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from .units import shown_number
+
 JITTER_DISTRIBUTIONS = ("uniform", "normal", "pareto", "paretonormal")
 DEFAULT_QUEUE_PACKETS = 1000  # the same default limit netem uses
 QUEUE_DISCIPLINES = ("droptail", "codel", "fq_codel", "pie", "red")
+
+# Sane maxima, refused at load (topology/params.py) and by the engine (param_problems), so that a typo or
+# a fuzzed file is an error that names the limit instead of a queue no machine can hold.
+# A million packets is 1.5 GB of full-size frames, hundreds of times a real device's buffer (bufferbloat
+# studies go to a few thousand); a GiB is the same order in bytes.
+MAX_QUEUE_PACKETS = 1_000_000
+MAX_QUEUE_BYTES = 1 << 30
+# FQ-CoDel: Linux refuses more than 65536 flow queues and a quantum outside 256 B..1 MiB
+# (sch_fq_codel.c; a quantum of 0 would make the DRR round never hand out credit)
+MAX_FQ_FLOWS = 65536
+FQ_QUANTUM_RANGE = (256, 1 << 20)
+# PIE's gains: RFC 8033 uses alpha 0.125 and beta 1.25 Hz; a hundred already swings the drop
+# probability from 0 to 1 in one update, so more is a typo
+MAX_PIE_GAIN = 100.0
 
 
 @dataclass(frozen=True)
@@ -121,7 +137,9 @@ class DirectionParams:
 
 
 def _finite_at_least(v: Any, low: float) -> bool:
-    return isinstance(v, (int, float)) and math.isfinite(v) and v >= low
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v >= low                 # math.isfinite would overflow on a huge int
+    return isinstance(v, float) and math.isfinite(v) and v >= low
 
 
 def param_problems(p: DirectionParams) -> list[str]:
@@ -147,10 +165,11 @@ def param_problems(p: DirectionParams) -> list[str]:
             bad.append(f"loss_ge needs p, loss_good, loss_bad in [0, 1] and r in (0, 1], got {ge}")
     if p.jitter_dist not in JITTER_DISTRIBUTIONS:
         bad.append(f"jitter_dist must be one of {', '.join(JITTER_DISTRIBUTIONS)}, got {str(p.jitter_dist)[:40]!r}")
-    if p.queue_packets is not None and not _finite_at_least(p.queue_packets, 1):
-        bad.append(f"queue_packets must be >= 1 or None, got {p.queue_packets}")
-    if p.queue_bytes is not None and not _finite_at_least(p.queue_bytes, 1):
-        bad.append(f"queue_bytes must be >= 1 or None, got {p.queue_bytes}")
+    if p.queue_packets is not None and not (_finite_at_least(p.queue_packets, 1)
+                                            and p.queue_packets <= MAX_QUEUE_PACKETS):
+        bad.append(f"queue_packets must be 1..{MAX_QUEUE_PACKETS} or None, got {shown_number(p.queue_packets)}")
+    if p.queue_bytes is not None and not (_finite_at_least(p.queue_bytes, 1) and p.queue_bytes <= MAX_QUEUE_BYTES):
+        bad.append(f"queue_bytes must be 1..{MAX_QUEUE_BYTES} or None, got {shown_number(p.queue_bytes)}")
     return bad
 
 

@@ -21,6 +21,18 @@ from .topology.params import Problems, Spec
 Parser = Callable[[Any], Any]
 Path_ = tuple[Any, ...]      # a location inside the scenario file: ("events", 3, "link")
 
+# Sane maxima of the kinds' options, so a typo or a fuzzed file is an error naming the limit, not a run
+# that tries for ever. A count (packets sent, flaps, parallel streams) of a million is past any run: a
+# million packets at scapy's 0.1 s is 28 hours, a million flaps of 1 s down and 1 s up 23 days.
+MAX_COUNT = 1_000_000
+# The largest size an option takes is an HTTP object, made in memory and written to the run folder:
+# a GiB is 14 minutes at 10 Mbit/s; a datagram or ping payload cannot exceed 64 KiB anyway.
+MAX_OPTION_SIZE_B = 1 << 30
+# iperf3 refuses more than 128 parallel streams (its MAX_STREAMS)
+MAX_STREAMS = 128
+# the largest UDP or ICMP payload an IPv4 packet carries: 65535 minus the IP (20) and UDP/ICMP (8) headers
+MAX_DATAGRAM_B = 65507
+
 
 @dataclass(frozen=True)
 class Opt:
@@ -56,6 +68,16 @@ def size(v: Any) -> int:
     n = units.parse_size(v)
     if n <= 0:
         raise ValueError(f'expected a size above zero, got {excerpt(v)}')
+    if n > MAX_OPTION_SIZE_B:
+        raise ValueError(f"at most {MAX_OPTION_SIZE_B} bytes (1GiB), got {excerpt(v)}")
+    return n
+
+
+def datagram_size(v: Any) -> int:
+    """A size that must fit one IPv4 datagram's payload (UDP, ICMP)."""
+    n = size(v)
+    if n > MAX_DATAGRAM_B:
+        raise ValueError(f"at most {MAX_DATAGRAM_B} bytes (one IPv4 datagram's payload), got {excerpt(v)}")
     return n
 
 
@@ -79,7 +101,17 @@ def boolean(v: Any) -> bool:
 def positive_int(v: Any) -> int:
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise ValueError(f"expected a whole number of at least 1, got {excerpt(v)}")
+    if v > MAX_COUNT:
+        raise ValueError(f"at most {MAX_COUNT}, got {units.shown_number(v)}")
     return v
+
+
+def streams(v: Any) -> int:
+    """iperf3's parallel streams."""
+    n = positive_int(v)
+    if n > MAX_STREAMS:
+        raise ValueError(f"at most {MAX_STREAMS} parallel streams (iperf3's limit), got {n}")
+    return n
 
 
 def port(v: Any) -> int:

@@ -29,6 +29,16 @@ MAX_DURATION_S = 366 * 86400.0      # a year
 MAX_SIZE_B = 1 << 40                # 1 TiB
 
 
+def shown_number(v: object) -> str:
+    """A number as a message quotes it: huge integers as 1e+30, not thirty digits (or four hundred)."""
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10 ** 12:
+        try:
+            return f"{float(v):g}"
+        except OverflowError:
+            return f"a number of about {int(v.bit_length() * math.log10(2))} digits"
+    return repr(v)[:40]
+
+
 def _bounded(value: float, limit: float, text: object, what: str, shown: str) -> float:
     if not math.isfinite(value) or value > limit:
         raise ValueError(f"{what} above {shown} is not supported, got {excerpt(text)}")

@@ -21,7 +21,12 @@ import yaml
 from .. import units
 from ..errors import Problem, excerpt, unknown
 from ..linkparams import (
+    FQ_QUANTUM_RANGE,
     JITTER_DISTRIBUTIONS,
+    MAX_FQ_FLOWS,
+    MAX_PIE_GAIN,
+    MAX_QUEUE_BYTES,
+    MAX_QUEUE_PACKETS,
     QUEUE_DISCIPLINES,
     Aqm,
     DirectionParams,
@@ -44,12 +49,15 @@ _CODEL_KEYS = {"target": ("target_s", "duration"), "interval": ("interval_s", "d
 QUEUE_KEYS: dict[str, dict[str, tuple[str, str]]] = {
     "droptail": {},
     "codel": {**_AQM_COMMON, **_CODEL_KEYS},
-    "fq_codel": {**_AQM_COMMON, **_CODEL_KEYS, "flows": ("flows", "count"), "quantum": ("quantum", "size")},
+    "fq_codel": {**_AQM_COMMON, **_CODEL_KEYS, "flows": ("flows", "flows"), "quantum": ("quantum", "quantum")},
     "pie": {**_AQM_COMMON, "target": ("target_s", "duration"), "tupdate": ("tupdate_s", "duration"),
-            "alpha": ("alpha", "number"), "beta": ("beta", "number"), "max_burst": ("max_burst_s", "duration")},
-    "red": {**_AQM_COMMON, "min": ("min_packets", "count"), "max": ("max_packets", "count"),
-            "max_p": ("max_p", "percent"), "weight": ("weight", "number")},
+            "alpha": ("alpha", "gain"), "beta": ("beta", "gain"), "max_burst": ("max_burst_s", "duration")},
+    "red": {**_AQM_COMMON, "min": ("min_packets", "packets"), "max": ("max_packets", "packets"),
+            "max_p": ("max_p", "percent"), "weight": ("weight", "weight")},
 }
+# A link's one-way delay and jitter: the longest real hop (geostationary) is ~0.3 s and TCP gives up
+# after ~2 min; an hour still leaves room for store-and-forward experiments, and more is a typo.
+MAX_LINK_DELAY_S = 3600.0
 
 
 @dataclass
@@ -116,16 +124,26 @@ def _parse_rate(v: Any) -> float | None:
     return None if v in ("unlimited", "none") else units.parse_rate(v)
 
 
+def _queue_packets(n: int) -> int:
+    if n < 1:
+        raise ValueError(f"a queue holds at least 1 packet, got {n}")
+    if n > MAX_QUEUE_PACKETS:
+        raise ValueError(f"at most {MAX_QUEUE_PACKETS} packets, got {units.shown_number(n)}")
+    return n
+
+
 def _parse_queue(v: Any) -> tuple[str, int]:
+    """A queue's size: packets (`500`, `"500 packets"`) or bytes (`"64KB"`), within the maxima."""
     if isinstance(v, int) and not isinstance(v, bool):
-        if v < 1:
-            raise ValueError(f"a queue holds at least 1 packet, got {v}")
-        return ("packets", v)
+        return ("packets", _queue_packets(v))
     if isinstance(v, str) and v.strip().endswith(("packets", "p")):
         n = v.strip().rstrip("packets").strip()
         if n.isdigit() and int(n) >= 1:
-            return ("packets", int(n))
-    return ("bytes", units.parse_size(v))
+            return ("packets", _queue_packets(int(n)))
+    b = units.parse_size(v)
+    if b > MAX_QUEUE_BYTES:
+        raise ValueError(f"at most {MAX_QUEUE_BYTES} bytes (1GiB), got {excerpt(v)}")
+    return ("bytes", b)
 
 
 def _parse_count(v: Any) -> int:
@@ -134,12 +152,50 @@ def _parse_count(v: Any) -> int:
     return v
 
 
+def _count_at_most(limit: int, what: str) -> Callable[[Any], int]:
+    def parse(v: Any) -> int:
+        n = _parse_count(v)
+        if n > limit:
+            raise ValueError(f"at most {limit} {what}, got {units.shown_number(n)}")
+        return n
+    return parse
+
+
+def _parse_quantum(v: Any) -> int:
+    n = v if isinstance(v, int) and not isinstance(v, bool) else units.parse_size(v)
+    lo, hi = FQ_QUANTUM_RANGE
+    if not lo <= n <= hi:
+        raise ValueError(f"a quantum of {lo} to {hi} bytes (Linux's range), got {units.shown_number(n)}")
+    return n
+
+
+def _parse_gain(v: Any) -> float:
+    x = _parse_number(v)
+    if x > MAX_PIE_GAIN:
+        raise ValueError(f"at most {MAX_PIE_GAIN:g} (RFC 8033: alpha 0.125, beta 1.25), got {units.shown_number(v)}")
+    return x
+
+
+def _parse_weight(v: Any) -> float:
+    x = _parse_number(v)
+    if not 0 < x <= 1:
+        raise ValueError(f"an averaging weight above 0 and at most 1 (RED's default 0.002), got {units.shown_number(v)}")
+    return x
+
+
+def _parse_link_delay(v: Any) -> float:
+    s = units.parse_duration(v)
+    if s > MAX_LINK_DELAY_S:
+        raise ValueError(f"at most 1h on a link, got {excerpt(v)}")
+    return s
+
+
 def _parse_bytes(v: Any) -> int:
     return _parse_count(v) if isinstance(v, int) else units.parse_size(v)
 
 
 def _parse_number(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1e300:   # NaN and inf fail
         raise ValueError(f"expected a number >= 0, got {_kind(v)}")
     return float(v)
 
@@ -151,8 +207,9 @@ def _parse_bool(v: Any) -> bool:
 
 
 _AQM_PARSERS: dict[str, Callable[[Any], Any]] = {
-    "duration": units.parse_duration, "count": _parse_count, "number": _parse_number,
-    "percent": units.parse_percent, "bool": _parse_bool, "size": _parse_bytes,
+    "duration": units.parse_duration, "percent": units.parse_percent, "bool": _parse_bool,
+    "flows": _count_at_most(MAX_FQ_FLOWS, "flow queues (Linux's limit)"), "quantum": _parse_quantum,
+    "packets": _count_at_most(MAX_QUEUE_PACKETS, "packets"), "gain": _parse_gain, "weight": _parse_weight,
 }
 
 
@@ -274,7 +331,7 @@ def parse_block(pr: Problems, data: Any, path: tuple[Any, ...], allowed: tuple[s
         else:
             pr.add(path + ("medium",), unknown("medium", str(d["medium"]), PROPAGATION_S_PER_KM))
     if "hop_delay" in d and "hop_delay" in allowed:
-        hd = _value(pr, path + ("hop_delay",), units.parse_duration, d["hop_delay"])
+        hd = _value(pr, path + ("hop_delay",), _parse_link_delay, d["hop_delay"])
         if hd is not None:
             spec.meta["hop_delay"] = hd
     return spec
@@ -283,8 +340,8 @@ def parse_block(pr: Problems, data: Any, path: tuple[Any, ...], allowed: tuple[s
 def _parse_params(pr: Problems, d: dict[str, Any], path: tuple[Any, ...], base_dir: Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     simple: dict[str, tuple[str, Callable[[Any], Any]]] = {
-        "rate": ("rate_bps", _parse_rate), "delay": ("delay_s", units.parse_duration),
-        "jitter": ("jitter_s", units.parse_duration), "distribution": ("jitter_dist", _parse_distribution),
+        "rate": ("rate_bps", _parse_rate), "delay": ("delay_s", _parse_link_delay),
+        "jitter": ("jitter_s", _parse_link_delay), "distribution": ("jitter_dist", _parse_distribution),
         "corrupt": ("corrupt_prob", units.parse_percent), "duplicate": ("duplicate_prob", units.parse_percent),
         "reorder": ("reorder_prob", units.parse_percent), "mtu": ("mtu", _parse_mtu),
     }
