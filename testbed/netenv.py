@@ -8,6 +8,7 @@ docs/environment.md has the table and the reasons.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import platform
 import shutil
@@ -81,6 +82,17 @@ def _bytes(v: Any) -> int:
     return v
 
 
+def _address(v: Any) -> str:
+    """One IPv4 or IPv6 address (a resolver's): glibc's resolv.conf takes addresses, not names."""
+    try:
+        if isinstance(v, bool) or not isinstance(v, str):
+            raise ValueError
+        return str(ipaddress.ip_address(v))
+    except ValueError:
+        raise ValueError(f"expected the IP address of a DNS resolver you run (like 10.0.0.53), got {v!r}") \
+            from None
+
+
 @dataclass(frozen=True)
 class Setting:
     key: str                       # the YAML key under env:
@@ -120,8 +132,15 @@ SETTINGS: tuple[Setting, ...] = (
             "the root queueing discipline of every interface of ours: the kernel's own default; a new interface "
             "otherwise gets the host's net.core.default_qdisc, and hosts set fq (which paces every TCP flow, "
             "CUBIC too, smoothing the bursts the emulated link's queue would see) or fq_codel"),
+    Setting("dns", None, None, _address,
+            "the resolver a node's programs ask: none, so an unknown name or a reverse lookup fails at once "
+            "and node names come from the node's /etc/hosts; the host's resolver is not reachable from a "
+            "node, and asking it stalled every lookup 5 s"),
 )
 BY_KEY: dict[str, Setting] = {s.key: s for s in SETTINGS}
+# how each setting that is not a sysctl is applied
+HOW = {"offloads": "ethtool -K tso/gso/gro", "qdisc": "tc qdisc replace dev IF root",
+       "dns": "the node's own /etc/resolv.conf"}
 # global sysctls a namespace cannot pin: recorded in the manifest (docs/environment.md says why each
 # cannot change our results, or how little)
 HOST_ONLY_SYSCTLS = ("net.core.rmem_max", "net.core.wmem_max", "net.core.rmem_default", "net.core.wmem_default",
@@ -269,10 +288,10 @@ def host_info() -> dict[str, Any]:
 def table_markdown() -> str:
     """The settings as a markdown table (docs/environment.md is checked against it)."""
     rows = ["| env key | sysctl | pinned value | why |", "|---|---|---|---|"]
-    how = {"offloads": "ethtool -K tso/gso/gro", "qdisc": "tc qdisc replace dev IF root"}
     for s in SETTINGS:
-        val = ("off" if not s.default else "on") if s.key == "offloads" else s.default
-        rows.append(f"| `{s.key}` | {f'`{s.sysctl}`' if s.sysctl else how[s.key]} | `{val}` | {s.why} |")
+        val = ("off" if not s.default else "on") if s.key == "offloads" else \
+            "none" if s.default is None else s.default
+        rows.append(f"| `{s.key}` | {f'`{s.sysctl}`' if s.sysctl else HOW[s.key]} | `{val}` | {s.why} |")
     return "\n".join(rows)
 
 

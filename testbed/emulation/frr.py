@@ -39,6 +39,17 @@ def zebra_conf(node: PlanNode, log_path: Path) -> str:
         "!", ""])
 
 
+def vtysh_conf(node: PlanNode) -> str:
+    """The router's own vtysh.conf (mounted over /etc/frr/vtysh.conf in its node).
+
+    vtysh takes its prompt from its own `hostname`, else the machine's (every router would show
+    `vm#`), never from the daemons. Not integrated: the host's file usually says
+    `service integrated-vtysh-config`, with which `write memory` in a node would overwrite the
+    host's /etc/frr/frr.conf; without it each daemon saves its own file in the run folder.
+    """
+    return "\n".join([f"hostname {node.name}", "no service integrated-vtysh-config", ""])
+
+
 # ms: delay, initial hold, max hold. The first SPF after a quiet spell runs 200 ms after the change
 # (a cut reroutes well within a second); during a flood (bring-up of a district) the hold doubles up
 # to FRR's default maximum of 5 s, so a router runs SPF a handful of times instead of every 50 ms.
@@ -115,6 +126,7 @@ def write_configs(plan: Plan, node: PlanNode, folder: Path) -> RouterDaemons:
         raise EmulationError(f"FRR socket path too long for a unix socket: {folder}; use a shorter workdir")
     (folder / "zebra.conf").write_text(zebra_conf(node, folder / "zebra.log"))
     (folder / "ospfd.conf").write_text(ospfd_conf(plan, node, folder / "ospfd.log"))
+    (folder / "vtysh.conf").write_text(vtysh_conf(node))
     uid, gid = pwd.getpwnam("frr").pw_uid, grp.getgrnam("frr").gr_gid
     for p in [folder, *folder.iterdir()]:
         os.chown(p, uid, gid)

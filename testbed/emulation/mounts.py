@@ -1,5 +1,7 @@
-"""Private mounts inside nodes: /etc/hosts with every node's name, the router's FRR folder at
-/var/run/frr (so a bare `vtysh` reaches the node's own daemons), and per-node `files:` / `dirs:`.
+"""Private mounts inside nodes: name lookups (/etc/hosts with every node's name, /etc/resolv.conf,
+/etc/nsswitch.conf: topology/nameservice.py), the router's FRR folder at /var/run/frr (so a bare
+`vtysh` reaches the node's own daemons) and vtysh.conf (its prompt is the router's name), and
+per-node `files:` / `dirs:`.
 
 Each Mininet node already lives in a mount namespace of its own whose mounts are private
 (mnexec -n unshares it and marks / MS_PRIVATE), so a bind mount made there is seen by every
@@ -15,21 +17,55 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from ..errors import EmulationError
+from ..topology.nameservice import hosts_text, nsswitch_text, resolv_text
 from ..topology.plan import Plan
 
+__all__ = ["hosts_text", "name_files", "bind_many", "private_steps"]   # hosts_text: its old home
+
 FRR_RUN = Path("/var/run/frr")   # where vtysh (and the daemons' defaults) look for vty sockets
+VTYSH_CONF = Path("/etc/frr/vtysh.conf")   # vtysh reads it at start (FRR's sysconfdir on Debian)
 HOSTS = Path("/etc/hosts")
+RESOLV = Path("/etc/resolv.conf")
+NSSWITCH = Path("/etc/nsswitch.conf")
 
 
-def hosts_text(plan: Plan, run_id: str) -> str:
-    """An /etc/hosts naming every node that has an address (routers by their loopback)."""
-    lines = [f"# testbed run {run_id}: {plan.topology.name}", "127.0.0.1\tlocalhost",
-             "::1\tlocalhost ip6-localhost ip6-loopback"]
-    for name, pn in plan.nodes.items():
-        if pn.kind in ("switch", "sector") or not (pn.loopback or pn.addresses):
-            continue
-        lines.append(f"{plan.address_of(name)}\t{name}")
-    return "\n".join(lines) + "\n"
+def name_files(plan: Plan, run_id: str, folder: Path, host_nsswitch: Path = NSSWITCH
+               ) -> dict[str, list[tuple[Path, Path]]]:
+    """Write each node's name-lookup files into folder; {node: [(file, where it goes in the node)]}.
+
+    Nodes with the same resolver share one file. A target missing on this machine is left out (a
+    bind mount needs it, and making it would change the host), except resolv.conf for a node whose
+    env.dns names a resolver: that node could not use it, so it is an error.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def write(name: str, text: str) -> Path:
+        f = folder / name
+        f.write_text(text)
+        f.chmod(0o644)   # read by every program, whichever user it runs as
+        return f
+
+    hosts = write("hosts", hosts_text(plan, run_id))
+    try:
+        nss_host = host_nsswitch.read_text()
+    except OSError:
+        nss_host = None
+    out: dict[str, list[tuple[Path, Path]]] = {}
+    made: dict[str | None, tuple[Path, Path | None]] = {}
+    for name in plan.nodes:
+        dns = plan.topology.node_env(name).get("dns")
+        if dns not in made:
+            tag = "none" if dns is None else str(dns).replace(":", "_")
+            made[dns] = (write(f"resolv.conf.{tag}", resolv_text(dns, run_id)),
+                         None if nss_host is None else write(f"nsswitch.conf.{'dns' if dns else 'files'}",
+                                                             nsswitch_text(nss_host, dns is not None)))
+        resolv, nss = made[dns]
+        if dns is not None and not RESOLV.exists():
+            raise EmulationError(f'node "{name}": env.dns names a resolver, but this machine has no {RESOLV} '
+                                 "to put the node's own in place of (a bind mount needs one)")
+        files = [(hosts, HOSTS), (resolv, RESOLV)] + ([] if nss is None else [(nss, NSSWITCH)])
+        out[name] = [(src, dst) for src, dst in files if dst.exists()]
+    return out
 
 
 def bind_argv(node_pid: int, src: Path, dst: Path) -> list[str]:

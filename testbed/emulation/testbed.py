@@ -294,10 +294,9 @@ class Testbed:
             wait_batch(p, name)
 
     def _mount_private(self) -> None:
-        """Every node's /etc/hosts names all nodes, so programs resolve names with no rewriting."""
-        hosts = self.workdir / "hosts"
-        hosts.write_text(mounts.hosts_text(self.plan, self.run_id))
-        hosts.chmod(0o644)
+        """Every node's /etc/hosts names all nodes, so programs resolve names with no rewriting, and its
+        resolv.conf and nsswitch.conf never reach the host's resolver (topology/nameservice.py says why)."""
+        names = mounts.name_files(self.plan, self.run_id, self.workdir / "names")
         for name, node in self.nodes.items():
             topo_node = self.plan.topology.node(name)
             if topo_node.files or topo_node.dirs:
@@ -307,7 +306,9 @@ class Testbed:
                     d.chmod(0o755)   # a service running as another user reads its files through here
                 for step in mounts.private_steps(topo_node.files, topo_node.dirs, folder):
                     node.cmd(step, check=True)
-        mounts.bind_many((name, node.pid, hosts, mounts.HOSTS) for name, node in self.nodes.items())
+        # after files: (an overlay of /etc would hide binds made before it); a path files: gives stays the user's
+        mounts.bind_many((name, node.pid, src, dst) for name, node in self.nodes.items() for src, dst in names[name]
+                         if str(dst) not in dict(self.plan.topology.node(name).files))
 
     def _take_interfaces(self) -> None:
         """External nodes: save each host interface's state in the marker, then move it in."""
@@ -428,6 +429,9 @@ class Testbed:
         if fresh and mounts.FRR_RUN.is_dir():
             # a bare `vtysh` in this node (prompt, `testbed exec`) then reaches its own daemons
             mounts.bind_many((name, self.nodes[name].pid, self._daemons[name].dir, mounts.FRR_RUN)
+                             for name in fresh)
+        if fresh and mounts.VTYSH_CONF.is_file():   # vtysh's prompt: the router's name
+            mounts.bind_many((name, self.nodes[name].pid, self._daemons[name].path("vtysh.conf"), mounts.VTYSH_CONF)
                              for name in fresh)
         pending: dict[str, tuple[frr.RouterDaemons, subprocess.Popen, float]] = {}
         done, total = 0, 2 * len(todo)
