@@ -44,11 +44,11 @@ class HttpRunner(Runner):
         import random
         (www / "object.bin").write_bytes(random.Random(self.ctx.seed).randbytes(int(o["size"])))
         port = str(self.port())
+        self.output = self.out("downloads.jsonl")     # before anything can fail: result() reads it
         log_file = self.out("server.log")
         server = self.spawn(self.dst, [sys.executable, "-m", "http.server", port, "--bind", "0.0.0.0",
                                        "--directory", str(www)], log_file)
         self.require_listening(self.dst, self.port(), server, log_file.with_suffix(log_file.suffix + ".err"))
-        self.output = self.out("downloads.jsonl")
         self.started_at = self.ctx.now()
         url = f"http://{self.ctx.tb.address_of(self.dst)}:{port}/object.bin"
         self.spawn(self.src, [sys.executable, "-m", "testbed.traffic.httpget", url, "--interval", f"{o['interval']:g}",

@@ -105,6 +105,7 @@ class IperfRunner(Runner):
         sp, o = self.spec, self.spec.options
         port = str(self.port())
         self.server_out = self.out("server.json")
+        self.client_out = self.out("json")            # before anything can fail: result() reads both
         server = self.spawn(self.dst, ["iperf3", "-s", "-1", "-J", "-p", port], self.server_out)
         self.require_listening(self.dst, self.port(), server, self.server_out, timeout_s=3.0)
         dur = max(1, round(self.remaining_s() if sp.duration_s is None else
@@ -125,7 +126,6 @@ class IperfRunner(Runner):
                 argv += ["-b", str(int(o["rate"]))]
         if o.get("reverse"):
             argv.append("-R")
-        self.client_out = self.out("json")
         self.started_at = self.ctx.now()
         self.spawn(self.src, argv, self.client_out)
 
