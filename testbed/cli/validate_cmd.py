@@ -50,7 +50,7 @@ def _scenario(f: str) -> list[str]:
 
 def _topology(f: str) -> list[str]:
     topo = load_topology(f)
-    plan = make_plan(topo)
+    plan = make_plan(topo, routes_for=topo.external)   # every check but the routes: they never fail
     s = topo.summary()
     kinds = ", ".join(plural(v, k) for k, v in s["nodes"].items())
     return [f"{f}: ok ({s['name']}: {kinds}, {plural(s['links'], 'link')}, {s['routing']} routing)"] + [

@@ -8,9 +8,11 @@ unique per run, are the emulation layer's business.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Any, cast
+from heapq import heappop, heappush
+from itertools import count
+from typing import Any
 
 import networkx as nx
 
@@ -181,8 +183,12 @@ class _Pool:
         raise InputError([Problem(where.file, where.line, where.col, where.path, msg)])
 
 
-def make_plan(topo: Topology) -> Plan:
-    """Resolve a validated topology into a plan; address clashes raise InputError."""
+def make_plan(topo: Topology, routes_for: Collection[str] | None = None) -> Plan:
+    """Resolve a validated topology into a plan; address clashes raise InputError.
+
+    `routes_for` limits static routes to those nodes (None: every node). Routes never raise, and a static
+    network's routes grow with nodes squared, so `validate` asks only for what it shows (external ports).
+    """
     kinds = {n.name: n.kind for n in topo.nodes}
     problems: list[Problem] = []
     names = _interface_names(topo)
@@ -287,7 +293,7 @@ def make_plan(topo: Topology) -> Plan:
                                lk.unnumbered))
     pnodes = {n.name: PlanNode(n.name, n.kind, tuple(intfs[n.name]), (), loopbacks.get(n.name))
               for n in topo.nodes}
-    routes = static_routes(topo, pnodes, plinks, lans)
+    routes = static_routes(topo, pnodes, plinks, lans, only=routes_for)
     for name, rs in routes.items():
         if topo.routing == "ospf" and kinds[name] == "router":
             continue
@@ -373,14 +379,18 @@ def _lans(topo: Topology) -> tuple[dict[str, str], dict[str, list[str]]]:
 
 
 def static_routes(topo: Topology, nodes: dict[str, PlanNode], links: list[PlanLink],
-                  lans: list[Lan]) -> dict[str, list[Route]]:
+                  lans: list[Lan], only: Collection[str] | None = None) -> dict[str, list[Route]]:
     """Shortest paths over link costs; hosts never carry transit traffic.
 
     A node whose every remote destination leaves through one next hop gets a default route.
+    `only` limits the nodes that get routes (None: all). One shortest-path tree per source that keeps
+    each vertex's first hops, never a path per pair, so a 2,000-router chain plans in seconds (issue 24).
     """
     kinds = {n.name: n.kind for n in topo.nodes}
     unnumbered = {lk.name for lk in links if lk.unnumbered}
-    g: nx.DiGraph[str] = nx.DiGraph()  # vertices: non-switch nodes and "lan:<name>"; edges keep the cheapest link
+    # vertices: non-switch nodes and "lan:<name>"; adj[u][v] = (cost, u's interface), the cheapest link kept.
+    # A dict keeps networkx's DiGraph order (first link seen first), which decides ties as before.
+    adj: dict[str, dict[str, tuple[float, PlanIntf]]] = {}
     for lk in links:
         if not lk.up:
             continue
@@ -390,9 +400,10 @@ def static_routes(topo: Topology, nodes: dict[str, PlanNode], links: list[PlanLi
         if ua == ub:
             continue
         for u, v, iu in ((ua, ub, lk.a), (ub, ua, lk.b)):
-            if g.has_edge(u, v) and g[u][v]["weight"] <= lk.cost:
+            out_u, _ = adj.setdefault(u, {}), adj.setdefault(v, {})
+            if v in out_u and out_u[v][0] <= lk.cost:
                 continue
-            g.add_edge(u, v, weight=lk.cost, intf=iu)
+            out_u[v] = (lk.cost, iu)
     # destinations: subnet -> vertices attached to it
     dests: dict[str, set[str]] = {}
     for lk in links:
@@ -403,68 +414,110 @@ def static_routes(topo: Topology, nodes: dict[str, PlanNode], links: list[PlanLi
     for name, pn in nodes.items():
         if pn.loopback:
             dests.setdefault(pn.loopback, set()).add(name)
+    ordered = [(subnet, sorted(targets)) for subnet, targets in sorted(dests.items())]
     out: dict[str, list[Route]] = {}
     for src in (n for n in nodes if kinds[n] not in LAN_KINDS):
-        if src not in g:
+        if only is not None and src not in only:
+            continue
+        if src not in adj:
             out[src] = []
             continue
         if topo.routing == "ospf" and kinds[src] == "router":
             continue  # OSPF routes routers; only end nodes need static routes
-        # end nodes are never transit: edges into them are hidden (a weight of None), cheaper than a subgraph
-        # without a target networkx returns (distances, paths) dicts; its stubs also allow the targeted form
-        dist, paths = cast(tuple[dict[str, float], dict[str, list[str]]],
-                           nx.single_source_dijkstra(g, src, weight=_no_transit(kinds)))
+        dist, first, second = _tree(adj, kinds, src)
         own = {i.address and str(ipaddress.ip_interface(i.address).network) for i in nodes[src].interfaces}
         own.add(nodes[src].loopback)
+        via_of: dict[tuple[str, str], tuple[str | None, PlanIntf]] = {}
         routes: list[Route] = []
-        for subnet, targets in sorted(dests.items()):
+        for subnet, targets in ordered:
             if subnet in own:
                 continue
-            best = None
+            best: tuple[float, str, str | None] | None = None
             for t in targets:
                 # a host can be a destination even though it is never transit
-                cand = _path_to(g, kinds, dist, paths, src, t)
+                cand = _hop_to(adj, kinds, dist, first, second, src, t)
                 if cand and (best is None or cand[0] < best[0]):
                     best = cand
             if best is None:
                 continue
-            cost, path = best
-            first = path[1]
-            intf = g[src][first]["intf"]
-            hop = path[2] if first.startswith("lan:") else first
-            via = _address_towards(nodes[hop], intf, first)
+            cost, hop1, hop2 = best
+            hop = hop2 if hop1.startswith("lan:") else hop1
+            if hop is None:
+                continue
+            if (key := (hop1, hop)) not in via_of:
+                intf = adj[src][hop1][1]
+                via_of[key] = (_address_towards(nodes[hop], intf, hop1), intf)
+            via, intf = via_of[key]
             if via:
                 routes.append(Route(subnet, via, intf.name, cost, intf.link in unnumbered))
         if kinds[src] in END_KINDS and routes and len({(r.via, r.dev) for r in routes}) == 1:
             routes = [Route("default", routes[0].via, routes[0].dev, 0.0, routes[0].onlink)]
         gw = topo.node(src).gateway
         if gw and kinds[src] == "host":
-            for intf in nodes[src].interfaces:
-                via = _address_towards(nodes[gw], intf, f"lan:{intf.lan}" if intf.lan else gw)
-                if via:
-                    routes = [r for r in routes if r.dest != "default"] + [Route("default", via, intf.name, 0.0)]
+            for pi in nodes[src].interfaces:
+                gw_via = _address_towards(nodes[gw], pi, f"lan:{pi.lan}" if pi.lan else gw)
+                if gw_via:
+                    routes = [r for r in routes if r.dest != "default"] + [Route("default", gw_via, pi.name, 0.0)]
                     break
         out[src] = routes
     return out
 
 
-def _no_transit(kinds: dict[str, str]) -> Callable[[str, str, dict[str, Any]], float | None]:
-    def weight(u: str, v: str, d: dict[str, Any]) -> float | None:
-        return None if kinds.get(v) in END_KINDS else float(d["weight"])
-    return weight
+def _tree(adj: dict[str, dict[str, tuple[float, PlanIntf]]], kinds: dict[str, str],
+          src: str) -> tuple[dict[str, float], dict[str, str], dict[str, str | None]]:
+    """Dijkstra from `src`: distances, and each vertex's first and second hop on its path.
+
+    End nodes are never transit, so no edge leads into one. Ties go as in networkx's
+    single_source_dijkstra (the last strictly better relaxation wins, the heap breaks ties by push
+    order), so the routes are those the per-pair paths gave.
+    """
+    dist: dict[str, float] = {}
+    seen: dict[str, float] = {src: 0}
+    pred: dict[str, str] = {}
+    c = count()
+    fringe: list[tuple[float, int, str]] = [(0, next(c), src)]
+    while fringe:
+        d, _, v = heappop(fringe)
+        if v in dist:
+            continue
+        dist[v] = d
+        for u, (w, _i) in adj[v].items():
+            if u in dist or kinds.get(u) in END_KINDS:
+                continue
+            du = d + float(w)   # as networkx's weight function gave it
+            if u not in seen or du < seen[u]:
+                seen[u] = du
+                heappush(fringe, (du, next(c), u))
+                pred[u] = v
+    first: dict[str, str] = {}
+    second: dict[str, str | None] = {}
+    for v in dist:          # settled in order, so a vertex's predecessor is done before it
+        if v == src:
+            continue
+        p = pred[v]
+        if p == src:
+            first[v], second[v] = v, None
+        else:
+            first[v], second[v] = first[p], (second[p] if second[p] is not None else v)
+    return dist, first, second
 
 
-def _path_to(g: nx.DiGraph[str], kinds: dict[str, str], dist: dict[str, Any], paths: dict[str, Any], src: str,
-             target: str) -> tuple[float, list[str]] | None:
+def _hop_to(adj: dict[str, dict[str, tuple[float, PlanIntf]]], kinds: dict[str, str], dist: dict[str, float],
+            first: dict[str, str], second: dict[str, str | None], src: str,
+            target: str) -> tuple[float, str, str | None] | None:
+    """(cost, first hop, second hop) of the best path from `src` to `target`, or None."""
     if target in dist and target != src:
-        return dist[target], paths[target]
-    if target in g and kinds.get(target) in END_KINDS:  # an end node: reach it through a transit neighbour
-        best = None
-        for pred in g.predecessors(target):
+        return dist[target], first[target], second[target]
+    if target in adj and kinds.get(target) in END_KINDS:  # an end node: reach it through a transit neighbour
+        best: tuple[float, str, str | None] | None = None
+        for pred in adj[target]:   # links are symmetric: target's neighbours are its predecessors
             if pred in dist:
-                c = dist[pred] + g[pred][target]["weight"]
+                c = dist[pred] + adj[pred][target][0]
                 if best is None or c < best[0]:
-                    best = (c, paths[pred] + [target])
+                    if pred == src:
+                        best = (c, target, None)
+                    else:
+                        best = (c, first[pred], second[pred] if second[pred] is not None else target)
         return best
     return None
 
