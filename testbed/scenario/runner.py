@@ -162,6 +162,7 @@ class ScenarioRun:
         self.readiness: dict[str, Any] = {}
         self.memory: dict[str, Any] = {}
         self.start_errors: dict[str, str] = {}     # optional flow -> why it could not start
+        self.power: dict[str, list[tuple[float, float]]] = {}     # node -> state of charge series
 
     def _report(self, kind: str, t: float, text: str = "", rates: dict[str, float] | None = None) -> None:
         try:
@@ -173,7 +174,7 @@ class ScenarioRun:
         sc = self.sc
         raw = self.out_dir / "raw"
         raw.mkdir(parents=True, exist_ok=True)
-        host = getattr(self.tb, "host", None) or host_info()    # taken by the testbed before it changed anything
+        host = self.tb.host or host_info()    # taken by the testbed before it changed anything
         t_settle = time.monotonic()
         # until the timeline starts, scenario t=0 is "now": a Ctrl-C while settling still writes results
         ctx = RunContext(self.tb, raw, time.time(), time.monotonic(), self.seed, sc.duration_s)
@@ -277,8 +278,8 @@ class ScenarioRun:
         self._report("end", elapsed, status)
         return RunResult(sc, status, self.seed, self.time_scale, flows, verdicts, self.events,
                          collector.samples if collector else [], ctx.commands, ctx.t0_wall, elapsed, error,
-                         dict(self.timings, **getattr(self.tb, "timings", {})),
-                         list(routes.changes) if routes else [], host, broken, getattr(self, "power", {}),
+                         dict(self.timings, **self.tb.timings),
+                         list(routes.changes) if routes else [], host, broken, self.power,
                          readiness=self.readiness, memory=self.memory)
 
     def _log_event(self, scheduled: float, fired: float, st: Step, kind: str, error: str | None = None,
