@@ -171,20 +171,7 @@ def format_quantity(v: float | None, unit: str) -> str:
 
 
 # ---- for people (reports): three significant digits and a space before the unit: "27.7 Mbit/s", "4.2 ms"
-
-# A metric series (rtt, throughput, loss, ...) -> the unit people read it in, and the factor from the SI
-# value results hold (seconds, bit/s, fractions). Both reports take their axis and table units from here.
-SERIES_UNITS: dict[str, tuple[str, float]] = {
-    "throughput": ("Mbit/s", 1e-6), "rtt": ("ms", 1e3), "delay": ("ms", 1e3), "delay_back": ("ms", 1e3),
-    "jitter": ("ms", 1e3), "loss": ("%", 100.0), "probe_loss": ("%", 100.0), "failed": ("%", 100.0),
-    "fetch_time": ("s", 1.0), "outage": ("s", 1.0),
-}
-
-
-def series_unit(series: str) -> tuple[str, float]:
-    """(unit, factor) for a series such as `rtt` or `loss`; ("", 1) when it has no unit (MOS, counts)."""
-    return SERIES_UNITS.get(series, ("", 1.0))
-
+# (the unit each metric is shown in is declared with the metric: testbed.traffic.metrics.series_unit)
 
 def human_rate(bps: float | None) -> str:
     if bps is None:

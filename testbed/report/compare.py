@@ -15,16 +15,23 @@ from dataclasses import dataclass
 
 from .. import stats, units
 from ..stats import CountBand, NoiseBand
+from ..traffic.metrics import higher_is_better
 from .bundle import RunData
 
+
+def _better_higher(metric: str) -> bool:
+    # the direction is declared with the metric (traffic/kinds.py); each of these has one
+    return bool(higher_is_better(metric))
+
+
 FLOW_METRICS: tuple[tuple[str, str, Callable[[float | None], str], bool], ...] = (
-    # (stats key, what, formatter, higher is better)
-    ("throughput_mean_bps", "mean throughput", units.human_rate, True),
-    ("throughput_min_bps", "worst interval throughput", units.human_rate, True),
-    ("loss_fraction", "probes lost", units.human_fraction, False),
-    ("outage_s", "longest outage (consecutive lost probes)", units.human_duration, False),
-    ("rtt_p50_s", "median {rtt}", units.human_duration, False),
-    ("rtt_p95_s", "95th percentile {rtt}", units.human_duration, False),
+    # (stats key, what, formatter, higher is better: that of the metric it is a statistic of)
+    ("throughput_mean_bps", "mean throughput", units.human_rate, _better_higher("throughput")),
+    ("throughput_min_bps", "worst interval throughput", units.human_rate, _better_higher("throughput")),
+    ("loss_fraction", "probes lost", units.human_fraction, _better_higher("probe_loss")),
+    ("outage_s", "longest outage (consecutive lost probes)", units.human_duration, _better_higher("outage")),
+    ("rtt_p50_s", "median {rtt}", units.human_duration, _better_higher("rtt")),
+    ("rtt_p95_s", "95th percentile {rtt}", units.human_duration, _better_higher("rtt")),
 )
 
 # how far a single run's value moves between two runs of the same seed on this project's machines

@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import units
 from ..errors import InputError
+from ..traffic.metrics import series_unit
 from .plots import styled, subplots, to_png_b64
 from .render_html import badge, figure, kv, page, table
 
@@ -24,9 +25,11 @@ def _num(v: Any) -> float | None:
 
 def display_unit(metric: str) -> tuple[str, float]:
     """(unit, factor) for a metric name such as `bulk.throughput.mean` or `probe.probe_loss`: its series'
-    (units.SERIES_UNITS); ("", 1) when it has no unit (MOS, counts)."""
+    (traffic.metrics.series_unit); ("", 1) when it has no unit (MOS, counts, the statistic `count`)."""
     parts = metric.split(".")
-    return units.series_unit(parts[1] if len(parts) > 1 else "")
+    if parts[-1] == "count":     # a number of samples, whatever the series' unit
+        return "", 1.0
+    return series_unit(parts[1] if len(parts) > 1 else "")
 
 
 def shown(metric: str, v: float | None, fmt: str = ".4g") -> str:

@@ -20,17 +20,11 @@ from typing import Any
 
 from .. import units
 from ..errors import InputError
-from ..results.contract import METRIC_UNITS
 from ..stats import NoiseBand
+from ..traffic import metrics as metric_table
+from ..traffic.kinds import DURATION, FRACTION, NUMBER, RATE
 from .compare import NOISE, NOISE_RULE, Delta, compare_values
 
-RATE, DURATION, FRACTION, NUMBER = "rate", "duration", "fraction", "number"     # units.human's kinds
-# the kind of each series metric, from results.json's units (`<flow>.probe_loss` is a fraction)
-UNIT_KINDS: dict[str, str] = {m: {"bit/s": RATE, "s": DURATION, "fraction": FRACTION}.get(u, NUMBER)
-                              for m, u in METRIC_UNITS.items()} | {"probe_loss": FRACTION}
-HIGHER_IS_BETTER = {"throughput", "mos", "mos_back", "answered"}
-LOWER_IS_BETTER = {"rtt", "delay", "jitter", "loss", "probe_loss", "fetch_time", "failed", "delay_back",
-                   "jitter_back", "loss_back", "retransmits"}
 # the noise band of a metric by its unit kind (single-run bands; sets of runs use only the absolute floor)
 UNIT_BANDS: dict[str, NoiseBand] = {
     RATE: NOISE["throughput_mean_bps"],
@@ -111,9 +105,9 @@ def metric_style(metric: str) -> tuple[Callable[[float | None], str], bool | Non
     `<flow>.<metric>.<stat>` or `<flow>.probe_loss`."""
     parts = metric.split(".")
     name = parts[1] if len(parts) >= 2 else ""
-    unit = NUMBER if parts[-1] == "count" else UNIT_KINDS.get(name, NUMBER)
-    better = None if parts[-1] == "count" else True if name in HIGHER_IS_BETTER else \
-        False if name in LOWER_IS_BETTER else None
+    # a metric's unit kind and direction are declared with it (traffic/kinds.py); a count of samples has neither
+    unit = NUMBER if parts[-1] == "count" else metric_table.unit_kind(name)
+    better = None if parts[-1] == "count" else metric_table.higher_is_better(name)
     return (lambda v: units.human(v, unit)), better, UNIT_BANDS[unit]
 
 

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import blended_transform_factory
 
-from .. import units
+from ..traffic import metrics
 from .bundle import Event, LinkDirection, RunData
 
 RUN_STYLES = ({"ls": "-", "alpha": 0.95}, {"ls": "--", "alpha": 0.95})   # first run solid, second dashed
@@ -166,6 +166,9 @@ def timeseries_figure(runs: Runs, metric: str) -> str | None:
     events = _all_events(runs)
     for i, (name, ax) in enumerate(zip(names, axes[:, 0], strict=True)):
         mark_events(ax, events, label_them=(i == 0))
+        f0 = next((f for _, r in runs for f in r.flows if f.name == name), None)
+        one_way = bool(f0 and f0.rtt_is_one_way)
+        unit, scale = metrics.series_unit(metric if metric == "throughput" else "delay" if one_way else "rtt")
         lo_hi: list[float] = []
         for k, (label, r) in enumerate(runs):
             f = next((f for f in r.flows if f.name == name), None)
@@ -173,7 +176,6 @@ def timeseries_figure(runs: Runs, metric: str) -> str | None:
             if not s:
                 continue
             color = RUN_COLORS[k % 2] if len(runs) > 1 else PALETTE[i % len(PALETTE)]
-            scale = 1e-6 if metric == "throughput" else 1e3
             # a gap (lost probe, missing interval) breaks the line instead of bridging the outage
             xs = list(s.t_s)
             ys = [v * scale if v is not None else float("nan") for v in s.values]
@@ -191,40 +193,32 @@ def timeseries_figure(runs: Runs, metric: str) -> str | None:
                     ax.plot(lost, [0.03 + 0.05 * k] * len(lost), "x", color=color, ms=5, transform=tr,
                             label=f"{tag}lost probe ({len(lost)})")
         if metric == "throughput":
-            ax.set_ylabel("throughput (Mbit/s)")
+            ax.set_ylabel(f"throughput ({unit})")
             ax.set_ylim(bottom=0)
         else:
-            f0 = next((f for _, r in runs for f in r.flows if f.name == name), None)
-            ax.set_ylabel("one-way delay (ms)" if f0 and f0.rtt_is_one_way else "round-trip time (ms)")
+            ax.set_ylabel(f"one-way delay ({unit})" if one_way else f"round-trip time ({unit})")
             pos = [v for v in lo_hi if v > 0]
             if pos and max(pos) / min(pos) > 20:
                 ax.set_yscale("log")   # a 4 ms fiber path and a 600 ms satellite path on one readable axis
                 ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        f0 = next((f for _, r in runs for f in r.flows if f.name == name), None)
         route = f" — {f0.src} → {f0.dst}" if f0 and f0.src and f0.dst else ""
         ax.set_title(f"{name}{route}", loc="left", fontsize=11, pad=28 if i == 0 else 6)
         ax.legend(loc="upper right", framealpha=0.9)
     return _finish_time_panels(fig, axes, runs)
 
 
-# the metrics worth a plot of their own -> what the axis says (its unit and scale: units.SERIES_UNITS)
-OTHER_METRICS = {
-    "mos": "MOS (1 bad – 5 excellent)", "mos_back": "MOS, the way back (1 bad – 5 excellent)",
-    "fetch_time": "page fetch time", "jitter": "jitter", "loss": "loss", "failed": "failed downloads",
-    "retransmits": "TCP retransmits per interval",
-}
-
-
 @styled
 def other_metrics_figure(runs: Runs) -> str | None:
-    """One panel per (flow, metric) among OTHER_METRICS, fault events marked: what a VoIP call or a web
-    user would feel beside throughput and delay."""
+    """One panel per (flow, metric) that its kind declares a panel for (traffic/kinds.py: `plot`), fault events
+    marked: what a VoIP call or a web user would feel beside throughput and delay."""
     panels: list[tuple[str, str]] = []
+    labels: dict[tuple[str, str], str] = {}
     for _, r in runs:
         for f in r.flows:
-            for m in OTHER_METRICS:
+            for m, axis in metrics.panels(f.kind).items():
                 if m in f.other and (f.name, m) not in panels:
                     panels.append((f.name, m))
+                    labels[f.name, m] = axis
     if not panels:
         return None
     fig, axes = subplots(len(panels), 1, figsize=(WIDTH_IN, 2.4 * len(panels) + 0.6), sharex=True,
@@ -232,8 +226,8 @@ def other_metrics_figure(runs: Runs) -> str | None:
     events = _all_events(runs)
     for i, ((name, metric), ax) in enumerate(zip(panels, axes[:, 0], strict=True)):
         mark_events(ax, events, label_them=(i == 0))
-        unit, scale = units.series_unit(metric)
-        ylabel = f"{OTHER_METRICS[metric]} ({unit})" if unit else OTHER_METRICS[metric]
+        unit, scale = metrics.series_unit(metric)
+        ylabel = f"{labels[name, metric]} ({unit})" if unit else labels[name, metric]
         for k, (label, r) in enumerate(runs):
             f = next((f for f in r.flows if f.name == name), None)
             s = f.other.get(metric) if f else None

@@ -21,6 +21,10 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 from ..errors import InputError, Problem
 
+# the unit of each flow series metric (values in results.json are in this unit): declared with the metric on
+# its traffic kind (traffic/kinds.py), named here because it is part of the contract
+from ..traffic.metrics import METRIC_UNITS as METRIC_UNITS
+
 RESULTS_SCHEMA = "testbed.results/2"
 MANIFEST_SCHEMA = "testbed.manifest/1"
 EXPERIMENT_SCHEMA = "testbed.experiment/1"    # experiment/sweep.py writes it
@@ -33,14 +37,6 @@ JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSO
 Opaque = dict[str, Any]
 
 Status = Literal["passed", "failed", "interrupted", "error", "broken"]
-
-# unit of each flow series metric (values in results.json are in this unit)
-METRIC_UNITS: dict[str, str] = {
-    "throughput": "bit/s", "rtt": "s", "delay": "s", "jitter": "s", "loss": "fraction", "mos": "MOS 1-5",
-    "fetch_time": "s", "failed": "fraction", "retransmits": "count", "exit_code": "number", "runtime": "s",
-    "sent": "count", "answered": "fraction",
-    "delay_back": "s", "jitter_back": "s", "loss_back": "fraction", "mos_back": "MOS 1-5",
-}
 
 # Event kinds that are no fault: flow starts and stops, a Python scenario's own calls, the run's end.
 NOT_FAULTS = ("traffic", "script", "interrupt", "error", "broken")

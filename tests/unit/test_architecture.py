@@ -34,11 +34,11 @@ LAYERS: dict[str, set[str]] = {
     "engine": {"errors", "units", "linkparams", "textfile", "probe", "procs"},
     "traffic": {"errors", "units", "options", "stats", "probe", "procs"},
     "faults": {"errors", "units", "linkparams", "options", "topology", "energy"},
-    "results": {"errors", "textfile", "netenv", "stats"},    # the runner's types under TYPE_CHECKING only
+    "results": {"errors", "textfile", "netenv", "stats", "traffic"},  # traffic: the metric table; runner types only
     "scenario": {"errors", "units", "yamlsource", "topology", "options", "network", "traffic", "faults", "results",
                  "stats", "netenv", "interrupts"},
     "viz": {"errors", "units", "linkparams", "topology"},
-    "report": {"errors", "units", "textfile", "topology", "viz", "results", "stats"},
+    "report": {"errors", "units", "textfile", "topology", "viz", "results", "stats", "traffic"},
     "emulation": {"errors", "units", "linkparams", "topology", "network", "engine", "netenv", "probe", "procs",
                   "interrupts"},
     "experiment": {"errors", "units", "linkparams", "yamlsource", "topology", "scenario", "traffic", "results",
