@@ -34,8 +34,8 @@ EXIT_CODES: dict[str, int] = {"passed": 0, "failed": 1, "error": 4, "broken": 4,
 
 def worst(statuses: Sequence[str]) -> Status:
     """The worst of some statuses by ORDER; an unknown status counts as "error"."""
-    known = [s if s in ORDER else "error" for s in statuses]
-    return min(known, key=ORDER.index) if known else "error"   # type: ignore[return-value]
+    known: list[Status] = [next((o for o in ORDER if o == s), "error") for s in statuses]
+    return min(known, key=ORDER.index) if known else "error"
 
 
 @dataclass(frozen=True)
