@@ -97,13 +97,13 @@ _MOS = Metric("mos", SCORE, True, "mean opinion score (ITU-T G.107 E-model, 1 ba
 
 TRAFFIC_KINDS: dict[str, TrafficKind] = {k.name: k for k in (
     TrafficKind("tcp", "bulk TCP transfer with iperf3 (-J): congestion control, parallel streams, reverse",
-                "pair", {"cc": Opt(o.text), "parallel": Opt(o.positive_int, 1), "reverse": Opt(o.boolean, False),
+                "pair", {"cc": Opt(o.text), "parallel": Opt(o.streams, 1), "reverse": Opt(o.boolean, False),
                          "rate": Opt(o.rate), "port": Opt(o.port)},
                 (Metric("throughput", BIT_RATE, True, "goodput at the receiver in each iperf3 interval (1 s)"),
                  Metric("retransmits", COUNT, False, "TCP segments the sender retransmitted in each interval",
                         plot="TCP retransmits per interval"))),
     TrafficKind("udp", "constant-rate UDP with iperf3 (-u): loss and jitter seen by the receiver",
-                "pair", {"rate": Opt(o.rate, 1e6), "size": Opt(o.size, 1200), "reverse": Opt(o.boolean, False),
+                "pair", {"rate": Opt(o.rate, 1e6), "size": Opt(o.datagram_size, 1200), "reverse": Opt(o.boolean, False),
                          "port": Opt(o.port)},
                 (Metric("throughput", BIT_RATE, True, "rate received in each iperf3 interval (1 s)"),
                  Metric("loss", SHARE, False, "fraction of the datagrams sent in each interval that the receiver "
@@ -112,7 +112,7 @@ TRAFFIC_KINDS: dict[str, TrafficKind] = {k.name: k for k in (
                         "interval", plot="jitter"))),
     TrafficKind("ping", "ICMP echo with fping: every reply's RTT with its timestamp",
                 "pair", {"interval": Opt(o.positive_duration, 0.1), "timeout": Opt(o.positive_duration, 1.0),
-                         "size": Opt(o.size, 56)},
+                         "size": Opt(o.datagram_size, 56)},
                 (Metric("rtt", DELAY, False, "round-trip time of each answered probe, at its send time"),
                  Metric("loss", SHARE, False, "1 for each probe lost, 0 for each answered, at its send time: the "
                         "mean is the fraction lost", plot="loss")),
@@ -126,7 +126,7 @@ TRAFFIC_KINDS: dict[str, TrafficKind] = {k.name: k for k in (
                  Metric("failed", SHARE, False, "1 for each download that failed (error, status, short body), 0 "
                         "for each completed: the mean is the fraction failed", plot="failed downloads"))),
     TrafficKind("voip", "RTP-like UDP at a fixed interval, both ways: one-way delay, loss, jitter, MOS (E-model)",
-                "pair", {"interval": Opt(o.positive_duration, 0.02), "size": Opt(o.size, 172),
+                "pair", {"interval": Opt(o.positive_duration, 0.02), "size": Opt(o.datagram_size, 172),
                          "codec": Opt(o.one_of("g711", "g729"), "g711"), "port": Opt(o.port),
                          "two_way": Opt(o.boolean, True)},
                 (_DELAY, _JITTER, _LOSS, _MOS, _back(_DELAY), _back(_JITTER), _back(_LOSS),

@@ -96,7 +96,11 @@ def test_the_engine_refuses_what_the_loader_refuses() -> None:
 @pytest.mark.parametrize(("kind", "option", "col", "key", "message"), [
     ("tcp", "parallel: 10000000000000", 44, "parallel", "at most 1000000, got 1e+13"),
     ("http", "size: 5GiB", 41, "size", 'at most 1073741824 bytes (1GiB), got "5GiB"'),
-    ("udp", "size: 2TiB", 40, "size", "expected a size like"),     # past units' own 1 TiB: not even a size
+    ("udp", "size: 2000GB", 40, "size", "a size above 1TiB is not supported"),     # past units' own limit
+    ("tcp", "parallel: 200", 44, "parallel", "at most 128 parallel streams (iperf3's limit), got 200"),
+    ("udp", "size: 64KiB", 40, "size", 'at most 65507 bytes (one IPv4 datagram\'s payload), got "64KiB"'),
+    ("ping", "size: 100KB", 41, "size", 'at most 65507 bytes (one IPv4 datagram\'s payload), got "100KB"'),
+    ("voip", "size: 1MB", 41, "size", 'at most 65507 bytes (one IPv4 datagram\'s payload), got "1MB"'),
 ])
 def test_traffic_option_bounds_are_located_and_named(tmp_path: Path, kind: str, option: str, col: int, key: str,
                                                      message: str) -> None:
