@@ -6,13 +6,14 @@ TESTBED_BENCH_SOLAR_SCALES="0.0008 0.01" (default) chooses the scales. Needs the
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from testbed.results.documents import read_results
 
 TITLE = "Solar tower, 24 h of clock time, compressed (scenarios/solar-tower-24h.yaml)"
 ROOT = Path(__file__).resolve().parents[1]
@@ -25,7 +26,7 @@ def _one(scale: float, out: Path) -> dict:
                          "--time-scale", str(scale), "-q"], capture_output=True, text=True,
                         timeout=86400 * scale + 600, cwd=ROOT)
     wall = time.monotonic() - t0
-    res = json.loads((out / "results.json").read_text())
+    res = read_results(out)
     battery = [e for e in res["events"] if e["kind"] == "battery"]
     hour = 3600 * scale
     soc = res["power"]["soc"].get("tower", [])

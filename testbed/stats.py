@@ -9,7 +9,7 @@ their means, and the Mann-Whitney U test is reported beside it (it assumes no no
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 PERCENTILE_METHOD = "linear interpolation between closest ranks (Hyndman-Fan type 7, numpy's default)"
@@ -206,6 +206,26 @@ def judge(a: Sequence[float], b: Sequence[float], higher_is_better: bool, band: 
     if not band.exceeded(ma, mb):
         return "same", how
     return ("better" if (mb > ma) == higher_is_better else "worse"), how
+
+
+def longest_outage(probes: Iterable[tuple[float, bool]]) -> float | None:
+    """Longest time without an answered probe, from (send time, answered) pairs: from the first unanswered
+    probe of a run to the next answered one (or the last probe sent). None when no probe was sent.
+    The one definition: `outage(flow)` expectations (through scenario.expect) and the report use it."""
+    ps = sorted(probes)
+    if not ps:
+        return None
+    worst = 0.0
+    gap_start: float | None = None
+    for t, ok in ps:
+        if not ok and gap_start is None:
+            gap_start = t
+        elif ok and gap_start is not None:
+            worst = max(worst, t - gap_start)
+            gap_start = None
+    if gap_start is not None:
+        worst = max(worst, ps[-1][0] - gap_start)
+    return worst
 
 
 def derived_seed(base: int, repetition: int) -> int:

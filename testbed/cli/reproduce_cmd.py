@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 from pathlib import Path
 
 from rich.console import Console
+
+from ..results.documents import plain, read_manifest
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     run_dir = Path(args.run)
     try:
-        manifest = json.loads((run_dir / "manifest.json").read_text())
+        manifest = plain(read_manifest(run_dir / "manifest.json"))
     except (OSError, ValueError) as e:
         raise InputError(f"{run_dir / 'manifest.json'}: cannot read it ({e}); give a run directory written by "
                          "`testbed run`") from None
@@ -114,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         console.print("same as the original within noise")
     try:
-        hosts = host_differences(manifest, json.loads((out / "manifest.json").read_text()))
+        hosts = host_differences(manifest, plain(read_manifest(out / "manifest.json")))
     except (OSError, ValueError):
         hosts = []
     if hosts:

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from .. import units
 from ..errors import UsageError
+from ..results.documents import plain, read_results
 from ..results.status import EXIT_CODES
 
 
@@ -124,7 +125,7 @@ def _one_run(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: fl
     finally:
         display.__exit__()
     _summary(console, result)
-    doc = json.loads(Path(paths["results"]).read_text())
+    doc = plain(read_results(paths["results"]))
     _fidelity_warning(err, doc)
     _receiver_drop_warning(err, doc)
     return result, paths, doc

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..results.documents import plain, read_experiment
 from ..scenario.model import Scenario
 from ..topology.plan import Plan
 
@@ -72,7 +73,7 @@ def find_origin(run_dir: Path, manifest: dict[str, Any]) -> Origin | None:
 
 def _read_experiment_doc(path: Path) -> dict[str, Any]:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = plain(read_experiment(path))
     except (OSError, ValueError) as e:
         raise InputError(f"{path}: cannot read it ({e}); the point's parameters cannot be reapplied") from None
     if not isinstance(doc, dict) or doc.get("schema") != EXPERIMENT_SCHEMA:

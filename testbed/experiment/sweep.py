@@ -22,6 +22,7 @@ from xml.sax.saxutils import quoteattr
 
 from .. import stats, units
 from ..errors import InputError
+from ..results.documents import plain, read_experiment, read_manifest, read_results, read_summary
 from ..results.status import JUDGED, fold, worst
 from ..scenario.expect import compare, evaluate_stored
 from ..scenario.timescale import scaled
@@ -57,7 +58,7 @@ def check_resume(exp: Experiment, out: Path) -> None:
     f = out / "experiment.json"
     if not f.exists():
         return
-    old = json.loads(f.read_text())
+    old = read_experiment(f)
     then = {i["path"]: i["sha256"] for i in old.get("inputs", [])}
     for i in inputs_doc(exp):
         if then.get(i["path"]) != i["sha256"]:
@@ -129,7 +130,7 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, fresh: b
 def _read_run(rdir: Path) -> dict[str, Any] | None:
     """A run folder's results.json, or None when it has none that this testbed reads."""
     try:
-        doc = json.loads((rdir / "results.json").read_text())
+        doc = plain(read_results(rdir))
     except (OSError, ValueError):
         return None
     return doc if isinstance(doc, dict) else None
@@ -143,7 +144,7 @@ def _run_ok(rdir: Path) -> bool:
 
 def _complete(pdir: Path, repeat: int) -> bool:
     try:
-        s = json.loads((pdir / "summary.json").read_text())
+        s = read_summary(pdir)
     except (OSError, ValueError):
         return False
     return bool(s.get("complete")) and s.get("repeat") == repeat
@@ -240,7 +241,7 @@ def write_outputs(exp: Experiment, out: Path, interrupted: bool = False) -> dict
 def _network(rdir: Path) -> dict[str, Any]:
     """How a run got its network (its manifest's `network`); bundles from before reuse existed were fresh."""
     try:
-        net = json.loads((rdir / "manifest.json").read_text()).get("network")
+        net = plain(read_manifest(rdir)).get("network")
     except (OSError, ValueError):
         net = None
     return net if isinstance(net, dict) else {"way": "fresh", "reason": None}

@@ -7,7 +7,7 @@ has been checked against the contract before it is read here.
 The reader is tolerant within the contract on purpose: a report of a run that crashed halfway is
 still worth having, so a section that is missing or does not fit the contract is skipped and noted
 (`RunData.notes`), never raised. Only a missing run directory or an unusable results.json is an error.
-Derived metrics (the longest outage) come from the one function the expectations use.
+Derived metrics (the longest outage) come from the one function the expectations use (stats).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from .. import stats
 from ..errors import InputError
 from ..results.contract import NOT_FAULTS, ContractError, DocumentMissing, ManifestDoc, event_from_doc
 from ..results.documents import MANIFEST_FILE, RESULTS_FILE, read_manifest, read_results_sections
-from ..scenario.expect import longest_outage
 
 CUMULATIVE_COUNTERS = ("bytes_out", "frames_out", "frames_in", "bytes_in")
 MODEL_DROP_CAUSES = ("loss", "link_down")   # decided by the engine's models (the scenario asked for them)
@@ -72,7 +71,7 @@ class Flow:
                 out["rtt_p50_s"] = percentile(got, 50)
                 out["rtt_p95_s"] = percentile(got, 95)
                 out["rtt_max_s"] = got[-1]
-            outage = longest_outage(self.probes)    # the same function `outage(flow) < 5s` is judged by
+            outage = stats.longest_outage(self.probes)    # the function `outage(flow) < 5s` is judged by
             if outage is not None:
                 out["outage_s"] = outage
         return out

@@ -3,13 +3,13 @@ one line per value of the other parameters, and a table (reads experiment.json a
 
 from __future__ import annotations
 
-import json
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from .. import units
-from ..errors import InputError
+from ..results.contract import ExperimentDoc, MetricStatsDoc
+from ..results.documents import read_experiment
 from ..traffic.metrics import series_unit
 from .plots import styled, subplots, to_png_b64
 from .render_html import badge, figure, kv, page, table
@@ -41,7 +41,7 @@ def shown(metric: str, v: float | None, fmt: str = ".4g") -> str:
 
 
 @styled
-def metric_figure(doc: dict[str, Any], metric: str, x_param: str) -> str | None:
+def metric_figure(doc: ExperimentDoc, metric: str, x_param: str) -> str | None:
     """metric (mean, CI error bars) against x_param; one line per combination of the other parameters."""
     others = [p for p in doc["matrix"] if p != x_param]
     xs = doc["matrix"][x_param]
@@ -50,13 +50,13 @@ def metric_figure(doc: dict[str, Any], metric: str, x_param: str) -> str | None:
     unit, k = display_unit(metric)
     for p in doc["points"]:
         m = (p.get("metrics") or {}).get(metric)
-        if not m or m.get("mean") is None:
+        mean = m.get("mean") if m else None
+        if not m or mean is None:
             continue
         key = tuple(p["params"][o] for o in others)
-        lo = m.get("ci95_low") if m.get("ci95_low") is not None else m["mean"]
-        hi = m.get("ci95_high") if m.get("ci95_high") is not None else m["mean"]
-        lines.setdefault(key, []).append((p["params"][x_param], m["mean"] * k, (m["mean"] - lo) * k,
-                                          (hi - m["mean"]) * k))
+        lo, hi = m.get("ci95_low"), m.get("ci95_high")
+        lo, hi = mean if lo is None else lo, mean if hi is None else hi
+        lines.setdefault(key, []).append((p["params"][x_param], mean * k, (mean - lo) * k, (hi - mean) * k))
     if not lines:
         return None
     fig, ax = subplots(figsize=(7, 3.6))
@@ -79,10 +79,7 @@ def metric_figure(doc: dict[str, Any], metric: str, x_param: str) -> str | None:
 def build_experiment_report(out: str | Path) -> Path:
     """Write OUT/report.html from OUT/experiment.json (and each point's summary.json)."""
     out = Path(out)
-    try:
-        doc = json.loads((out / "experiment.json").read_text())
-    except (OSError, ValueError) as e:
-        raise InputError(f"{out / 'experiment.json'}: cannot read it ({e})") from None
+    doc = read_experiment(out)    # ContractError (an InputError) names the file and what is wrong
     metrics = doc.get("metrics") or sorted({m for p in doc["points"] for m in (p.get("metrics") or {})})
     figs = []
     for m in metrics:
@@ -93,11 +90,12 @@ def build_experiment_report(out: str | Path) -> Path:
     rows = []
     for p in doc["points"]:
         for m in metrics:
-            s = (p.get("metrics") or {}).get(m) or {}
+            s: MetricStatsDoc = (p.get("metrics") or {}).get(m) or {"n": 0}
             ci = (f"{shown(m, s['ci95_low'])} .. {shown(m, s['ci95_high'])}" if s.get("ci95_low") is not None
                   else "–")
             rows.append([p["id"], m, shown(m, s.get("mean")), shown(m, s.get("sd"), ".3g"), ci, str(s.get("n", 0))])
-    exp_rows = [[p["id"], v["expr"], units.format_quantity(v["mean"], v["unit"]) if v.get("unit")
+    # the sweep writes each verdict's unit; documents from before it did are shown in the metric's display unit
+    exp_rows = [[p["id"], v["expr"], units.format_quantity(v["mean"], unit) if (unit := v.get("unit"))
                  else shown(v["expr"].split()[0], v.get("mean")),
                  "pass" if v["passed"] else "FAIL"] for p in doc["points"] for v in p.get("expectations", [])]
     body = "".join([

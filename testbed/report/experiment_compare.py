@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from .. import units
-from ..errors import InputError
+from ..results import documents
+from ..results.contract import ExperimentDoc, PointDoc
 from ..stats import NoiseBand
 from ..traffic import metrics as metric_table
 from ..traffic.kinds import DURATION, FRACTION, NUMBER, RATE
@@ -39,7 +40,7 @@ class Side:
     """One experiment folder as read: its document and each point's per-run values by metric."""
 
     path: Path
-    doc: dict[str, Any]
+    doc: ExperimentDoc
     values: dict[str, dict[str, list[float]]] = field(default_factory=dict)   # point id -> metric -> values
 
     @property
@@ -70,29 +71,22 @@ class ExperimentComparison:
     b: Side
     shared: list[str]
     pairs: list[PointPair]
-    only_a: list[dict[str, Any]]      # points of A with no partner in B
-    only_b: list[dict[str, Any]]
+    only_a: list[PointDoc]            # points of A with no partner in B
+    only_b: list[PointDoc]
     notes: list[str]
 
 
 def read_experiment(path: str | Path) -> Side:
     """OUT/experiment.json and every point's summary.json (missing summaries are noted, not raised)."""
     path = Path(path)
-    f = path / "experiment.json"
-    try:
-        doc = json.loads(f.read_text())
-    except (OSError, ValueError) as e:
-        raise InputError(f"{f}: cannot read it ({e})") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("points"), list):
-        raise InputError(f"{f}: not an experiment.json written by `testbed experiment` (no points)")
+    doc = documents.read_experiment(path)   # ContractError (an InputError) names the file and what is wrong
     side = Side(path, doc)
     for p in doc["points"]:
         try:
-            s = json.loads((path / "points" / p["id"] / "summary.json").read_text())
-        except (OSError, ValueError):
+            s = documents.read_summary(path / "points" / p["id"])
+        except documents.DocumentMissing:
             continue
-        side.values[p["id"]] = {m: [float(v) for v in (x.get("values") or []) if isinstance(v, (int, float))]
-                                for m, x in (s.get("metrics") or {}).items()}
+        side.values[p["id"]] = {m: [float(v) for v in x["values"] if v is not None] for m, x in s["metrics"].items()}
     return side
 
 
@@ -139,15 +133,15 @@ def compare_experiments(a_dir: str | Path, b_dir: str | Path) -> ExperimentCompa
     if a.doc.get("scenario") != b.doc.get("scenario"):
         notes.append(f'the experiments run different scenarios ("{a.doc.get("scenario")}" and '
                      f'"{b.doc.get("scenario")}"): compare with care')
-    by_a: dict[str, list[dict[str, Any]]] = {}
-    by_b: dict[str, list[dict[str, Any]]] = {}
+    by_a: dict[str, list[PointDoc]] = {}
+    by_b: dict[str, list[PointDoc]] = {}
     for p in a.doc["points"]:
         by_a.setdefault(_key(p["params"], shared), []).append(p)
     for p in b.doc["points"]:
         by_b.setdefault(_key(p["params"], shared), []).append(p)
     pairs: list[PointPair] = []
-    only_a: list[dict[str, Any]] = []
-    only_b: list[dict[str, Any]] = []
+    only_a: list[PointDoc] = []
+    only_b: list[PointDoc] = []
     for k, pa in by_a.items():
         pb = by_b.get(k, [])
         if len(pa) == 1 and len(pb) == 1:

@@ -301,6 +301,7 @@ class SummaryRunDoc(TypedDict):
     dir: str
     seed: int
     status: str
+    error: NotRequired[str | None]
 
 
 class SummaryExpectationDoc(TypedDict):
@@ -327,6 +328,10 @@ class SummaryDoc(TypedDict):
     confidence: float
     metrics: dict[str, SummaryMetricDoc]
     expectations: list[SummaryExpectationDoc]
+    # the one status rule (results/status.py): written since it came; older documents of this version lack them
+    incomplete: NotRequired[list[str]]   # "run-02: broken (...)", "1 of 3 run(s) not made"
+    reason: NotRequired[str]
+    status_rule: NotRequired[str]
 
 
 class PointVerdictDoc(TypedDict):
@@ -338,7 +343,7 @@ class PointVerdictDoc(TypedDict):
     mean: float | None
     ci95: list[float | None] | None
     n: int
-    unit: NotRequired[str]           # rate | duration | fraction | number (not written yet: see report/experiment.py)
+    unit: NotRequired[str]           # rate | duration | fraction | number (older documents of this version lack it)
 
 
 class PointDoc(TypedDict):
@@ -346,6 +351,9 @@ class PointDoc(TypedDict):
     params: dict[str, Any]           # parameter path -> value (JSON scalars, as the matrix writes them)
     runs: int
     complete: bool
+    status: NotRequired[str]         # the point's runs folded by the one rule (results/status.py)
+    reason: NotRequired[str]
+    incomplete: NotRequired[list[str]]
     # a point with no runs yet has none of these
     metrics: NotRequired[dict[str, MetricStatsDoc]]
     expectations: NotRequired[list[PointVerdictDoc]]
@@ -370,6 +378,7 @@ class ExperimentDoc(TypedDict):
     complete: bool
     points: list[PointDoc]
     networks: dict[str, int]         # fresh|reused -> runs
+    status_rule: NotRequired[str]
 
 
 class ContractError(InputError, ValueError):

@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import types
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import (
@@ -383,11 +383,17 @@ def read_results_sections(path: str | Path) -> tuple[dict[str, Any], list[Contra
     return {k: v for k, v in doc.items() if k not in bad}, list(bad.values())
 
 
+def plain(doc: Mapping[str, object]) -> dict[str, Any]:
+    """A checked document as a plain dict, for callers not yet typed against the contract: the runtime check
+    has been made, only the static type is given up. Each call is a place still to type (grep `plain(`)."""
+    return dict(doc)
+
+
 def _file(path: str | Path, name: str) -> Path:
     p = Path(path)
     return p if p.suffix == ".json" else p / name
 
 
-__all__ = ["read_results", "read_manifest", "read_experiment", "read_summary", "read_results_sections",
+__all__ = ["read_results", "read_manifest", "read_experiment", "read_summary", "read_results_sections", "plain",
            "check_shape", "shape_errors", "json_schema", "load_json", "ContractError", "DocumentMissing",
            "MAX_DOC_BYTES", "RESULTS_FILE", "MANIFEST_FILE", "EXPERIMENT_FILE", "SUMMARY_FILE"]

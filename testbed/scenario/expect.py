@@ -212,22 +212,8 @@ def in_window(t: float, window: Window | None) -> bool:
 
 
 def longest_outage(probes: Iterable[tuple[float, bool]], window: Window | None = None) -> float | None:
-    """Longest time without an answered probe: from the first unanswered probe of a run to the
-    next answered one (or the last probe sent). None when no probe was sent in the window."""
-    ps = sorted((t, ok) for t, ok in probes if in_window(t, window))
-    if not ps:
-        return None
-    worst = 0.0
-    gap_start: float | None = None
-    for t, ok in ps:
-        if not ok and gap_start is None:
-            gap_start = t
-        elif ok and gap_start is not None:
-            worst = max(worst, t - gap_start)
-            gap_start = None
-    if gap_start is not None:
-        worst = max(worst, ps[-1][0] - gap_start)
-    return worst
+    """stats.longest_outage of the probes sent in the window (None when none was)."""
+    return stats.longest_outage([(t, ok) for t, ok in probes if in_window(t, window)])
 
 
 def compare(measured: float, op: str, value: float) -> bool:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from contract_docs import results_json
+
 from testbed.experiment.spec import load_experiment, point_id
 from testbed.experiment.sweep import write_outputs
 from testbed.report.experiment_compare import build_experiment_comparison, compare_experiments
@@ -27,10 +29,10 @@ def _folder(tmp: Path, name: str, queues: list[int], rtts: dict[int, list[float]
         for r, rtt in enumerate(rtts[pt[QUEUE]], start=1):
             d = out / "points" / point_id(i, pt) / f"run-{r:02d}"
             d.mkdir(parents=True)
-            (d / "results.json").write_text(json.dumps({
+            (d / "results.json").write_text(json.dumps(results_json({
                 "status": "passed", "expectations": [],
                 "flows": {"probe": {"series": {"rtt": [[0, rtt], [1, rtt]]}, "probes": []},
-                          "bulk": {"series": {"throughput": [[1, thr + 1e4 * r], [2, thr - 1e4 * r]]}, "probes": []}}}))
+                          "bulk": {"series": {"throughput": [[1, thr + 1e4 * r], [2, thr - 1e4 * r]]}, "probes": []}}})))
     write_outputs(exp, out)
     return out
 
@@ -79,8 +81,8 @@ def test_a_parameter_swept_on_one_side_only_is_noted_and_not_paired_blindly(tmp_
     for i, pt in enumerate(exp.points()):
         d = b / "points" / point_id(i, pt) / "run-01"
         d.mkdir(parents=True)
-        (d / "results.json").write_text(json.dumps({"status": "passed", "expectations": [], "flows": {
-            "probe": {"series": {"rtt": [[0, 0.03]]}, "probes": []}}}))
+        (d / "results.json").write_text(json.dumps(results_json({"status": "passed", "expectations": [], "flows": {
+            "probe": {"series": {"rtt": [[0, 0.03]]}, "probes": []}}})))
     write_outputs(exp, b)
     c = compare_experiments(a, b)
     assert c.pairs == []

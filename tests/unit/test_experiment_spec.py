@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from contract_docs import results_json
 
 from testbed.errors import InputError
 from testbed.experiment.aggregate import summary_doc
@@ -95,9 +96,9 @@ def test_outputs_from_run_folders_and_a_failing_aggregate(tmp_path: Path) -> Non
         for r, rtt in ((1, 0.03 + i * 0.2), (2, 0.035 + i * 0.2)):
             d = out / "points" / point_id(i, pt) / f"run-{r:02d}"
             d.mkdir(parents=True)
-            (d / "results.json").write_text(json.dumps({
+            (d / "results.json").write_text(json.dumps(results_json({
                 "status": "passed", "flows": {"probe": {"series": {"rtt": [[0, rtt], [1, rtt]]}, "probes": []}},
-                "expectations": []}))
+                "expectations": []})))
     doc = write_outputs(exp, out)
     assert doc["status"] == "failed" and doc["complete"]
     p2 = doc["points"][1]

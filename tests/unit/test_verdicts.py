@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from contract_docs import results_json
 from fakenet import FakeNetwork
 
 from testbed.experiment.aggregate import metric_value, summary_doc
@@ -55,7 +56,7 @@ def _write_runs(out: Path, exp_file: Path, docs: list[dict]) -> Path:
     pdir = out / "points" / point_id(0, exp.points()[0])
     for r, doc in enumerate(docs, 1):
         (pdir / f"run-{r:02d}").mkdir(parents=True)
-        (pdir / f"run-{r:02d}" / "results.json").write_text(json.dumps(doc))
+        (pdir / f"run-{r:02d}" / "results.json").write_text(json.dumps(results_json(doc)))
     return pdir
 
 
