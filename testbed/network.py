@@ -23,7 +23,8 @@ class NodeHandle(Protocol):
 
     def cmd(self, argv: list[str], *, check: bool = False, timeout: float = 60.0,
             input: str | None = None) -> subprocess.CompletedProcess[str]:
-        """Run argv inside the node and wait for it."""
+        """Run one of testbed's own tools (ip, ss, ping, cat /proc/...) in the node's network namespace only,
+        as the host's program, and wait for it: it never sees the node's files: (docs/security.md)."""
         ...
 
     def popen(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:

@@ -12,6 +12,7 @@ from typing import Any
 from mininet.node import Node as MnNode
 
 from ..errors import EmulationError
+from .iputil import net_argv
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +43,34 @@ class EmuNode:
         return int(self.mn.pid)
 
     def argv(self, argv: list[str]) -> list[str]:
-        """argv wrapped to run inside this node's namespaces."""
+        """argv wrapped to run inside this node's network and mount namespaces: for programs that must see
+        the node's files (FRR, traffic tools, exec flows, mount); testbed's own tools use net_argv."""
         if isinstance(argv, str):
             raise TypeError("give an argv list, not a shell string")
         return [MNEXEC, "-a", str(self.pid), *argv]
 
+    def net_argv(self, argv: list[str]) -> list[str]:
+        """argv as the host's own program in this node's network namespace only: what a node's files: hold
+        can never change it (docs/security.md)."""
+        return net_argv(self.pid, argv)
+
     def cmd(self, argv: list[str], *, check: bool = False, timeout: float = 60.0,
             input: str | None = None) -> subprocess.CompletedProcess:
-        """Run argv inside the node and wait; returns CompletedProcess (text stdout/stderr)."""
+        """Run one of testbed's own tools (ip, ss, ping, cat /proc/...) in the node's network namespace only,
+        as the host's program, and wait; returns CompletedProcess (text stdout/stderr)."""
+        return self._run(self.net_argv(argv), argv, check, timeout, input)
+
+    def mount_cmd(self, argv: list[str]) -> subprocess.CompletedProcess:
+        """Run argv in the node's mount namespace too (mounting its files:), checked. Overlays cannot reach the
+        program: topology.load refuses files:/dirs: over program and library folders."""
+        return self._run(self.argv(argv), argv, True, 60.0, None)
+
+    def _run(self, full: list[str], argv: list[str], check: bool, timeout: float,
+             input: str | None) -> subprocess.CompletedProcess:
         log.debug("%s: %s", self.name, argv)
         try:
             # own session: a terminal's Ctrl-C goes to us alone (run() kills the child if we are interrupted)
-            cp = subprocess.run(self.argv(argv), capture_output=True, text=True, timeout=timeout, input=input,
+            cp = subprocess.run(full, capture_output=True, text=True, timeout=timeout, input=input,
                                 start_new_session=True)
         except subprocess.TimeoutExpired:
             raise EmulationError(f"{self.name}: {' '.join(argv)} did not finish within {timeout:g}s") from None

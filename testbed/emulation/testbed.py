@@ -278,7 +278,7 @@ class Testbed:
         for name, pn in self.plan.nodes.items():
             env = self.plan.topology.node_env(name)
             sysctls = COMMON_SYSCTLS + (ROUTER_SYSCTLS if pn.kind == "router" else []) + netenv.sysctl_args(env)
-            procs.append((name, subprocess.Popen(self.nodes[name].argv(["sysctl", "-q", "-w", *sysctls]),
+            procs.append((name, subprocess.Popen(self.nodes[name].net_argv(["sysctl", "-q", "-w", *sysctls]),
                                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)))
         for name, p in procs:
             _, err = p.communicate(timeout=60)
@@ -305,7 +305,7 @@ class Testbed:
                 for d in (self.workdir / "nodes", folder):
                     d.chmod(0o755)   # a service running as another user reads its files through here
                 for step in mounts.private_steps(topo_node.files, topo_node.dirs, folder):
-                    node.cmd(step, check=True)
+                    node.mount_cmd(step)
         # after files: (an overlay of /etc would hide binds made before it); a path files: gives stays the user's
         mounts.bind_many((name, node.pid, src, dst) for name, node in self.nodes.items() for src, dst in names[name]
                          if str(dst) not in dict(self.plan.topology.node(name).files))
@@ -334,7 +334,7 @@ class Testbed:
 
     def _pin_offloads(self, parallel: int = 16) -> None:
         """TSO/GSO/GRO as the environment says, on every interface of ours (ethtool, a few at a time)."""
-        todo = [(name, self.nodes[name].argv(netenv.offload_argv(i.name, bool(self.plan.topology.node_env(name)
+        todo = [(name, self.nodes[name].net_argv(netenv.offload_argv(i.name, bool(self.plan.topology.node_env(name)
                                                                                ["offloads"]))))
                 for name, pn in self._configurable() for i in pn.interfaces]
         while todo:
@@ -349,7 +349,7 @@ class Testbed:
     def _pin_qdiscs(self, parallel: int = 32) -> None:
         """The pinned root qdisc on every interface of ours (one `tc -batch` per node, a few at a time): a new
         interface would otherwise get the host's net.core.default_qdisc."""
-        todo = [(name, self.nodes[name].argv(["tc", "-batch", "-"]),
+        todo = [(name, self.nodes[name].net_argv(["tc", "-batch", "-"]),
                  netenv.qdisc_lines([i.name for i in pn.interfaces], self.plan.topology.node_env(name)["qdisc"]))
                 for name, pn in self._configurable() if pn.interfaces]
         while todo:
@@ -528,7 +528,7 @@ class Testbed:
             for src in ends:
                 targets = {self.address_of(d): d for d in ends if d != src}
                 argv = ["fping", "-a", "-q", "-r", str(retries), "-t", str(timeout_ms), "-i", "1", *targets]
-                procs.append((src, targets, subprocess.Popen(self.node(src).argv(argv), stdout=subprocess.PIPE,
+                procs.append((src, targets, subprocess.Popen(self.node(src).net_argv(argv), stdout=subprocess.PIPE,
                                                              stderr=subprocess.DEVNULL, text=True,
                                                              start_new_session=True)))
             bad = []
@@ -634,7 +634,7 @@ class Testbed:
             todo = [r for r in todo if r not in rep.missing_routes]
         for i in range(0, len(todo), ROUTE_DUMPS):
             chunk = todo[i:i + ROUTE_DUMPS]
-            procs = [(r, subprocess.Popen(self.nodes[r].argv(["ip", "-o", "-4", "route", "show", "table", "main"]),
+            procs = [(r, subprocess.Popen(self.nodes[r].net_argv(["ip", "-o", "-4", "route", "show", "table", "main"]),
                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
                      for r in chunk]
             for r, p in procs:
@@ -662,7 +662,7 @@ class Testbed:
         procs = []
         for src, dst, hops in probes:
             argv = ["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", "-t", "255", self.address_of(dst)]
-            procs.append((src, dst, hops, subprocess.Popen(self.nodes[src].argv(argv), stdout=subprocess.PIPE,
+            procs.append((src, dst, hops, subprocess.Popen(self.nodes[src].net_argv(argv), stdout=subprocess.PIPE,
                                                            stderr=subprocess.DEVNULL, text=True)))
         out = []
         for src, dst, hops, p in procs:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
+import sys
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -36,12 +38,17 @@ DEFAULTS_KEYS = ("routing", "link", "backend", "env")
 NODE_KEYS = ("kind", "site", "power", "description", "subnet", "gateway", "interface", "env", "files", "dirs",
              *SECTOR_KEYS)
 SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/run/testbed", "/run/netns")   # never mounted over
-IFNAME_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$")
+# Programs and libraries root runs in a node (FRR, the loader, testbed's interpreter) must be the host's:
+# an overlay there is root code from a description file (issue 24). "\Z", not "$", lets no newline through.
+CODE_DIRS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32", "libexec")
+LOADER_FILES = ("/etc/ld.so.preload", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ld.so.cache")
+FRR_DIRS = ("/usr/lib/frr", "/etc/frr", "/var/run/frr", "/run/frr")
+IFNAME_RE = re.compile(r"\A[a-zA-Z][a-zA-Z0-9_.-]{0,14}\Z")
 HOST_PREFIX = "host"   # endpoint "host:enp3s0": the machine's own interface, an implicit external node
 UNNUMBERED = "unnumbered"   # addresses: unnumbered, a point-to-point link between routers without a subnet
 LINK_KEYS = BLOCK_KEYS + ("endpoints", "profile", "cost", "addresses", "name", "backend", "description")
 DEFAULT_LINK_KEYS = BLOCK_KEYS + ("profile", "cost", "backend")
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*$")
+NAME_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9_.-]*\Z")
 
 
 def load_topology(file: str | Path, text: str | None = None) -> Topology:
@@ -235,10 +242,46 @@ def _node_path(pr: Problems, target: Any, path: tuple[Any, ...]) -> str | None:
         pr.add(path, f"expected an absolute path inside the node like /etc/myapp.conf, got {target!r}")
         return None
     norm = str(PurePosixPath(target))
-    if norm == "/" or any(norm == d or norm.startswith(d + "/") for d in SYSTEM_DIRS) or ".." in norm.split("/"):
+    if norm == "/" or any(_under(norm, d) for d in SYSTEM_DIRS) or ".." in norm.split("/") or "\0" in norm:
         pr.add(path, f'"{target}" cannot be made private (not /, "..", or under {", ".join(SYSTEM_DIRS)})')
         return None
+    if (why := shadows_code(norm)) is not None:
+        pr.add(path, f'"{target}" would shadow programs testbed runs as root: {why} (files: and dirs: may not '
+                     "cover program, library or loader folders, nor FRR's or testbed's own)")
+        return None
     return norm
+
+
+def _under(p: str, d: str) -> bool:
+    return p == d or p.startswith(d.rstrip("/") + "/")
+
+
+def _protected() -> tuple[str, ...]:
+    """Folders and files no node overlay may cover, sit under or sit above (ancestors would hide them too)."""
+    here = Path(__file__).resolve().parents[1]     # the testbed package, wherever it is installed
+    own = {str(here), os.path.realpath(sys.prefix), os.path.realpath(sys.exec_prefix)}
+    code = [f"{root}/{d}" for root in ("", "/usr", "/usr/local") for d in CODE_DIRS]
+    return (*code, *LOADER_FILES, *FRR_DIRS, *sorted(own))
+
+
+def shadows_code(norm: str) -> str | None:
+    """Why a node path would hide code testbed or its daemons run as root, or None when it is harmless.
+
+    The path is checked as written and as the host resolves it: a mount follows symlinks, so
+    /etc/alternatives/x or /lib (-> /usr/lib on merged-/usr systems) land where they point.
+    """
+    for p in dict.fromkeys((norm, os.path.realpath(norm))):
+        name = PurePosixPath(p).name
+        if name.startswith("ld.so") and _under(p, "/etc/" + name):
+            return f"{p} configures the dynamic loader of every program"
+        if p == "/opt" or _under(p, "/opt") and any(part in CODE_DIRS for part in PurePosixPath(p).parts):
+            return f"{p} holds programs or libraries" if p != "/opt" else "it holds /opt's programs"
+        for q in _protected():
+            if _under(p, q):
+                return f"it is {q}" if p == q else f"{p} is inside {q}"
+            if _under(q, p):
+                return f"it holds {q}"
+    return None
 
 
 def _files(pr: Problems, data: Any, path: tuple[Any, ...], base_dir: Path, kind: str) -> tuple[tuple[str, str], ...]:
