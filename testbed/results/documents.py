@@ -33,7 +33,7 @@ from typing import (
     is_typeddict,
 )
 
-from ..errors import InputError, excerpt
+from ..errors import InputError, excerpt, one_line
 from ..textfile import read_bytes
 from .contract import (
     EXPERIMENT_SCHEMA,
@@ -302,9 +302,11 @@ def _finite_float(text: str) -> float:
     return v
 
 
-def load_json(path: str | Path, max_bytes: int = MAX_DOC_BYTES) -> dict[str, Any]:
-    """A JSON object from a bounded read: ContractError (DocumentMissing when there is no file)."""
+def load_json(path: str | Path, max_bytes: int | None = None) -> dict[str, Any]:
+    """A JSON object from a bounded read (max_bytes, default MAX_DOC_BYTES): ContractError (DocumentMissing
+    when there is no file)."""
     file = str(path)
+    max_bytes = MAX_DOC_BYTES if max_bytes is None else max_bytes
     try:
         os.lstat(path)
     except FileNotFoundError:
@@ -322,7 +324,7 @@ def load_json(path: str | Path, max_bytes: int = MAX_DOC_BYTES) -> dict[str, Any
     except RecursionError:
         raise ContractError(file, "nested too deeply to read") from None
     except ValueError as e:   # JSONDecodeError says where; int() of a 5000-digit number says why
-        raise ContractError(file, f"not JSON: {excerpt(str(e))}") from None
+        raise ContractError(file, f"not JSON: {one_line(str(e), 200)}") from None
     if not isinstance(doc, dict):
         raise ContractError(file, f"expected a JSON object at the top, got {_JSON_TYPE.get(type(doc), 'a value')}")
     return doc
