@@ -33,6 +33,7 @@ from ..linkparams import DirectionParams, LinkParams
 from ..scenario.expect import ExpectSyntaxError, is_stat, parse_expectation
 from ..scenario.load import load_scenario
 from ..scenario.model import Expectation, Scenario
+from ..topology.load import name_problem, not_a, safe_stem
 from ..topology.model import Topology
 from ..topology.params import Problems, _parse_queue
 from ..traffic.kinds import TRAFFIC_KINDS
@@ -100,13 +101,18 @@ def point_id(index: int, point: dict[str, Any]) -> str:
 
 def load_experiment(file: str | Path, text: str | None = None) -> Experiment:
     src = load_yaml(file, text)
+    if (wrong := not_a(src, TOP_KEYS, "experiment")) is not None:
+        raise wrong
     pr = Problems(src)
     data = pr.mapping(src.data, (), "an experiment")
     if data is None:
         raise InputError(pr.items)
     pr.check_keys(data, TOP_KEYS, (), "experiment")
     base = Path(file).parent
-    name = str(data["name"]) if isinstance(data.get("name"), str) and data["name"] else Path(file).stem
+    name = str(data["name"]) if isinstance(data.get("name"), str) and data["name"] else safe_stem(file)
+    if (bad := name_problem(name, "experiment")) is not None:
+        pr.add(("name",), bad)
+        name = safe_stem(file)
     sc_path = data.get("scenario")
     if not isinstance(sc_path, str) or not sc_path:
         pr.add(("scenario",) if "scenario" in data else (), 'an experiment needs "scenario": a scenario file')

@@ -16,7 +16,7 @@ from ..faults.base import TARGET_KEYS
 from ..faults.registry import FAULT_KINDS
 from ..netenv import LINUX_CC
 from ..options import LoadContext, Opt
-from ..topology.load import load_topology
+from ..topology.load import load_topology, name_problem, not_a, safe_stem
 from ..topology.model import Topology
 from ..topology.params import Problems
 from ..traffic.kinds import TRAFFIC_KINDS, TrafficKind
@@ -29,7 +29,7 @@ MAX_EVENT_STEPS = 10_000   # per event: beyond that a typo (every: 1ns) would st
 TOP_KEYS = ("name", "description", "topology", "seed", "duration", "warmup", "traffic", "events", "expect")
 TRAFFIC_COMMON = ("name", "kind", "from", "to", "node", "start", "duration", "description", "optional")
 EVENT_COMMON = ("at", "do", "for", "description")
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+NAME_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9_-]*\Z")   # \Z: "$" lets a trailing newline through
 
 
 def load_scenario(file: str | Path, text: str | None = None) -> Scenario:
@@ -42,6 +42,8 @@ def load_scenario(file: str | Path, text: str | None = None) -> Scenario:
 
 
 def build_scenario(src: Source, base_dir: Path, script: Any = None) -> Scenario:
+    if (wrong := not_a(src, TOP_KEYS, "scenario")) is not None:
+        raise wrong
     pr = Problems(src)
     data = pr.mapping(src.data, (), "a scenario")
     if data is None:
@@ -50,7 +52,10 @@ def build_scenario(src: Source, base_dir: Path, script: Any = None) -> Scenario:
     name = data.get("name")
     if not isinstance(name, str) or not name:
         pr.add(("name",) if "name" in data else (), 'a scenario needs a "name" (a string)')
-        name = Path(src.file).stem
+        name = safe_stem(src.file)
+    elif (bad := name_problem(name, "scenario")) is not None:
+        pr.add(("name",), bad)
+        name = safe_stem(src.file)
 
     topo, topo_file = _topology(pr, data, base_dir)
     duration = _time(pr, data, ("duration",), required=True, positive=True) or 60.0

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .. import units
-from ..errors import InputError, excerpt, unknown
+from ..errors import InputError, Problem, excerpt, unknown
 from ..linkparams import param_problems
 from ..netenv import parse_env
 from ..yamlsource import Source, load_yaml
@@ -49,6 +49,22 @@ UNNUMBERED = "unnumbered"   # addresses: unnumbered, a point-to-point link betwe
 LINK_KEYS = BLOCK_KEYS + ("endpoints", "profile", "cost", "addresses", "name", "backend", "description")
 DEFAULT_LINK_KEYS = BLOCK_KEYS + ("profile", "cost", "backend")
 NAME_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9_.-]*\Z")
+# a topology's, scenario's or experiment's name: default folder names (results/<name>-<time>) are made of it
+SLUG_RE = re.compile(r"\A[A-Za-z0-9_-][A-Za-z0-9_.-]{0,119}\Z")
+
+
+def name_problem(name: str, what: str) -> str | None:
+    """Why `name` cannot name a topology, scenario or experiment (it becomes a folder name), or None."""
+    if SLUG_RE.match(name):
+        return None
+    return (f"a {what} name must be 1-120 letters, digits, '-', '_' or '.', not starting with '.' (it names "
+            f"the results folder), got {excerpt(name)}")
+
+
+def safe_stem(file: str | Path) -> str:
+    """A file's stem as a safe name (when the file gives none, or a bad one)."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "-", Path(file).stem).lstrip(".")[:120]
+    return stem or "unnamed"
 
 
 def load_topology(file: str | Path, text: str | None = None) -> Topology:
@@ -57,7 +73,25 @@ def load_topology(file: str | Path, text: str | None = None) -> Topology:
     return build_topology(src, Path(file).parent)
 
 
+def not_a(src: Source, known: tuple[str, ...], what: str) -> InputError | None:
+    """One short error when the file is no `what` at all (not a mapping, or none of its top-level keys known).
+
+    A file given by mistake, or on purpose (`topology: /etc/shadow`), must never come back line by line as
+    "unknown key" errors: the message names the file, never its content.
+    """
+    data = src.data
+    if isinstance(data, dict) and any(isinstance(k, str) and k in known for k in data):
+        return None
+    got = ("it is empty" if data is None or data == {} else
+           "none of its top-level keys is one" if isinstance(data, dict) else
+           "its top level is a list" if isinstance(data, list) else "it holds a single value")
+    return InputError([Problem(src.file, 1, 1, "", f"not {'an' if what[0] in 'aeiou' else 'a'} {what}: {got} (expected a mapping of "
+                                                   f"{', '.join(known)})")])
+
+
 def build_topology(src: Source, base_dir: Path) -> Topology:
+    if (wrong := not_a(src, TOP_KEYS, "topology")) is not None:
+        raise wrong
     pr = Problems(src)
     data = pr.mapping(src.data, (), "a topology")
     if data is None:
@@ -66,7 +100,11 @@ def build_topology(src: Source, base_dir: Path) -> Topology:
     name = data.get("name")
     if not isinstance(name, str) or not name:
         pr.add(("name",) if "name" in data else (), 'a topology needs a "name" (a string)')
-        name = Path(src.file).stem
+        name = safe_stem(src.file)
+    elif not name.isprintable() or len(name) > 120:
+        # no folder is named after a topology, but /etc/hosts and the registry quote it: one printable line
+        pr.add(("name",), f"a topology name must be one line of at most 120 printable characters, got {excerpt(name)}")
+        name = safe_stem(src.file)
 
     profiles = _profiles(pr, data.get("profiles", {}), base_dir)
     defaults = pr.mapping(data.get("defaults", {}), ("defaults",), "defaults") or {}
