@@ -15,7 +15,7 @@ from .base import FaultContext, FaultKind, Step, Undo, register
 if TYPE_CHECKING:
     from ..scenario.model import EventSpec
 
-CLOCK_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+CLOCK_RE = re.compile(r"\A([01]?\d|2[0-3]):([0-5]\d)\Z")
 
 
 @register

@@ -185,7 +185,7 @@ def _quantity(tok: Token, unit: str, metric: str) -> float:
 
 # -- evaluation ---------------------------------------------------------------------------------
 
-_PCT = re.compile(r"^p(0?[1-9]|[1-9][0-9])$")
+_PCT = re.compile(r"\Ap(0?[1-9]|[1-9][0-9])\Z")
 
 
 def is_stat(word: str) -> bool:
