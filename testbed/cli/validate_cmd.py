@@ -18,9 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "graph and address problems, unknown nodes, links, kinds and metrics) "
                                    "and report every problem of every file at once. A file with a "
                                    "`topology:` key (or a .py file) is read as a scenario, one with `scenario:` "
-                                   "and `matrix:` as an experiment (its scenario too). A .py scenario is "
-                                   "imported to be read: its module-level code RUNS (validate untrusted ones "
-                                   "as an unprivileged user); YAML files are only read.")
+                                   "and `matrix:` as an experiment (its scenario too). Nothing is executed: a .py "
+                                   "scenario is parsed, never imported (its `scenario` must be a literal dict), "
+                                   "and YAML files are only read (docs/security.md).")
     p.add_argument("files", nargs="+", metavar="FILE", help="topology, scenario or experiment files (.yaml, .py)")
     p.set_defaults(func=run)
 
@@ -34,7 +34,7 @@ def plural(n: int, word: str) -> str:
 
 def _experiment(f: str) -> list[str]:
     from ..experiment.spec import load_experiment
-    exp = load_experiment(f)
+    exp = load_experiment(f, import_python=False)
     n = len(exp.points())
     return [f"{f}: ok (experiment {exp.name}: {plural(len(exp.params), 'parameter')}, {plural(n, 'point')} x "
             f"{exp.repeat} = {plural(n * exp.repeat, 'run')}, {plural(len(exp.expect), 'expectation')} "
@@ -43,7 +43,7 @@ def _experiment(f: str) -> list[str]:
 
 def _scenario(f: str) -> list[str]:
     from ..scenario.load import load_scenario
-    sc = load_scenario(f)
+    sc = load_scenario(f, import_python=False)
     return [f"{f}: ok (scenario {sc.name}: {plural(len(sc.traffic), 'flow')}, "
             f"{plural(len(sc.events), 'event')}, {plural(len(sc.expect), 'expectation')} on {sc.topology.name})"]
 

@@ -99,7 +99,8 @@ def point_id(index: int, point: dict[str, Any]) -> str:
     return SLUG.sub("_", f"p{index + 1:02d}-" + "-".join(parts))[:120]
 
 
-def load_experiment(file: str | Path, text: str | None = None) -> Experiment:
+def load_experiment(file: str | Path, text: str | None = None, *, import_python: bool = True) -> Experiment:
+    """Load an experiment and its scenario; a .py scenario is imported only with import_python (validate: no)."""
     src = load_yaml(file, text)
     if (wrong := not_a(src, TOP_KEYS, "experiment")) is not None:
         raise wrong
@@ -120,7 +121,7 @@ def load_experiment(file: str | Path, text: str | None = None) -> Experiment:
     if not (base / sc_path).is_file():
         pr.add(("scenario",), f'scenario file "{sc_path}" not found (looked for {base / sc_path})')
         raise InputError(pr.items)
-    sc = load_scenario(base / sc_path)         # its own problems, located in its own file
+    sc = load_scenario(base / sc_path, import_python=import_python)   # its problems, located in its own file
     repeat = data.get("repeat", 1)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= 1000:
         pr.add(("repeat",), f"expected a whole number of repetitions 1..1000, got {repeat!r}")

@@ -23,7 +23,7 @@ from ..traffic.kinds import TRAFFIC_KINDS, TrafficKind
 from ..yamlsource import Source, load_yaml
 from .expect import ExpectSyntaxError, parse_expectation
 from .model import EventSpec, Expectation, Scenario, TrafficSpec
-from .pyscenario import read_python_scenario
+from .pyscenario import parse_python_scenario, read_python_scenario
 
 MAX_EVENT_STEPS = 10_000   # per event: beyond that a typo (every: 1ns) would stall the run expanding it
 TOP_KEYS = ("name", "description", "topology", "seed", "duration", "warmup", "traffic", "events", "expect")
@@ -32,10 +32,16 @@ EVENT_COMMON = ("at", "do", "for", "description")
 NAME_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9_-]*\Z")   # \Z: "$" lets a trailing newline through
 
 
-def load_scenario(file: str | Path, text: str | None = None) -> Scenario:
-    """Load a scenario file (.yaml, or .py with a `scenario` dict and a `timeline` function)."""
+def load_scenario(file: str | Path, text: str | None = None, *, import_python: bool = True) -> Scenario:
+    """Load a scenario file (.yaml, or .py with a `scenario` dict and a `timeline` function).
+
+    A .py file is imported (its code runs) only with import_python; inspecting commands pass False and
+    get it read from its syntax tree instead, with no timeline (docs/security.md).
+    """
     path = Path(file)
     if path.suffix == ".py" and text is None:
+        if not import_python:
+            return build_scenario(parse_python_scenario(path), path.parent)
         src, script = read_python_scenario(path)
         return build_scenario(src, path.parent, script=script)
     return build_scenario(load_yaml(file, text), path.parent)

@@ -10,13 +10,16 @@
 `timeline` is called once when the run starts, with the running Testbed; `at` queues calls on
 the scenario clock (times are strings like "20s" or seconds, scaled by --time-scale).
 
-Reading a Python scenario imports it: its module-level code runs (under `testbed validate` too, and as
-root under `testbed run`). Treat a .py scenario like any program you run; validate untrusted ones as an
-unprivileged user. An exception or sys.exit() in it is reported as a problem of the file.
+Running a Python scenario imports it: its module-level code runs as root under `testbed run` and
+`testbed experiment`. Treat a .py scenario like any program you run. `testbed validate` never imports
+it: parse_python_scenario reads the module's syntax tree, takes `scenario` from a literal assignment
+and checks that `timeline` is a function, so inspecting a file never runs it (docs/security.md). An
+exception or sys.exit() at import is reported as a problem of the file.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import sys
 from collections.abc import Callable
@@ -24,7 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, Problem, StepFailed, TestbedError, excerpt
-from ..yamlsource import Source
+from ..textfile import read_text
+from ..yamlsource import Path_, Source
 
 
 def _line_in(e: BaseException, path: Path) -> int:
@@ -79,3 +83,92 @@ def read_python_scenario(path: Path) -> tuple[Source, Callable[..., Any] | None]
         raise InputError(problems)
     sys.modules.pop(name, None)
     return Source(str(path), data), fn
+
+
+NEEDS_SCENARIO = "a Python scenario defines `scenario = {...}` (name, topology, duration, traffic, events, expect)"
+
+
+def parse_python_scenario(path: Path) -> Source:
+    """The module's `scenario` dict read from its syntax tree, never by importing it (nothing in it runs).
+
+    `scenario` must be a literal (dicts, lists, strings, numbers) assigned at the module's top level;
+    `timeline`, when there, must be a function. Values keep their lines, so problems are located.
+    """
+    text = read_text(path)        # the careful reader: no FIFO, bounded size, UTF-8 located
+    file = str(path)
+    try:
+        tree = ast.parse(text, filename=file)
+    except SyntaxError as e:
+        raise InputError([Problem(file, e.lineno or 1, e.offset or 1, "", f"invalid Python: {e.msg}")]) from None
+    except (ValueError, RecursionError, MemoryError) as e:   # NUL bytes; nesting too deep for the parser
+        raise InputError([Problem(file, 1, 1, "", f"invalid Python: {type(e).__name__}")]) from None
+    scenario: tuple[ast.expr | None, ast.AST] | None = None   # the last binding wins, as at import
+    timeline: tuple[ast.expr | None, ast.AST] | None = None
+    for node in tree.body:
+        for name, bound, where in _bindings(node):
+            if name == "scenario":
+                scenario = (bound, where)
+            elif name == "timeline":
+                timeline = (bound, where)
+    problems: list[Problem] = []
+    if scenario is None:
+        problems.append(Problem(file, 1, 1, "scenario", NEEDS_SCENARIO))
+    elif scenario[0] is None:
+        where = scenario[1]
+        problems.append(Problem(file, getattr(where, "lineno", 1), getattr(where, "col_offset", 0) + 1, "scenario",
+                                "`scenario` must be assigned a dict literal (`scenario = {...}`)"))
+    if timeline is not None and isinstance(timeline[0], ast.Constant | ast.Dict | ast.List | ast.Tuple | ast.Set):
+        where = timeline[1]
+        problems.append(Problem(file, getattr(where, "lineno", 1), getattr(where, "col_offset", 0) + 1, "timeline",
+                                "`timeline` must be a function (tb, at)"))
+    if problems:
+        raise InputError(problems)
+    assert scenario is not None and scenario[0] is not None
+    value = scenario[0]
+    try:
+        data = ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError, RecursionError, MemoryError):
+        raise InputError([Problem(file, value.lineno, value.col_offset + 1, "scenario",
+                                  "`scenario = ...` is not a literal: testbed validate reads Python scenarios "
+                                  "without running them, so it checks only a dict written out (strings, numbers, "
+                                  "lists, dicts); `testbed run` imports the file as it is")]) from None
+    if not isinstance(data, dict):
+        raise InputError([Problem(file, value.lineno, value.col_offset + 1, "scenario", NEEDS_SCENARIO)])
+    src = Source(file, data)
+    src.value_marks[()] = (value.lineno, value.col_offset + 1)
+    _marks(value, (), src)
+    return src
+
+
+def _bindings(node: ast.stmt) -> list[tuple[str, ast.expr | None, ast.AST]]:
+    """(name, value, where) for each name a top-level statement binds; value None when it is bound some
+    other way than `name = <expression>` (def, class, import, +=, a = b = ...)."""
+    if isinstance(node, ast.Assign):
+        single = len(node.targets) == 1
+        return [(t.id, node.value if single else None, t) for t in node.targets if isinstance(t, ast.Name)]
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return [(node.target.id, node.value, node.target)]
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return [(node.name, None, node)]
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return [((a.asname or a.name).split(".")[0], None, node) for a in node.names]
+    if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+        return [(node.target.id, None, node)]
+    return []
+
+
+def _marks(node: ast.expr, path: Path_, src: Source) -> None:
+    """Record where each value (and dict key) of the literal sits, as the YAML reader does."""
+    if isinstance(node, ast.Dict):
+        for k, v in zip(node.keys, node.values, strict=True):
+            if not isinstance(k, ast.Constant) or not isinstance(k.value, str | int | float | bool):
+                continue
+            p = (*path, k.value)
+            src.key_marks[p] = (k.lineno, k.col_offset + 1)
+            src.value_marks[p] = (v.lineno, v.col_offset + 1)
+            _marks(v, p, src)
+    elif isinstance(node, ast.List | ast.Tuple):
+        for i, v in enumerate(node.elts):
+            p = (*path, i)
+            src.value_marks[p] = (v.lineno, v.col_offset + 1)
+            _marks(v, p, src)
