@@ -28,7 +28,7 @@ from typing import Any
 
 from ..errors import InputError, Problem, StepFailed, TestbedError, excerpt
 from ..textfile import read_text
-from ..yamlsource import Path_, Source
+from ..yamlsource import Source
 
 
 def _line_in(e: BaseException, path: Path) -> int:
@@ -157,7 +157,7 @@ def _bindings(node: ast.stmt) -> list[tuple[str, ast.expr | None, ast.AST]]:
     return []
 
 
-def _marks(node: ast.expr, path: Path_, src: Source) -> None:
+def _marks(node: ast.expr, path: tuple[Any, ...], src: Source) -> None:
     """Record where each value (and dict key) of the literal sits, as the YAML reader does."""
     if isinstance(node, ast.Dict):
         for k, v in zip(node.keys, node.values, strict=True):
