@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, TextColumn
@@ -17,6 +18,9 @@ from .. import units
 from ..errors import UsageError
 from ..results.documents import plain, read_results
 from ..results.status import EXIT_CODES
+
+if TYPE_CHECKING:
+    from .view_cmd import LiveRun
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run N times with seeds derived from the scenario's (run r: seed + (r-1)*1000003), each in "
                         "OUT/run-NN, and write OUT/summary.json: per-metric values, mean, sd, 95%% CI; the exit "
                         "code follows the expectations judged on the aggregate (docs/experiments.md)")
+    p.add_argument("--live", action="store_true",
+                   help="serve a live view of the run in the browser (map, plots, timeline, actions); prints its "
+                        "URL with a token (docs/live.md)")
+    p.add_argument("--live-listen", metavar="ADDR",
+                   help="serve the live view on ADDR[:port] (implies --live; default 127.0.0.1): anything but "
+                        "loopback lets other machines reach it, behind its token")
     p.set_defaults(func=run)
 
 
@@ -90,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=False, highlight=False)
     err = Console(stderr=True, highlight=False)
     display = _Display(console, sc.duration_s, quiet=args.quiet)
+    if args.live or args.live_listen:
+        if args.repeat is not None:
+            raise UsageError("--live watches one run: it does not go with --repeat")
+        from .view_cmd import LiveRun
+        display.live = LiveRun(sc, args.live_listen, console, err)
     seed = sc.seed if args.seed is None else args.seed
     console.print(f"[bold]{sc.name}[/]: {sc.topology.name}, {units.format_duration(sc.duration_s)}"
                   f"{f' (time scale {scale:g})' if scale != 1 else ''}, seed {seed} -> {out}")
@@ -98,7 +113,11 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGHUP, _raise_interrupt)
     if args.repeat is not None:
         return _repeat(args, sc, plan, out, seed, scale, console, err, display)
-    result, paths, _ = _one_run(args, sc, plan, out, seed, scale, console, err, display)
+    try:
+        result, paths, _ = _one_run(args, sc, plan, out, seed, scale, console, err, display)
+    finally:
+        if display.live is not None:
+            display.live.close()
     console.print(f"results: {paths['results']}  junit: {paths['junit']}")
     if result.status == "interrupted" and not args.no_report:
         # the user asked to stop: exit now (the report takes seconds of plotting); it can be built later
@@ -230,6 +249,7 @@ class _Display:
                        TextColumn("{task.description}"), console=console, transient=True,
                        disable=quiet or not console.is_terminal)
         self.task = self.bar.add_task("", total=duration_s)
+        self.live: LiveRun | None = None      # --live: the live view's feed gets every report too
 
     def reset(self) -> None:
         self.bar.update(self.task, completed=0, description="")
@@ -242,6 +262,8 @@ class _Display:
         self.bar.stop()
 
     def update(self, p) -> None:  # noqa: ANN001 - testbed.scenario.runner.Progress
+        if self.live is not None:
+            self.live.on_progress(p)
         if p.kind in ("event", "start") and not self.quiet:
             self.console.print(f"  [cyan]{p.t:7.2f}s[/] {p.text}")
         top = sorted(p.rates.items(), key=lambda kv: -kv[1])[:3]

@@ -37,6 +37,7 @@ JSONValue = str | int | float | bool | None | list["JSONValue"] | dict[str, "JSO
 Opaque = dict[str, Any]
 
 Status = Literal["passed", "failed", "interrupted", "error", "broken"]
+EventSource = Literal["scenario", "live"]   # the scenario's timeline, or an action in the live view
 
 # Event kinds that are no fault: flow starts and stops, a Python scenario's own calls, the run's end.
 NOT_FAULTS = ("traffic", "script", "interrupt", "error", "broken")
@@ -59,11 +60,12 @@ class EventRecord:
     end_s: float | None = None      # when this record's effect ended (set when the closing record runs)
     ok: bool = True
     error: str | None = None
+    source: EventSource = "scenario"  # "live": an action from the live view (testbed/live)
 
     def to_doc(self) -> EventDoc:
         return EventDoc(seq=self.seq, kind=self.kind, label=self.label, scheduled_s=self.scheduled_s, t_s=self.t_s,
                         event=self.event, links=list(self.links), nodes=list(self.nodes), revert=self.revert,
-                        closes=self.closes, end_s=self.end_s, ok=self.ok, error=self.error)
+                        closes=self.closes, end_s=self.end_s, ok=self.ok, error=self.error, source=self.source)
 
 
 class EventDoc(TypedDict):
@@ -80,6 +82,7 @@ class EventDoc(TypedDict):
     end_s: float | None
     ok: bool
     error: str | None
+    source: NotRequired[EventSource]   # who asked for it; bundles from before the live view lack it: "scenario"
 
 
 class ScenarioDoc(TypedDict):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +47,11 @@ class Progress:
     duration_s: float
     text: str = ""
     rates: dict[str, float] = field(default_factory=dict)    # link direction -> bit/s over the last second
+    # for a live view (testbed/live): the engine's latest sample ({t, stats}) on a tick, the record on an event,
+    # the run itself on the timeline's start (to read its flows and to inject live actions)
+    sample: dict[str, Any] | None = None
+    record: EventRecord | None = None
+    run: ScenarioRun | None = None
 
 
 @dataclass
@@ -163,10 +169,21 @@ class ScenarioRun:
         self.memory: dict[str, Any] = {}
         self.start_errors: dict[str, str] = {}     # optional flow -> why it could not start
         self.power: dict[str, list[tuple[float, float]]] = {}     # node -> state of charge series
+        self.runners: list[Runner] = []            # the flows, once the timeline starts (a live view reads them)
+        self._injected: queue.SimpleQueue[tuple[list[Step], str]] = queue.SimpleQueue()
+        self._live_ids: set[int] = set()           # id() of injected steps: their records say source "live"
+        self._counter = itertools.count()
+        self.fault_context: FaultContext | None = None   # the timeline's: live actions expand against it
 
-    def _report(self, kind: str, t: float, text: str = "", rates: dict[str, float] | None = None) -> None:
+    def inject(self, steps: list[Step], kind: str) -> None:
+        """Play fault steps (times relative to now) on the running timeline, from another thread: a live
+        view's action. They are recorded like the scenario's own events, with source "live"."""
+        self._injected.put((steps, kind))
+
+    def _report(self, kind: str, t: float, text: str = "", rates: dict[str, float] | None = None,
+                **live: Any) -> None:
         try:
-            self.on_progress(Progress(kind, t, self.sc.duration_s, text, rates or {}))
+            self.on_progress(Progress(kind, t, self.sc.duration_s, text, rates or {}, **live))
         except Exception:  # a broken display must not break a run
             log.exception("progress callback failed")
 
@@ -201,7 +218,7 @@ class ScenarioRun:
             # the scenario's seed decides every engine draw from t=0, whatever traffic came before
             self.tb.reseed_links(self.seed)
             ctx.t0_wall, ctx.t0_mono = time.time(), time.monotonic()
-            runners = [RUNNERS[t.kind](t, ctx, i) for i, t in enumerate(sc.traffic)]
+            runners = self.runners = [RUNNERS[t.kind](t, ctx, i) for i, t in enumerate(sc.traffic)]
             uses_engine = any(lk.backend in ("engine", "medium") for lk in self.tb.plan.links)
             collector = EngineCollector(self.tb, ctx.t0_mono) if uses_engine else None
             routes = RouteCollector(self.tb, ctx.t0_mono)
@@ -211,7 +228,8 @@ class ScenarioRun:
             if routes.routers:
                 routes.sample()
                 routes.start()
-            self._report("start", 0.0, f"scenario {sc.name}: {units.format_duration(sc.duration_s)}, seed {self.seed}")
+            self._report("start", 0.0, f"scenario {sc.name}: {units.format_duration(sc.duration_s)}, seed {self.seed}",
+                         run=self)
             self._timeline(ctx, runners, collector)
             status = "completed"
         except KeyboardInterrupt:
@@ -288,6 +306,8 @@ class ScenarioRun:
         rec = EventRecord(seq=len(self.events), kind=kind, label=st.label, scheduled_s=round(scheduled, 6),
                           t_s=round(fired, 6), event=st.event, links=list(st.links), nodes=list(st.nodes),
                           revert=revert, ok=error is None, error=error)
+        if id(st) in self._live_ids or (revert and closes is not None and closes.source == "live"):
+            rec.source = "live"
         if closes is not None and error is None:
             rec.closes, closes.end_s = closes.seq, rec.t_s
         self.events.append(rec)
@@ -295,8 +315,8 @@ class ScenarioRun:
 
     def _timeline(self, ctx: RunContext, runners: list[Runner], collector: EngineCollector | None) -> None:
         sc = self.sc
-        fctx = FaultContext(self.tb, sc)
-        counter = itertools.count()
+        fctx = self.fault_context = FaultContext(self.tb, sc)
+        counter = self._counter
         # (time, tie-break, kind, step, the record it reverts)
         heap: list[tuple[float, int, str, Step, EventRecord | None]] = []
         open_states: dict[str, EventRecord] = {}     # "cut:a--b" -> the record that cut it
@@ -353,7 +373,7 @@ class ScenarioRun:
                 live[rec.seq] = (rec, undo, st, kind)
             if st.opens:
                 open_states[st.opens] = rec
-            self._report("event", fired, st.label)
+            self._report("event", fired, st.label, record=rec)
             if undo is not None and st.revert_after is not None:
                 push(Step(t_sched + st.revert_after, f"revert {st.label}", undo, event=st.event, links=st.links,
                           nodes=st.nodes, closes=st.opens), kind, reverts=rec)
@@ -393,12 +413,18 @@ class ScenarioRun:
             t_next = heap[0][0] if heap else sc.duration_s
             t_next = min(t_next, sc.duration_s)
             # sleep until the next step, waking each second to report progress
+            injected = False
             while (now := ctx.now()) < t_next:
                 self.tb.check_health()
                 if now >= next_tick:
-                    self._report("tick", now, rates=collector.rates if collector else {})
+                    self._report("tick", now, rates=collector.rates if collector else {},
+                                 sample=collector.samples[-1] if collector and collector.samples else None)
                     next_tick = int(now) + 1.0
+                if injected := self._take_injected(now, heap):
+                    break
                 time.sleep(min(t_next - now, next_tick - now, 0.25))
+            if injected:        # a live action came: it may be due before the step waited for
+                continue
             if not heap or heap[0][0] > sc.duration_s:
                 break
             t_sched, _, kind, st, reverts = heapq.heappop(heap)
@@ -409,3 +435,18 @@ class ScenarioRun:
             if reverts is not None:
                 fire(t_sched, kind, st, reverts)
         heap.clear()
+
+    def _take_injected(self, now: float, heap: list[tuple[float, int, str, Step, EventRecord | None]]) -> bool:
+        """Move steps injected since the last look onto the timeline, at now plus their own time."""
+        took = False
+        while True:
+            try:
+                steps, kind = self._injected.get_nowait()
+            except queue.Empty:
+                return took
+            for st in steps:
+                st.t += now
+                st.event = None        # not one of the scenario file's events
+                self._live_ids.add(id(st))
+                heapq.heappush(heap, (st.t, next(self._counter), kind, st, None))
+            took = True
