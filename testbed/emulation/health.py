@@ -10,6 +10,7 @@ removed from the watch before they are stopped, so they never count as deaths.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import threading
@@ -55,9 +56,23 @@ Probe = Callable[[], "str | None"]
 
 
 def popen_probe(p: subprocess.Popen[Any]) -> Probe:
-    """The probe of a child we started: alive until poll() has its exit status."""
+    """The probe of a child we started: alive until it has exited.
+
+    It asks with waitid(WNOWAIT), not p.poll(): poll() takes the Popen's lock, and the runner asks
+    from the main thread several times a second, where a Ctrl-C or SIGTERM raising KeyboardInterrupt
+    between the lock's acquire and its `try` left it held; teardown's wait() on that node's shell
+    then hung forever (seen at 100 routers). WNOWAIT leaves the child to be reaped by whoever stops it.
+    """
     def probe() -> str | None:
-        return None if p.poll() is None else describe_status(p.returncode)
+        if p.returncode is not None:
+            return describe_status(p.returncode)
+        try:
+            st = os.waitid(os.P_PID, p.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:   # reaped meanwhile (a wait() elsewhere): its status is on p
+            return describe_status(p.returncode)
+        if st is None:
+            return None
+        return describe_status(st.si_status if st.si_code == os.CLD_EXITED else -st.si_status)
     return probe
 
 

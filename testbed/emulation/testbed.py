@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -162,7 +163,7 @@ class Testbed:
         t0 = time.monotonic()
         self.health.stop()
         errors: list[str] = []
-        self._stop_daemons(list(self._daemons))
+        errors += self._stop_daemons(list(self._daemons), graceful=False)
         self._stop_programs(list(self.nodes.values()))
         errors += self._sweep_namespaces()
         if self._engine_proc is not None:
@@ -179,6 +180,9 @@ class Testbed:
             self.health.remove(_shell_what(node.name))
             try:
                 shells[node.pid] = node.mn.shell
+                # Mininet's cleanup() would wait() for the shell with no timeout, one shell after another;
+                # the bounded waits below (all at once) are ours
+                node.mn.waitExited = False
                 node.mn.terminate()
             except Exception as e:
                 errors.append(f"{node.name}: {e}")
@@ -470,9 +474,15 @@ class Testbed:
         self.health.add(_daemon_what(daemon, name), p.pid, popen_probe(p))
         return p
 
-    def _stop_daemons(self, routers: list[str]) -> None:
-        """Stop the daemons of these routers all at once (ospfd and zebra together: nothing is kept)."""
-        procs = []
+    def _stop_daemons(self, routers: list[str], graceful: bool = True) -> list[str]:
+        """Stop the daemons of these routers all at once (ospfd and zebra together: nothing is kept);
+        returns those still running after SIGKILL (stop_pids waited for them), for the caller to report.
+
+        graceful=False (teardown) sends SIGKILL first: a zebra given SIGTERM deletes every route it
+        installed, one netlink request each under the host-wide RTNL lock: a 100-router district's zebras
+        were still at it 7 s later, past SIGKILL (the namespaces, routes and all, go next anyway).
+        A powered-off router's routes must go, so power_off stops them gracefully."""
+        procs: list[tuple[str, subprocess.Popen]] = []
         for name in routers:
             d = self._daemons.get(name)
             if d is None:
@@ -480,11 +490,20 @@ class Testbed:
             for daemon in reversed(frr.DAEMONS):
                 self.health.remove(_daemon_what(daemon, name))   # before the stop: not a death
                 if daemon in d.procs:
-                    procs.append(d.procs.pop(daemon))
-        netns.stop_pids([p.pid for p in procs if p.poll() is None])
-        for p in procs:
-            p.wait(timeout=5)
+                    procs.append((_daemon_what(daemon, name), d.procs.pop(daemon)))
+        first = signal.SIGTERM if graceful else signal.SIGKILL
+        stopped = netns.stop_pids([p.pid for _, p in procs if p.poll() is None], first=first)
+        stuck = {s.pid for s in stopped if not s.gone}
+        for _, p in procs:
+            if p.pid in stuck:
+                continue
+            try:
+                p.wait(timeout=5)   # exited (its pidfd said so): this only reaps it
+            except subprocess.TimeoutExpired:
+                stuck.add(p.pid)
+                continue
             frr.remove_crash_dirs(p.pid)
+        return [f"{what} (pid {p.pid}) would not stop" for what, p in procs if p.pid in stuck]
 
     def _stop_programs(self, nodes: list[EmuNode]) -> None:
         procs = [(node, p) for node in nodes for p in node.programs]
@@ -716,9 +735,11 @@ class Testbed:
             return
         self._off.add(node)
         self._note_power()
-        self._stop_daemons([node])
+        stuck = self._stop_daemons([node])
         self._stop_programs([self.nodes[node]])
         self._links().set_off(self._off)
+        if stuck:
+            raise EmulationError(f"power-off of {node}: {'; '.join(stuck)}")
 
     def _note_power(self) -> None:
         """Powered-off nodes in the marker: `testbed exec` from another terminal can say a node is off."""
