@@ -69,5 +69,8 @@ class ReplayFeed(Feed):
     def frame(self, t: float) -> dict[str, Any]:
         t = min(max(0.0, t), self.end_s)
         snap = frame(self.doc, self.topo, t, self.pos).snapshot()
+        # the timeline shows what is still to come at t, as the live page shows a scenario's upcoming events
+        snap["upcoming"] = [{"t_s": e["t_s"], "label": e["label"]} for e in self.doc["events"]
+                            if e["t_s"] > t and e["kind"] != "traffic"]
         snap["end_s"] = self.end_s
         return snap

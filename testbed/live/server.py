@@ -16,6 +16,7 @@ import logging
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,10 @@ POLL_S = 0.2              # how often a stream looks for a new batch
 MAX_BODY = 4096           # an action is a few fields
 TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".md": "text/plain",
          ".LICENSE": "text/plain"}
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+# cytoscape.js adds one fixed <style> element of its own: allowed by its hash, no other inline style
+CYTOSCAPE_STYLE = "'sha256-pgvDUBa4IjFA2yuSJ2cqcyxmNYJMborsd0ORcRv9vw8='"
+CSP = (f"default-src 'none'; script-src 'self'; style-src 'self' {CYTOSCAPE_STYLE}; img-src 'self' data:; "
+       "connect-src 'self'; "
        "font-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
            "Cache-Control": "no-store", "X-Frame-Options": "DENY"}
@@ -96,6 +100,7 @@ class LiveServer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             self.sock.bind((host, port))
+            self.sock.listen(128)     # connections wait in the backlog until uvicorn takes them
         except OSError as e:
             self.sock.close()
             raise UsageError(f"the live view cannot listen on {host}:{port}: {e.strerror or e}") from None
@@ -122,6 +127,9 @@ class LiveServer:
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self.sock]},
                                         name="live-server", daemon=True)
         self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
         return self
 
     def stop(self) -> None:

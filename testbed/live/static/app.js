@@ -45,7 +45,7 @@
     }
     const many = snap.nodes.length > 150;
     S.cy = cytoscape({
-      container: $('map'), elements: els, layout: { name: 'preset' }, wheelSensitivity: 0.3,
+      container: $('map'), elements: els, layout: { name: 'preset' },
       textureOnViewport: many, hideEdgesOnViewport: many, pixelRatio: many ? 1 : 'auto',
       style: [
         { selector: 'node', style: { 'background-color': 'data(colour)', label: many ? '' : 'data(label)', 'font-size': 10,
@@ -339,6 +339,7 @@
       try {
         const f = await (await fetch(withToken('api/frame?t=' + t), { cache: 'no-store' })).json();
         applySnapshot(f);
+        sc.value = String(f.t);
         $('scrub-t').textContent = `${f.t.toFixed(1)} s`;
         if (S.selected && S.selected.kind === 'link') await loadLinkHistory(S.selected.id);
         S.frameT = f.t;
