@@ -60,10 +60,10 @@
         { selector: ':selected', style: { 'overlay-color': '#1565c0', 'overlay-opacity': 0.25, 'overlay-padding': 5 } },
       ],
     });
-    S.cy.on('tap', 'edge', (e) => select('link', e.target.data('name')));
+    S.cy.on('tap', 'edge', (e) => { hideTip(); select('link', e.target.data('name')); });
     S.cy.on('tap', 'node', (e) => select('node', e.target.data('name')));
     S.cy.on('mouseover', 'edge', (e) => showTip(e));
-    S.cy.on('mouseout', 'edge', () => { $('tip').hidden = true; });
+    S.cy.on('mouseout', 'edge', hideTip);
     S.mapBuilt = true;
   }
 
@@ -96,9 +96,17 @@
       dirRows(l) + (l.faults.length ? '<div>in effect: ' + l.faults.map(esc).join('; ') + '</div>' : '');
   }
 
+  function hideTip() { $('tip').hidden = true; S.hovered = null; }
+
+  function refreshTip() {     // the hover follows the link's state while the mouse rests on it
+    const l = S.hovered && S.links[S.hovered];
+    if (l && !$('tip').hidden) $('tip').innerHTML = linkText(l);
+  }
+
   function showTip(e) {
     const l = S.links[e.target.data('name')];
     if (!l) return;
+    S.hovered = l.id;
     const tip = $('tip');
     tip.innerHTML = linkText(l);
     const p = e.renderedPosition || { x: 0, y: 0 };
@@ -311,6 +319,7 @@
     drawLink();
     drawTimeline();
     renderSelection();
+    refreshTip();
     S.updates += 1;
     S.updateMs.push(performance.now() - t0);
     if (S.updateMs.length > 1000) S.updateMs.shift();
