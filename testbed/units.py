@@ -212,8 +212,8 @@ def human_number(x: Any) -> str:
 _HUMAN = {"rate": human_rate, "duration": human_duration, "fraction": human_fraction, "number": human_number}
 
 
-def human(value: Any, unit: str) -> str:
+def human(value: Any, unit: str | None) -> str:
     """A value of a unit kind (rate | duration | fraction | number) for people; anything else as text."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return "–" if value is None else str(value)
-    return _HUMAN.get(unit, human_number)(value)
+    return _HUMAN.get(unit or "", human_number)(value)

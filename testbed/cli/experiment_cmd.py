@@ -69,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
             doc = run_experiment(exp, out, resume=args.resume, fresh=args.fresh, on_tick=tick)
         except KeyboardInterrupt:
             interrupted = True
-            from ..results.documents import plain, read_experiment
-            doc = plain(read_experiment(out))
+            from ..results.documents import read_experiment
+            doc = read_experiment(out)
     from ..report.experiment import build_experiment_report
     console.print(f"report: {build_experiment_report(out)}")
     console.print(f"data: {out / 'results.csv'}  junit: {out / 'junit.xml'}")

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from .. import units
 from ..errors import UsageError
+from ..results.contract import MetricStatsDoc, SummaryDoc
 from ..results.documents import plain, read_results
 from ..results.status import EXIT_CODES
 
@@ -200,14 +201,14 @@ def _repeat(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: flo
     return EXIT_CODES.get(summ["status"], 4)
 
 
-def _aggregate_table(console: Console, summ: dict) -> None:
+def _aggregate_table(console: Console, summ: SummaryDoc) -> None:
     t = Table(title=f"{summ['repeat']} runs: {summ['status']} (on the aggregate: the mean over runs)",
               title_justify="left")
     for c, j in (("expectation", "left"), ("mean", "right"), ("95% CI", "right"), ("runs passing", "right"),
                  ("aggregate", "left")):
         t.add_column(c, justify=j)  # type: ignore[arg-type]
     for e in summ["expectations"]:
-        a = e["aggregate"] or {}
+        a: MetricStatsDoc = e["aggregate"] or {"n": 0}
         ci = (f"{units.human(a.get('ci95_low'), e['unit'])} .. {units.human(a.get('ci95_high'), e['unit'])}"
               if a.get("ci95_low") is not None else "–")
         t.add_row(e["expr"], units.human(a.get("mean"), e["unit"]), ci,

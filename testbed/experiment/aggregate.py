@@ -13,14 +13,15 @@ broken or in error (testbed.results.status). Per-run failures are reported, not 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import stats
+from ..results.contract import SUMMARY_SCHEMA, ResultsDoc, SummaryDoc
+from ..results.documents import check_shape
 from ..results.status import JUDGED, fold
 from ..scenario.expect import compare, evaluate_stored, expectation_from_doc, is_stat, stored_value
 
-SUMMARY_SCHEMA = "testbed.summary/1"
 AGGREGATE_RULE = ("each expectation is judged on every run and on the aggregate (the mean of its per-run "
                   "measured values) of the runs that passed or failed; the set passes when every expectation "
                   "holds on the aggregate and it is complete")
@@ -28,7 +29,7 @@ STATUS_RULE = ("a set holding an interrupted, broken or error run, or fewer runs
                "takes the worst of interrupted > broken > error; its data is not aggregated")
 
 
-def default_metrics(doc: dict[str, Any]) -> list[str]:
+def default_metrics(doc: Mapping[str, Any]) -> list[str]:
     """mean and p95 of every series metric of every flow, and the probe loss of probing flows."""
     out: list[str] = []
     for name, f in (doc.get("flows") or {}).items():
@@ -39,7 +40,7 @@ def default_metrics(doc: dict[str, Any]) -> list[str]:
     return out
 
 
-def metric_value(doc: dict[str, Any], metric: str) -> float | None:
+def metric_value(doc: Mapping[str, Any], metric: str) -> float | None:
     """The value of one metric in one run's results.json (None when it has no samples), measured by the
     same function that judges expectations (testbed.scenario.expect.measure)."""
     parts = metric.split(".")
@@ -50,13 +51,13 @@ def metric_value(doc: dict[str, Any], metric: str) -> float | None:
     return stored_value(doc, parts[0], parts[1], parts[2])
 
 
-def judged(docs: Sequence[dict[str, Any]]) -> list[int]:
+def judged(docs: Sequence[Mapping[str, Any]]) -> list[int]:
     """Indices of the runs whose data is the modelled network's (passed or failed): only they are aggregated."""
     return [i for i, d in enumerate(docs) if d.get("status") in JUDGED]
 
 
-def summary_doc(docs: Sequence[dict[str, Any]], dirs: Sequence[str], seeds: Sequence[int],
-                metrics: Sequence[str] | None = None, expected: int | None = None) -> dict[str, Any]:
+def summary_doc(docs: Sequence[ResultsDoc], dirs: Sequence[str], seeds: Sequence[int],
+                metrics: Sequence[str] | None = None, expected: int | None = None) -> SummaryDoc:
     """summary.json of repeated runs: per-metric per-run values with mean, sd and 95 % CI over the judged
     runs; expectations judged per run and on the aggregate, each with the one evaluator; the status by
     the one rule (testbed.results.status.fold). expected: how many runs were asked for (default: all here)."""
@@ -80,10 +81,11 @@ def summary_doc(docs: Sequence[dict[str, Any]], dirs: Sequence[str], seeds: Sequ
                      "passed": bool(agg is not None and compare(agg.mean, e.op, e.value))})
     folded = fold([(d, str(doc.get("status")), doc.get("error")) for d, doc in zip(dirs, docs, strict=True)],
                   len(docs) if expected is None else expected, all(x["passed"] for x in exps))
-    return {"schema": SUMMARY_SCHEMA, "runs": [{"dir": d, "seed": s, "status": doc.get("status"),
+    doc = {"schema": SUMMARY_SCHEMA, "runs": [{"dir": d, "seed": s, "status": doc.get("status"),
                                                 "error": doc.get("error")}
                                                for d, s, doc in zip(dirs, seeds, docs, strict=True)],
             "repeat": len(docs), "status": folded.status, "complete": folded.complete,
             "incomplete": folded.incomplete, "reason": folded.reason, "rule": AGGREGATE_RULE,
             "status_rule": STATUS_RULE, "percentile_method": stats.PERCENTILE_METHOD, "confidence": stats.CONFIDENCE,
             "metrics": out_metrics, "expectations": exps}
+    return check_shape(doc, SummaryDoc, "summary.json")

@@ -23,12 +23,14 @@ if TYPE_CHECKING:
 
 def run_on(tb: Network, sc: Scenario, plan: Plan, out: Path, seed: int, scale: float, *,
            on_progress: Callable[[Progress], None] | None = None,
-           network: dict[str, Any] | None = None) -> tuple[RunResult, dict[str, Path]]:
+           network: dict[str, Any] | None = None,
+           experiment: dict[str, Any] | None = None) -> tuple[RunResult, dict[str, Path]]:
     """Play the timeline on a running network and write the bundle (a second Ctrl-C waits for it)."""
     from ..results.bundle import write_bundle
     out.mkdir(parents=True, exist_ok=True)
     result = ScenarioRun(sc, tb, out, seed=seed, time_scale=scale, on_progress=on_progress).run()
     result.network = dict(network or {})
+    result.experiment = dict(experiment or {})
     with interrupts.deferred(reraise=result.status != "interrupted"):
         paths = write_bundle(result, out, tb.run_id, plan)
     return result, paths

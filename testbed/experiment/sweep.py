@@ -22,15 +22,15 @@ from xml.sax.saxutils import quoteattr
 
 from .. import stats, units
 from ..errors import InputError
-from ..results.documents import plain, read_experiment, read_manifest, read_results, read_summary
+from ..results.bundle import json_ready
+from ..results.contract import EXPERIMENT_SCHEMA, ContractError, ExperimentDoc, ResultsDoc, SummaryDoc
+from ..results.documents import check_shape, read_experiment, read_manifest, read_results, read_summary
 from ..results.status import JUDGED, fold, worst
 from ..scenario.expect import compare, evaluate_stored
 from ..scenario.timescale import scaled
 from ..topology.plan import make_plan
 from .aggregate import STATUS_RULE, metric_value, summary_doc
 from .spec import Experiment, point_id
-
-EXPERIMENT_SCHEMA = "testbed.experiment/1"
 
 
 def sha256(path: str) -> str | None:
@@ -71,7 +71,7 @@ def check_resume(exp: Experiment, out: Path) -> None:
 
 def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, fresh: bool = False,
                    on_tick: Callable[[Tick], None] | None = None,
-                   on_progress: Callable[[Any], None] | None = None) -> dict[str, Any]:
+                   on_progress: Callable[[Any], None] | None = None) -> ExperimentDoc:
     """Run every point not yet complete; returns experiment.json's document. KeyboardInterrupt keeps what
     is complete (experiment.json is rewritten with those points) and is re-raised.
 
@@ -102,6 +102,7 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, fresh: b
                 sc = scaled(sc, exp.duration_s / sc.duration_s)
             scale = exp.duration_s / exp.scenario.duration_s if exp.duration_s else 1.0
             plan = make_plan(sc.topology)
+            origin = origin_of(exp, pid, point)
             for r in range(1, exp.repeat + 1):
                 rdir = pdir / f"run-{r:02d}"
                 if _run_ok(rdir):
@@ -110,13 +111,12 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, fresh: b
                 tick(Tick(done, total, pid, r, "running"))
                 tb, net = nets.get(plan)
                 result, _ = run_on(tb, sc, plan, rdir, stats.derived_seed(sc.seed, r), scale,
-                                   on_progress=on_progress, network=net)
+                                   on_progress=on_progress, network=net, experiment=origin)
                 nets.done(sc, plan, result.status)
                 if result.status == "interrupted":
                     raise KeyboardInterrupt
                 done += 1
                 tick(Tick(done, total, pid, r, f"{result.status} ({net['way']} network)"))
-            _write_point_summary(exp, pdir, sc.seed)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -127,13 +127,18 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, fresh: b
     return doc
 
 
-def _read_run(rdir: Path) -> dict[str, Any] | None:
+def origin_of(exp: Experiment, pid: str, point: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's `experiment` entry of a run of this point: reproduce reapplies the point from it."""
+    exp_file = str(Path(exp.file).resolve())
+    return {"file": exp_file, "sha256": sha256(exp_file), "point": pid, "params": dict(point)}
+
+
+def _read_run(rdir: Path) -> ResultsDoc | None:
     """A run folder's results.json, or None when it has none that this testbed reads."""
     try:
-        doc = plain(read_results(rdir))
-    except (OSError, ValueError):
+        return read_results(rdir)
+    except ContractError:
         return None
-    return doc if isinstance(doc, dict) else None
 
 
 def _run_ok(rdir: Path) -> bool:
@@ -145,12 +150,12 @@ def _run_ok(rdir: Path) -> bool:
 def _complete(pdir: Path, repeat: int) -> bool:
     try:
         s = read_summary(pdir)
-    except (OSError, ValueError):
+    except ContractError:
         return False
     return bool(s.get("complete")) and s.get("repeat") == repeat
 
 
-def _point_runs(pdir: Path) -> list[tuple[Path, dict[str, Any]]]:
+def _point_runs(pdir: Path) -> list[tuple[Path, ResultsDoc]]:
     """Every run folder of a point that holds results, whatever its status, each read once."""
     out = []
     for d in sorted(pdir.glob("run-*")):
@@ -161,7 +166,7 @@ def _point_runs(pdir: Path) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def _write_point_summary(exp: Experiment, pdir: Path, base_seed: int,
-                         runs: list[tuple[Path, dict[str, Any]]] | None = None) -> dict[str, Any]:
+                         runs: list[tuple[Path, ResultsDoc]] | None = None) -> SummaryDoc:
     runs = _point_runs(pdir) if runs is None else runs
     seeds = [stats.derived_seed(base_seed, int(d.name.split("-")[1])) for d, _ in runs]
     s = summary_doc([doc for _, doc in runs], [d.name for d, _ in runs], seeds, exp.metrics or None,
@@ -170,7 +175,7 @@ def _write_point_summary(exp: Experiment, pdir: Path, base_seed: int,
     return s
 
 
-def write_outputs(exp: Experiment, out: Path, interrupted: bool = False) -> dict[str, Any]:
+def write_outputs(exp: Experiment, out: Path, interrupted: bool = False) -> ExperimentDoc:
     """experiment.json, results.csv and junit.xml from the run folders as they are now.
 
     Each point's status follows the one rule (testbed.results.status.fold) over its runs, judged on the
@@ -189,13 +194,14 @@ def write_outputs(exp: Experiment, out: Path, interrupted: bool = False) -> dict
             continue
         sc_seed = exp.scenario_for(point).seed
         summ = _write_point_summary(exp, pdir, sc_seed, runs)
-        docs = [doc for d, doc in runs if doc.get("status") in JUDGED]
-        for (d, doc), run in zip(runs, summ["runs"], strict=True):
-            ok = doc.get("status") in JUDGED
+        docs = [doc for d, doc in runs if doc["status"] in JUDGED]
+        nets = [_network(d) for d, _ in runs]      # each manifest read once
+        for (d, doc), run, net in zip(runs, summ["runs"], nets, strict=True):
+            ok = doc["status"] in JUDGED
             for m in exp.metrics or summ["metrics"]:
                 rows.append({"point": pid, **point, "repetition": int(d.name.split("-")[1]), "seed": run["seed"],
-                             "run_dir": str(d.relative_to(out)), "status": doc.get("status"),
-                             "network": _network(d).get("way"), "metric": m,
+                             "run_dir": str(d.relative_to(out)), "status": doc["status"],
+                             "network": net.get("way"), "metric": m,
                              "value": metric_value(doc, m) if ok else None})
         verdicts = []
         for a in exp.expect:
@@ -210,7 +216,7 @@ def write_outputs(exp: Experiment, out: Path, interrupted: bool = False) -> dict
                              "unit": e.unit})
             cases.append((pid, e.text, ok, f"mean {units.human(agg.mean if agg else None, e.unit)} over "
                                            f"{len(vals)} runs; expected {e.op} {units.human(e.value, e.unit)}"))
-        folded = fold([(d.name, str(doc.get("status")), doc.get("error")) for d, doc in runs], exp.repeat,
+        folded = fold([(d.name, doc["status"], doc["error"]) for d, doc in runs], exp.repeat,
                       all(v["passed"] for v in verdicts))
         if not folded.complete:
             cases.append((pid, "complete", False, folded.reason))
@@ -219,10 +225,10 @@ def write_outputs(exp: Experiment, out: Path, interrupted: bool = False) -> dict
                            "metrics": {m: {k: v for k, v in x.items() if k != "values"}
                                        for m, x in summ["metrics"].items()},
                            "expectations": verdicts,
-                           "networks": [{"run": d.name, **_network(d)} for d, _ in runs]})
+                           "networks": [{"run": d.name, **net} for (d, _), net in zip(runs, nets, strict=True)]})
     complete = all(p["complete"] for p in points_doc)
     status = "interrupted" if interrupted else worst([p["status"] for p in points_doc])
-    doc = {"schema": EXPERIMENT_SCHEMA, "name": exp.name, "file": str(Path(exp.file).resolve()),
+    exp_doc: dict[str, Any] = {"schema": EXPERIMENT_SCHEMA, "name": exp.name, "file": str(Path(exp.file).resolve()),
            "description": exp.description, "scenario": exp.scenario.file,
            "matrix": {p.path: list(p.values) for p in exp.params}, "repeat": exp.repeat,
            "duration_s": exp.duration_s, "metrics": list(exp.metrics), "inputs": inputs_doc(exp),
@@ -232,19 +238,20 @@ def write_outputs(exp: Experiment, out: Path, interrupted: bool = False) -> dict
            "complete": complete, "points": points_doc,
            "networks": {w: sum(1 for p in points_doc for n in p.get("networks", []) if n.get("way") == w)
                         for w in ("fresh", "reused")}}
-    (out / "experiment.json").write_text(json.dumps(doc, indent=1, default=str) + "\n")
+    checked = check_shape(json_ready(exp_doc), ExperimentDoc, str(out / "experiment.json"))
+    (out / "experiment.json").write_text(json.dumps(checked, indent=1) + "\n")
     _write_csv(out / "results.csv", [p.path for p in exp.params], rows)
     (out / "junit.xml").write_text(_junit(exp.name, cases))
-    return doc
+    return checked
 
 
 def _network(rdir: Path) -> dict[str, Any]:
     """How a run got its network (its manifest's `network`); bundles from before reuse existed were fresh."""
     try:
-        net = plain(read_manifest(rdir)).get("network")
-    except (OSError, ValueError):
+        net = read_manifest(rdir).get("network")
+    except ContractError:
         net = None
-    return net if isinstance(net, dict) else {"way": "fresh", "reason": None}
+    return dict(net) if net else {"way": "fresh", "reason": None}
 
 
 def _write_csv(path: Path, params: list[str], rows: list[dict[str, Any]]) -> None:

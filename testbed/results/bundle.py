@@ -53,14 +53,14 @@ def sha256(path: str | Path) -> str | None:
         return None
 
 
-def _clean(v: object) -> JSONValue:
+def json_ready(v: object) -> JSONValue:
     """JSON-ready: dataclasses to dicts, tuples to lists, NaN/inf to None."""
     if is_dataclass(v) and not isinstance(v, type):
-        return _clean(asdict(v))
+        return json_ready(asdict(v))
     if isinstance(v, dict):
-        return {str(k): _clean(x) for k, x in v.items()}
+        return {str(k): json_ready(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
-        return [_clean(x) for x in v]
+        return [json_ready(x) for x in v]
     if isinstance(v, float) and not math.isfinite(v):
         return None
     if v is None or isinstance(v, (str, int, float, bool)):
@@ -73,7 +73,7 @@ def results_doc(r: RunResult, run_id: str) -> ResultsDoc:
     JSON path of a writer bug; the unit tests run every writer so that this never fires in a run)."""
     sc = r.scenario
     exps = [v.to_dict() for v in r.verdicts]
-    doc = _clean({
+    doc = json_ready({
         "schema": RESULTS_SCHEMA,
         "run_id": run_id,
         "status": r.status,
@@ -150,7 +150,7 @@ def engine_summary(samples: list[dict[str, Any]]) -> dict[str, dict[str, EngineS
 def manifest_doc(r: RunResult, run_id: str, plan: Any | None) -> ManifestDoc:
     """manifest.json's document, checked against the contract like results_doc."""
     sc = r.scenario
-    doc = _clean({
+    doc = json_ready({
         "schema": MANIFEST_SCHEMA,
         "run_id": run_id,
         "seed": r.seed,
@@ -169,6 +169,8 @@ def manifest_doc(r: RunResult, run_id: str, plan: Any | None) -> ManifestDoc:
         "environment": environment(sc.topology, r.host),
         # a fresh bring-up, or a network reused from the run before and reset (testbed experiment)
         "network": r.network or {"way": "fresh", "reason": None},
+        # a run of an experiment point: which, so `reproduce` reapplies the point wherever the run is moved
+        **({"experiment": r.experiment} if r.experiment else {}),
     })
     return check_shape(doc, ManifestDoc, f"manifest.json of run {run_id}")
 

@@ -260,6 +260,15 @@ class CommandDoc(TypedDict):
     flow: NotRequired[str | None]
 
 
+class ExperimentOriginDoc(TypedDict):
+    """The experiment point a run was made for (experiment/sweep.py); read by experiment/point.py."""
+
+    file: str                        # the experiment file, absolute
+    sha256: str | None
+    point: str                       # "p03-loss_5_"
+    params: dict[str, Any]           # parameter path -> value, as the matrix gives it
+
+
 class NetworkWayDoc(TypedDict):
     way: Literal["fresh", "reused"]
     reason: str | None
@@ -282,6 +291,7 @@ class ManifestDoc(TypedDict):
     schedule: NotRequired[Opaque]
     environment: NotRequired[Opaque]
     network: NotRequired[NetworkWayDoc]
+    experiment: NotRequired[ExperimentOriginDoc]
 
 
 class MetricStatsDoc(TypedDict):

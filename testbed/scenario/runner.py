@@ -74,6 +74,7 @@ class RunResult:
     broken: dict[str, Any] | None = None       # status "broken": {what, pid, how, t (scenario s)}
     power: dict[str, list[tuple[float, float]]] = field(default_factory=dict)   # node -> state of charge series
     network: dict[str, Any] = field(default_factory=dict)   # how the run got its network (experiment.reuse.Way)
+    experiment: dict[str, Any] = field(default_factory=dict)   # the experiment point it is a run of, if any
     readiness: dict[str, Any] = field(default_factory=dict)       # the convergence check before t=0
     memory: dict[str, Any] = field(default_factory=dict)          # resident memory per router, engine, total
 

@@ -15,7 +15,7 @@ import pytest
 from testbed.cli import main
 from testbed.experiment.point import find_origin, plan_differences, point_scenario, timeline_differences
 from testbed.experiment.spec import Experiment, load_experiment, point_id
-from testbed.experiment.sweep import write_outputs
+from testbed.experiment.sweep import origin_of, write_outputs
 from testbed.results.bundle import write_bundle
 from testbed.scenario.load import load_scenario
 from testbed.scenario.runner import RunResult
@@ -44,9 +44,17 @@ def fake_sweep(tmp_path: Path, text: str) -> tuple[Experiment, Path]:
         scale = exp.duration_s / exp.scenario.duration_s if exp.duration_s else 1.0
         sc = scaled(sc, scale)
         r = RunResult(sc, "passed", sc.seed, scale, {}, [], [], [], [], time.time(), 1.0)
+        r.experiment = origin_of(exp, point_id(i, point), point)      # as the sweep gives run_on
         write_bundle(r, out / "points" / point_id(i, point) / "run-01", "run0", make_plan(sc.topology))
     write_outputs(exp, out)
     return exp, out
+
+
+def forget_the_point(run_dir: Path) -> None:
+    """The run's manifest without its `experiment` entry, as bundles were before runs recorded their point."""
+    man = json.loads((run_dir / "manifest.json").read_text())
+    del man["experiment"]
+    (run_dir / "manifest.json").write_text(json.dumps(man))
 
 
 def reproduction(run_dir: Path) -> tuple[dict, object, object]:
@@ -97,6 +105,7 @@ def test_cli_refuses_a_run_whose_network_would_differ(tmp_path: Path, capsys: py
     # record the loss, so reproduce refuses before bringing anything up instead of running without it
     lone = tmp_path / "lone"
     shutil.copytree(out / "points" / "p02-loss_5_" / "run-01", lone)
+    forget_the_point(lone)             # a bundle from before runs recorded their point
     assert main(["reproduce", str(lone), "--out", str(tmp_path / "again")]) == 2
     err = capsys.readouterr().err
     assert "the reproduction would not be the run that was made" in err
@@ -118,8 +127,9 @@ def test_a_point_that_cannot_be_reapplied_is_refused_by_name(tmp_path: Path,
     assert main(["reproduce", str(run), "--force", "--out", str(tmp_path / "again")]) == 2
     err = capsys.readouterr().err
     assert f"{exp.file}: no longer sweeps links.server--home.loss, which point p02-loss_5_ set" in err
-    # experiment.json without the run's point
+    # experiment.json without the run's point, for a run that does not record it itself
     Path(exp.file).write_text(LOSS_SWEEP)
+    forget_the_point(run)
     doc = json.loads((out / "experiment.json").read_text())
     doc["points"] = [p for p in doc["points"] if p["id"] != "p02-loss_5_"]
     (out / "experiment.json").write_text(json.dumps(doc))
@@ -132,9 +142,8 @@ def test_the_manifest_entry_names_the_point_wherever_the_run_is(tmp_path: Path) 
     exp, out = fake_sweep(tmp_path, LOSS_SWEEP)
     lone = tmp_path / "lone"
     shutil.copytree(out / "points" / "p02-loss_5_" / "run-01", lone)
-    man = json.loads((lone / "manifest.json").read_text())
-    man["experiment"] = {"file": exp.file, "point": "p02-loss_5_", "params": {"links.server--home.loss": "5%"}}
-    (lone / "manifest.json").write_text(json.dumps(man))
+    # the writer recorded the point: no experiment folder around the copy is needed
+    assert json.loads((lone / "manifest.json").read_text())["experiment"]["point"] == "p02-loss_5_"
     man, sc, plan = reproduction(lone)
     assert plan_differences(man["plan"], plan) == []
     assert next(lk for lk in plan.links if lk.name == "server--home").params.ab.loss_prob == 0.05
