@@ -19,9 +19,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "and report every problem of every file at once. A file with a "
                                    "`topology:` key (or a .py file) is read as a scenario, one with `scenario:` "
                                    "and `matrix:` as an experiment (its scenario too). Nothing is executed: a .py "
-                                   "scenario is parsed, never imported (its `scenario` must be a literal dict), "
-                                   "and YAML files are only read (docs/security.md).")
+                                   "scenario is parsed, never imported (its `scenario` must be a literal dict; "
+                                   "--import runs the file to check a computed one), and YAML files are only read "
+                                   "(docs/security.md).")
     p.add_argument("files", nargs="+", metavar="FILE", help="topology, scenario or experiment files (.yaml, .py)")
+    p.add_argument("--import", dest="import_python", action="store_true",
+                   help="import .py scenarios to check them (this RUNS their code, as `testbed run` does): "
+                        "needed only when a file computes its `scenario` dict instead of writing it out")
     p.set_defaults(func=run)
 
 
@@ -32,23 +36,23 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}es" if word.endswith(("s", "ch", "sh", "x")) else f"{n} {word}s"
 
 
-def _experiment(f: str) -> list[str]:
+def _experiment(f: str, import_python: bool) -> list[str]:
     from ..experiment.spec import load_experiment
-    exp = load_experiment(f, import_python=False)
+    exp = load_experiment(f, import_python=import_python)
     n = len(exp.points())
     return [f"{f}: ok (experiment {exp.name}: {plural(len(exp.params), 'parameter')}, {plural(n, 'point')} x "
             f"{exp.repeat} = {plural(n * exp.repeat, 'run')}, {plural(len(exp.expect), 'expectation')} "
             f"on the aggregate; scenario {exp.scenario.name})"]
 
 
-def _scenario(f: str) -> list[str]:
+def _scenario(f: str, import_python: bool) -> list[str]:
     from ..scenario.load import load_scenario
-    sc = load_scenario(f, import_python=False)
+    sc = load_scenario(f, import_python=import_python)
     return [f"{f}: ok (scenario {sc.name}: {plural(len(sc.traffic), 'flow')}, "
             f"{plural(len(sc.events), 'event')}, {plural(len(sc.expect), 'expectation')} on {sc.topology.name})"]
 
 
-def _topology(f: str) -> list[str]:
+def _topology(f: str, import_python: bool = False) -> list[str]:
     topo = load_topology(f)
     plan = make_plan(topo, routes_for=topo.external)   # every check but the routes: they never fail
     s = topo.summary()
@@ -63,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     for f in args.files:
         check = _experiment if is_experiment(f) else _scenario if is_scenario(f) else _topology
         try:
-            lines = check(f)
+            lines = check(f, args.import_python)
         except InputError as e:
             bad += 1
             print(str(e), file=sys.stderr)

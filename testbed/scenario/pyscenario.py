@@ -131,7 +131,8 @@ def parse_python_scenario(path: Path) -> Source:
         raise InputError([Problem(file, value.lineno, value.col_offset + 1, "scenario",
                                   "`scenario = ...` is not a literal: testbed validate reads Python scenarios "
                                   "without running them, so it checks only a dict written out (strings, numbers, "
-                                  "lists, dicts); `testbed run` imports the file as it is")]) from None
+                                  "lists, dicts); `testbed validate --import FILE` runs the file's code to check "
+                                  "a computed one, as `testbed run` does")]) from None
     if not isinstance(data, dict):
         raise InputError([Problem(file, value.lineno, value.col_offset + 1, "scenario", NEEDS_SCENARIO)])
     src = Source(file, data)

@@ -182,6 +182,14 @@ def test_a_computed_python_scenario_is_refused_at_its_line_without_running(tmp_p
     cp = _cli("validate", str(p))
     assert cp.returncode == 2 and cp.stderr.startswith(f"{p}:4:12: scenario: `scenario = ...` is not a literal")
     assert not marker.exists()
+    assert "testbed validate --import FILE" in cp.stderr          # the way to check it, said where it is refused
+
+
+def test_validate_import_checks_a_computed_scenario_by_running_it_when_asked() -> None:
+    example = Path(__file__).parents[2] / "examples" / "village-cache" / "scenarios" / "fiber-cut.py"
+    assert _cli("validate", str(example)).returncode == 2
+    cp = _cli("validate", "--import", str(example))
+    assert cp.returncode == 0 and "ok (scenario village-cache-fiber-cut: 3 flows" in cp.stdout, cp.stderr
 
 
 def test_problems_in_a_python_scenario_are_located_at_their_line(tmp_path: Path) -> None:
