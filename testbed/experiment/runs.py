@@ -24,11 +24,13 @@ if TYPE_CHECKING:
 def run_on(tb: Network, sc: Scenario, plan: Plan, out: Path, seed: int, scale: float, *,
            on_progress: Callable[[Progress], None] | None = None,
            network: dict[str, Any] | None = None,
-           experiment: dict[str, Any] | None = None) -> tuple[RunResult, dict[str, Path]]:
-    """Play the timeline on a running network and write the bundle (a second Ctrl-C waits for it)."""
+           experiment: dict[str, Any] | None = None,
+           on_start: Callable[[], None] | None = None) -> tuple[RunResult, dict[str, Path]]:
+    """Play the timeline on a running network and write the bundle (a second Ctrl-C waits for it).
+    on_start runs first inside the run, so an interrupt in it still leaves results."""
     from ..results.bundle import write_bundle
     out.mkdir(parents=True, exist_ok=True)
-    result = ScenarioRun(sc, tb, out, seed=seed, time_scale=scale, on_progress=on_progress).run()
+    result = ScenarioRun(sc, tb, out, seed=seed, time_scale=scale, on_progress=on_progress, on_start=on_start).run()
     result.network = dict(network or {})
     result.experiment = dict(experiment or {})
     with interrupts.deferred(reraise=result.status != "interrupted"):
@@ -48,9 +50,8 @@ def run_once(sc: Scenario, plan: Plan, out: Path, seed: int, scale: float, *,
     with bringup or contextlib.nullcontext():
         tb.start()                  # on failure it has torn down what it made
     with tb:
-        if on_up is not None:
-            on_up(tb)
-        return run_on(tb, sc, plan, out, seed, scale, on_progress=on_progress)
+        return run_on(tb, sc, plan, out, seed, scale, on_progress=on_progress,
+                      on_start=(lambda: on_up(tb)) if on_up is not None else None)
 
 
 class Networks:

@@ -31,6 +31,7 @@ from ..traffic.registry import RUNNERS
 from .expect import Verdict, evaluate
 from .model import Scenario
 from .pyscenario import call_user
+from .ready import wait_for
 from .routes import RouteCollector
 
 log = logging.getLogger(__name__)
@@ -154,10 +155,23 @@ def _nothing() -> None:
     return None
 
 
+def _starter(tb: Network, r: Runner) -> Callable[[], None]:
+    """A flow's start step: its `wait_for` ports first (the timeline waits with it), then the flow."""
+    if not r.spec.wait_for:
+        return r.start
+
+    def start() -> None:
+        wait_for(tb, r.spec)
+        r.start()
+    return start
+
+
 class ScenarioRun:
     def __init__(self, sc: Scenario, tb: Network, out_dir: Path, *, seed: int | None = None, time_scale: float = 1.0,
-                 on_progress: Callable[[Progress], None] | None = None, settle_timeout_s: float = 60.0):
+                 on_progress: Callable[[Progress], None] | None = None, settle_timeout_s: float = 60.0,
+                 on_start: Callable[[], None] | None = None):
         self.sc = sc
+        self.on_start = on_start     # called first inside the run: a Ctrl-C in it still writes results
         self.tb = tb
         self.out_dir = Path(out_dir)
         self.seed = sc.seed if seed is None else seed
@@ -201,6 +215,8 @@ class ScenarioRun:
         routes: RouteCollector | None = None
         status, error, broken = "running", None, None
         try:
+            if self.on_start is not None:
+                self.on_start()
             self._report("start", 0.0, "waiting for routing to converge")
             # O(n): adjacencies, every router's table, pings along the longest paths
             self.readiness = self.tb.wait_converged(timeout_s=self.settle_timeout_s).to_dict()
@@ -328,7 +344,7 @@ class ScenarioRun:
 
         optional_starts: dict[int, str] = {}     # id(start step) -> its optional flow's name
         for r in runners:
-            start = Step(r.spec.start_s, f"start {r.spec.kind} {r.spec.name}", r.start)
+            start = Step(r.spec.start_s, f"start {r.spec.kind} {r.spec.name}", _starter(self.tb, r))
             if r.spec.optional:
                 optional_starts[id(start)] = r.spec.name
             push(start, "traffic")

@@ -118,8 +118,10 @@ def test_an_experiment_point_with_an_error_run_is_incomplete_and_says_which(tmp_
 def test_metric_values_are_measured_by_the_evaluator() -> None:
     d = run_doc()
     assert metric_value(d, "probe.rtt.max") == 0.3
-    assert metric_value(d, "probe.probe_loss") == pytest.approx(6 / 20)
-    assert metric_value(d, "probe.outage.max") == pytest.approx(3.0)
+    d["flows"]["probe"]["series"]["loss"] = [(t, 0.0 if ok else 1.0) for t, ok in PROBES]   # as ping writes it
+    assert metric_value(d, "probe.loss.mean") == pytest.approx(6 / 20)
+    assert metric_value(d, "probe.probe_loss") == pytest.approx(6 / 20)    # a name older experiment.json holds
+    assert metric_value(d, "outage(probe)") == metric_value(d, "probe.outage.max") == pytest.approx(3.0)
     assert metric_value(d, "nosuch.rtt.max") is None
 
 
@@ -192,3 +194,14 @@ def test_optional_must_be_a_boolean(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"traffic\[0\]\.optional: expected true or false, got \"yes please\""):
         _scenario(tmp_path, "duration: 1s\ntraffic:\n  - {name: a, kind: ping, from: h1, to: h2, "
                             "optional: yes please}\n")
+
+
+def test_a_ctrl_c_right_after_bring_up_still_gives_an_interrupted_result(tmp_path: Path) -> None:
+    sc = _scenario(tmp_path, "duration: 1s\n")
+    net = FakeNetwork(make_plan(sc.topology))
+
+    def on_up() -> None:       # the CLI's "network up" line, hit by a Ctrl-C
+        raise KeyboardInterrupt
+    tb: Network = net
+    r = ScenarioRun(sc, tb, tmp_path, on_start=on_up).run()
+    assert r.status == "interrupted" and [e.kind for e in r.events] == ["interrupt"]
