@@ -55,6 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-wait", action="store_true", help="do not wait for all pairs to reach each other")
     p.add_argument("--wait-timeout", type=float, default=60.0, metavar="S",
                    help="give routing this long to converge (default 60)")
+    p.add_argument("--live", action="store_true",
+                   help="serve a live view in the browser (map, link rates, actions); prints its URL with a token")
+    p.add_argument("--live-listen", metavar="ADDR",
+                   help="serve the live view on ADDR[:port] (implies --live; default 127.0.0.1)")
     p.set_defaults(func=run)
 
 
@@ -96,6 +100,12 @@ def run(args: argparse.Namespace) -> int:
             except TestbedError as e:
                 print(f"warning: {e}", file=sys.stderr)
         jobs = Jobs()
+        if args.live or args.live_listen:
+            from rich.console import Console
+
+            from .view_cmd import UpLive
+            # stopped with the process (its threads are daemons); it stops asking a torn-down engine
+            UpLive(tb, args.live_listen, Console(stderr=True, highlight=False))
         if args.run:
             rc = 0
             for line in args.run:

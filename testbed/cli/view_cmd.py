@@ -86,3 +86,22 @@ class LiveRun:
         self.feed.cut()        # the last state reaches the open tabs before the server goes
         self.batcher.stop()
         self.server.stop()
+
+
+class UpLive:
+    """`up --live`: the page over the network at the prompt, its own engine sampler, actions played now."""
+
+    def __init__(self, tb, listen: str | None, err: Console):  # noqa: ANN001 - a running Testbed
+        from ..live.feed import Batcher
+        from ..live.upview import UpFeed
+        self.feed = UpFeed(tb)
+        self.server = start_server(self.feed, listen, err, act=self.feed.act)
+        self.feed.start()
+        self.batcher = Batcher(self.feed)
+        self.batcher.start()
+        err.print(f"live view: {self.server.url}", soft_wrap=True, highlight=False)
+
+    def close(self) -> None:
+        self.feed.stop()
+        self.batcher.stop()
+        self.server.stop()
