@@ -1,19 +1,27 @@
 """JSON Schema of the topology format, for editors (yaml-language-server) and other tools.
 
-The loader is the authority (it also checks the graph and addresses); the schema catches the
-structural mistakes an editor can flag while typing.
+The loader is the authority (it also checks the graph, addresses and sector radios); the schema
+catches the structural mistakes an editor can flag while typing. Every object's properties are
+built from the loader's own key tables (TOP_KEYS, NODE_KEYS, SECTOR_KEYS, LINK_KEYS, netenv.SETTINGS...),
+so a key the loader takes is never flagged: a key with no typed fragment here accepts any value and
+is left to the loader. docs/keys.md is rendered from these schemas (testbed.docsgen).
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..linkparams import JITTER_DISTRIBUTIONS, QUEUE_DISCIPLINES
-from ..netenv import LINUX_CC
+from .. import netenv
+from ..linkparams import JITTER_DISTRIBUTIONS
 from .geo import PROPAGATION_S_PER_KM
-from .model import BACKENDS, NODE_KINDS, ROUTING
-from .params import LOSS_MODELS
+from .load import DEFAULT_LINK_KEYS, DEFAULTS_KEYS, LINK_KEYS, NODE_KEYS, TOP_KEYS
+from .model import BACKENDS, MEDIUM_SCHEDULERS, NODE_KINDS, ROUTING
+from .params import DIRECTION_KEYS, LOSS_MODEL_KEYS, LOSS_MODELS, PARAM_KEYS, PROFILE_KEYS, QUEUE_KEYS
+from .sector import DUPLEX, SECTOR_KEYS, STATION_KEYS
 
+SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
 _NUM = r"[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?\s*"
 RATE = {"anyOf": [{"type": "string", "pattern": rf"^{_NUM}[kKmMgGtT]?(bit|bps|bit/s|b/s)$"},
                   {"enum": ["unlimited", "none"]}], "description": 'a rate in bits, e.g. "10Mbit"'}
@@ -21,107 +29,182 @@ DURATION = {"anyOf": [{"type": "string", "pattern": rf"^{_NUM}(ns|us|µs|ms|s|se
                       {"const": 0}], "description": 'a duration, e.g. "20ms"'}
 PERCENT = {"anyOf": [{"type": "string", "pattern": rf"^{_NUM}%$"}, {"const": 0}],
            "description": 'a percentage, e.g. "0.5%"'}
-SIZE = {"type": "string", "pattern": rf"^{_NUM}(B|KB|kB|KiB|MB|MiB|GB|GiB)$"}
+SIZE = {"type": "string", "pattern": rf"^{_NUM}(B|KB|kB|KiB|MB|MiB|GB|GiB)$", "description": 'a size, e.g. "64KB"'}
+STRING = {"type": "string"}
+BOOL = {"type": "boolean"}
+NAME = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_.-]*$"}
 QUEUE_LIMIT = {"anyOf": [{"type": "integer", "minimum": 1}, SIZE,
                         {"type": "string", "pattern": r"^[0-9]+\s*(p|packets)$"}]}
-LOSS = {"anyOf": [PERCENT, {
-    "type": "object", "additionalProperties": False,
-    "properties": {"model": {"enum": list(LOSS_MODELS)}, "p": PERCENT, "r": PERCENT,
-                   "loss_bad": PERCENT, "loss_good": PERCENT}}]}
+# the value types of QUEUE_KEYS' parsers (params.py), by the parser's name
+_QUEUE_TYPES: dict[str, dict[str, Any]] = {
+    "bool": BOOL, "duration": DURATION, "flows": {"type": "integer", "minimum": 1},
+    "quantum": {"anyOf": [SIZE, {"type": "integer"}]}, "gain": {"type": "number"},
+    "packets": {"type": "integer", "minimum": 1}, "percent": PERCENT, "weight": {"type": "number"}}
+
+
+def keyed(keys: Iterable[str], known: dict[str, dict[str, Any]], *, closed: bool = True,
+          description: str = "") -> dict[str, Any]:
+    """An object whose properties are exactly `keys` (the loader's table): typed when known, else any value."""
+    keys = tuple(keys)
+    invented = sorted(set(known) - set(keys))
+    if invented:    # the schema must never offer a key the loader refuses
+        raise ValueError(f"schema fragments for keys the loader does not take: {', '.join(invented)}")
+    out: dict[str, Any] = {"type": "object",
+                           "properties": {k: known.get(k, {"description": "checked by the loader"}) for k in keys}}
+    if closed:
+        out["additionalProperties"] = False
+    if description:
+        out["description"] = description
+    return out
+
+
+def _queue() -> dict[str, Any]:
+    aqm_keys = {k: _QUEUE_TYPES.get(kind, {}) for keys in QUEUE_KEYS.values() for k, (_f, kind) in keys.items()}
+    block = keyed(("discipline", "limit", *aqm_keys), {"discipline": {"enum": list(QUEUE_KEYS)},
+                                                        "limit": QUEUE_LIMIT, **aqm_keys})
+    return {"anyOf": [QUEUE_LIMIT, block],
+            "description": "a limit in packets (an integer) or bytes (a size like 64KB), or "
+                           f"{{discipline: {'|'.join(QUEUE_KEYS)}, limit, ...}}"}
+
+
+QUEUE = _queue()
+LOSS = {"anyOf": [PERCENT, keyed(LOSS_MODEL_KEYS, {"model": {"enum": list(LOSS_MODELS)}, "p": PERCENT, "r": PERCENT,
+                                                   "loss_bad": PERCENT, "loss_good": PERCENT})],
+        "description": 'a percentage, or a loss model {model: gilbert-elliott, p, r, ...}'}
 PARAMS: dict[str, Any] = {
-    "rate": RATE, "delay": DURATION, "jitter": DURATION, "distribution": {"enum": list(JITTER_DISTRIBUTIONS)},
-    "loss": LOSS, "corrupt": PERCENT, "duplicate": PERCENT, "reorder": PERCENT,
-    "queue": {"anyOf": [QUEUE_LIMIT, {
-        "type": "object", "additionalProperties": False,
-        "properties": {"discipline": {"enum": list(QUEUE_DISCIPLINES)}, "limit": QUEUE_LIMIT,
-                       "ecn": {"type": "boolean"}, "target": DURATION, "interval": DURATION,
-                       "flows": {"type": "integer", "minimum": 1}, "quantum": {"anyOf": [SIZE, {"type": "integer"}]},
-                       "tupdate": DURATION, "alpha": {"type": "number"}, "beta": {"type": "number"},
-                       "max_burst": DURATION, "min": {"type": "integer", "minimum": 1},
-                       "max": {"type": "integer", "minimum": 1}, "max_p": PERCENT, "weight": {"type": "number"}}}],
-              "description": "a limit in packets (an integer) or bytes (a size like 64KB), or "
-                             "{discipline: droptail|codel|fq_codel|pie|red, limit, ...}"},
+    "rate": RATE, "delay": DURATION, "jitter": DURATION,
+    "distribution": {"enum": list(JITTER_DISTRIBUTIONS), "description": "the jitter's distribution"},
+    "loss": LOSS, "corrupt": PERCENT, "duplicate": PERCENT, "reorder": PERCENT, "queue": QUEUE,
     "mtu": {"type": "integer", "minimum": 576, "maximum": 9000},
     "trace": {"type": "string", "description": "Mahimahi delivery trace, relative to this file"},
 }
-DIRECTION = {"type": "object", "additionalProperties": False,
-             "properties": {**PARAMS, "up": {"type": "boolean", "description": "false: blackhole this direction"}}}
-BLOCK: dict[str, Any] = {
-    **PARAMS,
-    "up": {"anyOf": [{"type": "boolean"}, {"$ref": "#/$defs/direction"}],
+DIRECTION = keyed(DIRECTION_KEYS, {**{k: v for k, v in PARAMS.items() if k in PARAM_KEYS},
+                                   "up": {"type": "boolean", "description": "false: blackhole this direction"}})
+_BLOCK: dict[str, Any] = {
+    **{k: v for k, v in PARAMS.items() if k in PARAM_KEYS},
+    "up": {"anyOf": [BOOL, {"$ref": "#/$defs/direction"}],
            "description": "true/false: the link's initial state; a mapping: first endpoint → second"},
     "down": {"$ref": "#/$defs/direction", "description": "second endpoint → first"},
-    "medium": {"enum": list(PROPAGATION_S_PER_KM)}, "hop_delay": DURATION,
+    "medium": {"enum": list(PROPAGATION_S_PER_KM), "description": "delay from the sites' distance at this speed"},
+    "hop_delay": DURATION,
 }
-NAME = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_.-]*$"}
-_BOOL = {"type": "boolean"}
-_TRIPLE = {"anyOf": [{"type": "array", "items": {"type": "integer", "minimum": 1}, "minItems": 3, "maxItems": 3},
-                     {"type": "string"}]}
-ENV = {"type": "object", "additionalProperties": False,
-       "description": "the pinned node environment (docs/environment.md)",
-       "properties": {"cc": {"enum": list(LINUX_CC)}, "ecn": {"enum": [0, 1, 2]}, "tcp_rmem": _TRIPLE,
-                      "tcp_wmem": _TRIPLE, "no_metrics_save": _BOOL, "slow_start_after_idle": _BOOL,
-                      "timestamps": {"enum": [0, 1, 2]}, "sack": _BOOL, "window_scaling": _BOOL,
-                      "mtu_probing": {"enum": [0, 1, 2]}, "notsent_lowat": {"type": "integer", "minimum": 1},
-                      "autocorking": _BOOL, "offloads": _BOOL}}
+
+# netenv settings by parser: a qdisc or cc name from its table, 0/1 flags as booleans
+_ENV_TYPES: dict[str, Callable[[netenv.Setting], dict[str, Any]]] = {
+    "_cc": lambda s: {"enum": list(netenv.LINUX_CC)},
+    "_qdisc": lambda s: {"enum": list(netenv.LINUX_QDISCS)},
+    "_bool01": lambda s: BOOL,
+    "_triple": lambda s: {"anyOf": [{"type": "array", "items": {"type": "integer", "minimum": 1},
+                                     "minItems": 3, "maxItems": 3}, STRING]},
+    "_bytes": lambda s: {"type": "integer", "minimum": 1, "maximum": 4294967295},
+    "_address": lambda s: STRING,
+    "parse": lambda s: {"enum": list(inspect.getclosurevars(s.parse).nonlocals.get("ok", ()))},  # _choice(0, 1, 2)
+    "<lambda>": lambda s: BOOL,     # offloads: a boolean
+}
+
+
+def _env_setting(s: netenv.Setting) -> dict[str, Any]:
+    make = _ENV_TYPES.get(s.parse.__name__)
+    frag = dict(make(s)) if make else {}
+    frag["description"] = f"default {s.default!r}: {s.why}"
+    return frag
+
+
+ENV = keyed(netenv.BY_KEY, {k: _env_setting(s) for k, s in netenv.BY_KEY.items()},
+            description="the pinned node environment (docs/environment.md)")
+
+NODE_TYPED: dict[str, Any] = {
+    "kind": {"enum": list(NODE_KINDS), "description": "default host"},
+    "site": {**keyed(("lat", "lon"), {"lat": {"type": "number", "minimum": -90, "maximum": 90},
+                                      "lon": {"type": "number", "minimum": -180, "maximum": 180}}),
+             "required": ["lat", "lon"], "description": "where it stands: link delays follow the distance"},
+    "power": keyed(("battery", "solar", "grid"), {"battery": DURATION, "solar": BOOL, "grid": BOOL},
+                   description="for power faults: hours of battery, solar panel, grid"),
+    "description": STRING,
+    "subnet": {**STRING, "description": "a switch or sector's LAN prefix"},
+    "gateway": {**STRING, "description": "a host's default router"},
+    "interface": {"type": "string", "pattern": r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$",
+                  "description": "kind external: the host interface it takes"},
+    "files": {"type": "object", "propertyNames": {"pattern": "^/"}, "additionalProperties": STRING,
+              "description": "/path/in/node: ./local-file (a private copy per node)"},
+    "dirs": {"type": "array", "items": {"type": "string", "pattern": "^/"},
+             "description": "folders made private (and empty) in this node"},
+    "env": ENV,
+}
+STATION = keyed(STATION_KEYS, {"rate": RATE, "up_rate": RATE, "mcs": {"type": ["string", "integer"]},
+                               "loss": PERCENT, "queue": QUEUE})
+SECTOR_TYPED: dict[str, Any] = {
+    "ap": {**STRING, "description": "kind sector: the node serving the channel"},
+    "profile": {**STRING, "description": "kind sector: a sector profile (testbed profiles)"},
+    "scheduler": {"enum": list(MEDIUM_SCHEDULERS)},
+    "duplex": {"enum": list(DUPLEX)},
+    "tdd": {"anyOf": [PERCENT, {"const": False}, {"const": "off"}], "description": "the downlink share, like 75%"},
+    "tdd_period": DURATION, "overhead": DURATION, "delay": DURATION,
+    "stations": {"type": "object", "additionalProperties": {"anyOf": [{"type": "null"}, STATION]},
+                 "description": "station node: its radio (rate, up_rate, mcs, loss, queue)"},
+    "queue": QUEUE,
+    "contention": {"type": "number", "minimum": 1, "description": "a contention ratio (20 for 1:20)"},
+}
+_LINK_TYPED: dict[str, Any] = {
+    **_BLOCK,
+    "endpoints": {"type": "array", "minItems": 2, "maxItems": 2, "items": {
+        "type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_.-]*(:[a-zA-Z][a-zA-Z0-9_.-]{0,14})?$",
+        "description": 'a node, "node:ifname", or "host:IFACE" (this machine\'s interface IFACE)'}},
+    "profile": {**STRING, "description": "a link profile (testbed profiles) or one of this file's"},
+    "cost": {"type": "number", "exclusiveMinimum": 0, "description": "OSPF cost (default 10)"},
+    "name": STRING,
+    "addresses": {"oneOf": [
+        {"type": "array", "minItems": 2, "maxItems": 2,
+         "items": {"anyOf": [{"type": "null"}, {"type": "string", "pattern": r"^[0-9.]+/[0-9]+$"}]}},
+        {"const": "unnumbered", "description": "two routers, each using its loopback address on the link"}]},
+    "backend": {"enum": list(BACKENDS)},
+    "description": STRING,
+}
+TOP_TYPED: dict[str, Any] = {
+    "name": {"type": "string", "minLength": 1}, "description": STRING,
+    "seed": {"type": "integer", "description": "seeds every random choice of the links"},
+    "ospf": keyed(("hello", "dead"), {"hello": DURATION, "dead": DURATION}),
+    "addressing": keyed(("p2p", "lan", "loopback"), {"p2p": STRING, "lan": STRING, "loopback": STRING}),
+}
+
+
+def topology_parts() -> dict[str, dict[str, Any]]:
+    """Each object of a topology file, named for docs/keys.md: its schema (properties from the loader's tables)."""
+    return {
+        "top level": keyed(TOP_KEYS, TOP_TYPED),   # defaults, profiles, nodes, links filled in by topology_schema
+        "defaults": keyed(DEFAULTS_KEYS, {"routing": {"enum": list(ROUTING)}, "backend": {"enum": list(BACKENDS)},
+                                          "env": {"$ref": "#/$defs/env"}, "link": {"$ref": "#/$defs/default_link"}}),
+        "defaults.link": keyed(DEFAULT_LINK_KEYS, {k: v for k, v in _LINK_TYPED.items() if k in DEFAULT_LINK_KEYS}),
+        "profiles.NAME": keyed(PROFILE_KEYS, {**_BLOCK, "extends": {**STRING, "description": "a profile it starts from"},
+                                              "description": STRING, "source": {**STRING,
+                                                                                "description": "where the numbers come from"}}),
+        "nodes.NAME": keyed(NODE_KEYS, {**NODE_TYPED, **SECTOR_TYPED}),
+        "nodes.NAME (kind: sector)": keyed(SECTOR_KEYS, SECTOR_TYPED),
+        "nodes.NAME.stations.STATION": STATION,
+        "links[]": {**keyed(LINK_KEYS, _LINK_TYPED), "required": ["endpoints"]},
+        "up / down (a link direction)": DIRECTION,
+        "env": ENV,
+        "queue": QUEUE["anyOf"][1],
+        "loss (a model)": LOSS["anyOf"][1],
+    }
 
 
 def topology_schema() -> dict[str, Any]:
-    endpoint = {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_.-]*(:[a-zA-Z][a-zA-Z0-9_.-]{0,14})?$",
-                "description": 'a node, "node:ifname", or "host:IFACE" (this machine\'s interface IFACE)'}
-    address = {"anyOf": [{"type": "null"}, {"type": "string", "pattern": r"^[0-9.]+/[0-9]+$"}]}
+    parts = topology_parts()
+    top = parts["top level"]
+    top["properties"].update({
+        "defaults": {"$ref": "#/$defs/defaults"},
+        "profiles": {"type": "object", "additionalProperties": {"$ref": "#/$defs/profile"}},
+        "nodes": {"type": "object", "propertyNames": NAME,
+                  "additionalProperties": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/node"}]}},
+        "links": {"type": "array", "items": {"$ref": "#/$defs/link"}},
+    })
     return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$schema": SCHEMA_DRAFT,
         "$id": "https://testbed.invalid/schema/topology.json",
         "title": "testbed topology",
-        "type": "object", "additionalProperties": False, "required": ["name", "nodes"],
-        "$defs": {"direction": DIRECTION},
-        "properties": {
-            "name": {"type": "string", "minLength": 1},
-            "description": {"type": "string"},
-            "seed": {"type": "integer"},
-            "defaults": {"type": "object", "additionalProperties": False, "properties": {
-                "routing": {"enum": list(ROUTING)}, "backend": {"enum": list(BACKENDS)}, "env": ENV,
-                "link": {"type": "object", "additionalProperties": False, "properties": {
-                    **BLOCK, "profile": {"type": "string"}, "cost": {"type": "number", "exclusiveMinimum": 0},
-                    "backend": {"enum": list(BACKENDS)}}}}},
-            "profiles": {"type": "object", "additionalProperties": {
-                "type": "object", "additionalProperties": False, "properties": {
-                    **BLOCK, "extends": {"type": "string"}, "description": {"type": "string"},
-                    "source": {"type": "string"}}}},
-            "nodes": {"type": "object", "propertyNames": NAME, "additionalProperties": {
-                "anyOf": [{"type": "null"}, {
-                    "type": "object", "additionalProperties": False, "properties": {
-                        "kind": {"enum": list(NODE_KINDS)},
-                        "site": {"type": "object", "additionalProperties": False, "required": ["lat", "lon"],
-                                 "properties": {"lat": {"type": "number", "minimum": -90, "maximum": 90},
-                                                "lon": {"type": "number", "minimum": -180, "maximum": 180}}},
-                        "power": {"type": "object", "additionalProperties": False, "properties": {
-                            "battery": DURATION, "solar": {"type": "boolean"}, "grid": {"type": "boolean"}}},
-                        "description": {"type": "string"},
-                        "subnet": {"type": "string"}, "gateway": {"type": "string"},
-                        "interface": {"type": "string", "pattern": r"^[a-zA-Z][a-zA-Z0-9_.-]{0,14}$",
-                                      "description": "kind external: the host interface it takes"},
-                        "files": {"type": "object", "propertyNames": {"pattern": "^/"},
-                                  "additionalProperties": {"type": "string"},
-                                  "description": "/path/in/node: ./local-file (a private copy per node)"},
-                        "dirs": {"type": "array", "items": {"type": "string", "pattern": "^/"},
-                                 "description": "folders made private (and empty) in this node"},
-                        "env": ENV}}]}},
-            "links": {"type": "array", "items": {
-                "type": "object", "additionalProperties": False, "required": ["endpoints"],
-                "properties": {**BLOCK,
-                               "endpoints": {"type": "array", "items": endpoint, "minItems": 2, "maxItems": 2},
-                               "profile": {"type": "string"}, "name": {"type": "string"},
-                               "cost": {"type": "number", "exclusiveMinimum": 0},
-                               "addresses": {"oneOf": [
-                                   {"type": "array", "items": address, "minItems": 2, "maxItems": 2},
-                                   {"const": "unnumbered", "description": "two routers, each using its loopback "
-                                                                          "address on the link (no subnet)"}]},
-                               "backend": {"enum": list(BACKENDS)}, "description": {"type": "string"}}}},
-            "ospf": {"type": "object", "additionalProperties": False,
-                     "properties": {"hello": DURATION, "dead": DURATION}},
-            "addressing": {"type": "object", "additionalProperties": False, "properties": {
-                "p2p": {"type": "string"}, "lan": {"type": "string"}, "loopback": {"type": "string"}}},
-        },
+        **top, "required": ["name", "nodes"],
+        "$defs": {"direction": parts["up / down (a link direction)"], "env": ENV, "defaults": parts["defaults"],
+                  "default_link": parts["defaults.link"], "profile": parts["profiles.NAME"],
+                  "node": parts["nodes.NAME"], "link": parts["links[]"]},
     }
