@@ -5,16 +5,25 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from ..results.documents import plain, read_manifest
 
+if TYPE_CHECKING:
+    from ..scenario.model import Scenario
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="re-run a run from its manifest (same inputs, seed, environment) and compare",
-                       description="Check that every input file of RUN_DIR's manifest still has the same SHA-256 "
-                                   "(a changed file is an error naming it, exit 2, unless --force), run the scenario "
+                       description="Run the bundle's own copies of its inputs (RUN_DIR/inputs/: the YAML files, "
+                                   "files: payloads, traces and the programs exec flows ran), wherever the bundle "
+                                   "lives: each copy must have its manifest SHA-256 (else exit 2, unless --force), and "
+                                   "an original that changed since the run is named with its old and new SHA-256. A "
+                                   "bundle without copies (inputs above 20 MB) runs the files at their recorded "
+                                   "paths, which must have the same SHA-256 (a changed file is an error naming it, "
+                                   "exit 2, unless --force). Then run the scenario "
                                    "again with the same seed, time scale and pinned environment, and compare the new "
                                    "run with the original (changes beyond noise are flagged; docs/report.md). "
                                    "A run of an experiment's point (OUT/points/<point>/run-NN) gets that point's "
@@ -31,14 +40,58 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def changed_inputs(manifest: dict) -> list[str]:
-    """Input files whose SHA-256 differs from the manifest's (or that are gone)."""
-    from ..results.bundle import sha256
-    out = []
-    for i in manifest.get("inputs") or []:
-        now = sha256(i["path"])
-        if now != i.get("sha256"):
-            out.append(f"{i['path']}: {'missing' if now is None else 'changed since the run (sha256 differs)'}")
-    return out
+    """Input files whose SHA-256 differs from the manifest's (or that are gone), old and new hash shown."""
+    from ..results.inputs import changed_originals
+    return [c.text() for c in changed_originals(manifest)]
+
+
+def check_inputs(manifest: dict, run_dir: Path, force: bool) -> tuple[bool, list[str]]:
+    """Whether to run from the bundle's own copies (RUN/inputs/), and the warnings to print.
+
+    With copies: each must match its manifest hash (else the bundle was changed: an error), and an original
+    that changed since the run is only a warning, since the copy is what runs. Without copies (an older
+    bundle, or inputs above the size limit): a changed or missing original is an error (unless force)."""
+    from ..errors import InputError
+    from ..results import inputs as inp
+    if inp.has_copies(manifest):
+        bad = inp.bad_copies(manifest, run_dir)
+        if bad and not force:
+            raise InputError("the bundle's copies of its inputs no longer match its manifest (the bundle was "
+                             "changed after the run):\n  " + "\n  ".join(c.text() for c in bad)
+                             + "\n(--force runs it anyway)")
+        warnings = [f"{c.text()}: the bundle's copy differs from its manifest (--force)" for c in bad]
+        warnings += [f"{c.text()}: changed since the run; the reproduction runs the bundle's copy"
+                     for c in inp.changed_originals(manifest, missing=False)]
+        return True, warnings
+    changed = changed_inputs(manifest)
+    note = (manifest.get("copies") or {}).get("note") or "a bundle from before inputs were copied"
+    if changed and not force:
+        raise InputError(f"the inputs changed since the run, so it would not be the same run (the bundle keeps no "
+                         f"copies of them: {note}):\n  " + "\n  ".join(changed) + "\n(--force runs it anyway)")
+    return False, [f"{c} (--force)" for c in changed]
+
+
+def outside(sc: Scenario, manifest: dict, run_dir: Path, force: bool, console: Console) -> None:
+    """Hash-check what a reproduction from the copies still reads from outside the bundle: a file the inputs
+    name by absolute path. It must be the file the run read (same path and SHA-256), unless force."""
+    from ..errors import InputError
+    from ..results import inputs as inp
+    base = (run_dir / inp.COPIES_DIR).resolve()
+    recorded = {i.get("path"): i.get("sha256") for i in manifest.get("inputs") or []}
+    bad = []
+    for x in inp.collect(sc):
+        if Path(x.path).resolve().is_relative_to(base):
+            continue
+        now = inp.sha256(x.path)
+        if x.path not in recorded:
+            bad.append(f"{x.path} ({x.role}): not an input of the original run")
+        elif now != recorded[x.path]:
+            bad.append(inp.Change(x.path, x.role, recorded[x.path], now).text())
+    if bad and not force:
+        raise InputError("the bundle's inputs name these files outside the bundle, and they differ from the run's:"
+                         "\n  " + "\n  ".join(bad) + "\n(--force runs it anyway)")
+    for b in bad:
+        console.print(f"[yellow]warning:[/] {b} (--force)")
 
 
 def host_differences(original: dict, new: dict) -> list[str]:
@@ -60,26 +113,35 @@ def run(args: argparse.Namespace) -> int:
     inputs = manifest.get("inputs") or []
     if not inputs:
         raise InputError(f"{run_dir / 'manifest.json'}: names no input files; nothing to reproduce")
-    changed = changed_inputs(manifest)
+    from dataclasses import replace
+
+    from ..results.inputs import copied, programs_from_copies
+    from_copies, warned = check_inputs(manifest, run_dir, args.force)
     console = Console(highlight=False)
-    if changed and not args.force:
-        raise InputError("the inputs changed since the run, so it would not be the same run:\n  "
-                         + "\n  ".join(changed) + "\n(--force runs it anyway)")
-    for c in changed:
-        console.print(f"[yellow]warning:[/] {c} (--force)")
+    for c in warned:
+        console.print(f"[yellow]warning:[/] {c}")
+    # the bundle's own copies wherever the bundle lives; the recorded paths only for a bundle without them
+    own = copied(manifest, run_dir, inputs[0]["path"]) if from_copies else None
+    if from_copies and own is None:
+        raise InputError(f"{run_dir / 'manifest.json'}: its scenario's copy lies outside the bundle's inputs/")
+    scenario_file = str(own) if own is not None else inputs[0]["path"]
     from ..experiment.point import find_origin, plan_differences, point_scenario, timeline_differences
     from ..scenario.load import load_scenario
     from ..scenario.runner import check_programs
     from ..scenario.timescale import scaled
     from ..topology.plan import make_plan
     origin = find_origin(run_dir, manifest)
+    if origin is not None and from_copies and (exp_copy := copied(manifest, run_dir, origin.file)) is not None:
+        origin = replace(origin, file=str(exp_copy))
     if origin is not None:
         # a run of an experiment's point: the point's parameters (a profile swap too) are part of the run
-        sc, warnings = point_scenario(origin, inputs[0]["path"], force=args.force)
+        sc, warnings = point_scenario(origin, scenario_file, force=args.force, recorded=inputs[0]["path"])
         for w in warnings:
             console.print(f"[yellow]warning:[/] {w}")
     else:
-        sc = load_scenario(inputs[0]["path"])
+        sc = load_scenario(scenario_file)
+    if from_copies:
+        outside(sc, manifest, run_dir, args.force, console)
     scale = float(manifest.get("time_scale") or 1.0)
     sc = scaled(sc, scale)
     seed = int(manifest.get("seed", sc.seed))
@@ -93,6 +155,8 @@ def run(args: argparse.Namespace) -> int:
                          + "\n(--force runs it anyway, and the comparison is then of two different networks)")
     for line in differ:
         console.print(f"[yellow]warning:[/] differs from the original: {line} (--force)")
+    if from_copies:
+        sc = programs_from_copies(sc, manifest, run_dir)   # an exec flow's program: the copy, not the original
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else run_dir.with_name(f"{run_dir.name}-repro-{stamp}")
     what = f"point {origin.point} ({origin.label()}) of {origin.file}, " if origin else ""

@@ -83,7 +83,8 @@ def _read_experiment_doc(path: Path) -> dict[str, Any]:
     return doc
 
 
-def point_scenario(origin: Origin, scenario_file: str, *, force: bool = False) -> tuple[Scenario, list[str]]:
+def point_scenario(origin: Origin, scenario_file: str, *, force: bool = False,
+                   recorded: str | None = None) -> tuple[Scenario, list[str]]:
     """The scenario of the run's point: the experiment file loaded again and the point's parameters applied
     as the sweep applied them. Returns it with warnings (a changed experiment file under --force).
 
@@ -103,7 +104,9 @@ def point_scenario(origin: Origin, scenario_file: str, *, force: bool = False) -
                              "(--force runs it anyway)")
         warnings.append(f"{msg} (--force)")
     exp = load_experiment(origin.file)
-    if Path(exp.scenario.file).resolve() != Path(scenario_file).resolve():
+    # recorded: the scenario's path at the run, which an experiment file naming it by absolute path still
+    # names when reproduce loads the bundle's copy of the experiment (reproduce hash-checks what it loads)
+    if Path(exp.scenario.file).resolve() not in {Path(f).resolve() for f in (scenario_file, recorded) if f}:
         raise InputError(f"{origin.file}: runs scenario {exp.scenario.file} now, but the run was of {scenario_file}")
     swept = [p.path for p in exp.params]
     gone = [k for k in origin.params if k not in swept]

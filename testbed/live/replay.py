@@ -17,8 +17,7 @@ BUNDLE_TOPOLOGY = "topology.yaml"     # the copy `testbed run` keeps beside resu
 
 def load_bundle(run_dir: str | Path) -> tuple[dict[str, Any], Topology]:
     """results.json and the bundle's own copy of the topology (the paths named inside are not followed)."""
-    from ..textfile import read_text
-    from ..topology.load import load_topology
+    from ..report.bundle import load_bundle_topology
     d = Path(run_dir)
     if d.is_file():
         d = d.parent
@@ -27,7 +26,7 @@ def load_bundle(run_dir: str | Path) -> tuple[dict[str, Any], Topology]:
     if not path.is_file() or path.is_symlink():
         raise InputError(f"{d}: the bundle holds no {BUNDLE_TOPOLOGY} (a run from before the copy was kept): "
                          "the live view has no map to draw")
-    return doc, load_topology(path, read_text(path, follow_symlinks=False))
+    return doc, load_bundle_topology(d)
 
 
 def frame(doc: dict[str, Any], topo: Topology, t: float,

@@ -42,15 +42,14 @@ def load_topology_for(run: RunData) -> object | None:
     symlink in place of the copy, so a report never shows a file from outside the bundle.
     None (and a note) when the copy is missing or does not load.
     """
-    from ..textfile import read_text
-    from ..topology.load import load_topology
+    from .bundle import load_bundle_topology
     path = run.run_dir / BUNDLE_TOPOLOGY
     if not path.exists() and not path.is_symlink():
         run.notes.append(f"the bundle holds no {BUNDLE_TOPOLOGY} (runs before the copy was kept, or it was "
                          "removed): no topology map")
         return None
     try:
-        topo = load_topology(path, read_text(path, follow_symlinks=False))
+        topo = load_bundle_topology(run.run_dir)   # on its own: files:/trace: paths are not followed
     except TestbedError as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         run.notes.append(f"the bundle's {BUNDLE_TOPOLOGY} could not be loaded ({first}): no topology map")

@@ -384,3 +384,39 @@ def _read_expectations(run: RunData, res: dict) -> None:
         run.expectations.append(Expectation(expr=str(e["expr"]), measured=e["measured"], passed=bool(e["passed"]),
                                             unit=str(e["unit"]), text=str(e["measured_text"]),
                                             note=str(e["note"] or "")))
+
+
+BUNDLE_TOPOLOGY = "topology.yaml"   # the copy `testbed run` keeps beside results.json
+
+
+def load_bundle_topology(run_dir: str | Path) -> Any:
+    """The run's topology from the bundle's own copy (RUN/topology.yaml), loaded on its own, for the map.
+
+    The copy names its `files:` payloads and traces relative to the folder it came from, which a bundle
+    does not keep beside it (the payloads are in inputs/, or only hashed). A map needs neither, and a bundle
+    may come from someone else, so both are left out before loading: no path named inside the bundle is
+    followed, and a bundle moved anywhere still draws its map. A symlink in place of the copy is refused.
+    Raises TestbedError (InputError when the copy does not load, OSError's kin when it is not there)."""
+    from ..textfile import read_text
+    from ..topology.load import build_topology
+    from ..yamlsource import load_yaml
+    path = Path(run_dir) / BUNDLE_TOPOLOGY
+    src = load_yaml(path, read_text(path, follow_symlinks=False))
+    data = src.data
+    if isinstance(data, dict):
+        for body in (data.get("nodes") or {}).values() if isinstance(data.get("nodes"), dict) else ():
+            if isinstance(body, dict):
+                body.pop("files", None)
+        for key in ("defaults", "profiles", "links"):
+            _drop_traces(data.get(key))
+    return build_topology(src, path.parent)
+
+
+def _drop_traces(v: Any) -> None:
+    if isinstance(v, dict):
+        v.pop("trace", None)
+        for x in v.values():
+            _drop_traces(x)
+    elif isinstance(v, list):
+        for x in v:
+            _drop_traces(x)

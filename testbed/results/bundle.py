@@ -24,9 +24,11 @@ from .contract import (
     RESULTS_SCHEMA,
     BrokenDoc,
     EngineSummaryDoc,
+    CopiesDoc,
     FidelityDoc,
     FlowDoc,
     JSONValue,
+    InputDoc,
     LateDoc,
     ManifestDoc,
     PowerDoc,
@@ -147,15 +149,23 @@ def engine_summary(samples: list[dict[str, Any]]) -> dict[str, dict[str, EngineS
     return out
 
 
-def manifest_doc(r: RunResult, run_id: str, plan: Any | None) -> ManifestDoc:
-    """manifest.json's document, checked against the contract like results_doc."""
+def manifest_doc(r: RunResult, run_id: str, plan: Any | None,
+                 kept: tuple[list[InputDoc], CopiesDoc | None] | None = None) -> ManifestDoc:
+    """manifest.json's document, checked against the contract like results_doc.
+
+    kept: the inputs as results.inputs.keep() hashed and copied them; without it, hashes only."""
+    from . import inputs as inp
     sc = r.scenario
     doc = json_ready({
+    if kept is None:
+        found = inp.collect(sc, _experiment_file(r))
+        kept = ([InputDoc(path=x.path, sha256=inp.sha256(x.path), role=x.role) for x in found], None)
         "schema": MANIFEST_SCHEMA,
         "run_id": run_id,
         "seed": r.seed,
         "time_scale": r.time_scale,
-        "inputs": [{"path": p, "sha256": sha256(p)} for p in sc.inputs],
+        "inputs": kept[0],
+        **({"copies": kept[1]} if kept[1] is not None else {}),
         "versions": tool_versions(),
         "scenario": {"name": sc.name, "duration_s": sc.duration_s, "warmup_s": sc.warmup_s,
                      "traffic": [asdict(t) for t in sc.traffic],
@@ -203,7 +213,10 @@ def write_bundle(r: RunResult, out_dir: str | Path, run_id: str, plan: Any | Non
     res = results_doc(r, run_id)
     paths = {"results": out / "results.json", "manifest": out / "manifest.json", "junit": out / "junit.xml"}
     _write(paths["results"], json.dumps(res, indent=1) + "\n")
-    _write(paths["manifest"], json.dumps(manifest_doc(r, run_id, plan), indent=1) + "\n")
+    # every file the run is made of, hashed, and copied into inputs/ within the size limit (results/inputs.py)
+    from . import inputs as inp
+    kept = inp.keep(inp.collect(r.scenario, _experiment_file(r)), out)
+    _write(paths["manifest"], json.dumps(manifest_doc(r, run_id, plan, kept), indent=1) + "\n")
     _write(paths["junit"], junit_xml(r.scenario.name, res["expectations"], r.elapsed_s, r.status, r.error))
     topo = _topology_text(r.scenario.topology_file)
     if topo is not None:   # the report reads this copy, never a path named in results.json
@@ -213,6 +226,12 @@ def write_bundle(r: RunResult, out_dir: str | Path, run_id: str, plan: Any | Non
 
 
 def _topology_text(path: str | None) -> str | None:
+def _experiment_file(r: RunResult) -> str | None:
+    exp = r.experiment
+    f = exp.get("file") if isinstance(exp, dict) else None
+    return f if isinstance(f, str) else None
+
+
     from ..errors import InputError
     from ..textfile import read_text
     try:

@@ -241,6 +241,23 @@ class ResultsDoc(TypedDict):
 class InputDoc(TypedDict):
     path: str
     sha256: str | None               # None: the file could not be read when the run started
+    # since issue 26 (results/inputs.py); older manifests lack them
+    role: NotRequired[str]           # scenario | topology | experiment | file | program | trace | input
+    copy: NotRequired[str | None]    # the bundle's copy, relative to the run folder (inputs/...); None: hash only
+    used: NotRequired[str]           # where the run used it, e.g. "files: /opt/app.py of clinic"
+    flow: NotRequired[str]           # a program: the exec flow whose argv names it
+    arg: NotRequired[int]            # ... and its argv index
+
+
+class CopiesDoc(TypedDict):
+    """Whether the bundle keeps copies of its inputs (all of them, or none above the size limit)."""
+
+    kept: bool
+    dir: str | None                  # "inputs" (relative to the run folder), None when not kept
+    root: str                        # the folder the copies mirror (the inputs' common folder)
+    total_bytes: int
+    limit_bytes: int
+    note: str | None                 # why not kept
 
 
 class ManifestScenarioDoc(TypedDict):
@@ -292,6 +309,7 @@ class ManifestDoc(TypedDict):
     environment: NotRequired[Opaque]
     network: NotRequired[NetworkWayDoc]
     experiment: NotRequired[ExperimentOriginDoc]
+    copies: NotRequired[CopiesDoc]   # RUN/inputs/: the bundle's own copies of the inputs (results/inputs.py)
 
 
 class MetricStatsDoc(TypedDict):

@@ -43,7 +43,8 @@ def test_bundle_files(tmp_path):
     assert {"expr", "measured", "passed"} <= set(res["expectations"][0])
     assert res["flows"]["probe"]["series"]["rtt"] == [[1.0, 0.02], [2.0, 0.9]]
     man = json.loads(paths["manifest"].read_text())
-    assert man["inputs"][0] == {"path": str((FIX / "ok.yaml").resolve()), "sha256": sha256(FIX / "ok.yaml")}
+    assert man["inputs"][0] == {"path": str((FIX / "ok.yaml").resolve()), "sha256": sha256(FIX / "ok.yaml"),
+                                "role": "scenario", "copy": "inputs/ok.yaml"}
     assert set(man["versions"]) >= {"kernel", "python", "mininet", "iperf3", "frr"}
     assert man["engine"]["r1--r2"]["ab"]["drops"] == {"loss": 1} and man["seed"] == 4
     assert man["commands"][0]["argv"] == ["fping", "-l"] and man["plan"]["links"]
