@@ -34,6 +34,7 @@ class Feed:
         self.batches: collections.deque[tuple[int, dict[str, Any]]] = collections.deque(maxlen=KEEP_BATCHES)
         self.seq = 0
         self.cut_s: list[float] = []        # seconds each batch took (the bench reads them)
+        self.wake = threading.Event()       # set: cut the next batch now (a state change to show)
 
     def snapshot(self) -> tuple[int, dict[str, Any]]:
         """The full state and the seq of the last batch it already includes."""
@@ -80,7 +81,15 @@ class Batcher(threading.Thread):
         self._stop_evt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop_evt.wait(self.period_s):
+        next_s = time.monotonic() + self.period_s
+        while not self._stop_evt.is_set():
+            # an event (a cut, a power-off) goes out at once; counters and series wait for the second
+            self.feed.wake.wait(max(0.0, next_s - time.monotonic()))
+            self.feed.wake.clear()
+            if self._stop_evt.is_set():
+                return
+            if time.monotonic() >= next_s:
+                next_s += self.period_s * max(1, int((time.monotonic() - next_s) / self.period_s) + 1)
             try:
                 self.feed.cut()
             except Exception:  # noqa: BLE001 - the page must never stop the run
@@ -88,6 +97,7 @@ class Batcher(threading.Thread):
 
     def stop(self) -> None:
         self._stop_evt.set()
+        self.feed.wake.set()
         if self.is_alive():
             self.join(timeout=5)
 
@@ -110,6 +120,7 @@ class RunFeed(Feed):
                         self.model.add_flow(r.spec.name, r.spec.kind)
             elif p.kind == "event" and p.record is not None:
                 self.model.apply_event(dict(p.record.to_doc()))
+                self.wake.set()
             elif p.kind == "tick" and p.sample is not None:
                 self.model.apply_sample(p.sample)
             elif p.kind == "end":

@@ -71,6 +71,7 @@ class UpFeed(Feed):
                    "end_s": None, "ok": error is None, "error": error, "source": "live"}
             with self.lock:
                 self.model.apply_event(doc)
+            self.wake.set()
         if error is not None:
             raise UsageError(f"{ev.label()} failed: {error}")
         return ev.label()

@@ -43,9 +43,10 @@ LAYERS: dict[str, set[str]] = {
                   "interrupts"},
     "experiment": {"errors", "units", "linkparams", "yamlsource", "topology", "scenario", "traffic", "results",
                    "emulation", "stats", "netenv", "interrupts"},
+    "live": {"errors", "textfile", "topology", "viz", "faults", "scenario", "results", "report"},   # the browser view
     "pytest_plugin": {"errors", "topology", "scenario", "results", "emulation", "probe"},
     "cli": {"errors", "probe", "units", "linkparams", "yamlsource", "topology", "scenario", "results", "report", "viz",
-            "emulation", "engine", "stats", "netenv", "experiment", "interrupts"},
+            "emulation", "engine", "stats", "netenv", "experiment", "interrupts", "live"},
 }
 
 
