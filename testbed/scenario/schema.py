@@ -9,9 +9,11 @@ an option's type comes from its parser (options.py), and one with no typed fragm
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 from .. import options as o
+from .. import units
 from ..faults import registry as _registry  # noqa: F401 - registers every fault kind
 from ..faults.base import DIRECTIONS, FAULT_KINDS, FaultKind
 from ..options import Opt
@@ -34,6 +36,19 @@ _BY_PARSER: dict[str, dict[str, Any]] = {
 }
 
 
+_SHOWN: dict[str, Callable[[Any], str]] = {"rate": units.format_rate, "duration": units.format_duration, "positive_duration": units.format_duration,
+          "percent": lambda v: f"{v * 100:g}%", "size": lambda v: f"{v}B", "datagram_size": lambda v: f"{v}B",
+          "boolean": lambda v: "true" if v else "false"}
+
+
+def shown_default(opt: Opt) -> str:
+    """An option's default as it would be written in a scenario file."""
+    show = _SHOWN.get(opt.parse.__qualname__)
+    if show:
+        return show(opt.default)
+    return opt.default if isinstance(opt.default, str) else units.shown_number(opt.default)
+
+
 def option_schema(opt: Opt) -> dict[str, Any]:
     """The JSON Schema fragment of one declared option, with its help and default as the description."""
     name = opt.parse.__qualname__
@@ -49,7 +64,7 @@ def option_schema(opt: Opt) -> dict[str, Any]:
     if opt.required:
         words.append("required")
     elif opt.default is not None:
-        words.append(f"default {opt.default!r}")
+        words.append(f"default {shown_default(opt)}")
     if words:
         frag["description"] = "; ".join(words)
     return frag
@@ -58,14 +73,19 @@ def option_schema(opt: Opt) -> dict[str, Any]:
 _NODE = {"type": "string", "minLength": 1}
 _FLOW_COMMON: dict[str, Any] = {
     "name": {"type": "string", "pattern": r"^[A-Za-z][A-Za-z0-9_-]*$", "description": "used in expectations"},
-    "kind": {"enum": list(TRAFFIC_KINDS)}, "from": _NODE, "to": _NODE, "node": _NODE,
-    "start": DURATION, "duration": DURATION, "description": STRING, "optional": BOOL,
+    "kind": {"enum": list(TRAFFIC_KINDS)}, "from": {**_NODE, "description": "the node it runs from"},
+    "to": {**_NODE, "description": "the node it reaches"}, "node": {**_NODE, "description": "exec: where it runs"},
+    "start": {**DURATION, "description": "when it starts (default 0s)"},
+    "duration": {**DURATION, "description": "how long (default: to the scenario's end)"}, "description": STRING,
+    "optional": {**BOOL, "description": "true: a flow that never runs does not make the run an error"},
 }
-_WAIT_FOR = keyed(WAIT_FOR_KEYS, {"node": _NODE, "port": _BY_PARSER["port"], "timeout": DURATION},
+_WAIT_FOR = keyed(WAIT_FOR_KEYS, {"node": {**_NODE, "description": "where the server listens"},
+                                  "port": _BY_PARSER["port"], "timeout": DURATION},
                   description="a TCP port that must listen before the flow starts")
 _FLOW_COMMON["wait_for"] = {"anyOf": [_WAIT_FOR, {"type": "array", "items": _WAIT_FOR}]}
 _EVENT_COMMON: dict[str, Any] = {
-    "at": DURATION, "do": {"enum": list(FAULT_KINDS)},
+    "at": {**DURATION, "description": "when, from the timeline's 0"},
+    "do": {"enum": list(FAULT_KINDS), "description": "the fault"},
     "for": {**DURATION, "description": "revert after this long (revertible faults)"}, "description": STRING,
 }
 
@@ -99,10 +119,11 @@ def scenario_parts() -> dict[str, dict[str, Any]]:
     top = keyed(TOP_KEYS, {
         "name": {"type": "string", "minLength": 1}, "description": STRING,
         "topology": {**STRING, "description": "the topology file, relative to this file"},
-        "seed": {"type": "integer"}, "duration": DURATION,
+        "seed": {"type": "integer", "description": "seeds every random choice (--seed overrides it)"},
+        "duration": {**DURATION, "description": "the timeline's length"},
         "warmup": {**DURATION, "description": "traffic runs this long before the timeline's 0"},
-        "traffic": {"type": "array", "items": {"$ref": "#/$defs/flow"}},
-        "events": {"type": "array", "items": {"$ref": "#/$defs/event"}},
+        "traffic": {"type": "array", "items": {"$ref": "#/$defs/flow"}, "description": "the flows that measure"},
+        "events": {"type": "array", "items": {"$ref": "#/$defs/event"}, "description": "the faults, on the timeline"},
         "expect": {"type": "array", "items": {**STRING, "description": '"<flow>.<metric>[.<stat>] <op> <quantity> '
                                                                           '[during A..B]" or "outage(<flow>) < 5s"'}},
     })

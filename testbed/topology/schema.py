@@ -71,11 +71,21 @@ QUEUE = _queue()
 LOSS = {"anyOf": [PERCENT, keyed(LOSS_MODEL_KEYS, {"model": {"enum": list(LOSS_MODELS)}, "p": PERCENT, "r": PERCENT,
                                                    "loss_bad": PERCENT, "loss_good": PERCENT})],
         "description": 'a percentage, or a loss model {model: gilbert-elliott, p, r, ...}'}
+def described(frag: dict[str, Any], text: str) -> dict[str, Any]:
+    """A shared fragment with a key's own meaning."""
+    return {**frag, "description": text}
+
+
 PARAMS: dict[str, Any] = {
-    "rate": RATE, "delay": DURATION, "jitter": DURATION,
+    "rate": described(RATE, "the link's rate in this direction (or both)"),
+    "delay": described(DURATION, "one-way delay (default: from the sites' distance, else the profile's)"),
+    "jitter": described(DURATION, "delay variation added to each packet"),
     "distribution": {"enum": list(JITTER_DISTRIBUTIONS), "description": "the jitter's distribution"},
-    "loss": LOSS, "corrupt": PERCENT, "duplicate": PERCENT, "reorder": PERCENT, "queue": QUEUE,
-    "mtu": {"type": "integer", "minimum": 576, "maximum": 9000},
+    "loss": described(LOSS, "random loss: a percentage, or a Gilbert-Elliott model for bursts"),
+    "corrupt": described(PERCENT, "packets with a flipped bit"), "duplicate": described(PERCENT, "packets sent twice"),
+    "reorder": described(PERCENT, "packets sent ahead of the queue"),
+    "queue": described(QUEUE, "the bottleneck queue: its size, or a discipline (CoDel, FQ-CoDel, PIE, RED)"),
+    "mtu": {"type": "integer", "minimum": 576, "maximum": 9000, "description": "bytes (default 1500)"},
     "trace": {"type": "string", "description": "Mahimahi delivery trace, relative to this file"},
 }
 DIRECTION = keyed(DIRECTION_KEYS, {**{k: v for k, v in PARAMS.items() if k in PARAM_KEYS},
@@ -86,7 +96,7 @@ _BLOCK: dict[str, Any] = {
            "description": "true/false: the link's initial state; a mapping: first endpoint → second"},
     "down": {"$ref": "#/$defs/direction", "description": "second endpoint → first"},
     "medium": {"enum": list(PROPAGATION_S_PER_KM), "description": "delay from the sites' distance at this speed"},
-    "hop_delay": DURATION,
+    "hop_delay": described(DURATION, "equipment delay added to the distance's (with medium)"),
 }
 
 # netenv settings by parser: a qdisc or cc name from its table, 0/1 flags as booleans
@@ -106,7 +116,8 @@ _ENV_TYPES: dict[str, Callable[[netenv.Setting], dict[str, Any]]] = {
 def _env_setting(s: netenv.Setting) -> dict[str, Any]:
     make = _ENV_TYPES.get(s.parse.__name__)
     frag = dict(make(s)) if make else {}
-    frag["description"] = f"default {s.default!r}: {s.why}"
+    shown = ("true" if s.default else "false") if frag == BOOL else "none" if s.default is None else s.default
+    frag["description"] = f"default {shown}: {s.why}"
     return frag
 
 
@@ -157,14 +168,20 @@ _LINK_TYPED: dict[str, Any] = {
         {"type": "array", "minItems": 2, "maxItems": 2,
          "items": {"anyOf": [{"type": "null"}, {"type": "string", "pattern": r"^[0-9.]+/[0-9]+$"}]}},
         {"const": "unnumbered", "description": "two routers, each using its loopback address on the link"}]},
-    "backend": {"enum": list(BACKENDS)},
+    "backend": {"enum": list(BACKENDS), "description": "auto (default): the engine when impaired, else veth"},
     "description": STRING,
 }
 TOP_TYPED: dict[str, Any] = {
-    "name": {"type": "string", "minLength": 1}, "description": STRING,
+    "name": {"type": "string", "minLength": 1, "description": "the topology's name (in run ids, reports)"},
+    "description": STRING,
     "seed": {"type": "integer", "description": "seeds every random choice of the links"},
-    "ospf": keyed(("hello", "dead"), {"hello": DURATION, "dead": DURATION}),
-    "addressing": keyed(("p2p", "lan", "loopback"), {"p2p": STRING, "lan": STRING, "loopback": STRING}),
+    "ospf": keyed(("hello", "dead"), {"hello": described(DURATION, "hello interval (default 10s)"),
+                                      "dead": described(DURATION, "dead interval (default 40s)")},
+                  description="OSPF timers: short ones make failover fast"),
+    "addressing": keyed(("p2p", "lan", "loopback"), {"p2p": {**STRING, "description": "pool of /30s for links"},
+                                                     "lan": {**STRING, "description": "pool of /24s for LANs"},
+                                                     "loopback": {**STRING, "description": "pool of router loopbacks"}},
+                        description="the address pools (defaults in docs/topology-format.md)"),
 }
 
 
@@ -172,7 +189,9 @@ def topology_parts() -> dict[str, dict[str, Any]]:
     """Each object of a topology file, named for docs/keys.md: its schema (properties from the loader's tables)."""
     return {
         "top level": keyed(TOP_KEYS, TOP_TYPED),   # defaults, profiles, nodes, links filled in by topology_schema
-        "defaults": keyed(DEFAULTS_KEYS, {"routing": {"enum": list(ROUTING)}, "backend": {"enum": list(BACKENDS)},
+        "defaults": keyed(DEFAULTS_KEYS, {"routing": {"enum": list(ROUTING), "description": "default static"},
+                                          "backend": {"enum": list(BACKENDS),
+                                                      "description": "engine: impaired; veth: kernel speed"},
                                           "env": {"$ref": "#/$defs/env"}, "link": {"$ref": "#/$defs/default_link"}}),
         "defaults.link": keyed(DEFAULT_LINK_KEYS, {k: v for k, v in _LINK_TYPED.items() if k in DEFAULT_LINK_KEYS}),
         "profiles.NAME": keyed(PROFILE_KEYS, {**_BLOCK, "extends": {**STRING, "description": "a profile it starts from"},
@@ -193,11 +212,13 @@ def topology_schema() -> dict[str, Any]:
     parts = topology_parts()
     top = parts["top level"]
     top["properties"].update({
-        "defaults": {"$ref": "#/$defs/defaults"},
-        "profiles": {"type": "object", "additionalProperties": {"$ref": "#/$defs/profile"}},
+        "defaults": {"$ref": "#/$defs/defaults", "description": "what every link and node starts from"},
+        "profiles": {"type": "object", "additionalProperties": {"$ref": "#/$defs/profile"},
+                     "description": "this file's own link profiles (may extend built-in ones)"},
         "nodes": {"type": "object", "propertyNames": NAME,
-                  "additionalProperties": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/node"}]}},
-        "links": {"type": "array", "items": {"$ref": "#/$defs/link"}},
+                  "additionalProperties": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/node"}]},
+                  "description": "every node by name"},
+        "links": {"type": "array", "items": {"$ref": "#/$defs/link"}, "description": "every link"},
     })
     return {
         "$schema": SCHEMA_DRAFT,
