@@ -54,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     check_programs(exp.scenario)                  # exit 3 before anything starts
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("results") / f"{exp.name}-{stamp}"
+    from ..safewrite import check_folder
+    check_folder(out, "--out")                    # every parent too: a symlink or another user's folder is refused
     console.print(f"[bold]{exp.name}[/]: {len(points)} points x {exp.repeat} repetitions -> {out}")
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TextColumn("ETA"), TimeRemainingColumn(), console=console, disable=not console.is_terminal)

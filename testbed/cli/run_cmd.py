@@ -19,6 +19,7 @@ from ..errors import UsageError
 from ..results.contract import MetricStatsDoc, SummaryDoc
 from ..results.documents import plain, read_results
 from ..results.status import EXIT_CODES
+from ..safewrite import check_folder, write_text
 
 if TYPE_CHECKING:
     from .view_cmd import LiveRun
@@ -97,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("results") / f"{sc.name}-{stamp}"
-    out.mkdir(parents=True, exist_ok=True)
+    check_folder(out, "--out")                 # every parent too: a symlink or another user's folder is refused
     console = Console(stderr=False, highlight=False)
     err = Console(stderr=True, highlight=False)
     display = _Display(console, sc.duration_s, quiet=args.quiet)
@@ -191,7 +192,7 @@ def _repeat(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: flo
         if result.status == "interrupted":
             break
     summ = summary_doc(docs, dirs, seeds, expected=args.repeat)
-    (out / "summary.json").write_text(json.dumps(summ, indent=1) + "\n")
+    write_text(out / "summary.json", json.dumps(summ, indent=1) + "\n")
     _aggregate_table(console, summ)
     console.print(f"summary: {out / 'summary.json'}")
     if not summ["complete"]:

@@ -10,7 +10,9 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
+from .. import safewrite
 from ..errors import EmulationError
 from ..probe import FRR_DIR
 from ..topology.plan import Plan, PlanNode
@@ -112,6 +114,12 @@ class RouterDaemons:
     def path(self, what: str) -> Path:
         return self.dir / what
 
+    def open_out(self, daemon: str) -> IO[bytes]:
+        """<daemon>.out, for the daemon's stdout and stderr: the file write_configs made as root before the
+        folder went to frr, opened to append only while it is still that file (never through a symlink frr
+        could have put in its place)."""
+        return safewrite.open_append(self.path(f"{daemon}.out"), owner=os.geteuid())
+
     def argv(self, daemon: str) -> list[str]:
         return [str(FRR_DIR / daemon), "-f", str(self.path(f"{daemon}.conf")),
                 "-i", str(self.path(f"{daemon}.pid")), "-z", str(self.path("zserv.api")),
@@ -124,12 +132,17 @@ def write_configs(plan: Plan, node: PlanNode, folder: Path) -> RouterDaemons:
     folder.mkdir(parents=True, exist_ok=True)
     if len(str(folder / "zserv.api")) > 100:
         raise EmulationError(f"FRR socket path too long for a unix socket: {folder}; use a shorter workdir")
-    (folder / "zebra.conf").write_text(zebra_conf(node, folder / "zebra.log"))
-    (folder / "ospfd.conf").write_text(ospfd_conf(plan, node, folder / "ospfd.log"))
-    (folder / "vtysh.conf").write_text(vtysh_conf(node))
+    safewrite.write_text(folder / "zebra.conf", zebra_conf(node, folder / "zebra.log"), what="FRR folder")
+    safewrite.write_text(folder / "ospfd.conf", ospfd_conf(plan, node, folder / "ospfd.log"), what="FRR folder")
+    safewrite.write_text(folder / "vtysh.conf", vtysh_conf(node), what="FRR folder")
+    # the daemons' stdout files stay ours: root appends to them after the folder is frr's (open_out)
+    outs = {folder / f"{d}.out" for d in DAEMONS}
+    for out in outs:
+        safewrite.open_new(out, what="FRR folder").close()
     uid, gid = pwd.getpwnam("frr").pw_uid, grp.getgrnam("frr").gr_gid
     for p in [folder, *folder.iterdir()]:
-        os.chown(p, uid, gid)
+        if p not in outs:
+            os.chown(p, uid, gid)
     return RouterDaemons(node.name, folder)
 
 

@@ -464,7 +464,7 @@ class Testbed:
                 self.on_progress("daemons", done, total)
 
     def _spawn_daemon(self, name: str, d: frr.RouterDaemons, daemon: str) -> subprocess.Popen:
-        with open(d.path(f"{daemon}.out"), "ab") as out:
+        with d.open_out(daemon) as out:   # root-owned, never through a link frr put there (frr.py)
             # a session of its own: a terminal's Ctrl-C must not reach it
             p = subprocess.Popen(self.nodes[name].argv(d.argv(daemon)), stdin=subprocess.DEVNULL,
                                  stdout=out, stderr=out, start_new_session=True)

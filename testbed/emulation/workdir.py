@@ -14,7 +14,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-from ..errors import UsageError
+from ..safewrite import check_folder
 from . import names
 
 MODE = 0o711   # others may traverse it (FRR runs as user frr inside), never list or write it
@@ -41,23 +41,12 @@ def is_ours(run_id: str, path: Path) -> bool:
 
 
 def check_given(path: str | Path) -> Path:
-    """An explicit --workdir: made if missing; an existing one must be our own real folder, writable by us only."""
+    """An explicit --workdir: made if missing; it and every folder above it pass safewrite.check_folder (a
+    real folder of a trusted user, writable by nobody else; parents the same unless sticky), so a
+    symlink or someone else's folder anywhere on the path is refused, not only in the last component."""
     p = Path(path)
-    try:
-        st = p.lstat()
-    except FileNotFoundError:
-        p.mkdir(parents=True, mode=0o755)
-        return p
-    if stat.S_ISLNK(st.st_mode):
-        raise UsageError(f"--workdir {p} is a symbolic link; give the real folder")
-    if not stat.S_ISDIR(st.st_mode):
-        raise UsageError(f"--workdir {p} exists and is not a folder")
-    if st.st_uid != os.geteuid():
-        raise UsageError(f"--workdir {p} belongs to user {st.st_uid}; testbed writes there as {os.geteuid()} "
-                         "and would follow whatever that user put inside: give a folder of your own")
-    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise UsageError(f"--workdir {p} is writable by others (mode {stat.S_IMODE(st.st_mode):o}): anyone could "
-                         "plant symlinks there; chmod go-w it or give another folder")
-    if st.st_mode & 0o011 != 0o011:   # FRR (user frr) must traverse it to reach its own folders
-        os.chmod(p, stat.S_IMODE(st.st_mode) | 0o011)
+    checked = check_folder(p, "--workdir")
+    mode = stat.S_IMODE(checked.lstat().st_mode)
+    if mode & 0o011 != 0o011:   # FRR (user frr) must traverse it to reach its own folders
+        os.chmod(checked, mode | 0o011)
     return p

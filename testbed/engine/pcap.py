@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 import time
 
+from ..safewrite import open_new
+
 _GLOBAL = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)  # LINKTYPE_ETHERNET
 _RECORD = struct.Struct("<IIII")
 
@@ -14,7 +16,8 @@ class PcapWriter:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._f = open(path, "wb", buffering=1 << 20)
+        # in the run's checked work folder: a fresh file, never through a symlink (testbed/safewrite.py)
+        self._f = open_new(path, what="pcap folder", buffering=1 << 20)
         self._f.write(_GLOBAL)
 
     def write(self, frame: bytes, wall: float | None = None) -> None:

@@ -13,6 +13,7 @@ Layout of OUT/:
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from ..results.bundle import json_ready
 from ..results.contract import EXPERIMENT_SCHEMA, ContractError, ExperimentDoc, ResultsDoc, SummaryDoc
 from ..results.documents import check_shape, read_experiment, read_manifest, read_results, read_summary
 from ..results.status import JUDGED, fold, worst
+from ..safewrite import check_folder, write_text
 from ..scenario.expect import compare, evaluate_stored
 from ..scenario.timescale import scaled
 from ..topology.plan import make_plan
@@ -79,7 +81,7 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, fresh: b
     builds a fresh one for every run. Each run's manifest says which way it went."""
     from .runs import Networks, run_on
     tick = on_tick or (lambda t: None)
-    out.mkdir(parents=True, exist_ok=True)
+    check_folder(out, "--out")
     if resume:
         check_resume(exp, out)
     elif (out / "experiment.json").exists():
@@ -171,7 +173,7 @@ def _write_point_summary(exp: Experiment, pdir: Path, base_seed: int,
     seeds = [stats.derived_seed(base_seed, int(d.name.split("-")[1])) for d, _ in runs]
     s = summary_doc([doc for _, doc in runs], [d.name for d, _ in runs], seeds, exp.metrics or None,
                     expected=exp.repeat)
-    (pdir / "summary.json").write_text(json.dumps(s, indent=1) + "\n")
+    write_text(pdir / "summary.json", json.dumps(s, indent=1) + "\n")
     return s
 
 
@@ -239,9 +241,9 @@ def write_outputs(exp: Experiment, out: Path, interrupted: bool = False) -> Expe
            "networks": {w: sum(1 for p in points_doc for n in p.get("networks", []) if n.get("way") == w)
                         for w in ("fresh", "reused")}}
     checked = check_shape(json_ready(exp_doc), ExperimentDoc, str(out / "experiment.json"))
-    (out / "experiment.json").write_text(json.dumps(checked, indent=1) + "\n")
+    write_text(out / "experiment.json", json.dumps(checked, indent=1) + "\n")
     _write_csv(out / "results.csv", [p.path for p in exp.params], rows)
-    (out / "junit.xml").write_text(_junit(exp.name, cases))
+    write_text(out / "junit.xml", _junit(exp.name, cases))
     return checked
 
 
@@ -256,11 +258,12 @@ def _network(rdir: Path) -> dict[str, Any]:
 
 def _write_csv(path: Path, params: list[str], rows: list[dict[str, Any]]) -> None:
     cols = ["point", *params, "repetition", "seed", "run_dir", "status", "network", "metric", "value"]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=cols)
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if r.get(k) is None else r.get(k)) for k in cols})
+    write_text(path, buf.getvalue())
 
 
 def _junit(name: str, cases: list[tuple[str, str, bool, str]]) -> str:

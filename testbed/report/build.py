@@ -7,6 +7,7 @@ from html import escape
 from pathlib import Path
 
 from ..errors import TestbedError
+from ..safewrite import write_text
 from . import plots
 from .bundle import RunData, read_run, read_runs
 from .compare import NOISE_RULE, deltas
@@ -178,8 +179,9 @@ def build_report(run_dir: str | Path) -> Path:
         notes_html(run.notes),
     ])
     out = run.run_dir / "report.html"
-    out.write_text(page(f"{run.scenario or run.label} — {run.status}", body), encoding="utf-8")
-    (run.run_dir / "report.md").write_text(run_markdown(run), encoding="utf-8")
+    # atomic renames in a checked folder: a report.md planted as a symlink is replaced, never written through
+    write_text(out, page(f"{run.scenario or run.label} — {run.status}", body), what="run folder")
+    write_text(run.run_dir / "report.md", run_markdown(run), what="run folder")
     log.info("wrote %s and report.md", out)
     return out
 
@@ -236,9 +238,9 @@ def build_comparison(run_a: str | Path, run_b: str | Path, out: str | Path | Non
     ])
     name_a = Path(run_a).resolve().name
     path = Path(out) if out else Path(run_b) / f"compare-{name_a}.html"
-    path.write_text(page(f"{b.scenario}: {lb} vs {la}", body), encoding="utf-8")
-    path.with_suffix(".md").write_text(comparison_markdown(a, b, ds, la, lb, path.name,
-                                                                              len(set_a), len(set_b)), encoding="utf-8")
+    write_text(path, page(f"{b.scenario}: {lb} vs {la}", body), what="comparison folder")
+    write_text(path.with_suffix(".md"), comparison_markdown(a, b, ds, la, lb, path.name, len(set_a), len(set_b)),
+               what="comparison folder")
     return path
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from .. import units
 from ..results.contract import ExperimentDoc, MetricStatsDoc
 from ..results.documents import read_experiment
+from ..safewrite import write_text
 from ..traffic.metrics import series_unit
 from .plots import styled, subplots, to_png_b64
 from .render_html import badge, figure, kv, page, table
@@ -115,5 +116,5 @@ def build_experiment_report(out: str | Path) -> Path:
         "</p>",
     ])
     path = out / "report.html"
-    path.write_text(page(f"{doc['name']} — experiment", body), encoding="utf-8")
+    write_text(path, page(f"{doc['name']} — experiment", body), what="experiment folder")
     return path

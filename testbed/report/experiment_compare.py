@@ -21,6 +21,7 @@ from typing import Any
 from .. import units
 from ..results import documents
 from ..results.contract import ExperimentDoc, PointDoc
+from ..safewrite import write_text
 from ..stats import NoiseBand
 from ..traffic import metrics as metric_table
 from ..traffic.kinds import DURATION, FRACTION, NUMBER, RATE
@@ -229,6 +230,6 @@ def build_experiment_comparison(a_dir: str | Path, b_dir: str | Path, out: str |
     """Write B/compare-<A>.html (or OUT) and the .md beside it; returns the path and the comparison."""
     c = compare_experiments(a_dir, b_dir)
     path = Path(out) if out else Path(b_dir) / f"compare-{Path(a_dir).resolve().name}.html"
-    path.write_text(comparison_html(c), encoding="utf-8")
-    path.with_suffix(".md").write_text(comparison_markdown(c, path.name), encoding="utf-8")
+    write_text(path, comparison_html(c), what="comparison folder")
+    write_text(path.with_suffix(".md"), comparison_markdown(c, path.name), what="comparison folder")
     return path, c

@@ -19,6 +19,7 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from ..safewrite import check_folder, write_text
 from .contract import (
     MANIFEST_SCHEMA,
     RESULTS_SCHEMA,
@@ -209,7 +210,7 @@ def environment(topo: Any, host: dict[str, Any]) -> dict[str, Any]:
 def write_bundle(r: RunResult, out_dir: str | Path, run_id: str, plan: Any | None = None) -> dict[str, Path]:
     """Write the three files (raw/ is written by the runners as they go); returns their paths."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_folder(out, "results folder")
     res = results_doc(r, run_id)
     paths = {"results": out / "results.json", "manifest": out / "manifest.json", "junit": out / "junit.xml"}
     _write(paths["results"], json.dumps(res, indent=1) + "\n")
@@ -241,6 +242,4 @@ def _experiment_file(r: RunResult) -> str | None:
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_text(path, text, what="results folder")   # atomic, never through a symlink (testbed/safewrite.py)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import EmulationError, InputError
 from ..probe import check_program
 from ..procs import stop_process
+from ..safewrite import open_new
 
 if TYPE_CHECKING:   # the scenario layer runs the kinds; they know its model only as types
     from ..network import Network
@@ -121,13 +122,14 @@ class Runner:
 
     def spawn(self, node: str, argv: list[str], out: Path, err: Path | None = None) -> subprocess.Popen:
         self.ctx.record(self.spec.name, node, argv)
+        # raw/ lies in the results folder: fresh files, never through a symlink (testbed/safewrite.py)
         if err == out:      # one file, in the order the program wrote
-            with open(out, "wb") as fo:
+            with open_new(out, what="raw output folder") as fo:
                 p = self.ctx.tb.node(node).popen(argv, stdout=fo, stderr=subprocess.STDOUT)
         else:
             err = err or out.with_suffix(out.suffix + ".err")
             self.files.append(err)
-            with open(out, "wb") as fo, open(err, "wb") as fe:
+            with open_new(out, what="raw output folder") as fo, open_new(err, what="raw output folder") as fe:
                 p = self.ctx.tb.node(node).popen(argv, stdout=fo, stderr=fe)
         self.procs.append(p)
         return p

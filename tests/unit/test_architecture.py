@@ -22,6 +22,7 @@ LAYERS: dict[str, set[str]] = {
     "units": {"errors"},
     "linkparams": {"errors", "units"},
     "textfile": {"errors"},
+    "safewrite": {"errors"},                                 # every file written: checked folder, atomic
     "stats": set(),
     "energy": set(),                                          # pure: sun, panel, battery
     "netenv": {"errors"},
@@ -31,22 +32,22 @@ LAYERS: dict[str, set[str]] = {
     "topology": {"errors", "units", "linkparams", "yamlsource", "netenv"},
     "options": {"errors", "units", "topology"},
     "network": {"topology"},
-    "engine": {"errors", "units", "linkparams", "textfile", "probe", "procs"},
-    "traffic": {"errors", "units", "options", "stats", "probe", "procs"},
+    "engine": {"errors", "units", "linkparams", "textfile", "safewrite", "probe", "procs"},
+    "traffic": {"errors", "units", "options", "stats", "probe", "procs", "safewrite"},
     "faults": {"errors", "units", "linkparams", "options", "topology", "energy"},
-    "results": {"errors", "textfile", "netenv", "stats", "traffic"},  # traffic: the metric table; runner types only
+    "results": {"errors", "textfile", "safewrite", "netenv", "stats", "traffic"},  # traffic: the metric table; runner types only
     "scenario": {"errors", "units", "yamlsource", "topology", "options", "network", "traffic", "faults", "results",
                  "stats", "netenv", "interrupts"},
     "viz": {"errors", "units", "linkparams", "topology"},
-    "report": {"errors", "units", "textfile", "topology", "viz", "results", "stats", "traffic"},
+    "report": {"errors", "units", "textfile", "safewrite", "topology", "viz", "results", "stats", "traffic"},
     "emulation": {"errors", "units", "linkparams", "topology", "network", "engine", "netenv", "probe", "procs",
-                  "interrupts"},
+                  "interrupts", "safewrite"},
     "experiment": {"errors", "units", "linkparams", "yamlsource", "topology", "scenario", "traffic", "results",
-                   "emulation", "stats", "netenv", "interrupts"},
+                   "emulation", "stats", "netenv", "interrupts", "safewrite"},
     "live": {"errors", "textfile", "topology", "viz", "faults", "scenario", "results", "report"},   # the browser view
     "pytest_plugin": {"errors", "topology", "scenario", "results", "emulation", "probe"},
     "cli": {"errors", "probe", "units", "linkparams", "yamlsource", "topology", "scenario", "results", "report", "viz",
-            "emulation", "engine", "stats", "netenv", "experiment", "interrupts", "live"},
+            "emulation", "engine", "stats", "netenv", "experiment", "interrupts", "live", "safewrite"},
 }
 
 
