@@ -1,12 +1,61 @@
-"""Background jobs of the `testbed up` prompt: `NODE CMD... &`, `jobs`, `kill %N`, as in a shell."""
+"""The `testbed up` prompt's lines and background jobs: `NODE CMD... &`, `jobs`, `kill %N`, as in a shell.
+
+A node command with shell syntax (`>`, `|`, `&&`, `;`, `$`, quotes, globs) goes to `sh -c` in the node, as
+Mininet's CLI does: `clinic echo hi > /tmp/x.txt` writes the file in the node instead of printing "hi > ...".
+"""
 
 from __future__ import annotations
 
+import re
+import shlex
 import signal
 import subprocess
 from dataclasses import dataclass
 
 from ..errors import UsageError
+
+# what makes sh read a line differently from a plain split into words (redirections, pipes, lists,
+# expansions, quotes, globs, subshells, escapes)
+SHELL_SYNTAX = re.compile(r"""[<>|&;$`'"*?\[\]~(){}\\]""")
+
+
+@dataclass(frozen=True)
+class Line:
+    """One prompt line: its first word, the rest as written, and whether it ends in a background `&`."""
+
+    head: str
+    rest: str
+    background: bool
+
+    @property
+    def shell(self) -> bool:
+        """Whether the rest needs a shell (for a node command: run it with `sh -c`)."""
+        return bool(SHELL_SYNTAX.search(self.rest))
+
+    def words(self) -> list[str]:
+        """The rest split into words like a shell would split them (ValueError on an open quote)."""
+        return shlex.split(self.rest)
+
+
+def parse_line(line: str) -> Line | None:
+    """The prompt line, its trailing `&` taken off (never that of `&&` or an escaped `\\&`); None when empty.
+
+    ValueError when the first word is an unclosed quote."""
+    text = line.strip()
+    background = False
+    if text.endswith("&") and not text.endswith("&&") and not text.endswith("\\&"):
+        text, background = text[:-1].rstrip(), True
+    if not text:
+        return None
+    first = shlex.split(text.split(None, 1)[0])
+    head = first[0] if first else ""
+    rest = text.split(None, 1)[1].strip() if len(text.split(None, 1)) > 1 else ""
+    return Line(head, rest, background)
+
+
+def shell_argv(rest: str) -> list[str]:
+    """A node command with shell syntax, as the node's shell runs it."""
+    return ["sh", "-c", rest]
 
 
 def split_background(words: list[str]) -> tuple[list[str], bool]:

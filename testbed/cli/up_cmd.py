@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 import signal
 import sys
 import time
@@ -13,7 +12,7 @@ from ..errors import InputError, TestbedError, UsageError
 from ..scenario import live
 from ..topology.load import load_topology
 from ..topology.plan import make_plan
-from .jobs import Jobs, split_background
+from .jobs import Jobs, parse_line, shell_argv
 
 if TYPE_CHECKING:
     from ..network import Network
@@ -22,6 +21,8 @@ HELP = """commands:
   NODE CMD [ARGS...]     run CMD inside NODE (e.g. school-a ping -c 3 internet); node names
                          resolve inside every node (/etc/hosts), so programs can use them too
   NODE CMD ... &         run it in the background; `jobs` lists them, `kill %N` stops one
+  NODE shell line        a line with shell syntax (> | && ; $ quotes globs) runs as `sh -c 'line'` in the
+                         node, as in Mininet: clinic echo hi > /tmp/x.txt; school-a ps | grep http &
   ROUTER vtysh           the router's own FRR console (OSPF topologies)
   tools in every node    ping, traceroute, mtr, iperf3, fping, tcpdump, curl, ip, ss
   nodes | links          list nodes (kind, address, power) / links (backend, state)
@@ -151,13 +152,16 @@ def _prompt(tb, jobs: Jobs) -> int:
 def _do(tb, line: str, jobs: Jobs | None = None) -> int:
     """Run one prompt command; returns its exit status (errors are printed, not raised)."""
     try:
-        words, background = split_background(shlex.split(line))
+        parsed = parse_line(line)
+        if parsed is None:
+            return 0
+        cmd, background = parsed.head, parsed.background
+        # a node command with shell syntax goes to sh -c in the node as written (Mininet's CLI does the same)
+        shell = parsed.rest if cmd in tb.plan.nodes and parsed.shell else None
+        rest = [] if shell is not None else parsed.words()
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if not words:
-        return 0
-    cmd, rest = words[0], words[1:]
     jobs = jobs if jobs is not None else Jobs()
     try:
         if cmd == "jobs":
@@ -172,10 +176,12 @@ def _do(tb, line: str, jobs: Jobs | None = None) -> int:
         if background:
             if cmd not in tb.plan.nodes:
                 raise UsageError("only a node command can run in the background: NODE CMD... &")
-            argv = _node_argv(tb, cmd, rest)
-            job = jobs.add(cmd, " ".join(rest), tb.node(cmd).popen(argv))
+            argv = _node_argv(tb, cmd, rest, shell)
+            job = jobs.add(cmd, shell if shell is not None else " ".join(rest), tb.node(cmd).popen(argv))
             print(f"[{job.number}] {job.proc.pid}")
             return 0
+        if shell is not None:
+            return tb.node(cmd).interactive(_node_argv(tb, cmd, rest, shell))
         return _dispatch(tb, cmd, rest)
     except TestbedError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -239,12 +245,17 @@ def _dispatch(tb, cmd: str, rest: list[str]) -> int:
                      f"jobs, kill, help, exit; faults: {', '.join(live.KINDS)}; nodes: {', '.join(plan.nodes)}")
 
 
-def _node_argv(tb, node: str, rest: list[str]) -> list[str]:
-    """A node command's argv, refused with a hint when the node is off (its links are dead)."""
+def _node_argv(tb, node: str, rest: list[str], shell: str | None = None) -> list[str]:
+    """A node command's argv, refused with a hint when the node is off (its links are dead).
+
+    shell: the command as written, for `sh -c` (it has shell syntax); node names in it are left as they
+    are, since they resolve inside every node."""
     plan = tb.plan
-    if not rest:
+    if not rest and not shell:
         raise UsageError(f"usage: {node} COMMAND [ARGS...]")
     if not tb.is_powered(node):
         raise UsageError(f"{node} is powered off: its links carry nothing and its programs were stopped; "
                          f"`node-up {node}` first")
+    if shell is not None:
+        return shell_argv(shell)
     return [plan.address_of(w) if w in plan.nodes and plan.nodes[w].kind not in ("switch", "sector") else w for w in rest]
