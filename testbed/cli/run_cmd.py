@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, TextColumn
 from rich.progress import Progress as Bar
 from rich.table import Table
@@ -287,8 +288,11 @@ def _summary(console: Console, r) -> None:  # noqa: ANN001 - RunResult
     for c in ("flow", "kind", "summary"):
         ft.add_column(c)
     for name, f in r.flows.items():
-        s = ", ".join(f"{k}={_fmt(k, v)}" for k, v in f.summary.items() if v is not None and k != "intervals")
-        ft.add_row(name, f.kind, (f"[red]{f.error}[/] " if f.error else "") + s)
+        s = ", ".join(f"{k}={_fmt(k, v)}" for k, v in f.summary.items()
+                      if v is not None and k not in ("intervals", "said"))
+        if f.summary.get("said"):     # a program that failed: its last stderr line says why
+            s += f" [red]{escape(str(f.summary['said']))}[/]"
+        ft.add_row(name, f.kind, (f"[red]{escape(f.error)}[/] " if f.error else "") + s)
     console.print(ft)
     failed = [e for e in r.events if not e.ok]
     if failed:

@@ -299,7 +299,8 @@ def _read_flows(run: RunData, res: dict) -> None:
         elif fl.probes:                                           # every probe lost: still an outage to show
             fl.rtt = _with_lost(Series(), fl.probes)
         for metric, pts in series.items():
-            if metric not in ("throughput", "rtt", "delay") and len(pts) >= 2:
+            # one sample is a metric too: an exec flow's runtime and exit code are one value each
+            if metric not in ("throughput", "rtt", "delay") and pts:
                 fl.other[str(metric)] = _pairs(pts)
         run.flows.append(fl)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from .. import stats, units
 from ..stats import CountBand, NoiseBand
-from ..traffic.metrics import higher_is_better
+from ..traffic.metrics import METRICS, higher_is_better, unit_kind
 from .bundle import RunData
 
 
@@ -28,7 +28,7 @@ FLOW_METRICS: tuple[tuple[str, str, Callable[[float | None], str], bool], ...] =
     # (stats key, what, formatter, higher is better: that of the metric it is a statistic of)
     ("throughput_mean_bps", "mean throughput", units.human_rate, _better_higher("throughput")),
     ("throughput_min_bps", "worst interval throughput", units.human_rate, _better_higher("throughput")),
-    ("loss_fraction", "probes lost", units.human_fraction, _better_higher("probe_loss")),
+    ("loss_fraction", "probes lost", units.human_fraction, _better_higher("loss")),
     ("outage_s", "longest outage (consecutive lost probes)", units.human_duration, _better_higher("outage")),
     ("rtt_p50_s", "median {rtt}", units.human_duration, _better_higher("rtt")),
     ("rtt_p95_s", "95th percentile {rtt}", units.human_duration, _better_higher("rtt")),
@@ -167,6 +167,40 @@ def single_run_verdict(key: str, a: dict[str, float], b: dict[str, float]) -> st
     return stats.judge([a[key]], [b[key]], higher_better, band_for(key))[0]
 
 
+# series the headline rows above already judge (throughput, loss and delay from stats()); every other metric of
+# the table (an exec flow's runtime and exit code, an http flow's status, ttfb, total time, MOS, ...) is compared
+# by its mean per run, in its own unit and direction
+_HEADLINE = frozenset(("throughput", "rtt", "delay", "loss"))
+TABLE_NOISE = NoiseBand(0.10)
+
+
+def _table_metrics(ra: Sequence[RunData], rb: Sequence[RunData], names: list[str]) -> list[Delta]:
+    out: list[Delta] = []
+    for name in names:
+        flows = [f for r in list(ra) + list(rb) for f in r.flows if f.name == name]
+        for m in dict.fromkeys(k for f in flows for k in f.other):
+            if m in _HEADLINE or m not in METRICS:
+                continue
+            va = [stats.mean(v) for r in ra if (v := _other(r, name, m))]
+            vb = [stats.mean(v) for r in rb if (v := _other(r, name, m))]
+            if not va and not vb:
+                continue
+            unit = unit_kind(m)
+            hb = higher_is_better(m)
+            d = compare_values(f"flow {name}", f"mean {m.replace('_', ' ')}", va, vb,
+                               lambda x, u=unit: units.human(x, u), bool(hb), TABLE_NOISE)
+            if hb is None and d.verdict in ("better", "worse"):
+                d.verdict = "higher" if d.verdict == "better" else "lower"     # no direction is better for it
+            out.append(d)
+    return out
+
+
+def _other(run: RunData, name: str, metric: str) -> list[float]:
+    fl = next((f for f in run.flows if f.name == name), None)
+    s = fl.other.get(metric) if fl else None
+    return s.present() if s else []
+
+
 def deltas(a: RunData | Sequence[RunData], b: RunData | Sequence[RunData]) -> list[Delta]:
     """Rows of differences, B against A; each side is one run or a set of repeated runs."""
     ra = [a] if isinstance(a, RunData) else list(a)
@@ -194,6 +228,7 @@ def deltas(a: RunData | Sequence[RunData], b: RunData | Sequence[RunData]) -> li
                     out.append(compare_counts(f"flow {name}", label, ca, cb, hb, COUNT_TESTS[key]))
                     continue
             out.append(compare_values(f"flow {name}", label, va, vb, f, hb, NOISE[key]))
+    out += _table_metrics(ra, rb, names)
     exprs = list(dict.fromkeys(e.expr for r in ra + rb for e in r.expectations))
     judged = [_expectation(expr, ra, rb) for expr in exprs]
     out += judged

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .. import options as o
 from .. import units
 from ..errors import InputError, Problem, excerpt, unknown
 from ..faults.base import TARGET_KEYS
@@ -22,12 +23,14 @@ from ..topology.params import Problems
 from ..traffic.kinds import TRAFFIC_KINDS, TrafficKind
 from ..yamlsource import Source, load_yaml
 from .expect import ExpectSyntaxError, parse_expectation
-from .model import EventSpec, Expectation, Scenario, TrafficSpec
+from .model import EventSpec, Expectation, Scenario, TrafficSpec, WaitFor
 from .pyscenario import parse_python_scenario, read_python_scenario
 
 MAX_EVENT_STEPS = 10_000   # per event: beyond that a typo (every: 1ns) would stall the run expanding it
 TOP_KEYS = ("name", "description", "topology", "seed", "duration", "warmup", "traffic", "events", "expect")
-TRAFFIC_COMMON = ("name", "kind", "from", "to", "node", "start", "duration", "description", "optional")
+TRAFFIC_COMMON = ("name", "kind", "from", "to", "node", "start", "duration", "description", "optional", "wait_for")
+WAIT_FOR_KEYS = ("node", "port", "timeout")
+MAX_WAIT_S = 600.0   # a readiness wait longer than 10 min is a typo, not a slow server
 EVENT_COMMON = ("at", "do", "for", "description")
 NAME_RE = re.compile(r"\A[A-Za-z][A-Za-z0-9_-]*\Z")   # \Z: "$" lets a trailing newline through
 
@@ -197,6 +200,8 @@ def _traffic(pr: Problems, data: Any, ctx: LoadContext, duration: float) -> list
         if kind_name == "tcp" and opts.get("cc") and opts["cc"] not in LINUX_CC:
             # a name Linux never had is a typo (exit 2); one this kernel lacks is checked before the run (exit 3)
             pr.add(path + ("cc",), unknown("congestion control", opts["cc"], LINUX_CC))
+        if kind_name == "http":
+            _http_target(pr, body, opts, path)
         if kind_name == "scapy" and opts.get("packet") == "pcap":
             if "pcap" not in opts:
                 pr.add(path, 'packet: pcap needs "pcap": the file to replay')
@@ -204,9 +209,65 @@ def _traffic(pr: Problems, data: Any, ctx: LoadContext, duration: float) -> list
                 pr.add(path + ("pcap",), f'pcap file "{opts["pcap"]}" not found (looked for {base_dir / opts["pcap"]})')
             else:
                 opts["pcap"] = str((base_dir / opts["pcap"]).resolve())
+        waits = _wait_for(pr, body, ctx, path) if "wait_for" in body else ()
         out.append(TrafficSpec(name=str(name), kind=kind_name, src=src, dst=dst, start_s=start, duration_s=dur,
-                               options=opts, optional=optional is True))
+                               options=opts, optional=optional is True, wait_for=waits))
     return out
+
+
+def _http_target(pr: Problems, body: dict[str, Any], opts: dict[str, Any], path: tuple[Any, ...]) -> None:
+    """An http flow asks testbed's own server on `to`, or the user's: `url`, or `port` + `path` on `to`."""
+    if "body_size" in body and opts.get("method") != "POST":
+        pr.add(path + ("body_size",), '"body_size" is sent with each POST: set "method: POST"', key=True)
+    if "url" in body:
+        for k in ("to", "path", "port", "size"):
+            if k in body:
+                pr.add(path + (k,), f'"url" names your own server: leave out "{k}"', key=True)
+        return
+    if "to" not in body:
+        pr.add(path, 'an http flow needs "to" (the node testbed serves from, or your server\'s with "port" and '
+               '"path") or "url" (your own server)')
+    if "path" in body:
+        if "port" not in body:
+            pr.add(path + ("path",), '"path" is a page of your own server on "to": give its "port" too', key=True)
+        if "size" in body:
+            pr.add(path + ("size",), '"size" is the object testbed serves; with "path" your server sends the body',
+                   key=True)
+    elif opts.get("method") == "POST":
+        pr.add(path + ("method",), "testbed's own server answers GET and HEAD only: POST to your own server "
+               '("url", or "port" + "path")')
+
+
+def _wait_for(pr: Problems, body: dict[str, Any], ctx: LoadContext, path: tuple[Any, ...]) -> tuple[WaitFor, ...]:
+    """`wait_for: {node, port, timeout}` (or a list of them): ports that must listen before the flow starts."""
+    raw = body["wait_for"]
+    items = raw if isinstance(raw, list) else [raw]
+    base = path + ("wait_for",)
+    out: list[WaitFor] = []
+    for i, w in enumerate(items):
+        wpath = base + (i,) if isinstance(raw, list) else base
+        if (w := pr.mapping(w, wpath, "a port to wait for {node, port, timeout}")) is None:
+            continue
+        pr.check_keys(w, WAIT_FOR_KEYS, wpath, "wait_for")
+        node = ctx.node(w["node"], wpath + ("node",)) if "node" in w else None
+        if "node" not in w:
+            pr.add(wpath, 'wait_for needs "node": where the server listens')
+        port = None
+        if "port" not in w:
+            pr.add(wpath, 'wait_for needs "port": the TCP port the server listens on')
+        else:
+            try:
+                port = o.port(w["port"])
+            except ValueError as e:
+                pr.add(wpath + ("port",), str(e))
+        timeout = _time(pr, w, wpath + ("timeout",), positive=True)
+        if timeout is not None and timeout > MAX_WAIT_S:
+            pr.add(wpath + ("timeout",), f"at most {units.format_duration(MAX_WAIT_S)}, got "
+                   f"{units.format_duration(timeout)}")
+            timeout = None
+        if node is not None and port is not None:
+            out.append(WaitFor(node, port, timeout if timeout is not None else WaitFor.timeout_s))
+    return tuple(out)
 
 
 def _endpoints(pr: Problems, body: dict[str, Any], kind: TrafficKind, ctx: LoadContext,

@@ -9,6 +9,15 @@ from ..topology.model import Topology
 
 
 @dataclass(frozen=True)
+class WaitFor:
+    """Before a flow starts: wait until something listens on TCP `port` in `node`, at most `timeout_s`."""
+
+    node: str
+    port: int
+    timeout_s: float = 10.0
+
+
+@dataclass(frozen=True)
 class TrafficSpec:
     """One flow: a traffic kind between nodes (or on one node), over a span of scenario time."""
 
@@ -20,6 +29,7 @@ class TrafficSpec:
     duration_s: float | None        # None: until the scenario ends
     options: dict[str, Any] = field(default_factory=dict)   # kind-specific, parsed
     optional: bool = False          # its failure to start or measure does not make the run an error
+    wait_for: tuple[WaitFor, ...] = ()   # ports that must listen before it starts (a user's server)
 
     def end_s(self, scenario_duration_s: float) -> float:
         if self.duration_s is None:

@@ -31,6 +31,7 @@ from ..traffic.registry import RUNNERS
 from .expect import Verdict, evaluate
 from .model import Scenario
 from .pyscenario import call_user
+from .ready import wait_for
 from .routes import RouteCollector
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,17 @@ class EngineCollector(threading.Thread):
 
 def _nothing() -> None:
     return None
+
+
+def _starter(tb: Network, r: Runner) -> Callable[[], None]:
+    """A flow's start step: its `wait_for` ports first (the timeline waits with it), then the flow."""
+    if not r.spec.wait_for:
+        return r.start
+
+    def start() -> None:
+        wait_for(tb, r.spec)
+        r.start()
+    return start
 
 
 class ScenarioRun:
@@ -332,7 +344,7 @@ class ScenarioRun:
 
         optional_starts: dict[int, str] = {}     # id(start step) -> its optional flow's name
         for r in runners:
-            start = Step(r.spec.start_s, f"start {r.spec.kind} {r.spec.name}", r.start)
+            start = Step(r.spec.start_s, f"start {r.spec.kind} {r.spec.name}", _starter(self.tb, r))
             if r.spec.optional:
                 optional_starts[id(start)] = r.spec.name
             push(start, "traffic")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import threading
 
-from .base import FlowResult, Runner
+from .base import FlowResult, Runner, said
+
+
+def exit_expected(code: int, expect: object) -> bool:
+    """The exit code is the one `expect_exit` names (a number or a list of them)."""
+    return code in expect if isinstance(expect, (list, tuple)) else code == expect
 
 
 class ExecRunner(Runner):
@@ -31,7 +36,12 @@ class ExecRunner(Runner):
         p = self.procs[0] if self.procs else None
         code = p.returncode if p is not None else None
         end = getattr(self, "finished_at", None) or getattr(self, "stopped_at", self.ctx.now())
-        r.summary = {"exit_code": code, "stopped_by_testbed": getattr(self, "was_running", False)}
+        stopped = getattr(self, "was_running", False)
+        r.summary = {"exit_code": code, "stopped_by_testbed": stopped}
+        if code is not None and not stopped and not exit_expected(code, self.spec.options.get("expect_exit", 0)):
+            # why it failed, where the flow table shows it: its last line on stderr (else on stdout)
+            last = said(self.output.with_suffix(self.output.suffix + ".err")) or said(self.output)
+            r.summary["said"] = last[2:] if last else ""
         if code is not None:
             t = float(end or 0.0)
             r.series = {"exit_code": [(t, float(code))], "runtime": [(t, t - (self.started_at or 0.0))]}

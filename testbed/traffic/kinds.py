@@ -8,8 +8,10 @@ comparisons and docs/metrics.md are derived from these declarations (testbed.tra
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from .. import options as o
+from ..errors import excerpt
 from ..options import Opt
 
 # unit kinds of metrics; an expectation's quantity must be written in the metric's unit
@@ -28,14 +30,16 @@ class Unit:
     si: str             # the unit of the values in results.json
     display: str = ""   # the unit reports show; "" when the number stands alone (a count, a MOS)
     factor: float = 1.0
+    low: float | None = None     # the values it can take (SI): an interval's bars are clipped to them
+    high: float | None = None
 
 
-BIT_RATE = Unit(RATE, "bit/s", "Mbit/s", 1e-6)
-DELAY = Unit(DURATION, "s", "ms", 1e3)          # milliseconds to seconds
-SECONDS = Unit(DURATION, "s", "s", 1.0)         # seconds to minutes
-SHARE = Unit(FRACTION, "fraction", "%", 100.0)
-COUNT = Unit(NUMBER, "count")
-SCORE = Unit(NUMBER, "MOS 1-5")
+BIT_RATE = Unit(RATE, "bit/s", "Mbit/s", 1e-6, low=0.0)
+DELAY = Unit(DURATION, "s", "ms", 1e3, low=0.0)          # milliseconds to seconds
+SECONDS = Unit(DURATION, "s", "s", 1.0, low=0.0)         # seconds to minutes
+SHARE = Unit(FRACTION, "fraction", "%", 100.0, low=0.0, high=1.0)
+COUNT = Unit(NUMBER, "count", low=0.0)
+SCORE = Unit(NUMBER, "MOS 1-5", low=1.0, high=5.0)
 CODE = Unit(NUMBER, "number")
 
 
@@ -82,6 +86,23 @@ class TrafficKind:
         return (OUTAGE, PROBE_LOSS) if self.outage else ()
 
 
+def http_url(v: object) -> str:
+    """An http:// or https:// URL with a host (a node name resolves in every node)."""
+    text = o.text(v)
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"expected a URL like http://server:8000/index.html, got {excerpt(v)}")
+    return text
+
+
+def url_path(v: object) -> str:
+    """The path part of a URL, starting with "/"."""
+    text = o.text(v)
+    if not text.startswith("/") or any(c.isspace() for c in text):
+        raise ValueError(f'expected a path starting with "/" like /index.html, got {excerpt(v)}')
+    return text
+
+
 def _back(m: Metric, plot: str = "") -> Metric:
     """The same metric measured on the way back of a two-way voip call."""
     return Metric(f"{m.name}_back", m.unit, m.higher_is_better, f"{m.meaning}; on the way back (two_way)", plot)
@@ -117,14 +138,26 @@ TRAFFIC_KINDS: dict[str, TrafficKind] = {k.name: k for k in (
                  Metric("loss", SHARE, False, "1 for each probe lost, 0 for each answered, at its send time: the "
                         "mean is the fraction lost", plot="loss")),
                 outage=True, passive_to=True),
-    TrafficKind("http", "a real HTTP server on `to`, repeated downloads from `from` with completion times",
-                "pair", {"size": Opt(o.size, 1_000_000), "interval": Opt(o.duration, 1.0),
-                         "timeout": Opt(o.positive_duration, 30.0), "port": Opt(o.port)},
+    TrafficKind("http", "repeated HTTP requests from `from`: to a server testbed starts on `to`, or to your own "
+                "(`url`, or `port` + `path` on `to`); status, time to first byte and total time of each",
+                "from", {"size": Opt(o.size, 1_000_000), "interval": Opt(o.duration, 1.0),
+                         "timeout": Opt(o.positive_duration, 30.0), "port": Opt(o.port),
+                         "url": Opt(http_url, help="your own server's URL, like http://server:8000/index.html"),
+                         "path": Opt(url_path, help="a path on your own server on `to`, with its `port`"),
+                         "method": Opt(o.one_of("GET", "HEAD", "POST"), "GET"),
+                         "body_size": Opt(o.size, help="bytes sent with each POST")},
                 (Metric("fetch_time", SECONDS, False, "time from request to last byte of each completed download, "
                         "at its start", plot="page fetch time"),
                  Metric("throughput", BIT_RATE, True, "size × 8 / fetch time of each completed download"),
-                 Metric("failed", SHARE, False, "1 for each download that failed (error, status, short body), 0 "
-                        "for each completed: the mean is the fraction failed", plot="failed downloads"))),
+                 Metric("failed", SHARE, False, "1 for each request that failed (no response, an error status "
+                        "(4xx, 5xx), a short body), 0 for each completed: the mean is the fraction failed",
+                        plot="failed downloads"),
+                 Metric("status", CODE, None, "the HTTP status of each request, at its start; 0 when no response "
+                        "came (refused, timed out, reset)", plot="HTTP status"),
+                 Metric("ttfb", DELAY, False, "time to first byte of each request that got a response: from "
+                        "sending it to its status line and headers, at its start", plot="time to first byte"),
+                 Metric("total_time", SECONDS, False, "time from sending each request to its end (last byte, "
+                        "error or timeout), failed ones included, at its start"))),
     TrafficKind("voip", "RTP-like UDP at a fixed interval, both ways: one-way delay, loss, jitter, MOS (E-model)",
                 "pair", {"interval": Opt(o.positive_duration, 0.02), "size": Opt(o.datagram_size, 172),
                          "codec": Opt(o.one_of("g711", "g729"), "g711"), "port": Opt(o.port),
@@ -133,8 +166,10 @@ TRAFFIC_KINDS: dict[str, TrafficKind] = {k.name: k for k in (
                  _back(_MOS, plot="MOS, the way back (1 bad – 5 excellent)")), outage=True),
     TrafficKind("exec", "the user's own command on a node (a prototype, a service)",
                 "node", {"cmd": Opt(o.argv, required=True), "expect_exit": Opt(o.raw, 0)},
-                (Metric("exit_code", CODE, None, "the command's exit status (one sample, when it ended)"),
-                 Metric("runtime", SECONDS, None, "time from start to exit (one sample, when it ended)"))),
+                (Metric("exit_code", CODE, None, "the command's exit status (one sample, when it ended)",
+                        plot="exit code"),
+                 Metric("runtime", SECONDS, None, "time from start to exit (one sample, when it ended)",
+                        plot="program runtime"))),
     TrafficKind("scapy", "packets crafted with scapy sent from a node: dns, udp, syn, malformed, or a pcap replay",
                 "from", {"packet": Opt(o.one_of("dns", "udp", "syn", "malformed", "pcap"), "udp"),
                          "count": Opt(o.positive_int, 10), "interval": Opt(o.duration, 0.1),

@@ -30,7 +30,7 @@ def _by_name() -> dict[str, Metric]:
 
 
 METRICS: dict[str, Metric] = _by_name()
-"""Every metric name of every kind, the derived ones (outage, probe_loss) included."""
+"""Every metric name of every kind, the derived one (outage) included."""
 
 SERIES_METRICS: frozenset[str] = frozenset(m.name for k in TRAFFIC_KINDS.values() for m in k.measures)
 """The names a flow's `series` in results.json may hold."""
@@ -43,7 +43,7 @@ SERIES_UNITS: dict[str, tuple[str, float]] = {n: (m.unit.display, m.unit.factor)
 
 
 def series_unit(name: str) -> tuple[str, float]:
-    """(display unit, factor) of a metric such as `rtt` or `probe_loss`; ("", 1) when it has none or is unknown."""
+    """(display unit, factor) of a metric such as `rtt` or `loss`; ("", 1) when it has none or is unknown."""
     return SERIES_UNITS.get(name, ("", 1.0))
 
 
@@ -57,6 +57,13 @@ def higher_is_better(name: str) -> bool | None:
     """True when a higher value is better, False when lower is, None when neither (or the metric is unknown)."""
     m = METRICS.get(name)
     return m.higher_is_better if m else None
+
+
+def value_range(name: str) -> tuple[float | None, float | None]:
+    """(lowest, highest) value the metric can take in SI units, None where unbounded (or unknown): a duration
+    is >= 0, a fraction in [0, 1], a MOS in [1, 5]. An interval's bars are clipped to it."""
+    m = METRICS.get(name)
+    return (m.unit.low, m.unit.high) if m else (None, None)
 
 
 def panels(kind: str) -> dict[str, str]:

@@ -26,7 +26,10 @@ scenario = {
     "duration": "16s",
     "traffic": [
         {"name": "probe", "kind": "ping", "from": "home-1", "to": "origin", "interval": "100ms"},
-        {"name": "warm", "kind": "exec", "node": "home-1", "start": "3s", "cmd": FETCH + [f"{CACHE}/video.bin"]},
+        # the origin and the cache are the startup's own programs: the warm fetch waits until both listen
+        {"name": "warm", "kind": "exec", "node": "home-1", "start": "3s", "cmd": FETCH + [f"{CACHE}/video.bin"],
+         "wait_for": [{"node": "origin", "port": 8000, "timeout": "10s"},
+                      {"node": "tower", "port": 8080, "timeout": "10s"}]},
         {"name": "cached", "kind": "exec", "node": "home-1", "start": "11s", "cmd": FETCH + [f"{CACHE}/video.bin"]},
     ],
     "expect": [
