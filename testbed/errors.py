@@ -131,8 +131,18 @@ def excerpt(value: object, limit: int = EXCERPT_CHARS) -> str:
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:
-    """' (did you mean "x"?)' when a known word is close to `word`, else ''."""
-    close = difflib.get_close_matches(str(word)[:200], list(known), n=1, cutoff=0.6)
+    """' (did you mean "x"?)' when a known word is close to `word`, else ''.
+
+    A case slip (`school-A`) and a link named from its other end (`mithi-pop--internet` for
+    `internet--mithi-pop`) are found first: spelling distance ranks neither as the closest."""
+    known = list(known)
+    w = str(word)[:200]
+    exact = [k for k in known if k.lower() == w.lower()]
+    if not exact and "--" in w:
+        a, _, b = w.partition("--")
+        flipped = f"{b}--{a}".lower()
+        exact = [k for k in known if k.lower() == flipped]
+    close = exact or difflib.get_close_matches(w, known, n=1, cutoff=0.6)
     return f' (did you mean "{close[0]}"?)' if close else ""
 
 

@@ -300,6 +300,9 @@ def _summary(console: Console, r) -> None:  # noqa: ANN001 - RunResult
 
 
 def _fmt(k: str, v: object) -> str:
+    """One flow-summary value; a `<key>_back` value (voip's way back) formatted as its forward key is."""
+    if k.endswith("_back"):
+        k = k[: -len("_back")]
     if isinstance(v, float):
         if k.endswith("_bps"):
             return units.format_rate(v)

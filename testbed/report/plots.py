@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -207,6 +208,9 @@ def timeseries_figure(runs: Runs, metric: str) -> str | None:
     return _finish_time_panels(fig, axes, runs)
 
 
+YLABEL_CHARS = 22   # a y label line at the style's font size that fits the height of one 2.4-inch panel
+
+
 @styled
 def other_metrics_figure(runs: Runs) -> str | None:
     """One panel per (flow, metric) that its kind declares a panel for (traffic/kinds.py: `plot`), fault events
@@ -238,7 +242,8 @@ def other_metrics_figure(runs: Runs) -> str | None:
             tag = f"{label}: " if len(runs) > 1 else ""
             ax.plot(list(s.t_s), ys, color=color, lw=1.4, marker=".", ms=3, label=f"{tag}{name} ({f.kind})",
                     **RUN_STYLES[k % 2])
-        ax.set_ylabel(ylabel)
+        # a long label runs past its 2.4-inch panel into the next one's (the two MOS panels' did): wrap it
+        ax.set_ylabel(textwrap.fill(ylabel, YLABEL_CHARS))
         if metric in ("mos", "mos_back"):
             ax.set_ylim(1, 5)
         else:
