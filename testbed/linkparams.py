@@ -173,6 +173,13 @@ def param_problems(p: DirectionParams) -> list[str]:
     return bad
 
 
+# A link's two directions as users write them everywhere (topology `up:`/`down:`, an experiment's
+# links.<link>.up.<param>, a fault's `direction:`): up is the first endpoint to the second. The engine and
+# LinkParams keep "ab"/"ba"; those were once a fault's `direction:` words, now refused naming these.
+DIRECTION_WORDS = {"up": "ab", "down": "ba"}
+OLD_DIRECTIONS = {"ab": "up", "ba": "down"}
+
+
 @dataclass(frozen=True)
 class LinkParams:
     """Both directions of a link: ab is from endpoint a to endpoint b."""

@@ -1,4 +1,4 @@
-"""testbed exec [RUN] NODE [CMD...]: run a command inside a node of a running network."""
+"""testbed exec [RUN_ID] NODE [CMD...]: run a command inside a node of a running network."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from ..errors import UsageError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("exec", help="run a command in a node of a running network (a second terminal)",
                        description="Run CMD inside NODE of a network that `testbed up` or `testbed run` "
-                                   "brought up in another terminal. RUN (a run id or topology name from "
-                                   "`testbed ls`) may be left out when one network runs. The command gets "
+                                   "brought up in another terminal. RUN_ID (a running network's run id "
+                                   "or topology name, as `testbed ls` lists them; not a results folder) "
+                                   "may be left out when one network runs. The command gets "
                                    "this terminal, so `testbed exec school-a bash` is a shell in the node "
                                    "and `testbed exec hilltop vtysh` is the router's FRR console. "
                                    "Without CMD: bash.")
-    p.add_argument("words", nargs=argparse.REMAINDER, metavar="[RUN] NODE [CMD...]")
+    p.add_argument("words", nargs=argparse.REMAINDER, metavar="[RUN_ID] NODE [CMD...]")
     p.set_defaults(func=run)
 
 
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     if words and words[0] == "--":
         words = words[1:]
     if not words:
-        raise UsageError("usage: testbed exec [RUN] NODE [CMD...]  (see `testbed ls`)")
+        raise UsageError("usage: testbed exec [RUN_ID] NODE [CMD...]  (run ids: `testbed ls`)")
     probe.check_root()
     nets = running()
     run_name, rest = split_run(words, nets)

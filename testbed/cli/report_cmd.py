@@ -1,4 +1,4 @@
-"""testbed report RUN_DIR [RUN_B] [-o OUT]: the HTML + markdown report of a run, or two runs compared."""
+"""testbed report RESULTS_DIR [RESULTS_DIR_B] [-o OUT]: the HTML + markdown report of a run, or two runs compared."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ from ..errors import UsageError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "report", help="write report.html (plots, map, expectations) and report.md for a run, or compare two runs",
-        description="Write RUN_DIR/report.html (one self-contained file: plots embedded, opens offline, no "
-                    "JavaScript) and RUN_DIR/report.md (short, for terminals and pull requests). With two run "
+        description="Write RESULTS_DIR/report.html (one self-contained file: plots embedded, opens offline, no "
+                    "JavaScript) and RESULTS_DIR/report.md (short, for terminals and pull requests). With two run "
                     "directories, compare them: the same plots overlaid and a table of differences, written to "
-                    "RUN_B/compare-<A>.html (and .md) unless -o says where. Two experiment folders are "
+                    "RESULTS_DIR_B/compare-<A>.html (and .md) unless -o says where. Two experiment folders are "
                     "compared point by point (points matched by their parameter values; docs/experiments.md).",
         epilog="example: testbed report results/v1 results/v2   # how v2 copes with the fault compared with v1")
-    p.add_argument("run", metavar="RUN_DIR",
-                   help="a run directory written by `testbed run` (holds results.json), a folder of repeated runs "
+    p.add_argument("run", metavar="RESULTS_DIR",
+                   help="a results folder written by `testbed run` (holds results.json; not a run id), a folder of repeated runs "
                         "(--repeat), or an experiment folder (rebuilds its report.html)")
-    p.add_argument("other", metavar="RUN_B", nargs="?",
-                   help="a second run to compare with the first (A = RUN_DIR); either may be a folder of repeated "
+    p.add_argument("other", metavar="RESULTS_DIR_B", nargs="?",
+                   help="a second run to compare with the first (A = RESULTS_DIR); either may be a folder of repeated "
                         "runs (testbed run --repeat); two experiment folders are compared point by point")
     p.add_argument("-o", "--output", metavar="OUT.html", help="where to write the comparison (two runs, sets or experiment folders)")
     p.set_defaults(func=run)
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     if args.other is None:
         if args.output:
             raise UsageError("-o is for comparisons (two run directories); a single report is always "
-                             "RUN_DIR/report.html")
+                             "RESULTS_DIR/report.html")
         out = build_report(args.run)
         print(f"wrote {out}")
         print(f"wrote {out.with_suffix('.md')}")

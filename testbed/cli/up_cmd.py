@@ -34,7 +34,7 @@ HELP = """commands:
   memory                 resident memory per router (FRR daemons, node shell) and in total
   help | exit            (Ctrl-D also exits; everything is torn down, programs you started too)
 Ctrl-C stops the running command only; the network stays up.
-from a second terminal:  testbed ls; testbed exec [RUN] NODE CMD... (e.g. testbed exec school-a bash)
+from a second terminal:  testbed ls; testbed exec [RUN_ID] NODE CMD... (e.g. testbed exec school-a bash)
 faults (the scenario `do:` kinds; e.g. node-down tower-1 for=30s, blackhole LINK off):
 """ + "\n".join(live.kinds_help())
 

@@ -739,7 +739,7 @@ class Testbed:
         self._stop_programs([self.nodes[node]])
         self._links().set_off(self._off)
         if stuck:
-            raise EmulationError(f"power-off of {node}: {'; '.join(stuck)}")
+            raise EmulationError(f"node-down {node}: {'; '.join(stuck)}")
 
     def _note_power(self) -> None:
         """Powered-off nodes in the marker: `testbed exec` from another terminal can say a node is off."""

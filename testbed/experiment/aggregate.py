@@ -30,22 +30,22 @@ STATUS_RULE = ("a set holding an interrupted, broken or error run, or fewer runs
 
 
 def default_metrics(doc: Mapping[str, Any]) -> list[str]:
-    """mean and p95 of every series metric of every flow, and the probe loss of probing flows."""
+    """mean and p95 of every series metric of every flow (a probing flow's loss.mean is its probe loss)."""
     out: list[str] = []
     for name, f in (doc.get("flows") or {}).items():
         for metric in sorted(f.get("series") or {}):
             out += [f"{name}.{metric}.mean", f"{name}.{metric}.p95"]
-        if f.get("probes") and f"{name}.loss.mean" not in out:
-            out.append(f"{name}.probe_loss")
     return out
 
 
 def metric_value(doc: Mapping[str, Any], metric: str) -> float | None:
     """The value of one metric in one run's results.json (None when it has no samples), measured by the
     same function that judges expectations (testbed.scenario.expect.measure)."""
+    if metric.startswith("outage(") and metric.endswith(")"):
+        return stored_value(doc, metric[len("outage("):-1], "outage", "max")
     parts = metric.split(".")
-    if len(parts) == 2 and parts[1] == "probe_loss":
-        return stored_value(doc, parts[0], "probe_loss")
+    if len(parts) == 2 and parts[1] == "probe_loss":     # the name sets recorded before it was probe.loss.mean
+        return stored_value(doc, parts[0], "loss", "mean")
     if len(parts) != 3 or not is_stat(parts[2]):
         return None
     return stored_value(doc, parts[0], parts[1], parts[2])

@@ -29,8 +29,8 @@ from typing import Any
 
 from .. import units
 from ..errors import InputError, unknown
-from ..linkparams import DirectionParams, LinkParams
-from ..scenario.expect import ExpectSyntaxError, is_stat, parse_expectation
+from ..linkparams import OLD_DIRECTIONS, DirectionParams, LinkParams
+from ..scenario.expect import ExpectSyntaxError, parse_expectation, parse_metric
 from ..scenario.load import load_scenario
 from ..scenario.model import Expectation, Scenario
 from ..topology.load import name_problem, not_a, safe_stem
@@ -147,7 +147,12 @@ def load_experiment(file: str | Path, text: str | None = None, *, import_python:
 
 
 def _lhs(e: Expectation) -> str:
-    return f"{e.target}.{e.metric}.{e.stat}" if e.metric != "outage" else f"outage({e.target})"
+    return metric_key(e.target, e.metric, e.stat)
+
+
+def metric_key(target: str, metric: str, stat: str) -> str:
+    """The name a metric is stored under in experiment.json and summary.json: probe.rtt.p95, outage(probe)."""
+    return f"{target}.{metric}.{stat}" if metric != "outage" else f"outage({target})"
 
 
 def _matrix(pr: Problems, src: Source, data: Any, sc: Scenario) -> list[Param]:
@@ -201,6 +206,11 @@ def _resolve_path(pr: Problems, path: tuple, key: str, sc: Scenario) -> tuple[Ca
             pr.add(path, f'expected {head}.<name>.<{"|".join(LINK_PARAMS)}>, got "{key}"', key=True)
             return None
         param = parts[-1]
+        if len(parts) >= 4 and parts[-2] in OLD_DIRECTIONS:
+            new = OLD_DIRECTIONS[parts[-2]]
+            pr.add(path, f'direction "{parts[-2]}" is the old spelling: write "{new}" '
+                   f'({".".join([*parts[:-2], new, param])})', key=True)
+            return None
         direction = parts[-2] if parts[-2] in ("up", "down") and len(parts) >= 4 else None
         target = ".".join(parts[1:-2] if direction else parts[1:-1])
         if head == "links" and param == "profile" and direction is None:
@@ -285,20 +295,14 @@ def _metrics(pr: Problems, data: Any, sc: Scenario) -> list[str]:
     flows = {t.name: TRAFFIC_KINDS[t.kind] for t in sc.traffic}
     out = []
     for i, m in enumerate(data):
-        parts = str(m).split(".")
-        if len(parts) == 2 and parts[1] == "probe_loss" and parts[0] in flows and flows[parts[0]].outage:
-            out.append(str(m))
+        # the same words as the left-hand side of an expectation (one parser): `probe.loss` here is
+        # `probe.loss` in expect:, both the mean; stored under the full name probe.loss.mean
+        try:
+            target, metric, stat = parse_metric(m if isinstance(m, str) else repr(m), flows)
+        except ExpectSyntaxError as ex:
+            pr.add(("metrics", i), str(ex))
             continue
-        if len(parts) != 3:
-            pr.add(("metrics", i), f'expected <flow>.<metric>.<stat> like "probe.rtt.p95", got {m!r}')
-        elif parts[0] not in flows:
-            pr.add(("metrics", i), unknown("flow", parts[0], flows))
-        elif parts[1] not in flows[parts[0]].metrics:
-            pr.add(("metrics", i), unknown(f"metric of {parts[0]}", parts[1], flows[parts[0]].metrics))
-        elif not is_stat(parts[2]):
-            pr.add(("metrics", i), f'unknown statistic "{parts[2]}"; known: min, mean, max, count, p1..p99')
-        else:
-            out.append(str(m))
+        out.append(metric_key(target, metric, stat))
     return out
 
 

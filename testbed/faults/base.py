@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import options as o
-from ..linkparams import DirectionParams
+from ..linkparams import DIRECTION_WORDS, OLD_DIRECTIONS, DirectionParams
 from ..options import LoadContext, Opt, Path_
 
 if TYPE_CHECKING:
@@ -24,7 +24,19 @@ if TYPE_CHECKING:
 Undo = Callable[[], None]
 
 TARGET_KEYS = ("link", "node", "nodes", "groups")
-DIRECTIONS = ("ab", "ba", "both")
+# a fault's `direction:` takes the words topologies use (linkparams.DIRECTION_WORDS) and is stored as the
+# engine's ("ab", "ba", "both")
+DIRECTIONS = ("up", "down", "both")
+
+
+def direction(v: Any) -> str:
+    """A fault's `direction:` (up, down, both) as the engine's direction ("ab", "ba", "both")."""
+    if v in OLD_DIRECTIONS:
+        new = OLD_DIRECTIONS[v]
+        raise ValueError(f'direction "{v}" is the old spelling: write "{new}" '
+                         f'({"first endpoint → second" if new == "up" else "second endpoint → first"})')
+    word = o.one_of(*DIRECTIONS)(v)
+    return DIRECTION_WORDS.get(word, word)
 
 
 @dataclass

@@ -11,12 +11,13 @@ from ..linkparams import DirectionParams, param_problems
 from ..options import LoadContext, Opt, Path_
 from ..topology.changes import spec_changes
 from ..topology.params import PARAM_KEYS, parse_block
-from .base import DIRECTIONS, FaultContext, FaultKind, Step, Undo, link_opts, register
+from .base import FaultContext, FaultKind, Step, Undo, direction, link_opts, register
 
 if TYPE_CHECKING:
     from ..scenario.model import EventSpec
 
-_direction = Opt(o.one_of(*DIRECTIONS), "both")
+# stored as the engine's words ("ab"/"ba"/"both"); users write up/down/both
+_direction = Opt(direction, "both", help="up (first endpoint → second), down, or both")
 
 
 @register

@@ -21,7 +21,7 @@ MAX_VALUE_CHARS = 40
 
 
 def words_for(action: dict[str, Any]) -> tuple[str, list[str]]:
-    """The prompt command an action means: ("set-link", ["a--b", "direction=ab", 'set={"rate": "2Mbit"}'])."""
+    """The prompt command an action means: ("set-link", ["a--b", "direction=up", 'set={"rate": "2Mbit"}'])."""
     op = action.get("op")
     if op not in OPS:
         raise UsageError(f"unknown action {op!r}; one of {', '.join(OPS)}")
@@ -43,8 +43,8 @@ def words_for(action: dict[str, Any]) -> tuple[str, list[str]]:
         if not changes:
             raise UsageError("set needs at least one of rate, delay, loss")
         direction = action.get("direction") or "both"
-        if direction not in ("both", "ab", "ba"):
-            raise UsageError(f"direction must be both, ab or ba, not {direction!r}")
+        if direction not in ("both", "up", "down"):   # a fault's `direction:` words
+            raise UsageError(f"direction must be both, up or down, not {direction!r}")
         words += [f"direction={direction}", "set=" + json.dumps(changes)]
     return kind, words
 

@@ -25,12 +25,12 @@ def _num(v: Any) -> float | None:
 
 
 def display_unit(metric: str) -> tuple[str, float]:
-    """(unit, factor) for a metric name such as `bulk.throughput.mean` or `probe.probe_loss`: its series'
+    """(unit, factor) for a metric name such as `bulk.throughput.mean` or `outage(probe)`: its series'
     (traffic.metrics.series_unit); ("", 1) when it has no unit (MOS, counts, the statistic `count`)."""
     parts = metric.split(".")
     if parts[-1] == "count":     # a number of samples, whatever the series' unit
         return "", 1.0
-    return series_unit(parts[1] if len(parts) > 1 else "")
+    return series_unit("outage" if metric.startswith("outage(") else parts[1] if len(parts) > 1 else "")
 
 
 def shown(metric: str, v: float | None, fmt: str = ".4g") -> str:

@@ -97,9 +97,9 @@ def _key(params: dict[str, Any], names: list[str]) -> str:
 
 def metric_style(metric: str) -> tuple[Callable[[float | None], str], bool | None, NoiseBand]:
     """(formatter, higher is better or None when neither, noise band) of an experiment metric
-    `<flow>.<metric>.<stat>` or `<flow>.probe_loss`."""
+    `<flow>.<metric>.<stat>` or `outage(<flow>)`."""
     parts = metric.split(".")
-    name = parts[1] if len(parts) >= 2 else ""
+    name = "outage" if metric.startswith("outage(") else parts[1] if len(parts) >= 2 else ""
     # a metric's unit kind and direction are declared with it (traffic/kinds.py); a count of samples has neither
     unit = NUMBER if parts[-1] == "count" else metric_table.unit_kind(name)
     better = None if parts[-1] == "count" else metric_table.higher_is_better(name)

@@ -20,7 +20,16 @@ from typing import Any
 from .. import stats, units
 from ..errors import did_you_mean, excerpt, unknown
 from ..stats import percentile
-from ..traffic.kinds import DURATION, FRACTION, NUMBER, RATE, STATS, TrafficKind
+from ..traffic.kinds import (
+    DURATION,
+    FRACTION,
+    NUMBER,
+    RATE,
+    RENAMED_METRICS,
+    RENAMED_NOTE,
+    STATS,
+    TrafficKind,
+)
 from .model import Expectation, Window
 
 OPS = ("<=", ">=", "==", "!=", "<", ">")
@@ -93,11 +102,29 @@ class _Parser:
 FORM = '"<name>.<metric>[.<stat>] <op> <quantity> [during 20s..40s]" or "outage(<name>) < 5s"'
 
 
+def parse_metric(text: str, flows: dict[str, TrafficKind]) -> tuple[str, str, str]:
+    """(flow, metric, stat) of `<flow>.<metric>[.<stat>]` or `outage(<flow>)`, the left-hand side of an
+    expectation: an experiment's `metrics:` names a metric exactly as `expect:` does (stat default mean)."""
+    if not isinstance(text, str) or not text.strip():
+        raise ExpectSyntaxError(f'expected a metric like "probe.rtt.p95" or "outage(probe)", got {excerpt(text)}')
+    p = _Parser(text)
+    target, metric, stat, _ = _lhs(p, flows)
+    if (extra := p.peek()) is not None:
+        raise ExpectSyntaxError(f'unexpected "{extra.text}" after the metric', extra.pos)
+    return target, metric, stat
+
+
 def parse_expectation(text: str, flows: dict[str, TrafficKind]) -> Expectation:
     """Parse one expectation, checking names, metrics, stats and units against the flows."""
     if not isinstance(text, str) or not text.strip():
         raise ExpectSyntaxError(f"expected an expectation like {FORM}, got {excerpt(text)}")
     p = _Parser(text)
+    target, metric, stat, unit = _lhs(p, flows)
+    return _expect_rest(p, text, target, metric, stat, unit)
+
+
+def _lhs(p: _Parser, flows: dict[str, TrafficKind]) -> tuple[str, str, str, str]:
+    """(flow, metric, stat, unit kind): `<flow>.<metric>[.<stat>]` or `outage(<flow>)`."""
     first = p.take("word", "a flow name or outage(...)")
     nxt = p.peek()
     if first.text == "outage" and nxt is not None and nxt.text == "(":
@@ -118,6 +145,10 @@ def parse_expectation(text: str, flows: dict[str, TrafficKind]) -> Expectation:
         kind = _flow(flows, first)
         p.punct(".", f'"." and a metric of {target} ({", ".join(kind.metrics)})')
         mtok = p.take("word", f"a metric of {target}")
+        if RENAMED_METRICS.get(mtok.text) in kind.metrics:
+            new = RENAMED_METRICS[mtok.text]
+            why = RENAMED_NOTE.get(new, "")
+            raise ExpectSyntaxError(f'"{target}.{mtok.text}" is the old name: write "{target}.{new}"{why}', mtok.pos)
         if mtok.text not in kind.metrics:
             raise ExpectSyntaxError(
                 f'unknown metric "{mtok.text}" of {kind.name} flow "{target}"'
@@ -131,6 +162,10 @@ def parse_expectation(text: str, flows: dict[str, TrafficKind]) -> Expectation:
                 raise ExpectSyntaxError(unknown("statistic", stok.text, STATS) + " (or any percentile p1..p99)",
                                         stok.pos)
             stat = stok.text
+    return target, metric, stat, unit
+
+
+def _expect_rest(p: _Parser, text: str, target: str, metric: str, stat: str, unit: str) -> Expectation:
     optok = p.take("op", f"a comparison ({' '.join(OPS)})")
     qtok = p.take("qty", "a quantity")
     value = _quantity(qtok, unit if stat != "count" else NUMBER, metric)
@@ -243,16 +278,14 @@ def measure(series: dict[str, list[tuple[float, float]]], probes: Sequence[tuple
             stat: str, window: Window | None = None) -> tuple[float | None, int]:
     """(value, samples) of one flow's metric: the one place a measured value is computed.
 
-    metric "outage" is the longest gap without an answered probe (longest_outage); "probe_loss" is the
-    fraction of probes sent in the window that got no answer; any other is a series metric's statistic.
+    metric "outage" is the longest gap without an answered probe (longest_outage); any other is a series
+    metric's statistic (a probing flow's `loss` series is 1 per lost probe, so its mean is the probe loss).
     Single runs, repeats, experiments and reports all ask here, so a window or a statistic means the
     same thing everywhere.
     """
-    if metric in ("outage", "probe_loss"):
+    if metric == "outage":
         inside = [ok for t, ok in probes if in_window(t, window)]
-        if metric == "outage":
-            return longest_outage(probes, window), len(inside)
-        return (sum(1 for ok in inside if not ok) / len(inside) if inside else None), len(inside)
+        return longest_outage(probes, window), len(inside)
     vals = [v for t, v in series.get(metric, []) if in_window(t, window) and v is not None]
     return statistic(vals, stat), len(vals)
 
@@ -300,5 +333,5 @@ def expectation_from_doc(d: Mapping[str, Any]) -> Expectation:
                        window=Window(float(w[0]), float(w[1])) if w else None)
 
 
-__all__ = ["parse_expectation", "evaluate", "evaluate_stored", "measure", "stored_value", "Verdict", "ExpectSyntaxError", "longest_outage", "statistic",
+__all__ = ["parse_expectation", "parse_metric", "evaluate", "evaluate_stored", "measure", "stored_value", "Verdict", "ExpectSyntaxError", "longest_outage", "statistic",
            "percentile", "is_stat", "NUMBER"]

@@ -468,7 +468,7 @@ def _links(pr: Problems, data: Any, nodes: dict[str, Node], profiles: dict[str, 
         params = resolve_link(spec, dist)
         for d, dp in (("ab", params.ab), ("ba", params.ba)):   # what the engine would refuse, refused now
             for msg in param_problems(dp):
-                pr.add(path, f"{'a -> b' if d == 'ab' else 'b -> a'}: {msg}")
+                pr.add(path, f"{'up (a -> b)' if d == 'ab' else 'down (b -> a)'}: {msg}")
         links.append(Link(index=i, name=name, a=a, b=b, params=params, profile=pname,
                           profile_family=_builtin_ancestor(pname, data_profiles), cost=float(cost),
                           addresses=addrs, up=spec.meta.get("link_up", True), backend=backend,

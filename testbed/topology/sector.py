@@ -40,6 +40,11 @@ STATION_KEYS = ("rate", "up_rate", "mcs", "loss", "queue")
 LINK_PARAM_KEYS_OK = ("endpoints", "name", "addresses", "description", "cost")   # on a link to a sector
 
 
+# sector profiles renamed because a link profile has the same name (`testbed profiles NAME` shows one of
+# the two): the old name in a sector's `profile:` is an error naming the new one
+RENAMED_SECTOR_PROFILES = {"tvws": "tvws-sector"}
+
+
 @functools.cache
 def _profiles_text() -> dict[str, Any]:
     text = resources.files("testbed.topology").joinpath("sectors.yaml").read_text(encoding="utf-8")
@@ -124,6 +129,11 @@ def _sector(pr: Problems, name: str, body: dict[str, Any], nodes: dict[str, Node
     pname = body.get("profile")
     if pname is not None:
         known = sector_profiles()
+        if pname in RENAMED_SECTOR_PROFILES:
+            new = RENAMED_SECTOR_PROFILES[pname]
+            pr.add(path + ("profile",), f'sector profile "{pname}" is now "{new}" ("{pname}" is the link '
+                   f'profile of the same name): write profile: {new}')
+            return None
         if pname not in known:
             pr.add(path + ("profile",), unknown("sector profile", str(pname), known))
             return None

@@ -55,14 +55,16 @@ class Metric:
     stats: tuple[str, ...] = SERIES_STATS
 
 
-# Derived from a probing flow's probes (not a series of results.json): the same function computes each
-# everywhere (scenario.expect.longest_outage; the probe loss is unanswered / sent).
+# Derived from a probing flow's probes (not a series of results.json): the same function computes it
+# everywhere (scenario.expect.longest_outage). The probe loss is no metric of its own: a probing flow's
+# `loss` series is 1 per lost probe, so `<flow>.loss` (its mean) is the fraction lost.
 OUTAGE = Metric("outage", SECONDS, False,
                 "the longest time without an answered probe: from the first unanswered probe to the next "
                 "answered one (or the last probe sent); the run report's \"longest outage\"", stats=("max",))
-PROBE_LOSS = Metric("probe_loss", SHARE, False,
-                    "the fraction of probes sent that were never answered (an experiment metric); the run "
-                    "report's \"probes lost\"", stats=())
+
+# old metric names -> the one name now used in expect: and an experiment's metrics: (a located error names it)
+RENAMED_METRICS: dict[str, str] = {"probe_loss": "loss"}
+RENAMED_NOTE: dict[str, str] = {"loss": " (its mean is the fraction lost: the run report's \"probes lost\")"}
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class TrafficKind:
     endpoints: str                       # "pair": from + to; "node": node only; "from": from (+ optional to)
     options: dict[str, Opt] = field(default_factory=dict)
     measures: tuple[Metric, ...] = ()    # its series in results.json
-    outage: bool = False                 # probe-based: outage(<name>) and <name>.probe_loss are defined
+    outage: bool = False                 # probe-based: outage(<name>) is defined
     passive_to: bool = False             # `to` only answers (the kernel does): it may be an external device
 
     @property
@@ -83,7 +85,7 @@ class TrafficKind:
     @property
     def derived(self) -> tuple[Metric, ...]:
         """Metrics computed from its probes rather than stored as a series."""
-        return (OUTAGE, PROBE_LOSS) if self.outage else ()
+        return (OUTAGE,) if self.outage else ()
 
 
 def http_url(v: object) -> str:

@@ -121,7 +121,7 @@ def test_experiment_report_units() -> None:
     from testbed.report.experiment import display_unit, shown
     assert shown("bulk.throughput.mean", 12_840_000.0) == "12.84 Mbit/s"
     assert shown("probe.rtt.p95", 0.6123) == "612.3 ms"
-    assert shown("probe.probe_loss", 0.05) == "5 %"
+    assert shown("probe.loss.mean", 0.05) == "5 %"
     assert shown("call.mos.p50", 4.2) == "4.2" and shown("probe.rtt.p95", None) == "–"
     assert display_unit("probe.rtt.p50") == ("ms", 1e3)
 

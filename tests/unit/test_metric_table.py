@@ -59,7 +59,7 @@ def test_each_metric_declares_a_coherent_unit_and_a_meaning(km: tuple[TrafficKin
     assert m.higher_is_better in (True, False, None)
 
 
-@pytest.mark.parametrize("km", [(k, m) for k, m in ALL if m.name not in ("outage", "probe_loss")], ids=_id)
+@pytest.mark.parametrize("km", [(k, m) for k, m in ALL if m.name != "outage"], ids=_id)
 def test_an_expectation_takes_each_metric_in_its_unit(km: tuple[TrafficKind, Metric]) -> None:
     k, m = km
     written = units.format_quantity(1.0, m.unit.kind)          # "1bit", "1s", "100%", "1"
@@ -70,7 +70,7 @@ def test_an_expectation_takes_each_metric_in_its_unit(km: tuple[TrafficKind, Met
 def test_the_contract_units_are_the_series_metrics_of_the_kinds() -> None:
     series = {m.name: m.unit.si for k in TRAFFIC_KINDS.values() for m in k.measures}
     assert contract.METRIC_UNITS == series
-    assert "outage" not in contract.METRIC_UNITS and "probe_loss" not in contract.METRIC_UNITS
+    assert "outage" not in contract.METRIC_UNITS
     assert contract.METRIC_UNITS["throughput"] == "bit/s" and contract.METRIC_UNITS["rtt"] == "s"
 
 
@@ -81,7 +81,8 @@ def test_display_units_cover_every_metric_with_its_declared_unit() -> None:
     # the back direction of a voip call was shown as bare SI numbers (0.0123) beside jitter in ms
     assert experiment.display_unit("call.jitter_back.mean") == ("ms", 1e3)
     assert experiment.display_unit("call.loss_back.p95") == ("%", 100.0)
-    assert experiment.display_unit("probe.probe_loss") == ("%", 100.0)
+    assert experiment.display_unit("probe.loss.mean") == ("%", 100.0)
+    assert experiment.display_unit("outage(probe)") == ("s", 1.0)
     assert experiment.shown("call.jitter_back.mean", 0.0123) == "12.3 ms"
     # a count of samples is a number, whatever the series' unit
     assert experiment.shown("bulk.throughput.count", 15) == "15"
@@ -101,7 +102,7 @@ def test_plot_panels_are_declared_metrics_of_the_kind() -> None:
 @pytest.mark.parametrize("km", ALL, ids=_id)
 def test_the_experiment_comparison_takes_unit_and_direction_from_the_table(km: tuple[TrafficKind, Metric]) -> None:
     _, m = km
-    name = f"f.{m.name}" if m.name == "probe_loss" else f"f.{m.name}.mean"
+    name = "outage(f)" if m.name == "outage" else f"f.{m.name}.mean"
     fmt, better, band = experiment_compare.metric_style(name)
     assert better is m.higher_is_better
     assert fmt(0.5) == units.human(0.5, m.unit.kind)
@@ -110,7 +111,7 @@ def test_the_experiment_comparison_takes_unit_and_direction_from_the_table(km: t
 
 
 def test_the_run_comparison_takes_its_directions_from_the_table() -> None:
-    of = {"throughput_mean_bps": "throughput", "throughput_min_bps": "throughput", "loss_fraction": "probe_loss",
+    of = {"throughput_mean_bps": "throughput", "throughput_min_bps": "throughput", "loss_fraction": "loss",
           "outage_s": "outage", "rtt_p50_s": "rtt", "rtt_p95_s": "rtt"}
     assert {k for k, *_ in compare.FLOW_METRICS} == set(of)
     for key, _what, _fmt, higher in compare.FLOW_METRICS:
