@@ -40,11 +40,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class CurrentStderr(logging.StreamHandler):
+    """Log records to whatever sys.stderr is when they are written.
+
+    A progress bar (rich's Live) swaps in a proxy for sys.stderr that prints above the bar; a handler
+    holding the stderr of start-up wrote under it instead, and the terminal kept a copy of the bar at each
+    log line (seen as every progress bar printed twice, under tmux)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=(logging.WARNING, logging.INFO, logging.DEBUG)[min(args.verbose, 2)],
-                        format="%(levelname)s %(name)s: %(message)s")
+                        format="%(levelname)s %(name)s: %(message)s", handlers=[CurrentStderr()])
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -46,3 +46,23 @@ def test_the_mos_panels_labels_do_not_overlap(monkeypatch) -> None:
         assert box.height <= ax.get_window_extent(renderer).height, ax.yaxis.label.get_text()
     for a, b in zip(boxes, boxes[1:], strict=False):
         assert a.y0 >= b.y1, "two y labels overlap"
+
+
+def test_log_lines_go_where_sys_stderr_points_now(monkeypatch) -> None:
+    """rich's progress bar swaps sys.stderr for a proxy that prints above the bar; a handler that kept the
+    start-up stderr wrote under the bar and left a copy of it (the progress printed twice under tmux)."""
+    import io
+    import logging
+
+    from testbed.cli import CurrentStderr
+    handler = CurrentStderr()
+    log = logging.getLogger("test_frictions.stderr")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        proxy = io.StringIO()
+        monkeypatch.setattr("sys.stderr", proxy)      # as rich's Live does while a bar shows
+        log.warning("during the bar")
+        assert proxy.getvalue() == "during the bar\n"
+    finally:
+        log.removeHandler(handler)
