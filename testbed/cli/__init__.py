@@ -16,7 +16,7 @@ import sys
 from ..errors import TestbedError
 
 COMMANDS = ("validate", "plan", "graph", "profiles", "schema", "up", "run", "experiment", "reproduce", "ls", "exec",
-            "report", "view", "clean")
+            "report", "view", "clean", "cluster")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,6 +32,12 @@ def is_experiment(path: str) -> bool:
     return isinstance(data, dict) and "scenario" in data and "matrix" in data and "topology" not in data
 
 
+def is_cluster(path: str) -> bool:
+    """YAML whose top level has `servers:` and no `nodes:`, `topology:` or `scenario:` (a cluster inventory)."""
+    from ..cluster.load import looks_like_cluster
+    return not path.endswith(".py") and looks_like_cluster(_top(path))
+
+
 def is_topology(path: str) -> bool:
     """YAML whose top level has `nodes:` and no `topology:`."""
     data = _top(path)

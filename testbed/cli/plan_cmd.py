@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "addresses per node, routes, and each link's per-direction parameters.")
     p.add_argument("file", metavar="FILE", help="topology YAML file")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.add_argument("--cluster", metavar="CLUSTER", help="a cluster inventory (cluster.yaml): also show which server "
+                                                         "each node runs on, the cut links and their cost "
+                                                         "(docs/cluster.md)")
     p.set_defaults(func=run)
 
 
@@ -98,8 +101,17 @@ def run(args: argparse.Namespace) -> int:
     from .filekind import require_topology
     require_topology(args.file, "plan")
     plan = make_plan(load_topology(args.file))
+    placement = None
+    if args.cluster:
+        from .cluster_cmd import placed
+        placement = placed(plan.topology, args.cluster)
     if args.json:
-        print(json.dumps(plan.to_dict(), indent=2, allow_nan=False))   # strict JSON: the loaders refuse NaN and inf
+        doc = plan.to_dict() | ({"cluster": placement.to_dict()} if placement else {})
+        print(json.dumps(doc, indent=2, allow_nan=False))   # strict JSON: the loaders refuse NaN and inf
     else:
-        render(plan, Console(width=None if sys.stdout.isatty() else 160))
+        console = Console(width=None if sys.stdout.isatty() else 160)
+        render(plan, console)
+        if placement:
+            from .cluster_cmd import render_placement
+            render_placement(placement, console)
     return 0

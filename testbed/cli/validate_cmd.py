@@ -8,7 +8,7 @@ import sys
 from ..errors import InputError
 from ..topology.load import load_topology
 from ..topology.plan import make_plan
-from .filekind import is_experiment, is_scenario
+from .filekind import is_cluster, is_experiment, is_scenario
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,6 +52,15 @@ def _scenario(f: str, import_python: bool) -> list[str]:
             f"{plural(len(sc.events), 'event')}, {plural(len(sc.expect), 'expectation')} on {sc.topology.name})"]
 
 
+def _cluster(f: str, import_python: bool = False) -> list[str]:
+    from ..cluster.load import load_cluster
+    c = load_cluster(f)
+    cores = sum(s.cores for s in c.servers)
+    return [f"{f}: ok (cluster inventory{' ' + c.name if c.name else ''}: {plural(len(c.servers), 'server')}, "
+            f"{cores} cores, {c.tunnel} tunnels, underlay MTU {min(s.mtu for s in c.servers)}"
+            + (f", {plural(len(c.placement), 'node')} placed" if c.placement else "") + ")"]
+
+
 def _topology(f: str, import_python: bool = False) -> list[str]:
     topo = load_topology(f)
     plan = make_plan(topo, routes_for=topo.external)   # every check but the routes: they never fail
@@ -65,7 +74,8 @@ def _topology(f: str, import_python: bool = False) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     bad = 0
     for f in args.files:
-        check = _experiment if is_experiment(f) else _scenario if is_scenario(f) else _topology
+        check = _experiment if is_experiment(f) else _scenario if is_scenario(f) else \
+            _cluster if is_cluster(f) else _topology
         try:
             lines = check(f, args.import_python)
         except InputError as e:

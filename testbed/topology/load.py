@@ -35,7 +35,7 @@ from .validate import check_graph
 
 TOP_KEYS = ("name", "description", "defaults", "profiles", "nodes", "links", "ospf", "addressing", "seed")
 DEFAULTS_KEYS = ("routing", "link", "backend", "env")
-NODE_KEYS = ("kind", "site", "power", "description", "subnet", "gateway", "interface", "env", "files", "dirs",
+NODE_KEYS = ("kind", "site", "power", "description", "subnet", "gateway", "interface", "env", "files", "dirs", "server",
              *SECTOR_KEYS)
 SYSTEM_DIRS = ("/proc", "/sys", "/dev", "/run/testbed", "/run/netns")   # never mounted over
 # Programs and libraries root runs in a node (FRR, the loader, testbed's interpreter) must be the host's:
@@ -210,7 +210,8 @@ def _nodes(pr: Problems, data: Any, base_dir: Path) -> dict[str, Node]:
                            interface=_interface(pr, body, path, kind),
                            env=tuple(parse_env(body.get("env"), pr.add, path + ("env",)).items()),
                            files=_files(pr, body.get("files"), path + ("files",), base_dir, kind),
-                           dirs=_dirs(pr, body.get("dirs"), path + ("dirs",), kind))
+                           dirs=_dirs(pr, body.get("dirs"), path + ("dirs",), kind),
+                           server=_server(pr, body.get("server"), path + ("server",)))
 
         if body.get("gateway") is not None and kind != "host":
             pr.add(path + ("gateway",), "only a host has a default gateway")
@@ -218,6 +219,16 @@ def _nodes(pr: Problems, data: Any, base_dir: Path) -> dict[str, Node]:
             pr.add(path + ("gateway",), f"expected a router's name, got {excerpt(body['gateway'])}")
             nodes[name] = replace(nodes[name], gateway=None)
     return nodes
+
+
+def _server(pr: Problems, v: Any, path: tuple[Any, ...]) -> str | None:
+    """The cluster server a node is pinned to (checked against the inventory when there is one)."""
+    if v is None:
+        return None
+    if not isinstance(v, str) or not NAME_RE.match(v):
+        pr.add(path, f"expected the name of a server of the cluster inventory, got {excerpt(v)}")
+        return None
+    return v
 
 
 def _site(pr: Problems, data: Any, path: tuple[Any, ...]) -> Site | None:

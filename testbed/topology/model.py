@@ -43,6 +43,7 @@ class Node:
     env: tuple[tuple[str, Any], ...] = ()   # this node's own env overrides (testbed.netenv keys)
     files: tuple[tuple[str, str], ...] = ()   # (path inside the node, absolute source file): private copies
     dirs: tuple[str, ...] = ()                # paths inside the node that get a private, empty folder
+    server: str | None = None                 # the cluster server it must run on (docs/cluster.md)
 
 
 @dataclass(frozen=True)

@@ -45,9 +45,11 @@ LAYERS: dict[str, set[str]] = {
     "experiment": {"errors", "units", "linkparams", "yamlsource", "topology", "scenario", "traffic", "results",
                    "emulation", "stats", "netenv", "interrupts", "safewrite"},
     "live": {"errors", "textfile", "topology", "viz", "faults", "scenario", "results", "report"},   # the browser view
+    "cluster": {"errors", "units", "yamlsource", "topology"},   # inventory, placement, server checks (issue 27)
     "pytest_plugin": {"errors", "topology", "scenario", "results", "emulation", "probe"},
     "cli": {"errors", "probe", "units", "linkparams", "yamlsource", "topology", "scenario", "results", "report", "viz",
-            "emulation", "engine", "stats", "netenv", "experiment", "interrupts", "live", "safewrite"},
+            "emulation", "engine", "stats", "netenv", "experiment", "interrupts", "live", "safewrite",
+            "cluster"},
 }
 
 
