@@ -16,16 +16,31 @@ import ipaddress
 import json
 import logging
 import socket
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
+from ..errors import EmulationError
 from ..topology.plan import Plan
+from . import parallel
+from .ping import parse_fping_alive, parse_ping
+
+if TYPE_CHECKING:       # both import Mininet: only a running network needs them
+    from .daemons import RoutingDaemons
+    from .deploy import Run
 
 log = logging.getLogger(__name__)
 
+ROUTE_DUMPS = 32          # `ip route` dumps at once
+VTY_QUERIES = 64          # ospfd / zebra questions at once
+ROUTE_DUMP_TIMEOUT_S = 20.0   # one dump under a load of hundreds may be slow; beyond this, ask again
+PROBE_TIMEOUT_S = 30.0    # one probe's 3 pings; no answer in time is a failed probe, tried again next round
 PROBE_KINDS = ("router", "host")   # what the final pings run between
 LAN_STATES = ("Full", "2-Way")   # DROthers on a LAN stay 2-Way with each other, by design (RFC 2328 10.4)
 
@@ -248,3 +263,166 @@ def missing_adjacencies(want: dict[str, bool], states: dict[str, list[str]]) -> 
         if not any(s in ok for s in have):
             bad.append(f"{rid} ({'/'.join(have) or 'absent'})")
     return bad
+
+
+# ---- checking a running network -----------------------------------------------------------------
+
+class Check:
+    """Readiness of one running network: asks its routers and pings across it (Testbed's wait_converged,
+    wait_reachable and unreachable). `off` and `down_links` are read at each call: they change with faults."""
+
+    def __init__(self, run: Run, daemons: RoutingDaemons, down_links: Callable[[], set[str]],
+                 off: set[str]) -> None:
+        self.run = run
+        self.daemons = daemons
+        self.down_links = down_links
+        self.off = off
+        self.last: Readiness | None = None      # the verdict of the latest converged(), as far as it got
+
+    def converged(self, timeout_s: float, probes: int, poll_s: float) -> Readiness:
+        """Wait until routing has converged (the module doc); raises EmulationError with what is missing
+        when timeout_s passes first."""
+        run = self.run
+        t0 = time.monotonic()
+        want = expected(run.plan, self.down_links(), self.off, probes)
+        rep = Readiness(routers=len(want.prefixes), adjacencies=sum(map(len, want.neighbours.values())),
+                        prefixes=sum(map(len, want.prefixes.values())))
+        self.last = rep
+        adj_todo = [r for r, nb in want.neighbours.items() if nb and run.plan.routing == "ospf"]
+        route_todo = list(want.prefixes)
+        total = len(adj_todo) + len(route_todo) + len(want.probes)
+        while True:
+            rep.rounds += 1
+            adj_todo = self._adjacencies(adj_todo, want, rep)
+            if not adj_todo:
+                rep.phases_s.setdefault("adjacencies", time.monotonic() - t0)
+                route_todo = self._routes(route_todo, want, rep)
+            if not adj_todo and not route_todo:
+                rep.phases_s.setdefault("routes", time.monotonic() - t0)
+                rep.pings = self._probe(want.probes)
+                if all(p["ok"] for p in rep.pings):
+                    rep.phases_s["pings"] = time.monotonic() - t0
+                    rep.ok = True
+            done = total - len(adj_todo) - len(route_todo) - sum(not p["ok"] for p in rep.pings) \
+                - (len(want.probes) if adj_todo or route_todo else 0)
+            run.on_progress("convergence", done, total)
+            rep.waited_s = time.monotonic() - t0
+            if rep.ok:
+                return rep
+            if rep.waited_s > timeout_s:
+                if route_todo and not adj_todo:
+                    self._routes(route_todo, want, rep, exact=True)   # name the missing prefixes
+                raise EmulationError(f"routing did not converge within {timeout_s:g}s: {rep.problem()}")
+            time.sleep(poll_s)
+
+    def _adjacencies(self, todo: list[str], want: Expected, rep: Readiness) -> list[str]:
+        """Ask every router's ospfd at once (VTY_QUERIES in flight): one at a time, 500 daemons
+        busy with the initial flood took ~25 s a round to answer."""
+        def ask(r: str) -> list[str]:
+            try:
+                text = vty_command(self.daemons.routers[r].path("ospfd.vty"), "show ip ospf neighbor json")
+                return missing_adjacencies(want.neighbours[r], ospf_neighbour_states(text))
+            except (OSError, ValueError) as e:  # ospfd still starting or too busy to answer: not ready yet
+                return [f"ospfd unreadable: {e}"]
+        left, rep.missing_adjacencies = [], []
+        with ThreadPoolExecutor(VTY_QUERIES) as pool:
+            answers = list(pool.map(ask, todo))
+        for r, bad in zip(todo, answers, strict=True):
+            if bad:
+                left.append(r)
+                rep.missing_adjacencies += [f"{r} -> {b}" for b in bad]
+        return left
+
+    def _routes(self, todo: list[str], want: Expected, rep: Readiness, exact: bool = False) -> list[str]:
+        """One kernel route dump per router, ROUTE_DUMPS at a time.
+
+        With OSPF, a router is dumped only once its zebra says it has at least as many routes in
+        the kernel as the plan gives it (a vty question, no process): dumping 500 route tables a
+        round cost ~5 s of the CPU the daemons were converging with. exact=True dumps them all, for
+        an error that names the missing prefixes."""
+        rep.missing_routes = {}
+        if self.run.plan.routing == "ospf" and not exact:
+            with ThreadPoolExecutor(VTY_QUERIES) as pool:
+                counts = list(pool.map(self._fib_routes, todo))
+            for r, n in zip(todo, counts, strict=True):
+                if n < len(want.prefixes[r]):
+                    rep.missing_routes[r] = [f"(zebra has {n} routes in the kernel; the plan gives it "
+                                             f"{len(want.prefixes[r])})"]
+            dump = [r for r in todo if r not in rep.missing_routes]
+        else:
+            dump = list(todo)
+
+        def start(r: str) -> subprocess.Popen:
+            return subprocess.Popen(self.run.nodes[r].net_argv(["ip", "-o", "-4", "route", "show", "table", "main"]),
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+        tables = parallel.start_all(dump, start, lambda r, p: output_or_none(p, ROUTE_DUMP_TIMEOUT_S),
+                                    stop=parallel.kill, limit=ROUTE_DUMPS, what="dumping route tables")
+        for r, out in zip(dump, tables, strict=True):
+            if out is None:     # a node too slow to answer under load: not converged yet, ask again
+                rep.missing_routes[r] = [f"(its route table did not answer within {ROUTE_DUMP_TIMEOUT_S:g}s)"]
+                continue
+            missing = sorted(want.prefixes[r] - route_prefixes(out))
+            if missing:
+                rep.missing_routes[r] = missing
+        return [r for r in todo if r in rep.missing_routes]
+
+    def _fib_routes(self, router: str) -> int:
+        """How many routes the router's zebra has installed in the kernel (-1 when it cannot say yet)."""
+        try:
+            text = vty_command(self.daemons.routers[router].path("zebra.vty"), "show ip route summary json")
+            return int(json.loads(text)["routesTotalFib"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return -1
+
+    def _probe(self, probes: tuple[tuple[str, str, int], ...]) -> list[dict[str, Any]]:
+        """Ping along the longest paths, all at once; a probe passes when one of 3 replies comes back."""
+        plan = self.run.plan
+
+        def start(probe: tuple[str, str, int]) -> subprocess.Popen:
+            src, dst, _ = probe
+            argv = ["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", "-t", "255", plan.address_of(dst)]
+            return subprocess.Popen(self.run.nodes[src].net_argv(argv), stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, text=True)
+
+        def collect(probe: tuple[str, str, int], p: subprocess.Popen) -> dict[str, Any]:
+            src, dst, hops = probe
+            res = parse_ping(src, dst, plan.address_of(dst), output_or_none(p, PROBE_TIMEOUT_S) or "")
+            return {"src": src, "dst": dst, "hops": hops, "ok": res.ok,
+                    "rtt_ms": round(res.rtt_avg_ms, 3) if res.rtt_avg_ms is not None else None}
+
+        return parallel.start_all(probes, start, collect, stop=parallel.kill, what="probing paths")
+
+    def unreachable(self, timeout_ms: int, retries: int) -> list[tuple[str, str]]:
+        """All (src, dst) pairs of non-switch nodes that do not answer ping now (one fping per node, all at once;
+        interrupted, as by Ctrl-C at `pingall`, the ones still probing are stopped)."""
+        plan = self.run.plan
+        ends = [n for n, pn in plan.nodes.items() if pn.kind not in ("switch", "sector", "external")
+                and n not in self.off]
+
+        def start(src: str) -> tuple[dict[str, str], subprocess.Popen]:
+            targets = {plan.address_of(d): d for d in ends if d != src}
+            argv = ["fping", "-a", "-q", "-r", str(retries), "-t", str(timeout_ms), "-i", "1", *targets]
+            return targets, subprocess.Popen(self.run.nodes[src].net_argv(argv), stdout=subprocess.PIPE,
+                                             stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+
+        def collect(src: str, started: tuple[dict[str, str], subprocess.Popen]) -> list[tuple[str, str]]:
+            targets, p = started
+            out, _ = p.communicate(timeout=60)
+            alive = parse_fping_alive(out)
+            return [(src, d) for a, d in targets.items() if a not in alive]
+
+        found = parallel.start_all(ends, start, collect, stop=lambda src, started: parallel.kill(src, started[1]),
+                                   what="pinging every pair")
+        return [pair for pairs in found for pair in pairs]
+
+
+def output_or_none(p: subprocess.Popen, timeout_s: float) -> str | None:
+    """The stdout of p, or None (p killed and reaped) when it does not finish within timeout_s."""
+    try:
+        out, _ = p.communicate(timeout=timeout_s)
+        return str(out)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        return None
