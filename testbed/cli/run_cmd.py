@@ -45,6 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "link delays and probe intervals are not scaled")
     g.add_argument("--duration", metavar="D", help='run for D (e.g. "20s"), scaling the timeline to fit')
     p.add_argument("--quiet", "-q", action="store_true", help="no live progress, only the summary")
+    # as `testbed up` has them (same words, same default)
+    p.add_argument("--wait-timeout", type=float, default=60.0, metavar="S",
+                   help="give routing this long to converge before the timeline starts (default 60); a run "
+                        "that does not converge in time ends as error, exit 4")
+    p.add_argument("--pcap", action="store_true",
+                   help="capture every engine link to OUT/pcap/<link>.pcap (per run with --repeat)")
     p.add_argument("--no-report", action="store_true", help="skip report.html / report.md")
     p.add_argument("--repeat", type=int, metavar="N",
                    help="run N times with seeds derived from the scenario's (run r: seed + (r-1)*1000003), each in "
@@ -88,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     sc = load_scenario(args.scenario)          # InputError: exit 2, before anything is made
     if args.seed is not None and args.seed < 0:
         raise UsageError("--seed must be >= 0")
+    if not 0 < args.wait_timeout <= 3600:
+        raise UsageError(f"--wait-timeout must be above 0 and at most 3600 seconds, got {args.wait_timeout:g}")
     scale = _scale(args, sc.duration_s)
     sc = scaled(sc, scale)
     plan = make_plan(sc.topology)
@@ -143,7 +151,7 @@ def _one_run(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: fl
     try:
         result, paths = run_once(sc, plan, out, seed, scale, on_progress=display.update,
                                  on_up=_on_up(console, display), force_interfaces=tuple(args.force_interface),
-                                 bringup=_bringup(err, args))
+                                 bringup=_bringup(err, args), settle_timeout_s=args.wait_timeout, pcap=args.pcap)
     finally:
         display.__exit__()
     _summary(console, result)

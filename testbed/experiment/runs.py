@@ -25,12 +25,14 @@ def run_on(tb: Network, sc: Scenario, plan: Plan, out: Path, seed: int, scale: f
            on_progress: Callable[[Progress], None] | None = None,
            network: dict[str, Any] | None = None,
            experiment: dict[str, Any] | None = None,
-           on_start: Callable[[], None] | None = None) -> tuple[RunResult, dict[str, Path]]:
+           on_start: Callable[[], None] | None = None,
+           settle_timeout_s: float = 60.0) -> tuple[RunResult, dict[str, Path]]:
     """Play the timeline on a running network and write the bundle (a second Ctrl-C waits for it).
     on_start runs first inside the run, so an interrupt in it still leaves results."""
     from ..results.bundle import write_bundle
     out.mkdir(parents=True, exist_ok=True)
-    result = ScenarioRun(sc, tb, out, seed=seed, time_scale=scale, on_progress=on_progress, on_start=on_start).run()
+    result = ScenarioRun(sc, tb, out, seed=seed, time_scale=scale, on_progress=on_progress, on_start=on_start,
+                         settle_timeout_s=settle_timeout_s).run()
     result.network = dict(network or {})
     result.experiment = dict(experiment or {})
     with interrupts.deferred(reraise=result.status != "interrupted"):
@@ -40,18 +42,21 @@ def run_on(tb: Network, sc: Scenario, plan: Plan, out: Path, seed: int, scale: f
 
 def run_once(sc: Scenario, plan: Plan, out: Path, seed: int, scale: float, *,
              on_progress: Callable[[Progress], None] | None = None, on_up: Callable[[Testbed], None] | None = None,
-             force_interfaces: tuple[str, ...] = (), bringup: Any = None) -> tuple[RunResult, dict[str, Path]]:
+             force_interfaces: tuple[str, ...] = (), bringup: Any = None, settle_timeout_s: float = 60.0,
+             pcap: bool = False) -> tuple[RunResult, dict[str, Path]]:
     """Bring the network up, play the timeline, write the bundle (before teardown), tear down.
 
     `bringup`, if given, is a context manager that is also Testbed's on_progress(step, done, total)
-    (a progress bar over nodes, links, daemons): it is open during bring-up only."""
+    (a progress bar over nodes, links, daemons): it is open during bring-up only. settle_timeout_s: how
+    long routing may take to converge before t=0; pcap: capture every engine link to out/pcap/<link>.pcap
+    (the run's work folder goes at teardown, the results folder stays)."""
     from ..emulation import Testbed
-    tb = Testbed(plan, force_interfaces=force_interfaces, on_progress=bringup)
+    tb = Testbed(plan, force_interfaces=force_interfaces, on_progress=bringup, pcap=out / "pcap" if pcap else False)
     with bringup or contextlib.nullcontext():
         tb.start()                  # on failure it has torn down what it made
     with tb:
         return run_on(tb, sc, plan, out, seed, scale, on_progress=on_progress,
-                      on_start=(lambda: on_up(tb)) if on_up is not None else None)
+                      on_start=(lambda: on_up(tb)) if on_up is not None else None, settle_timeout_s=settle_timeout_s)
 
 
 class Networks:
