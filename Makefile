@@ -6,7 +6,7 @@ APT_PACKAGES := mininet bridge-utils iperf3 frr tcpdump fping iputils-ping iprou
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
 
-.PHONY: setup demo test unit integration bench clean lint
+.PHONY: setup demo test unit integration bench clean clean-results lint
 
 setup: $(STAMP_PIP)
 
@@ -49,6 +49,10 @@ lint: setup
 bench: setup
 	$(PY) -m bench
 
+# never results/: it holds every run a user made; only clean-results, asked for by name, deletes it
 clean:
 	-$(VENV)/bin/testbed clean
-	rm -rf $(VENV) results build *.egg-info
+	rm -rf $(VENV) build *.egg-info
+
+clean-results:
+	rm -rf results
