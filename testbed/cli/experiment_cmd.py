@@ -32,20 +32,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh", action="store_true", help="a fresh network for every run (default: keep the network "
                                                         "up between runs when only link parameters and traffic "
                                                         "change, and reset it)")
-    p.add_argument("--dry-run", action="store_true", help="validate and list the points, run nothing")
+    p.add_argument("--dry-run", action="store_true", help="validate, list the points and estimate how long the "
+                                                          "sweep takes; run nothing")
+    p.add_argument("--repeat", type=int, metavar="N", help="N runs per point instead of the file's `repeat`")
+    p.add_argument("--points", metavar="IDS", help="only these points, like p01,p03 (see --dry-run for the ids); "
+                                                   "each keeps its folder name")
+    p.add_argument("--where", action="append", metavar="PARAM=VALUE",
+                   help="only the points where a matrix parameter (its path, or the path's last part) has this "
+                        "value, like loss=10%%; repeat for several")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import UsageError
+    from ..experiment.shorten import estimate, select, with_repeat
     from ..experiment.spec import load_experiment, point_id
     exp = load_experiment(args.file)              # exit 2 on any problem, before anything runs
+    exp = select(with_repeat(exp, args.repeat), args.points, args.where)
     console = Console(highlight=False)
-    points = exp.points()
+    points = exp.numbered_points()
     if args.dry_run:
         console.print(f"{exp.name}: {len(points)} points x {exp.repeat} repetitions = {len(points) * exp.repeat} runs")
-        for i, pt in enumerate(points):
+        for i, pt in points:
             console.print(f"  {point_id(i, pt)}")
+        console.print(f"estimated {estimate(exp).text()}")
         return 0
     if args.resume and not args.out:
         raise UsageError("--resume needs --out DIR: the folder of the sweep to finish")
@@ -56,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results") / f"{exp.name}-{stamp}"
     from ..safewrite import check_folder
     check_folder(out, "--out")                    # every parent too: a symlink or another user's folder is refused
-    console.print(f"[bold]{exp.name}[/]: {len(points)} points x {exp.repeat} repetitions -> {out}")
+    console.print(f"[bold]{exp.name}[/]: {len(points)} points x {exp.repeat} repetitions -> {out} "
+                  f"({estimate(exp).text()})")
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                    TextColumn("ETA"), TimeRemainingColumn(), console=console, disable=not console.is_terminal)
     task = bar.add_task("", total=len(points) * exp.repeat)

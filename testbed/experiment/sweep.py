@@ -86,13 +86,13 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, fresh: b
         check_resume(exp, out)
     elif (out / "experiment.json").exists():
         raise InputError(f"{out} already holds an experiment: use --resume to finish it, or another --out")
-    points = exp.points()
+    points = exp.numbered_points()     # all, or the subset --points/--where chose
     total = len(points) * exp.repeat
     done = 0
     interrupted = False
     nets = Networks(fresh=fresh)
     try:
-        for i, point in enumerate(points):
+        for i, point in points:
             pid = point_id(i, point)
             pdir = out / "points" / pid
             if _complete(pdir, exp.repeat):
@@ -186,7 +186,7 @@ def write_outputs(exp: Experiment, out: Path, interrupted: bool = False) -> Expe
     points_doc: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
     cases: list[tuple[str, str, bool, str]] = []
-    for i, point in enumerate(exp.points()):
+    for i, point in exp.numbered_points():
         pid = point_id(i, point)
         pdir = out / "points" / pid
         runs = _point_runs(pdir)
