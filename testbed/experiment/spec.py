@@ -79,11 +79,17 @@ class Experiment:
     expect: tuple[AggExpectation, ...]
     description: str = ""
     inputs: tuple[str, ...] = ()
+    only: tuple[int, ...] | None = None     # the points to run (indices into points()), when shortened
 
     def points(self) -> list[dict[str, Any]]:
         """The cross product of the matrix, in file order (the last parameter varies fastest)."""
         return [dict(zip([p.path for p in self.params], combo, strict=True))
                 for combo in itertools.product(*[p.values for p in self.params])]
+
+    def numbered_points(self) -> list[tuple[int, dict[str, Any]]]:
+        """(index in the whole matrix, point) of the points to run: all, or those `only` names. A point keeps
+        its index, so its folder (p03-...) is the same in a shortened sweep as in the full one."""
+        return [(i, pt) for i, pt in enumerate(self.points()) if self.only is None or i in self.only]
 
     def scenario_for(self, point: dict[str, Any]) -> Scenario:
         sc = self.scenario

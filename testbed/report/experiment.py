@@ -11,7 +11,7 @@ from .. import units
 from ..results.contract import ExperimentDoc, MetricStatsDoc
 from ..results.documents import read_experiment
 from ..safewrite import write_text
-from ..traffic.metrics import series_unit
+from ..traffic.metrics import series_unit, value_range
 from .plots import styled, subplots, to_png_b64
 from .render_html import badge, figure, kv, page, table
 
@@ -41,6 +41,25 @@ def shown(metric: str, v: float | None, fmt: str = ".4g") -> str:
     return f"{v * k:{fmt}}" + (f" {unit}" if unit else "")
 
 
+CI_METHOD = ("Student-t 95 % confidence interval of the mean over runs, clipped to the values the metric can "
+             "take (a duration or rate ≥ 0, a fraction 0–100 %)")
+
+
+def clipped(metric: str, lo: float | None, hi: float | None) -> tuple[float | None, float | None]:
+    """A confidence interval cut to the metric's possible values: with 2 runs, t's wide interval of a runtime
+    would reach below 0 s, which no run can measure."""
+    parts = metric.split(".")
+    if parts[-1] == "count":
+        low, high = 0.0, None
+    else:
+        low, high = value_range("outage" if metric.startswith("outage(") else parts[1] if len(parts) > 1 else "")
+    if low is not None:
+        lo, hi = (None if lo is None else max(lo, low)), (None if hi is None else max(hi, low))
+    if high is not None:
+        lo, hi = (None if lo is None else min(lo, high)), (None if hi is None else min(hi, high))
+    return lo, hi
+
+
 @styled
 def metric_figure(doc: ExperimentDoc, metric: str, x_param: str) -> str | None:
     """metric (mean, CI error bars) against x_param; one line per combination of the other parameters."""
@@ -55,7 +74,7 @@ def metric_figure(doc: ExperimentDoc, metric: str, x_param: str) -> str | None:
         if not m or mean is None:
             continue
         key = tuple(p["params"][o] for o in others)
-        lo, hi = m.get("ci95_low"), m.get("ci95_high")
+        lo, hi = clipped(metric, m.get("ci95_low"), m.get("ci95_high"))
         lo, hi = mean if lo is None else lo, mean if hi is None else hi
         lines.setdefault(key, []).append((p["params"][x_param], mean * k, (mean - lo) * k, (hi - mean) * k))
     if not lines:
@@ -87,13 +106,13 @@ def build_experiment_report(out: str | Path) -> Path:
         for x in doc["matrix"]:
             img = metric_figure(doc, m, x)
             figs.append(figure(img, f"{m} against {x}", f"{m} against {x}: mean over "
-                               f"{doc['repeat']} run(s) per point, bars are 95 % confidence intervals."))
+                               f"{doc['repeat']} run(s) per point; bars: {CI_METHOD}."))
     rows = []
     for p in doc["points"]:
         for m in metrics:
             s: MetricStatsDoc = (p.get("metrics") or {}).get(m) or {"n": 0}
-            ci = (f"{shown(m, s['ci95_low'])} .. {shown(m, s['ci95_high'])}" if s.get("ci95_low") is not None
-                  else "–")
+            c_lo, c_hi = clipped(m, s.get("ci95_low"), s.get("ci95_high"))
+            ci = f"{shown(m, c_lo)} .. {shown(m, c_hi)}" if c_lo is not None else "–"
             rows.append([p["id"], m, shown(m, s.get("mean")), shown(m, s.get("sd"), ".3g"), ci, str(s.get("n", 0))])
     # the sweep writes each verdict's unit; documents from before it did are shown in the metric's display unit
     exp_rows = [[p["id"], v["expr"], units.format_quantity(v["mean"], unit) if (unit := v.get("unit"))
@@ -111,7 +130,8 @@ def build_experiment_report(out: str | Path) -> Path:
         '<h2 id="expectations">Expectations on the aggregate</h2><p class="help">Judged at each point on the mean '
         "of the per-run values.</p>",
         table(["point", "expectation", "mean", "result"], exp_rows),
-        '<h2 id="table">Every point</h2>', table(["point", "metric", "mean", "sd", "95 % CI", "runs"], rows),
+        '<h2 id="table">Every point</h2>', table(["point", "metric", "mean", "sd", "95 % CI (Student-t, clipped)", "runs"],
+                                                 rows),
         '<p class="help">The data: <code>results.csv</code> (one row per run and metric, parameters as columns).'
         "</p>",
     ])
