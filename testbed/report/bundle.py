@@ -399,25 +399,6 @@ def load_bundle_topology(run_dir: str | Path) -> Any:
     followed, and a bundle moved anywhere still draws its map. A symlink in place of the copy is refused.
     Raises TestbedError (InputError when the copy does not load, OSError's kin when it is not there)."""
     from ..textfile import read_text
-    from ..topology.load import build_topology
-    from ..yamlsource import load_yaml
+    from ..topology.load import load_topology_map
     path = Path(run_dir) / BUNDLE_TOPOLOGY
-    src = load_yaml(path, read_text(path, follow_symlinks=False))
-    data = src.data
-    if isinstance(data, dict):
-        for body in (data.get("nodes") or {}).values() if isinstance(data.get("nodes"), dict) else ():
-            if isinstance(body, dict):
-                body.pop("files", None)
-        for key in ("defaults", "profiles", "links"):
-            _drop_traces(data.get(key))
-    return build_topology(src, path.parent)
-
-
-def _drop_traces(v: Any) -> None:
-    if isinstance(v, dict):
-        v.pop("trace", None)
-        for x in v.values():
-            _drop_traces(x)
-    elif isinstance(v, list):
-        for x in v:
-            _drop_traces(x)
+    return load_topology_map(path, read_text(path, follow_symlinks=False))

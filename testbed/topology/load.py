@@ -575,3 +575,29 @@ def _unknown_backend(v: Any) -> str:
         msg += ("; the netem backend was dropped: the link engine does what netem did, exactly, on kernels "
                 "with or without sch_netem; use backend: engine or auto")
     return msg
+
+
+def load_topology_map(file: str | Path, text: str) -> Topology:
+    """A topology for drawing only (a results bundle's copy): its `files:` and `trace:` entries are left out
+    before loading, since their paths are relative to a folder the copy no longer sits in and a map needs
+    neither; no path named inside the text is followed."""
+    src = load_yaml(file, text)
+    data = src.data
+    if isinstance(data, dict):
+        nodes = data.get("nodes")
+        for body in nodes.values() if isinstance(nodes, dict) else ():
+            if isinstance(body, dict):
+                body.pop("files", None)
+        for key in ("defaults", "profiles", "links"):
+            _drop_traces(data.get(key))
+    return build_topology(src, Path(file).parent)
+
+
+def _drop_traces(v: Any) -> None:
+    if isinstance(v, dict):
+        v.pop("trace", None)
+        for x in v.values():
+            _drop_traces(x)
+    elif isinstance(v, list):
+        for x in v:
+            _drop_traces(x)
