@@ -11,9 +11,10 @@ from .. import units
 from ..results.contract import ExperimentDoc, MetricStatsDoc
 from ..results.documents import read_experiment
 from ..safewrite import write_text
+from ..safewrite import write_text
 from ..traffic.metrics import series_unit, value_range
 from .plots import styled, subplots, to_png_b64
-from .render_html import badge, figure, kv, page, table
+from .render_html import Html, badge, figure, kv, page, table
 
 
 def is_experiment(path: str | Path) -> bool:
@@ -121,11 +122,11 @@ def build_experiment_report(out: str | Path) -> Path:
     body = "".join([
         f"<h1>{escape(doc['name'])} {badge(doc['status'])}</h1>",
         f'<p class="lead">{escape(doc.get("description") or "")}</p>',
-        kv([("scenario", f"<code>{escape(str(doc['scenario']))}</code>"),
-            ("matrix", escape(", ".join(f"{k}: {v}" for k, v in doc["matrix"].items()))),
+        kv([("scenario", Html(f"<code>{escape(str(doc['scenario']))}</code>")),
+            ("matrix", ", ".join(f"{k}: {v}" for k, v in doc["matrix"].items())),
             ("repetitions per point", str(doc["repeat"])), ("points", str(len(doc["points"]))),
             ("complete", "yes" if doc.get("complete") else "no (interrupted: `testbed experiment FILE --resume`)"),
-            ("seeds", escape(doc.get("seeds", "")))]),
+            ("seeds", str(doc.get("seeds", "")))]),
         '<h2 id="plots">Metrics against parameters</h2>', "".join(figs),
         '<h2 id="expectations">Expectations on the aggregate</h2><p class="help">Judged at each point on the mean '
         "of the per-run values.</p>",

@@ -22,6 +22,7 @@ from .. import units
 from ..results import documents
 from ..results.contract import ExperimentDoc, PointDoc
 from ..safewrite import write_text
+from ..safewrite import write_text
 from ..stats import NoiseBand
 from ..traffic import metrics as metric_table
 from ..traffic.kinds import DURATION, FRACTION, NUMBER, RATE
@@ -174,11 +175,11 @@ def _run_counts(pp: PointPair) -> str:
 
 
 def comparison_markdown(c: ExperimentComparison, html_name: str) -> str:
-    from .render_md import _code, _esc, _table
+    from .render_md import Md, _code, _esc, _table
     changed = sum(1 for p in c.pairs if p.changed)
     lines = [f"# {_esc(c.b.name)} vs {_esc(c.a.name)}: experiments point by point", "",
-             f"- A: {_code(c.a.path)} ({_esc(c.a.name)}, {c.a.doc.get('repeat')} runs per point), "
-             f"B: {_code(c.b.path)} ({_esc(c.b.name)}, {c.b.doc.get('repeat')} runs per point)",
+             f"- A: {_code(c.a.path)} ({_esc(c.a.name)}, {_esc(c.a.doc.get('repeat'))} runs per point), "
+             f"B: {_code(c.b.path)} ({_esc(c.b.name)}, {_esc(c.b.doc.get('repeat'))} runs per point)",
              f"- page: {_code(html_name)}",
              f"- points compared: {len(c.pairs)} ({changed} with a metric beyond noise); only in A: "
              f"{len(c.only_a)}; only in B: {len(c.only_b)}",
@@ -187,7 +188,7 @@ def comparison_markdown(c: ExperimentComparison, html_name: str) -> str:
         lines += [f"## {_esc(_params_text(p.params))}", "", f"A: {_code(p.a_id)}, B: {_code(p.b_id)}; "
                   f"{_run_counts(p)}", ""]
         lines += _table(["metric", "A", "B", "change", "B is"],
-                        [[d.what, d.a, d.b, d.change, f"**{d.verdict}**" if d.verdict in ("better", "worse")
+                        [[d.what, d.a, d.b, d.change, Md(f"**{d.verdict}**") if d.verdict in ("better", "worse")
                           else d.verdict_text] for d in p.rows]) + [""]
     for label, pts in (("Only in A", c.only_a), ("Only in B", c.only_b)):
         if pts:
@@ -215,8 +216,8 @@ def comparison_html(c: ExperimentComparison) -> str:
         f"<code>{escape(str(c.b.path))}</code>. Points are matched by the values of the parameters both "
         f"sweep ({escape(', '.join(c.shared) or 'none')}); each metric is compared over the points' runs.</p>",
         f'<p class="help">{escape(NOISE_RULE)}; a change inside the noise is shown as ≈ (within noise).</p>',
-        kv([("A", f"{escape(c.a.name)}: {c.a.doc.get('repeat')} runs per point, {len(c.a.doc['points'])} points"),
-            ("B", f"{escape(c.b.name)}: {c.b.doc.get('repeat')} runs per point, {len(c.b.doc['points'])} points"),
+        kv([("A", f"{c.a.name}: {c.a.doc.get('repeat')} runs per point, {len(c.a.doc['points'])} points"),
+            ("B", f"{c.b.name}: {c.b.doc.get('repeat')} runs per point, {len(c.b.doc['points'])} points"),
             ("points compared", f"{len(c.pairs)} ({changed} with a metric beyond noise)"),
             ("only in A", str(len(c.only_a))), ("only in B", str(len(c.only_b)))]),
         '<h2 id="points">Points in both</h2>', "".join(sections) or '<p class="help">(No point is in both.)</p>',

@@ -46,13 +46,26 @@ def table(head: Sequence[str], rows: Iterable[Sequence[str]], cls: str = "", raw
     return f'<table class="{cls}"><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>'
 
 
+class Html(str):
+    """Markup the caller built (escaping every value in it): kv() passes it through; any other str is escaped."""
+
+
 def kv(rows: Iterable[tuple[str, str]]) -> str:
-    return '<table class="kv">' + "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+    """A key/value table; values are escaped unless they are Html (so a bundle's value is never live markup)."""
+    return '<table class="kv">' + "".join(
+        f"<tr><th>{escape(k)}</th><td>{v if isinstance(v, Html) else escape(str(v))}</td></tr>"
+        for k, v in rows) + "</table>"
+
+
+# Nothing but inline CSS and data: images: a value that slipped through unescaped still runs no script,
+# loads nothing and sends nothing (reports come from bundles other people send).
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 
 def page(title: str, body: str) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>{escape(title)}</title><style>{CSS}</style></head><body>\n{body}\n"
             f"<footer>Made by <code>testbed report</code> on {now}. testbed emulates rural network backhaul "
@@ -66,22 +79,22 @@ def badge(status: str) -> str:
 
 
 def summary_rows(run: RunData) -> list[tuple[str, str]]:
+    """kv() rows: plain text is escaped there; Html is what this function built from escaped values."""
     p, f = run.counts()
     n = len(run.expectations)
     exp = (f'<span class="pass">{p} passed</span>, <span class="{"fail" if f else "same"}">{f} failed</span> of {n}'
            if n else "none were stated")
-    rows = [("scenario", f"<code>{escape(run.scenario or '?')}</code>"
-             + (f" ({escape(run.scenario_file)})" if run.scenario_file else "")),
-            ("what it does", escape(run.description)) if run.description else None,
-            ("topology", escape(run.topology_name or "?")
-             + (f" ({escape(run.topology_file)})" if run.topology_file else "")),
-            ("status", badge(run.status)),
-            ("expectations", exp),
-            ("duration", escape(units.human_duration(run.duration_s))),
-            ("seed", f"<code>{escape(str(run.seed))}</code> (same seed, same random drops and jitter)"
+    rows = [("scenario", Html(f"<code>{escape(run.scenario or '?')}</code>"
+                              + (f" ({escape(run.scenario_file)})" if run.scenario_file else ""))),
+            ("what it does", run.description) if run.description else None,
+            ("topology", (run.topology_name or "?") + (f" ({run.topology_file})" if run.topology_file else "")),
+            ("status", Html(badge(run.status))),
+            ("expectations", Html(exp)),
+            ("duration", units.human_duration(run.duration_s)),
+            ("seed", Html(f"<code>{escape(str(run.seed))}</code> (same seed, same random drops and jitter)")
              if run.seed is not None else "–"),
-            ("started", escape(run.started_at)) if run.started_at else None,
-            ("run directory", f"<code>{escape(str(run.run_dir))}</code>")]
+            ("started", run.started_at) if run.started_at else None,
+            ("run directory", Html(f"<code>{escape(str(run.run_dir))}</code>"))]
     return [r for r in rows if r]
 
 
@@ -179,15 +192,15 @@ def manifest_html(run: RunData) -> str:
     if not m:
         return '<p class="help">No manifest.json in the run directory.</p>'
     parts = []
-    rows = [("seed", f"<code>{escape(str(m['seed']))}</code>")]
+    rows: list[tuple[str, str]] = [("seed", Html(f"<code>{escape(str(m['seed']))}</code>"))]
     for k, v in m.items():
         if k not in ("seed", "versions", "inputs", "schema") and isinstance(v, (str, int, float)):
-            rows.append((k, escape(str(v))))
+            rows.append((k, str(v)))
     if run.scenario_file:
         again = ["testbed", "run", run.scenario_file, "--seed", str(m["seed"])]
         if m["time_scale"] != 1:
             again += ["--time-scale", str(m["time_scale"])]
-        rows.insert(0, ("run it again", f"<code>{escape(' '.join(again))}</code>"))
+        rows.insert(0, ("run it again", Html(f"<code>{escape(' '.join(again))}</code>")))
     parts.append(kv(rows))
     cmds = m["commands"]
     if cmds:

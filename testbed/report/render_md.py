@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-import html
+import re
 
 from .. import units
 from .bundle import MODEL_DROP_CAUSES, RunData
 from .compare import NOISE_RULE, Delta
 
+# Markdown's own punctuation, escaped with a backslash (CommonMark: any ASCII punctuation may be): `<` and
+# `&` start HTML and entities, which renderers (a pull-request comment) pass through, so `<script>` in a
+# scenario name would be live there; the rest make links, emphasis, code or table cells. A backslash
+# escape shows the character itself, in a renderer and (nearly) in a terminal; `&lt;` showed as `&lt;`.
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>#|&~]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")   # a_b stays a_b
+# a list item or a heading underline, were the text to begin a line (`- x`, `1. x`, `===`); `-67 %` is none
+_LINE_START = re.compile(r"^(\s*\d*)((?<=\d)[.)](?=\s|$)|(?<!\d)[-+](?=\s|$)|(?<!\d)=(?==*\s*$))")
+
 
 def _esc(s: object) -> str:
-    """User text (names, labels, notes from the bundle) as inert markdown: one line, no HTML.
-
-    Markdown renderers (a pull-request comment) pass raw HTML through, so `<script>` or `<img src=...>`
-    in a scenario name would be live there.
-    """
-    return html.escape(str(s), quote=False).replace("\r", " ").replace("\n", " ")
+    """User text (names, labels, notes, seeds from the bundle) as inert markdown on one line: shown as written,
+    never HTML, a link, emphasis or a table cell break."""
+    text = " ".join(str(s).splitlines()) if s is not None else "None"
+    text = _MD_SPECIAL.sub(r"\\\1", text.replace("\r", " "))
+    return _LINE_START.sub(r"\1\\\2", text)
 
 
 def _code(s: object) -> str:
@@ -23,11 +30,17 @@ def _code(s: object) -> str:
     return "`" + str(s).replace("`", "'").replace("\r", " ").replace("\n", " ") + "`"
 
 
+class Md(str):
+    """Markdown the report itself wrote (`**FAIL**`): a table cell keeps it; any other str is escaped."""
+
+
 def _cell(s: object) -> str:
+    if isinstance(s, Md):
+        return str(s)
     text = str(s)
     if len(text) >= 2 and text[0] == text[-1] == "`" and text.count("`") == 2:   # a _code() span: HTML is inert
         return text.replace("|", "\\|")
-    return _esc(text).replace("|", "\\|")
+    return _esc(text)     # escapes | too
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -43,14 +56,14 @@ def run_markdown(run: RunData) -> str:
         lines += [_esc(run.description), ""]
     lines += [f"- topology: {_esc(run.topology_name or '?')}" + (f" ({_code(run.topology_file)})"
                                                                  if run.topology_file else ""),
-              f"- seed: {run.seed}, duration: {units.human_duration(run.duration_s)}",
+              f"- seed: {_esc(run.seed)}, duration: {units.human_duration(run.duration_s)}",
               f"- expectations: {p} passed, {f} failed of {len(run.expectations)}",
               f"- run: {_code(run.run_dir)}; plots and details in `report.html`", ""]
     if run.expectations:
         lines += ["## Expectations", ""] + _table(
             ["expectation", "measured", "result"],
             [[_code(e.expr), units.human(e.measured, e.unit) if e.measured is not None else (e.note or "–"),
-              "pass" if e.passed else "**FAIL**" if e.passed is False else "–"] for e in run.expectations]) + [""]
+              "pass" if e.passed else Md("**FAIL**") if e.passed is False else "–"] for e in run.expectations]) + [""]
     if run.events:
         lines += ["## Faults", ""]
         lines += [f"- {units.human_duration(e.t_s) if e.t_s else '0 s'}: {_esc(e.label)}"
@@ -102,7 +115,7 @@ def comparison_markdown(a: RunData, b: RunData, ds: list[Delta], la: str, lb: st
              f"- plots: {_code(html_name)}",
              f"- {NOISE_RULE}", ""]
     lines += _table(["", "metric", "A", "B", "change", "B is"],
-                    [[d.group, d.what, d.a, d.b, d.change, f"**{d.verdict}**" if d.verdict in ("better", "worse")
+                    [[d.group, d.what, d.a, d.b, d.change, Md(f"**{d.verdict}**") if d.verdict in ("better", "worse")
                       else d.verdict_text] for d in ds])
     return "\n".join(lines) + "\n"
 
