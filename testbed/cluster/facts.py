@@ -46,7 +46,8 @@ if peer:
     dev = None
     try:
         dev = json.loads(text)[0].get("dev")
-        out["underlay"] = {"dev": dev, "mtu": int(pathlib.Path(f"/sys/class/net/{dev}/mtu").read_text())}
+        rc, text = run(["ip", "-j", "link", "show", "dev", dev])   # netlink, not /sys: that is the mounter's netns
+        out["underlay"] = {"dev": dev, "mtu": int(json.loads(text)[0]["mtu"])}
     except Exception:
         out["underlay"] = {"dev": dev, "mtu": None, "output": text[-300:]}
     rc, text = run(["ping", "-n", "-M", "do", "-c", "1", "-W", "2", "-s", str(mtu - 28), peer])
