@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
 
+from ..errors import excerpt
 from ..results.documents import plain, read_manifest
 
 if TYPE_CHECKING:
@@ -36,7 +38,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="run even though an input changed or the network or timeline "
                    "resolves differently from the manifest's (the output says so)")
     p.add_argument("--quiet", "-q", action="store_true", help="no live progress")
+    p.add_argument("--yes", "-y", action="store_true", help="run what the bundle says without asking (it lists it "
+                   "first: a Python scenario and exec flows from the bundle run as root); without --yes, reproduce "
+                   "asks on a terminal and refuses (exit 2) when stdin is not one")
     p.set_defaults(func=run)
+
+
+def what_runs(manifest: dict, scenario_file: str, from_copies: bool, origin_file: str | None) -> list[str]:
+    """What reproducing this bundle runs, read from its manifest without importing or running anything:
+    the scenario file (and whether it is Python, whose code runs as root), the experiment point, and the
+    programs exec flows start in the nodes."""
+    sc = manifest.get("scenario") if isinstance(manifest.get("scenario"), dict) else {}
+    python = bool(sc.get("python")) or scenario_file.endswith(".py")
+    where = "the bundle's own copy" if from_copies else "the file at the path the run recorded"
+    lines = [f"scenario: {excerpt(scenario_file, 200)} ({where}; "
+             + ("PYTHON: importing it runs its code as root" if python else "YAML: read, not executed") + ")"]
+    if origin_file:
+        lines.append(f"experiment point of: {excerpt(origin_file, 200)} (YAML)")
+    for t in sc.get("traffic") or []:
+        if isinstance(t, dict) and t.get("kind") == "exec":
+            cmd = (t.get("options") or {}).get("cmd") if isinstance(t.get("options"), dict) else None
+            shown = " ".join(str(c) for c in cmd) if isinstance(cmd, list) else str(cmd)
+            lines.append(f"exec flow {excerpt(str(t.get('name')), 60)} runs as root in node "
+                         f"{excerpt(str(t.get('src')), 60)}: {excerpt(shown, 200)}")
+    return lines
+
+
+def confirm(lines: list[str], yes: bool, console: Console) -> None:
+    """List what will run; go on with --yes or a 'y' typed on a terminal, else UsageError (exit 2)."""
+    from ..errors import UsageError
+    console.print("reproducing runs, as root:", markup=False, highlight=False)
+    for line in lines:
+        console.print(f"  {line}", markup=False, highlight=False)
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("reproduce runs what the bundle says (listed above) and stdin is not a terminal to ask on: "
+                         "pass --yes to run it; nothing was imported or run")
+    answer = input("run it? [y/N] ").strip().lower()
+    if answer not in ("y", "yes"):
+        raise UsageError("not confirmed: nothing was imported or run")
 
 
 def changed_inputs(manifest: dict) -> list[str]:
@@ -133,6 +174,8 @@ def run(args: argparse.Namespace) -> int:
     origin = find_origin(run_dir, manifest)
     if origin is not None and from_copies and (exp_copy := copied(manifest, run_dir, origin.file)) is not None:
         origin = replace(origin, file=str(exp_copy))
+    # before anything of the bundle is imported: say what will run and have it confirmed
+    confirm(what_runs(manifest, scenario_file, from_copies, origin.file if origin else None), args.yes, console)
     if origin is not None:
         # a run of an experiment's point: the point's parameters (a profile swap too) are part of the run
         sc, warnings = point_scenario(origin, scenario_file, force=args.force, recorded=inputs[0]["path"])
@@ -159,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
         sc = programs_from_copies(sc, manifest, run_dir)   # an exec flow's program: the copy, not the original
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else run_dir.with_name(f"{run_dir.name}-repro-{stamp}")
+    from ..safewrite import check_folder
+    check_folder(out, "--out")     # every parent too: a symlink or another user's folder is refused
     what = f"point {origin.point} ({origin.label()}) of {origin.file}, " if origin else ""
     console.print(f"reproducing {run_dir} ({sc.name}, {what}seed {seed}, time scale {scale:g}) -> {out}")
     if (manifest.get("network") or {}).get("way") == "reused":

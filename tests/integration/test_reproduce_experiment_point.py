@@ -35,7 +35,7 @@ def test_reproduce_of_a_loss_point_applies_its_loss(tmp_path: Path) -> None:
     assert cp.returncode == 0, cp.stdout + cp.stderr
     run = out / "points" / "p01-loss_5_" / "run-01"
     again = tmp_path / "again"
-    cp = subprocess.run([TESTBED, "reproduce", str(run), "--out", str(again)], cwd=ROOT, capture_output=True,
+    cp = subprocess.run([TESTBED, "reproduce", str(run), "--yes", "--out", str(again)], cwd=ROOT, capture_output=True,
                         text=True, timeout=180, env=WIDE)
     text = cp.stdout + cp.stderr
     print(text)

@@ -64,7 +64,7 @@ def test_a_moved_and_renamed_bundle_reproduces_from_its_copies(tmp_path: Path) -
     shutil.rmtree(first)
     shutil.rmtree(proj)                      # nothing outside the bundle is left to read
     again = tmp_path / "again"
-    cp = run("reproduce", str(moved), "--out", str(again), "-q", cwd=tmp_path)
+    cp = run("reproduce", str(moved), "--yes", "--out", str(again), "-q", cwd=tmp_path)
     assert cp.returncode == 0, cp.stdout + cp.stderr
     res = json.loads((again / "results.json").read_text())
     assert res["status"] == "passed" and res["flows"]["check"]["summary"]["exit_code"] == 0

@@ -145,7 +145,7 @@ def test_reproduce_round_trips_and_report_tells_noise_from_change(tmp_path: Path
     a, b = tmp_path / "a", tmp_path / "b"
     cp = run("run", str(src / "bloat.yaml"), "--out", str(a), "-q", "--no-report")
     assert cp.returncode == 0, cp.stdout + cp.stderr
-    cp = run("reproduce", str(a), "--out", str(b))
+    cp = run("reproduce", str(a), "--yes", "--out", str(b))
     assert cp.returncode == 0, cp.stdout + cp.stderr
     assert "same as the original within noise" in cp.stdout, cp.stdout
     assert (b / f"compare-{a.name}.html").is_file()
@@ -159,7 +159,7 @@ def test_reproduce_round_trips_and_report_tells_noise_from_change(tmp_path: Path
     ds = {(d.group, d.what): d for d in deltas(read_run(a), read_run(c))}
     assert ds[("flow bulk", "mean throughput")].verdict == "worse"
     # a's topology changed since: reproduce refuses, naming the file
-    cp = run("reproduce", str(a), "--out", str(tmp_path / "refused"))
+    cp = run("reproduce", str(a), "--yes", "--out", str(tmp_path / "refused"))
     assert cp.returncode == 2
     assert f"{src / 'bloat-topo.yaml'}: changed since the run" in cp.stderr
     assert not (tmp_path / "refused").exists()

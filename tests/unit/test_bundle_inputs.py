@@ -105,7 +105,7 @@ def test_an_edited_payload_is_named_with_both_hashes(tmp_path: Path) -> None:
 def test_a_tampered_copy_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = bundle(project(tmp_path), tmp_path / "run")
     (run / "inputs" / "proto" / "mycache.py").write_text("print('not what ran')\n")
-    assert main(["reproduce", str(run), "--out", str(tmp_path / "again")]) == 2
+    assert main(["reproduce", str(run), "--yes", "--out", str(tmp_path / "again")]) == 2
     err = capsys.readouterr().err
     assert "the bundle's copies of its inputs no longer match its manifest" in err
     assert "inputs/proto/mycache.py (file)" in err

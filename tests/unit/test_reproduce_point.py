@@ -115,7 +115,7 @@ def test_cli_refuses_a_run_whose_network_would_differ(tmp_path: Path, capsys: py
     lone = tmp_path / "lone"
     shutil.copytree(out / "points" / "p02-loss_5_" / "run-01", lone)
     forget_the_point(lone)             # a bundle from before runs recorded their point
-    assert main(["reproduce", str(lone), "--out", str(tmp_path / "again")]) == 2
+    assert main(["reproduce", str(lone), "--yes", "--out", str(tmp_path / "again")]) == 2
     err = capsys.readouterr().err
     assert "the reproduction would not be the run that was made" in err
     assert "link server--home ab.loss_prob: 0.05 in the original run, 0.0 now" in err
@@ -129,12 +129,12 @@ def test_a_point_that_cannot_be_reapplied_is_refused_by_name(tmp_path: Path,
     forget_the_copies(run)     # with its copies the bundle runs its own copy of the experiment file
     # the experiment file changed since the sweep
     Path(exp.file).write_text(LOSS_SWEEP.replace("[0%, 5%]", "[0%, 5%, 10%]"))
-    assert main(["reproduce", str(run), "--out", str(tmp_path / "again")]) == 2
+    assert main(["reproduce", str(run), "--yes", "--out", str(tmp_path / "again")]) == 2
     assert f"{exp.file} (experiment): sha256 " in capsys.readouterr().err
     # forced, but the parameter is no longer swept: it cannot be reapplied
     Path(exp.file).write_text(LOSS_SWEEP.replace("links.server--home.loss: [0%, 5%]",
                                                  "links.server--home.queue: [20]"))
-    assert main(["reproduce", str(run), "--force", "--out", str(tmp_path / "again")]) == 2
+    assert main(["reproduce", str(run), "--yes", "--force", "--out", str(tmp_path / "again")]) == 2
     err = capsys.readouterr().err
     assert f"{exp.file}: no longer sweeps links.server--home.loss, which point p02-loss_5_ set" in err
     # experiment.json without the run's point, for a run that does not record it itself
@@ -143,7 +143,7 @@ def test_a_point_that_cannot_be_reapplied_is_refused_by_name(tmp_path: Path,
     doc = json.loads((out / "experiment.json").read_text())
     doc["points"] = [p for p in doc["points"] if p["id"] != "p02-loss_5_"]
     (out / "experiment.json").write_text(json.dumps(doc))
-    assert main(["reproduce", str(run), "--out", str(tmp_path / "again")]) == 2
+    assert main(["reproduce", str(run), "--yes", "--out", str(tmp_path / "again")]) == 2
     assert "names no point 'p02-loss_5_'" in capsys.readouterr().err
     assert not (tmp_path / "again").exists()
 
