@@ -7,10 +7,9 @@ import subprocess
 import time
 
 import pytest
+from cluster_fixture import FakeCluster, fake_cluster  # noqa: F401  (the fixture; tests/integration is on sys.path)
 
 from testbed.cli import main
-
-from cluster_fixture import FakeCluster, fake_cluster  # noqa: F401  (the fixture; tests/integration is on sys.path)
 
 
 def _kernel_has(kind: str) -> bool:
