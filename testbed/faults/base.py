@@ -35,8 +35,8 @@ def direction(v: Any) -> str:
         new = OLD_DIRECTIONS[v]
         raise ValueError(f'direction "{v}" is the old spelling: write "{new}" '
                          f'({"first endpoint → second" if new == "up" else "second endpoint → first"})')
-    word = o.one_of(*DIRECTIONS)(v)
-    return DIRECTION_WORDS.get(word, word)
+    word: str = o.one_of(*DIRECTIONS)(v)
+    return DIRECTION_WORDS[word] if word in DIRECTION_WORDS else word
 
 
 @dataclass
