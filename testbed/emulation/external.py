@@ -96,16 +96,41 @@ def check(plan: Plan, force: Iterable[str] = ()) -> None:
                          f"host interface; it takes: {', '.join(p.interface for p in ports) or 'none'}")
     if not ports:
         return
-    links = {d.get("ifname"): d for d in _json(["ip", "-j", "-d", "link", "show"])}
-    addrs = {d.get("ifname"): _real_addresses(d.get("addr_info", [])) for d in _json(["ip", "-j", "addr", "show"])}
-    default_devs = {r.get("dev") for fam in ("-4", "-6")
-                    for r in _json(["ip", "-j", fam, "route", "show", "default"])}
+    problems = port_problems(ports, _json(["ip", "-j", "-d", "link", "show"]), _json(["ip", "-j", "addr", "show"]),
+                             [r for fam in ("-4", "-6") for r in _json(["ip", "-j", fam, "route", "show", "table", "all"])],
+                             force)
+    if problems:
+        raise CapabilityError("\n".join(p[0] for p in problems), "; ".join(dict.fromkeys(p[1] for p in problems)))
+
+
+def _carries_traffic(r: dict[str, Any]) -> bool:
+    """A route the machine's traffic may use; not the kernel's IPv6 link-local and multicast entries, which
+    every interface that is up has by itself."""
+    dst = str(r.get("dst", ""))
+    if r.get("protocol") == "kernel" and (dst.startswith("fe80:") or dst.startswith("ff00:")
+                                          or r.get("type") == "multicast"):
+        return False
+    return True
+
+
+def port_problems(ports: Iterable[ExternalPort], links: list[dict[str, Any]], addrs: list[dict[str, Any]],
+                  routes: list[dict[str, Any]], force: Iterable[str] = ()) -> list[tuple[str, str]]:
+    """(problem, fix) for each port that may not be taken: pure, on `ip -j -d link`, `ip -j addr` and
+    `ip -j route show table all` (both families) output.
+
+    A port is busy when it carries a route in any table (policy routing keeps a default route outside
+    main), has an address, is a bridge or bond port, or has a device stacked on it (a VLAN or macvlan
+    whose link is the port, a port enslaved to it): taking it would take that device's traffic too,
+    and a VLAN carrying the default route would cut the machine off just the same."""
+    force = set(force)
+    by_name = {d.get("ifname"): d for d in links}
+    addr_of = {d.get("ifname"): _real_addresses(d.get("addr_info", [])) for d in addrs}
     problems = []
     for port in ports:
         intf, who = port.interface, f'host interface {port.interface} (external node "{port.node}")'
-        d = links.get(intf)
+        d = by_name.get(intf)
         if d is None:
-            here = ", ".join(sorted(n for n in links if n and n != "lo" and not n.startswith(names.PREFIX)))
+            here = ", ".join(sorted(str(n) for n in by_name if n and n != "lo" and not str(n).startswith(names.PREFIX)))
             problems.append((f"{who} does not exist on this machine; interfaces here: {here or 'none'}",
                              f"plug the device's port in, or write an interface that exists under nodes.{port.node}"))
             continue
@@ -114,19 +139,29 @@ def check(plan: Plan, force: Iterable[str] = ()) -> None:
                              "name the port a device is plugged into"))
             continue
         busy = []
-        if intf in default_devs:
-            busy.append("it carries this machine's default route")
-        if addrs.get(intf):
+        mine = [r for r in routes if r.get("dev") == intf and _carries_traffic(r)]
+        if any(r.get("dst") == "default" for r in mine):
+            tables = sorted({str(r.get("table", "main")) for r in mine if r.get("dst") == "default"})
+            busy.append(f"it carries a default route (table {', '.join(tables)})")
+        elif mine:
+            tables = sorted({str(r.get("table", "main")) for r in mine})
+            busy.append(f"it carries {len(mine)} route(s) (table {', '.join(tables)})")
+        if addr_of.get(intf):
             busy.append("it has the address(es) " + ", ".join(f"{a.get('local')}/{a.get('prefixlen')}"
-                                                              for a in addrs[intf]))
+                                                              for a in addr_of[intf]))
         if d.get("master"):
             busy.append(f"it is a port of {d['master']}")
+        stacked = sorted(str(n) for n, o in by_name.items() if n != intf
+                         and (o.get("link") == intf or o.get("master") == intf))
+        if stacked:
+            busy.append(f"{', '.join(stacked)} {'is' if len(stacked) == 1 else 'are'} stacked on it "
+                        "(a VLAN, macvlan or a port of it): their traffic goes through it")
         if busy and intf not in force:
             problems.append((f"{who} is in use: {'; '.join(busy)}. Taking it could cut this machine off",
-                             f"use a free port (no address, no default route), or take this one anyway with "
-                             f"--force-interface {intf} (it is given back with its addresses and routes)"))
-    if problems:
-        raise CapabilityError("\n".join(p[0] for p in problems), "; ".join(dict.fromkeys(p[1] for p in problems)))
+                             f"use a free port (no address, no route, nothing stacked on it), or take this one "
+                             f"anyway with --force-interface {intf} (it is given back with its addresses and "
+                             "routes)"))
+    return problems
 
 
 def inspect(port: ExternalPort, run_id: str) -> SavedPort:

@@ -285,3 +285,51 @@ def test_reproduce_on_a_terminal_asks_and_a_no_runs_nothing(tmp_path: Path, caps
     assert main(["reproduce", str(run), "--out", str(tmp_path / "again")]) == 2
     assert "not confirmed: nothing was imported or run" in capsys.readouterr().err
     assert not marker.exists()
+
+
+# -- item 8: the external-port guard sees stacked devices and every routing table ------------------------
+# `ip -j` output as this machine prints it (fields trimmed to what the guard reads)
+
+LINKS = [{"ifname": "lo", "link_type": "loopback"},
+         {"ifname": "eth0", "link_type": "ether"},
+         {"ifname": "eth0.100", "link": "eth0", "link_type": "ether",
+          "linkinfo": {"info_kind": "vlan", "info_data": {"protocol": "802.1Q", "id": 100}}},
+         {"ifname": "eth1", "link_type": "ether"},
+         {"ifname": "br0", "link_type": "ether", "linkinfo": {"info_kind": "bridge"}},
+         {"ifname": "eth2", "link_type": "ether", "master": "br0", "linkinfo": {"info_slave_kind": "bridge"}},
+         {"ifname": "eth3", "link_type": "ether"},
+         {"ifname": "eth4", "link_type": "ether"}]
+ADDRS = [{"ifname": "eth0.100", "addr_info": [{"family": "inet", "local": "192.0.2.2", "prefixlen": 24}]},
+         {"ifname": "eth3", "addr_info": [{"family": "inet6", "local": "fe80::1", "prefixlen": 64, "scope": "link"}]}]
+ROUTES = [{"dst": "default", "gateway": "192.0.2.1", "dev": "eth0.100", "flags": []},
+          {"dst": "192.0.2.0/24", "dev": "eth0.100", "protocol": "kernel", "scope": "link", "flags": []},
+          {"dst": "default", "gateway": "198.51.100.1", "dev": "eth1", "table": "100", "flags": []},
+          {"dst": "fe80::/64", "dev": "eth3", "protocol": "kernel", "metric": 256, "flags": []},
+          {"type": "local", "dst": "fe80::1", "dev": "eth3", "table": "local", "protocol": "kernel", "flags": []},
+          {"type": "multicast", "dst": "ff00::/8", "dev": "eth3", "table": "local", "protocol": "kernel",
+           "flags": []},
+          {"dst": "203.0.113.0/24", "dev": "eth4", "table": "42", "protocol": "static", "flags": []}]
+
+
+def _problems(intf: str, force: tuple[str, ...] = ()) -> list[str]:
+    from testbed.emulation.external import port_problems
+    from testbed.topology.plan import ExternalPort
+    port = ExternalPort(node="dev", interface=intf, link="dev--r1", address=None, gateway=None, peer="r1")
+    return [p for p, _ in port_problems([port], LINKS, ADDRS, ROUTES, force)]
+
+
+def test_a_port_with_a_vlan_carrying_the_default_route_is_refused() -> None:
+    (msg,) = _problems("eth0")
+    assert "eth0.100 is stacked on it" in msg and "could cut this machine off" in msg
+
+
+def test_a_default_route_in_another_table_and_a_bridge_are_refused() -> None:
+    assert "carries a default route (table 100)" in _problems("eth1")[0]
+    assert "eth2 is stacked on it" in _problems("br0")[0]
+    assert "it is a port of br0" in _problems("eth2")[0]
+    assert "carries 1 route(s) (table 42)" in _problems("eth4")[0]
+
+
+def test_a_free_port_with_only_its_link_local_entries_is_taken_and_force_still_works() -> None:
+    assert _problems("eth3") == []
+    assert _problems("eth0", force=("eth0",)) == []
