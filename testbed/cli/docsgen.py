@@ -19,7 +19,7 @@ from typing import Any
 from .. import errors
 from ..experiment.schema import experiment_parts
 from ..results.status import EXIT_CODES
-from ..scenario.schema import event_schema, flow_schema, scenario_parts
+from ..scenario.schema import FAULT_KINDS, TRAFFIC_KINDS, event_schema, flow_schema, scenario_parts
 from ..topology import schema as ts
 from ..topology.params import builtin_profiles_raw
 from . import build_parser
@@ -105,8 +105,6 @@ def _section(level: str, title: str, obj: dict[str, Any], intro: str = "") -> li
 
 def keys_markdown() -> str:
     """docs/keys.md: every key of every file kind, from the loaders' tables."""
-    from ..faults.base import FAULT_KINDS
-    from ..traffic.kinds import TRAFFIC_KINDS
     lines = ["# Keys of topology, scenario and experiment files", "",
              f"Generated from the loaders' own key tables by `{DOC_COMMAND}`; do not edit by hand. The same tables "
              "build the JSON Schemas (`testbed schema topology|scenario|experiment`), and `testbed validate` checks "

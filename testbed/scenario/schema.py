@@ -21,6 +21,9 @@ from ..topology.schema import BOOL, DURATION, PERCENT, RATE, SCHEMA_DRAFT, SIZE,
 from ..traffic.kinds import TRAFFIC_KINDS, TrafficKind
 from .load import EVENT_COMMON, TOP_KEYS, TRAFFIC_COMMON, WAIT_FOR_KEYS
 
+__all__ = ["FAULT_KINDS", "TRAFFIC_KINDS", "event_schema", "flow_schema", "option_schema", "scenario_parts",
+           "scenario_schema", "shown_default"]   # the kinds too: docsgen (cli) lists them through this module
+
 _INT = {"type": "integer", "minimum": 1}
 # option parsers (by qualified name) -> the JSON they take
 _BY_PARSER: dict[str, dict[str, Any]] = {
