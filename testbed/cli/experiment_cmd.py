@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run every point of an experiment file's matrix, each repeated, serially (timing "
                                    "fidelity needs the machine). Writes experiment.json, results.csv (tidy: one row "
                                    "per run and metric), junit.xml and report.html (metrics against parameters with "
-                                   "95%% confidence intervals). Ctrl-C keeps completed runs; --resume finishes the "
+                                   "95% confidence intervals). Ctrl-C keeps completed runs; --resume finishes the "
                                    "sweep. Exit 0 every expectation on the aggregate holds, 1 one failed, 2 bad "
                                    "input, 3 this machine cannot, 130 interrupted.")
     p.add_argument("file", metavar="FILE", help="an experiment file (experiments/*.yaml)")

@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force-interface", action="append", default=[], metavar="IFACE",
                    help="take this host interface for its external node even though it has an address or "
                         "the default route (it is given back as it was); repeatable")
-    p.add_argument("--no-wait", action="store_true", help="do not wait for all pairs to reach each other")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for routing to converge (adjacencies, routes, sample pings)")
     p.add_argument("--wait-timeout", type=float, default=60.0, metavar="S",
                    help="give routing this long to converge (default 60)")
     p.add_argument("--live", action="store_true",
