@@ -232,6 +232,7 @@ def other_metrics_figure(runs: Runs) -> str | None:
         mark_events(ax, events, label_them=(i == 0))
         unit, scale = metrics.series_unit(metric)
         ylabel = f"{labels[name, metric]} ({unit})" if unit else labels[name, metric]
+        lowest = 0.0
         for k, (label, r) in enumerate(runs):
             f = next((f for f in r.flows if f.name == name), None)
             s = f.other.get(metric) if f else None
@@ -240,14 +241,16 @@ def other_metrics_figure(runs: Runs) -> str | None:
             color = RUN_COLORS[k % 2] if len(runs) > 1 else PALETTE[i % len(PALETTE)]
             ys = [v * scale if v is not None else float("nan") for v in s.values]
             tag = f"{label}: " if len(runs) > 1 else ""
-            ax.plot(list(s.t_s), ys, color=color, lw=1.4, marker=".", ms=3, label=f"{tag}{name} ({f.kind})",
-                    **RUN_STYLES[k % 2])
+            # a metric of one sample (an exec flow's runtime, its exit code) is a dot that must be seen
+            ax.plot(list(s.t_s), ys, color=color, lw=1.4, marker="o" if len(ys) <= 3 else ".",
+                    ms=7 if len(ys) <= 3 else 3, label=f"{tag}{name} ({f.kind})", **RUN_STYLES[k % 2])
+            lowest = min([lowest, *(y for y in ys if y == y)])      # y == y: not NaN
         # a long label runs past its 2.4-inch panel into the next one's (the two MOS panels' did): wrap it
         ax.set_ylabel(textwrap.fill(ylabel, YLABEL_CHARS))
         if metric in ("mos", "mos_back"):
             ax.set_ylim(1, 5)
         else:
-            ax.set_ylim(bottom=0)
+            ax.set_ylim(bottom=min(0.0, lowest * 1.1))     # an exit code may be negative (a signal)
         ax.set_title(f"{name}: {metric.replace('_', ' ')}", loc="left", fontsize=11, pad=28 if i == 0 else 6)
         ax.legend(loc="upper right", framealpha=0.9)
     return _finish_time_panels(fig, axes, runs)

@@ -270,7 +270,9 @@ class ScenarioRun:
             ctx.ending = "end" if status == "completed" else "interrupted"
             # a second Ctrl-C must not lose what was measured: held until the flows are stopped
             with interrupts.deferred(reraise=False):
-                for r in runners:
+                # the last flow first: a scenario's servers (exec flows) come before the flows that use them,
+                # which must not see them go away first (a refused request at the very end)
+                for r in reversed(runners):
                     if r.procs:
                         try:
                             r.stop()

@@ -44,5 +44,9 @@ class ExecRunner(Runner):
             r.summary["said"] = last[2:] if last else ""
         if code is not None:
             t = float(end or 0.0)
+            if stopped:
+                # a server testbed stopped at the flow's end ran until then: its sample belongs to the run
+                # (a stop lands a few ms after the scenario's end, and samples after it are not kept)
+                t = min(t, self.spec.end_s(self.ctx.duration_s))
             r.series = {"exit_code": [(t, float(code))], "runtime": [(t, t - (self.started_at or 0.0))]}
         return r

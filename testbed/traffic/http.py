@@ -21,12 +21,13 @@ def target_url(options: dict[str, Any], to_address: str | None, port: int) -> st
     return None
 
 
-def parse_downloads(text: str, t0_wall: float, size: int | None) -> dict[str, Any]:
+def parse_downloads(text: str, t0_wall: float, size: int | None, until: float | None = None) -> dict[str, Any]:
     """httpget JSON lines -> series per request: status, ttfb, total_time and failed; fetch_time and
     throughput per completed one.
 
     A request is completed when it got a 2xx or 3xx response with no error (and, when testbed serves the
-    object, all `size` bytes of it). A request the end of the run cut short never wrote its line.
+    object, all `size` bytes of it). A request the end of the run cut short never wrote its line; one that
+    started after `until` (the flow's end, scenario time) is not the flow's.
     """
     fetch, thr, failed, status, ttfb, total = [], [], [], [], [], []
     for line in text.splitlines():
@@ -35,6 +36,8 @@ def parse_downloads(text: str, t0_wall: float, size: int | None) -> dict[str, An
         except json.JSONDecodeError:
             continue
         t = rec["start_ns"] / 1e9 - t0_wall
+        if until is not None and t > until:
+            continue
         dt = (rec["end_ns"] - rec["start_ns"]) / 1e9
         code = rec.get("status")
         ok = (isinstance(code, int) and 200 <= code < 400 and rec.get("error") is None
@@ -92,7 +95,7 @@ class HttpRunner(Runner):
         own = target_url(o, "", 0) is None
         # the object's size is known only when testbed serves it; a HEAD has no body to count
         size = int(o["size"]) if own and o["method"] == "GET" else None
-        p = parse_downloads(text, self.ctx.t0_wall, size)
+        p = parse_downloads(text, self.ctx.t0_wall, size, until=self.spec.end_s(self.ctx.duration_s))
         r.series, r.summary = p["series"], p["summary"]
         if not p["series"]["failed"]:
             r.error = "no download finished"

@@ -129,3 +129,9 @@ def test_httpget_against_a_refused_port_writes_one_line_per_request(capsys: pyte
 def test_exit_expected_takes_a_number_or_a_list() -> None:
     assert exit_expected(0, 0) and not exit_expected(22, 0)
     assert exit_expected(3, [0, 3]) and not exit_expected(1, [0, 3])
+
+
+def test_a_request_after_the_flows_end_is_not_the_flows() -> None:
+    text = "\n".join([_line(0, 10.0, 10.01, 10.02, 200, 5), _line(1, 12.1, None, 12.11, None, 0, "URLError: refused")])
+    p = parse_downloads(text, t0_wall=0.0, size=None, until=12.0)
+    assert [v for _, v in p["series"]["status"]] == [200.0] and p["summary"]["statuses"] == [200]
