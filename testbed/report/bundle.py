@@ -204,7 +204,8 @@ def run_dirs(path: str | Path) -> list[Path]:
     p = Path(path)
     if (p / "results.json").exists() or not p.is_dir():
         return [p]
-    subs = sorted(d for d in p.iterdir() if d.is_dir() and (d / "results.json").exists())
+    # a sub-folder that is a symlink is not part of the set: it would show a run from outside the bundle
+    subs = sorted(d for d in p.iterdir() if not d.is_symlink() and d.is_dir() and (d / "results.json").exists())
     return subs or [p]
 
 

@@ -12,6 +12,8 @@ several points the same shared values), are listed, never silently dropped.
 from __future__ import annotations
 
 import json
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from html import escape
@@ -85,11 +87,30 @@ def read_experiment(path: str | Path) -> Side:
     side = Side(path, doc)
     for p in doc["points"]:
         try:
-            s = documents.read_summary(path / "points" / p["id"])
+            s = documents.read_summary(_point_dir(path, p["id"]))
         except documents.DocumentMissing:
             continue
         side.values[p["id"]] = {m: [float(v) for v in x["values"] if v is not None] for m, x in s["metrics"].items()}
     return side
+
+
+def _point_dir(path: Path, pid: str) -> Path:
+    """OUT/points/<id>, only when it lies in the bundle: one plain name, no symlink on the way (a hostile
+    experiment.json or a planted link would otherwise show a summary from elsewhere)."""
+    from ..errors import InputError, excerpt
+    if pid in ("", ".", "..") or "/" in pid or "\0" in pid or len(pid) > 200:
+        raise InputError(f"{path / 'experiment.json'}: point id {excerpt(pid)} is not a folder name in points/")
+    d = path / "points" / pid
+    for part in (path / "points", d):
+        try:
+            st = os.lstat(part)
+        except FileNotFoundError:
+            break     # no summary: the caller notes it
+        except OSError as e:
+            raise InputError(f"{part}: cannot read it ({e.strerror})") from None
+        if stat.S_ISLNK(st.st_mode):
+            raise InputError(f"{part}: is a symbolic link; a bundle is read only from its own folders")
+    return d
 
 
 def _key(params: dict[str, Any], names: list[str]) -> str:
