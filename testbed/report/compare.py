@@ -187,12 +187,16 @@ def _table_metrics(ra: Sequence[RunData], rb: Sequence[RunData], names: list[str
                 continue
             unit = unit_kind(m)
             hb = higher_is_better(m)
-            d = compare_values(f"flow {name}", f"mean {m.replace('_', ' ')}", va, vb,
-                               lambda x, u=unit: units.human(x, u), hb is not False, TABLE_NOISE)
+            d = compare_values(f"flow {name}", f"mean {m.replace('_', ' ')}", va, vb, _human(unit),
+                               hb is not False, TABLE_NOISE)
             if hb is None and d.verdict in ("better", "worse"):    # judged as if higher were better
                 d.verdict = "higher" if d.verdict == "better" else "lower"     # no direction is better for it
             out.append(d)
     return out
+
+
+def _human(unit: str) -> Callable[[float | None], str]:
+    return lambda x: units.human(x, unit)
 
 
 def _other(run: RunData, name: str, metric: str) -> list[float]:
