@@ -50,6 +50,8 @@ def clipped(metric: str, lo: float | None, hi: float | None) -> tuple[float | No
     """A confidence interval cut to the metric's possible values: with 2 runs, t's wide interval of a runtime
     would reach below 0 s, which no run can measure."""
     parts = metric.split(".")
+    low: float | None
+    high: float | None
     if parts[-1] == "count":
         low, high = 0.0, None
     else:
