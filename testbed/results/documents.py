@@ -295,10 +295,20 @@ def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number this contract allows (values are finite)")
 
 
+MAX_MAGNITUDE = 1e100   # far above any count, rate or time a run records; sums of values near 1e308 overflow to inf
+
+
+class _OutOfRange(ValueError):
+    def __init__(self, text: str):
+        super().__init__(f"{text[:40]} is out of range for a number (values are finite, at most {MAX_MAGNITUDE:g} "
+                         "in magnitude)")
+        self.text = text
+
+
 def _finite_float(text: str) -> float:
     v = float(text)
-    if not math.isfinite(v):
-        raise ValueError(f"{text[:40]} is out of range for a number")
+    if not math.isfinite(v) or abs(v) > MAX_MAGNITUDE:
+        raise _OutOfRange(text)
     return v
 
 
@@ -323,6 +333,11 @@ def load_json(path: str | Path, max_bytes: int | None = None) -> dict[str, Any]:
         raise ContractError(file, f"not UTF-8 text (byte {e.start})") from None
     except RecursionError:
         raise ContractError(file, "nested too deeply to read") from None
+    except _OutOfRange as e:    # located: the statistics of such values would be inf or NaN
+        at = data.find(e.text.encode())
+        line = data.count(b"\n", 0, at) + 1
+        col = at - (data.rfind(b"\n", 0, at) + 1) + 1
+        raise ContractError(file, f"line {line} column {col}: {e}") from None
     except ValueError as e:   # JSONDecodeError says where; int() of a 5000-digit number says why
         raise ContractError(file, f"not JSON: {one_line(str(e), 200)}") from None
     if not isinstance(doc, dict):
