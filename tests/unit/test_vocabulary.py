@@ -121,7 +121,7 @@ def test_switching_a_node_off_is_node_down_at_the_prompt_too() -> None:
     for page in [*docs.glob("*.md"), docs.parent / "README.md"]:
         for line in page.read_text(encoding="utf-8").splitlines():
             if "power-off" in line or "power-on" in line:
-                assert "refused" in line, f"{page.name}: {line}"    # only where the old word is named as refused
+                assert "node-down" in line, f"{page.name}: {line}"    # only beside the word that replaced it
 
 
 # -- sector profile names --------------------------------------------------------------------------
