@@ -48,7 +48,8 @@ def what_runs(manifest: dict, scenario_file: str, from_copies: bool, origin_file
     """What reproducing this bundle runs, read from its manifest without importing or running anything:
     the scenario file (and whether it is Python, whose code runs as root), the experiment point, and the
     programs exec flows start in the nodes."""
-    sc = manifest.get("scenario") if isinstance(manifest.get("scenario"), dict) else {}
+    raw = manifest.get("scenario")
+    sc: dict = raw if isinstance(raw, dict) else {}
     python = bool(sc.get("python")) or scenario_file.endswith(".py")
     where = "the bundle's own copy" if from_copies else "the file at the path the run recorded"
     lines = [f"scenario: {excerpt(scenario_file, 200)} ({where}; "

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,8 @@ def test_chromium_paints_an_experiment_report(tmp_path: Path) -> None:
     from testbed.experiment.spec import load_experiment, point_id
     from testbed.experiment.sweep import write_outputs
     from testbed.report.experiment import build_experiment_report
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    from contract_docs import results_json  # a contract-complete results.json, as the sweep reads it
     scen = FIXTURES / "scenario" / "bloat.yaml"
     f = tmp_path / "e.yaml"
     f.write_text(f"name: e\nscenario: {scen}\nrepeat: 3\nmatrix:\n  links.server--home.queue: [20, 150]\n"
@@ -217,8 +220,8 @@ def test_chromium_paints_an_experiment_report(tmp_path: Path) -> None:
             d = out / "points" / point_id(i, pt) / f"run-{r:02d}"
             d.mkdir(parents=True)
             rtt = 0.03 + 0.1 * i + 0.01 * r
-            (d / "results.json").write_text(json.dumps({"status": "passed", "expectations": [], "flows": {
-                "probe": {"series": {"rtt": [[0, rtt], [1, rtt]]}, "probes": []}}}))
+            (d / "results.json").write_text(json.dumps(results_json({"status": "passed", "expectations": [], "flows": {
+                "probe": {"series": {"rtt": [[0, rtt], [1, rtt]]}, "probes": []}}})))
     write_outputs(exp, out)
     page = build_experiment_report(out)
     exe = chromium()
