@@ -36,7 +36,7 @@ LAYERS: dict[str, set[str]] = {
     "traffic": {"errors", "units", "options", "stats", "probe", "procs", "safewrite"},
     "faults": {"errors", "units", "linkparams", "options", "topology", "energy"},
     "results": {"errors", "textfile", "safewrite", "netenv", "stats", "traffic"},  # traffic: the metric table; runner types only
-    "scenario": {"errors", "units", "yamlsource", "topology", "options", "network", "traffic", "faults", "results",
+    "scenario": {"errors", "units", "textfile", "yamlsource", "topology", "options", "network", "traffic", "faults", "results",
                  "stats", "netenv", "interrupts"},
     "viz": {"errors", "units", "linkparams", "topology"},
     "report": {"errors", "units", "textfile", "safewrite", "topology", "viz", "results", "stats", "traffic"},
