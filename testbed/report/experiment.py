@@ -11,7 +11,6 @@ from .. import units
 from ..results.contract import ExperimentDoc, MetricStatsDoc
 from ..results.documents import read_experiment
 from ..safewrite import write_text
-from ..safewrite import write_text
 from ..traffic.metrics import series_unit, value_range
 from .plots import styled, subplots, to_png_b64
 from .render_html import Html, badge, figure, kv, page, table

@@ -24,7 +24,6 @@ from .. import units
 from ..results import documents
 from ..results.contract import ExperimentDoc, PointDoc
 from ..safewrite import write_text
-from ..safewrite import write_text
 from ..stats import NoiseBand
 from ..traffic import metrics as metric_table
 from ..traffic.kinds import DURATION, FRACTION, NUMBER, RATE
