@@ -90,7 +90,7 @@ def point_scenario(origin: Origin, scenario_file: str, *, force: bool = False,
 
     InputError naming what cannot be reapplied: the experiment file gone or changed (unless force), a
     parameter it no longer sweeps, a value it cannot apply, or a different scenario."""
-    from ..results.bundle import sha256
+    from ..results.inputs import sha256
     from .spec import load_experiment
     warnings = []
     now = sha256(origin.file)

@@ -36,7 +36,7 @@ from .spec import Experiment, point_id
 
 
 def sha256(path: str) -> str | None:
-    from ..results.bundle import sha256 as h
+    from ..results.inputs import sha256 as h
     return h(path)
 
 

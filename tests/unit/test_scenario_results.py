@@ -5,8 +5,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from testbed.report.bundle import read_run
-from testbed.results.bundle import sha256, write_bundle
+from testbed.results.bundle import write_bundle
 from testbed.results.contract import RESULTS_SCHEMA, EventRecord, event_from_doc
+from testbed.results.inputs import sha256
 from testbed.scenario.expect import evaluate
 from testbed.scenario.load import load_scenario
 from testbed.scenario.runner import RunResult
