@@ -12,7 +12,6 @@ manifest.json (schema "testbed.manifest/1", ManifestDoc): inputs [{path, sha256}
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import math
 from dataclasses import asdict, is_dataclass
@@ -24,12 +23,12 @@ from .contract import (
     MANIFEST_SCHEMA,
     RESULTS_SCHEMA,
     BrokenDoc,
-    EngineSummaryDoc,
     CopiesDoc,
+    EngineSummaryDoc,
     FidelityDoc,
     FlowDoc,
-    JSONValue,
     InputDoc,
+    JSONValue,
     LateDoc,
     ManifestDoc,
     PowerDoc,
@@ -43,17 +42,6 @@ from .versions import tool_versions
 
 if TYPE_CHECKING:
     from ..scenario.runner import RunResult
-
-
-def sha256(path: str | Path) -> str | None:
-    try:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return h.hexdigest()
-    except OSError:
-        return None
 
 
 def json_ready(v: object) -> JSONValue:
@@ -157,10 +145,10 @@ def manifest_doc(r: RunResult, run_id: str, plan: Any | None,
     kept: the inputs as results.inputs.keep() hashed and copied them; without it, hashes only."""
     from . import inputs as inp
     sc = r.scenario
-    doc = json_ready({
     if kept is None:
         found = inp.collect(sc, _experiment_file(r))
         kept = ([InputDoc(path=x.path, sha256=inp.sha256(x.path), role=x.role) for x in found], None)
+    doc = json_ready({
         "schema": MANIFEST_SCHEMA,
         "run_id": run_id,
         "seed": r.seed,
@@ -226,13 +214,13 @@ def write_bundle(r: RunResult, out_dir: str | Path, run_id: str, plan: Any | Non
     return paths
 
 
-def _topology_text(path: str | None) -> str | None:
 def _experiment_file(r: RunResult) -> str | None:
     exp = r.experiment
     f = exp.get("file") if isinstance(exp, dict) else None
     return f if isinstance(f, str) else None
 
 
+def _topology_text(path: str | None) -> str | None:
     from ..errors import InputError
     from ..textfile import read_text
     try:
