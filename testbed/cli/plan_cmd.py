@@ -97,6 +97,16 @@ def render(plan: Plan, console: Console) -> None:
         console.print(f"[yellow]note:[/yellow] {note}")
 
 
+def capacity_text(plan: Plan) -> str:
+    """The engine capacity estimate of a plan in words (testbed.engine.capacity), or why there is none."""
+    from ..engine.capacity import describe, plan_estimate
+    from ..errors import InputError
+    try:
+        return describe(plan_estimate(plan))
+    except InputError as e:     # a damaged calibration file must not hide the plan
+        return f"engine capacity: unknown ({e})"
+
+
 def run(args: argparse.Namespace) -> int:
     from .filekind import require_topology
     require_topology(args.file, "plan")
@@ -111,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         console = Console(width=None if sys.stdout.isatty() else 160)
         render(plan, console)
+        console.print(capacity_text(plan), markup=False, highlight=False)
         if placement:
             from .cluster_cmd import render_placement
             render_placement(placement, console)

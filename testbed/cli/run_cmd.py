@@ -23,6 +23,8 @@ from ..results.status import EXIT_CODES
 from ..safewrite import check_folder, write_text
 
 if TYPE_CHECKING:
+    from ..engine.capacity import Calibration
+    from ..topology.plan import Plan
     from .view_cmd import LiveRun
 
 
@@ -119,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
     seed = sc.seed if args.seed is None else args.seed
     console.print(f"[bold]{sc.name}[/]: {sc.topology.name}, {units.format_duration(sc.duration_s)}"
                   f"{f' (time scale {scale:g})' if scale != 1 else ''}, seed {seed} -> {out}")
+    said = capacity_warning(plan)
+    if said:
+        err.print(f"[bold yellow]capacity warning:[/] {escape(said)}")
     # SIGTERM / SIGHUP (a closed terminal) stop the run like Ctrl-C: results so far, then teardown
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGHUP, _raise_interrupt)
@@ -142,6 +147,16 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"results so far written with status \"{result.status}\"" +
                   ("; the network was torn down" if result.status == "broken" else ""))
     return EXIT_CODES.get(result.status, 4)
+
+
+def capacity_warning(plan: Plan, cal: Calibration | None = None) -> str | None:
+    """What to say before bring-up when the plan's link rates exceed what the engine can carry (else None)."""
+    from ..engine.capacity import plan_estimate, warning
+    from ..errors import InputError
+    try:
+        return warning(plan_estimate(plan, cal))
+    except InputError as e:     # a damaged calibration file: say so, but never stop a run for an estimate
+        return f"no engine capacity estimate: {e}"
 
 
 def _one_run(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: float,  # noqa: ANN001

@@ -66,9 +66,10 @@ def _topology(f: str, import_python: bool = False) -> list[str]:
     plan = make_plan(topo, routes_for=topo.external)   # every check but the routes: they never fail
     s = topo.summary()
     kinds = ", ".join(plural(v, k) for k, v in s["nodes"].items())
+    from .plan_cmd import capacity_text
     return [f"{f}: ok ({s['name']}: {kinds}, {plural(s['links'], 'link')}, {s['routing']} routing)"] + [
         f"  takes host interface {port.interface} (external node {port.node}); the device on it: {port.address}"
-        + (f" via {port.gateway}" if port.gateway else "") for port in plan.external]
+        + (f" via {port.gateway}" if port.gateway else "") for port in plan.external] + [f"  {capacity_text(plan)}"]
 
 
 def run(args: argparse.Namespace) -> int:
