@@ -164,6 +164,8 @@ def manifest_doc(r: RunResult, run_id: str, plan: Any | None,
         "plan": plan.to_dict() if plan is not None else None,
         "commands": r.commands,
         "engine": engine_summary(r.link_samples),
+        # what the plan's link rates asked of the engine, as estimated before the run (engine/capacity.py)
+        **({"capacity": engine_capacity(plan)} if plan is not None else {}),
         "schedule": schedule(r),
         "environment": environment(sc.topology, r.host),
         # a fresh bring-up, or a network reused from the run before and reset (testbed experiment)
@@ -172,6 +174,16 @@ def manifest_doc(r: RunResult, run_id: str, plan: Any | None,
         **({"experiment": r.experiment} if r.experiment else {}),
     })
     return check_shape(doc, ManifestDoc, f"manifest.json of run {run_id}")
+
+
+def engine_capacity(plan: Any) -> dict[str, Any]:
+    """The plan's worst case against the engine's measured capacity; the reason when there is no estimate."""
+    from ..engine.capacity import plan_estimate
+    from ..errors import InputError
+    try:
+        return plan_estimate(plan).to_dict()
+    except InputError as e:     # a damaged calibration file must not cost the run its manifest
+        return {"error": str(e)}
 
 
 def schedule(r: RunResult) -> dict[str, Any]:

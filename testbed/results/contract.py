@@ -310,6 +310,7 @@ class ManifestDoc(TypedDict):
     network: NotRequired[NetworkWayDoc]
     experiment: NotRequired[ExperimentOriginDoc]
     copies: NotRequired[CopiesDoc]   # RUN/inputs/: the bundle's own copies of the inputs (results/inputs.py)
+    capacity: NotRequired[Opaque]    # the plan's engine capacity estimate (engine/capacity.py to_dict)
 
 
 class MetricStatsDoc(TypedDict):

@@ -35,7 +35,8 @@ LAYERS: dict[str, set[str]] = {
     "engine": {"errors", "units", "linkparams", "textfile", "safewrite", "probe", "procs"},
     "traffic": {"errors", "units", "options", "stats", "probe", "procs", "safewrite"},
     "faults": {"errors", "units", "linkparams", "options", "topology", "energy"},
-    "results": {"errors", "textfile", "safewrite", "netenv", "stats", "traffic"},  # traffic: the metric table; runner types only
+    "results": {"errors", "textfile", "safewrite", "netenv", "stats", "traffic",   # traffic: the metric table; runner types only
+                "engine"},   # engine: the capacity estimate the manifest records
     "scenario": {"errors", "units", "textfile", "yamlsource", "topology", "options", "network", "traffic", "faults", "results",
                  "stats", "netenv", "interrupts"},
     "viz": {"errors", "units", "linkparams", "topology"},
