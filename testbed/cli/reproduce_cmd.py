@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ from ..errors import excerpt
 from ..results.documents import plain, read_manifest
 
 if TYPE_CHECKING:
-    from ..scenario.model import Scenario
+    from ..scenario.model import EventSpec, Scenario
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -136,6 +137,22 @@ def outside(sc: Scenario, manifest: dict, run_dir: Path, force: bool, console: C
         console.print(f"[yellow]warning:[/] {b} (--force)")
 
 
+def live_actions(manifest: dict, run_dir: Path, force: bool, console: Console) -> tuple[EventSpec, ...]:
+    """The live view's actions the run took, to replay at their times; InputError naming one that cannot be
+    replayed (unless force: then the reproduction runs without them, and says so)."""
+    from ..errors import InputError
+    from ..live.reproduce import recorded_actions
+    raw = manifest.get("scenario")
+    dur = raw.get("duration_s") if isinstance(raw, dict) else None
+    try:
+        return recorded_actions(manifest, run_dir, float(dur) if isinstance(dur, int | float) else math.inf)
+    except InputError as e:
+        if not force:
+            raise
+        console.print(f"[yellow]warning:[/] {e}: --force runs it without them", markup=False)
+        return ()
+
+
 def host_differences(original: dict, new: dict) -> list[str]:
     """The host settings (recorded in both manifests) that differ: what the pinned environment could not pin."""
     def sysctls(m: dict) -> dict:
@@ -157,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{run_dir / 'manifest.json'}: names no input files; nothing to reproduce")
     from dataclasses import replace
 
+    from ..live.reproduce import describe
     from ..results.inputs import copied, programs_from_copies
     from_copies, warned = check_inputs(manifest, run_dir, args.force)
     console = Console(highlight=False)
@@ -176,7 +194,10 @@ def run(args: argparse.Namespace) -> int:
     if origin is not None and from_copies and (exp_copy := copied(manifest, run_dir, origin.file)) is not None:
         origin = replace(origin, file=str(exp_copy))
     # before anything of the bundle is imported: say what will run and have it confirmed
-    confirm(what_runs(manifest, scenario_file, from_copies, origin.file if origin else None), args.yes, console)
+    replayed = live_actions(manifest, run_dir, args.force, console)
+    confirm(what_runs(manifest, scenario_file, from_copies, origin.file if origin else None)
+            + [f"live action {describe(e)} (taken on the live page; replayed at its time)" for e in replayed],
+            args.yes, console)
     if origin is not None:
         # a run of an experiment's point: the point's parameters (a profile swap too) are part of the run
         sc, warnings = point_scenario(origin, scenario_file, force=args.force, recorded=inputs[0]["path"])
@@ -199,6 +220,8 @@ def run(args: argparse.Namespace) -> int:
                          + "\n(--force runs it anyway, and the comparison is then of two different networks)")
     for line in differ:
         console.print(f"[yellow]warning:[/] differs from the original: {line} (--force)")
+    if replayed:        # after the check: the file's events are compared with the file's, these come on top
+        sc = replace(sc, live_events=replayed)
     if from_copies:
         sc = programs_from_copies(sc, manifest, run_dir)   # an exec flow's program: the copy, not the original
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -58,5 +58,5 @@ def apply_action(topo: Topology, run: ScenarioRun, action: dict[str, Any]) -> st
         raise UsageError("the timeline has not started yet: actions are taken once it runs")
     ev = sc.events[0]
     steps = expand(ev, fctx, run.seed, sc.duration_s)
-    run.inject(steps, kind)
+    run.inject(steps, kind, ev)
     return ev.label()

@@ -268,6 +268,7 @@ class ManifestScenarioDoc(TypedDict):
     events: list[Opaque]             # the resolved scenario events
     expect: list[str]
     python: bool
+    live_events: NotRequired[list[Opaque]]   # the live view's actions at their times (absent: none was taken)
 
 
 class CommandDoc(TypedDict):

@@ -87,6 +87,7 @@ class Scenario:
     warmup_s: float = 0.0           # extra settling time after bring-up, before t=0
     script: Any = None              # Python scenarios: the function receiving the running testbed
     inputs: tuple[str, ...] = ()    # every file that shaped the scenario (for the manifest)
+    live_events: tuple[EventSpec, ...] = ()   # a reproduction: the live view's actions it replays (testbed/live)
 
     def flow(self, name: str) -> TrafficSpec:
         return next(t for t in self.traffic if t.name == name)

@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from ..results.contract import EventRecord
 from ..traffic.base import FlowResult, RunContext, Runner
 from ..traffic.registry import RUNNERS
 from .expect import Verdict, evaluate
-from .model import Scenario
+from .model import EventSpec, Scenario
 from .pyscenario import call_user
 from .ready import wait_for
 from .routes import RouteCollector
@@ -78,6 +78,9 @@ class RunResult:
     experiment: dict[str, Any] = field(default_factory=dict)   # the experiment point it is a run of, if any
     readiness: dict[str, Any] = field(default_factory=dict)       # the convergence check before t=0
     memory: dict[str, Any] = field(default_factory=dict)          # resident memory per router, engine, total
+    # the live view's actions as events at the scenario time they were taken (the manifest keeps them, so
+    # `reproduce` plays them again), and those a reproduction replayed
+    live_events: list[EventSpec] = field(default_factory=list)
 
 
 def check_programs(sc: Scenario) -> None:
@@ -185,15 +188,17 @@ class ScenarioRun:
         self.start_errors: dict[str, str] = {}     # optional flow -> why it could not start
         self.power: dict[str, list[tuple[float, float]]] = {}     # node -> state of charge series
         self.runners: list[Runner] = []            # the flows, once the timeline starts (a live view reads them)
-        self._injected: queue.SimpleQueue[tuple[list[Step], str]] = queue.SimpleQueue()
+        self._injected: queue.SimpleQueue[tuple[list[Step], str, EventSpec | None]] = queue.SimpleQueue()
+        self.live_events: list[EventSpec] = list(sc.live_events)   # replayed ones first, then this run's
         self._live_ids: set[int] = set()           # id() of injected steps: their records say source "live"
         self._counter = itertools.count()
         self.fault_context: FaultContext | None = None   # the timeline's: live actions expand against it
 
-    def inject(self, steps: list[Step], kind: str) -> None:
+    def inject(self, steps: list[Step], kind: str, spec: EventSpec | None = None) -> None:
         """Play fault steps (times relative to now) on the running timeline, from another thread: a live
-        view's action. They are recorded like the scenario's own events, with source "live"."""
-        self._injected.put((steps, kind))
+        view's action. They are recorded like the scenario's own events, with source "live"; `spec`, the
+        event they were expanded from (at 0), is kept at the time it was taken for `reproduce`."""
+        self._injected.put((steps, kind, spec))
 
     def _report(self, kind: str, t: float, text: str = "", rates: dict[str, float] | None = None,
                 **live: Any) -> None:
@@ -317,7 +322,7 @@ class ScenarioRun:
                          collector.samples if collector else [], ctx.commands, ctx.t0_wall, elapsed, error,
                          dict(self.timings, **self.tb.timings),
                          list(routes.changes) if routes else [], host, broken, self.power,
-                         readiness=self.readiness, memory=self.memory)
+                         readiness=self.readiness, memory=self.memory, live_events=list(self.live_events))
 
     def _log_event(self, scheduled: float, fired: float, st: Step, kind: str, error: str | None = None,
                    closes: EventRecord | None = None, revert: bool = False) -> EventRecord:
@@ -355,6 +360,11 @@ class ScenarioRun:
                 push(Step(end, f"stop {r.spec.name}", r.stop), "traffic")
         for ev in sc.events:
             for st in expand(ev, fctx, self.seed, sc.duration_s):
+                push(st, ev.kind)
+        for ev in sc.live_events:       # a reproduction: the original run's live actions, at their times
+            for st in expand(ev, fctx, self.seed, sc.duration_s):
+                st.event = None
+                self._live_ids.add(id(st))
                 push(st, ev.kind)
         self.power = {k.split(":", 1)[1]: v for k, v in fctx.series.items() if k.startswith("soc:")}
         if sc.script is not None:
@@ -460,9 +470,11 @@ class ScenarioRun:
         took = False
         while True:
             try:
-                steps, kind = self._injected.get_nowait()
+                steps, kind, spec = self._injected.get_nowait()
             except queue.Empty:
                 return took
+            if spec is not None:
+                self.live_events.append(replace(spec, at_s=round(now, 6)))
             for st in steps:
                 st.t += now
                 st.event = None        # not one of the scenario file's events
