@@ -75,8 +75,8 @@ def _measure() -> list[dict[str, Any]]:
     try:
         from bench.engine_calibrate import measure
     except ImportError:
-        raise CapabilityError("the calibration runs bench/engine_calibrate.py: run it from a checkout of testbed "
-                              "(the bench package is not installed with testbed)") from None
+        raise CapabilityError("the calibration runs bench/engine_calibrate.py, and the bench package is not "
+                              "installed with testbed", "run it from a checkout of testbed, as root") from None
     return measure()
 
 
