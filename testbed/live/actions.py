@@ -18,10 +18,21 @@ if TYPE_CHECKING:
 OPS = {"cut": "link-down", "restore": "link-up", "set": "set-link", "off": "node-down", "on": "node-up"}
 SET_KEYS = {"rate": "rate", "delay": "delay", "loss": "loss"}     # the page's fields: set-link's `set:` keys
 MAX_VALUE_CHARS = 40
+ONE_WAY = {"up": "ab", "down": "ba"}     # a fault's direction words and the engine's
 
 
-def words_for(action: dict[str, Any]) -> tuple[str, list[str]]:
-    """The prompt command an action means: ("set-link", ["a--b", "direction=up", 'set={"rate": "2Mbit"}'])."""
+def _direction(action: dict[str, Any]) -> str:
+    direction = action.get("direction") or "both"
+    if direction not in ("both", *ONE_WAY):   # a fault's `direction:` words
+        raise UsageError(f"direction must be both, up or down, not {direction!r}")
+    return str(direction)
+
+
+def words_for(action: dict[str, Any], nominal_loss: str = "0%") -> tuple[str, list[str]]:
+    """The prompt command an action means: ("set-link", ["a--b", "direction=up", 'set={"rate": "2Mbit"}']).
+
+    Cut and restore of one direction only (direction up or down) keep the carrier: they are that direction's
+    loss set to 100 %, and back to `nominal_loss` (the topology's)."""
     op = action.get("op")
     if op not in OPS:
         raise UsageError(f"unknown action {op!r}; one of {', '.join(OPS)}")
@@ -31,6 +42,9 @@ def words_for(action: dict[str, Any]) -> tuple[str, list[str]]:
     if not isinstance(target, str) or not target:
         raise UsageError(f"{op} needs a {target_key}")
     words = [target]
+    if op in ("cut", "restore") and (direction := _direction(action)) != "both":
+        loss = "100%" if op == "cut" else nominal_loss
+        return "set-link", [target, f"direction={direction}", "set=" + json.dumps({"loss": loss})]
     if op == "set":
         changes = {}
         for field, key in SET_KEYS.items():
@@ -42,16 +56,22 @@ def words_for(action: dict[str, Any]) -> tuple[str, list[str]]:
             changes[key] = str(v)
         if not changes:
             raise UsageError("set needs at least one of rate, delay, loss")
-        direction = action.get("direction") or "both"
-        if direction not in ("both", "up", "down"):   # a fault's `direction:` words
-            raise UsageError(f"direction must be both, up or down, not {direction!r}")
-        words += [f"direction={direction}", "set=" + json.dumps(changes)]
+        words += [f"direction={_direction(action)}", "set=" + json.dumps(changes)]
     return kind, words
+
+
+def nominal_loss(topo: Topology, action: dict[str, Any]) -> str:
+    """The loss the topology gives the action's link in its direction (what restoring one direction sets)."""
+    d = ONE_WAY.get(str(action.get("direction")))
+    lk = next((lk for lk in topo.links if lk.name == action.get("link")), None)
+    if d is None or lk is None:
+        return "0%"
+    return f"{getattr(lk.params, d).loss_prob * 100:g}%"
 
 
 def apply_action(topo: Topology, run: ScenarioRun, action: dict[str, Any]) -> str:
     """Check the action as a scenario event and put its steps on the running timeline; its label."""
-    kind, words = words_for(action)
+    kind, words = words_for(action, nominal_loss(topo, action))
     sc = live.prompt_event(topo, kind, words)          # UsageError naming the problem, as at the prompt
     fctx = run.fault_context
     if fctx is None:

@@ -131,6 +131,9 @@ class RunFeed(Feed):
         run = self.run
         if run is None:
             return
+        if run.fault_context is not None:      # what the faults set each direction to (one-way cuts)
+            current = list(run.fault_context.params.current.items())
+            self.model.set_losses({k: p.loss_prob for k, p in current})
         for r in run.runners:
             if r.spec.kind not in LIVE_FLOW_KINDS or r.started_at is None:
                 continue

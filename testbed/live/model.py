@@ -51,7 +51,9 @@ class LiveModel:
             self.links[lk.name] = {
                 "id": lk.name, "a": lk.a.node, "b": lk.b.node, "up": lk.up, "blackhole": False, "faults": [],
                 "dirs": {d: {"nominal": _direction(getattr(lk.params, d)), "rate_bps": getattr(lk.params, d).rate_bps,
-                             "bps": 0.0, "util": 0.0, "drops": 0, "queue": 0} for d in ("ab", "ba")}}
+                             "bps": 0.0, "util": 0.0, "drops": 0, "queue": 0,
+                             # the loss in effect as the faults set it; 100 %: this direction is cut
+                             "loss_prob": getattr(lk.params, d).loss_prob, "cut": False} for d in ("ab", "ba")}}
         self.events: list[dict[str, Any]] = []
         self.upcoming = list(upcoming or [])
         self.flows: dict[str, dict[str, Any]] = {}        # name -> {kind, series: {metric: [[t, v]]}}
@@ -102,6 +104,14 @@ class LiveModel:
             lk["up"] = self._built_up[name] and not cut and lk["a"] not in off and lk["b"] not in off
             lk["blackhole"] = any(o["kind"] in BLACKHOLE_KINDS for o in on_it)
             lk["faults"] = sorted({o["label"] for o in on_it})
+
+    def set_losses(self, losses: dict[tuple[str, str], float]) -> None:
+        """The loss in effect on each (link, direction), as the fault machinery set it: a direction whose
+        loss is 100 % is cut one way (the carrier stays, so the link is not down)."""
+        for (name, d), loss in losses.items():
+            view = self.links.get(name, {}).get("dirs", {}).get(d)
+            if view is not None:
+                view.update(loss_prob=loss, cut=loss >= 1.0)
 
     def apply_sample(self, sample: dict[str, Any]) -> None:
         """One engine sample ({t, stats: {link: {ab, ba: counters}}}): rates since the previous one."""

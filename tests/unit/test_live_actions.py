@@ -76,3 +76,41 @@ def test_a_live_cut_goes_through_the_timeline_and_is_recorded_as_live(tmp_path: 
     # the feed saw it as the page does: the link down, the event in its list
     assert feed.model.links["r1--r2"]["up"] is False
     assert [e["source"] for e in feed.model.events if e["kind"] == "link-down"] == ["scenario", "scenario", "live"]
+
+
+def test_cut_and_restore_one_direction_are_its_loss_set_and_given_back() -> None:
+    assert words_for({"op": "cut", "link": "r1--r2", "direction": "up"}) == \
+        ("set-link", ["r1--r2", "direction=up", 'set={"loss": "100%"}'])
+    assert words_for({"op": "restore", "link": "r1--r2", "direction": "down"}, "0.5%") == \
+        ("set-link", ["r1--r2", "direction=down", 'set={"loss": "0.5%"}'])
+    assert words_for({"op": "cut", "link": "r1--r2", "direction": "both"}) == ("link-down", ["r1--r2"])
+    with pytest.raises(UsageError, match="direction must be both, up or down, not 'ab'"):
+        words_for({"op": "cut", "link": "r1--r2", "direction": "ab"})
+
+
+def test_a_one_way_cut_from_the_page_cuts_that_direction_only_and_the_map_shows_it(tmp_path: Path) -> None:
+    sc = load_scenario(FIX / "live.yaml", text=SC)
+    net = FakeNetwork(make_plan(sc.topology))
+    feed = RunFeed(LiveModel(sc.topology, name=sc.name, duration_s=sc.duration_s, mode="live"))
+    started = threading.Event()
+
+    def progress(p: Progress) -> None:
+        feed.on_progress(p)
+        if p.run is not None:
+            started.set()
+    tb: Network = net
+    run = ScenarioRun(sc, tb, tmp_path, on_progress=progress)
+    th = threading.Thread(target=run.run)
+    th.start()
+    assert started.wait(10)
+    assert apply_action(sc.topology, run, {"op": "cut", "link": "r1--r2", "direction": "down"}).startswith("set-link")
+    time.sleep(0.5)
+    with feed.lock:
+        feed.refresh()
+        ab, ba = (dict(feed.model.links["r1--r2"]["dirs"][d]) for d in ("ab", "ba"))
+        up = feed.model.links["r1--r2"]["up"]
+    th.join(10)
+    assert (ab["cut"], ba["cut"], ba["loss_prob"], up) == (False, True, 1.0, True)   # the carrier stays
+    rec = [e for e in run.events if e.source == "live"]
+    assert [(e.kind, e.links) for e in rec] == [("set-link", ["r1--r2"])]
+    assert "loss_prob=1" in rec[0].label

@@ -22,7 +22,11 @@
   const fmtPct = (f) => f == null ? '–' : (f * 100).toFixed(f < 0.01 && f > 0 ? 2 : 1) + ' %';
   const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c]));
 
-  function linkState(l) { return !l.up ? 'down' : l.blackhole ? 'blackhole' : 'up'; }
+  // one direction cut (its loss at 100 %, carrier kept): 'ab' or 'ba'; both cut counts as a blackhole
+  function oneWay(l) { const ab = !!l.dirs.ab.cut, ba = !!l.dirs.ba.cut; return ab === ba ? '' : ab ? 'ab' : 'ba'; }
+  function linkState(l) {
+    return !l.up ? 'down' : l.blackhole || (l.dirs.ab.cut && l.dirs.ba.cut) ? 'blackhole' : oneWay(l) ? 'oneway' : 'up';
+  }
   function util(l) { return Math.max(l.dirs.ab.util || 0, l.dirs.ba.util || 0); }
   function drops(l) { return (l.dirs.ab.drops || 0) + (l.dirs.ba.drops || 0); }
   function colour(u) { return u < 0.02 ? '#90a4ae' : u < 0.5 ? '#43a047' : u < 0.85 ? '#fb8c00' : '#e53935'; }
@@ -41,7 +45,7 @@
     }
     for (const l of snap.links) {
       els.push({ group: 'edges', data: { id: 'L:' + l.id, name: l.id, source: 'N:' + l.a, target: 'N:' + l.b,
-                 state: linkState(l), util: util(l), drops: drops(l), colour: colour(util(l)), width: 2 } });
+                 state: linkState(l), cutdir: oneWay(l), util: util(l), drops: drops(l), colour: colour(util(l)), width: 2 } });
     }
     const many = snap.nodes.length > 150;
     S.cy = cytoscape({
@@ -58,6 +62,10 @@
         { selector: 'edge[drops > 0]', style: { 'underlay-color': '#e53935', 'underlay-opacity': 0.35, 'underlay-padding': 4 } },
         { selector: 'edge[state = "down"]', style: { 'line-color': '#b71c1c', 'line-style': 'dashed', width: 3, opacity: 0.8 } },
         { selector: 'edge[state = "blackhole"]', style: { 'line-color': '#000', 'line-style': 'dotted', width: 3 } },
+        // a one-way cut: dashed purple, a bar at the end the cut direction no longer reaches
+        { selector: 'edge[state = "oneway"]', style: { 'line-color': '#8e24aa', 'line-style': 'dashed', width: 3 } },
+        { selector: 'edge[cutdir = "ab"]', style: { 'target-arrow-shape': 'tee', 'target-arrow-color': '#8e24aa', 'arrow-scale': 1.4 } },
+        { selector: 'edge[cutdir = "ba"]', style: { 'source-arrow-shape': 'tee', 'source-arrow-color': '#8e24aa', 'arrow-scale': 1.4 } },
         { selector: ':selected', style: { 'overlay-color': '#1565c0', 'overlay-opacity': 0.25, 'overlay-padding': 5 } },
       ],
     });
@@ -73,7 +81,7 @@
     if (!S.cy) return;
     const e = S.cy.getElementById('L:' + l.id);
     const u = util(l);
-    e.data({ state: linkState(l), util: u, drops: drops(l), colour: colour(u), width: 2 + 6 * Math.min(u, 1) });
+    e.data({ state: linkState(l), cutdir: oneWay(l), util: u, drops: drops(l), colour: colour(u), width: 2 + 6 * Math.min(u, 1) });
   }
 
   function setNode(n) {
@@ -85,7 +93,7 @@
     const row = (d, label) => {
       const x = l.dirs[d], nom = x.nominal;
       return `<tr><th>${esc(label)}</th><td>${fmtRate(x.rate_bps)}${x.rate_bps !== nom.rate_bps ? ' (nominal ' + fmtRate(nom.rate_bps) + ')' : ''}</td>` +
-        `<td>${fmtDur(nom.delay_s)}${nom.jitter_s ? ' ± ' + fmtDur(nom.jitter_s) : ''}</td><td>loss ${nom.bursty_loss ? 'bursty' : fmtPct(nom.loss_prob)}</td>` +
+        `<td>${fmtDur(nom.delay_s)}${nom.jitter_s ? ' ± ' + fmtDur(nom.jitter_s) : ''}</td><td>${x.cut ? '<b>cut (100 % loss)</b>' : 'loss ' + (nom.bursty_loss ? 'bursty' : fmtPct(x.loss_prob != null ? x.loss_prob : nom.loss_prob))}</td>` +
         `<td>now ${fmtRate(x.bps)} (${fmtPct(x.util)})</td><td>drops ${x.drops}/s</td><td>queue ${x.queue}</td></tr>`;
     };
     return `<table>${row('ab', l.a + ' → ' + l.b)}${row('ba', l.b + ' → ' + l.a)}</table>`;
@@ -93,7 +101,9 @@
 
   function linkText(l) {
     const st = linkState(l);
-    return `<div><b>${esc(l.id)}</b>: ${st === 'down' ? '<b>cut (no carrier)</b>' : st === 'blackhole' ? '<b>blackholed</b>' : 'up'}</div>` +
+    const way = oneWay(l) === 'ab' ? l.a + ' → ' + l.b : l.b + ' → ' + l.a;
+    return `<div><b>${esc(l.id)}</b>: ${st === 'down' ? '<b>cut (no carrier)</b>' : st === 'blackhole' ? '<b>blackholed</b>' :
+      st === 'oneway' ? '<b>cut one way: ' + esc(way) + '</b>' : 'up'}</div>` +
       dirRows(l) + (l.faults.length ? '<div>in effect: ' + l.faults.map(esc).join('; ') + '</div>' : '');
   }
 
@@ -157,8 +167,9 @@
 
   function wireActions() {
     const link = () => S.selected && S.selected.id;
-    $('btn-cut').addEventListener('click', () => act({ op: 'cut', link: link() }));
-    $('btn-restore').addEventListener('click', () => act({ op: 'restore', link: link() }));
+    // cut and restore take the direction chosen beside `set`: both ways is the carrier, one way its loss
+    $('btn-cut').addEventListener('click', () => act({ op: 'cut', link: link(), direction: $('set-dir').value }));
+    $('btn-restore').addEventListener('click', () => act({ op: 'restore', link: link(), direction: $('set-dir').value }));
     $('btn-set').addEventListener('click', () => act({ op: 'set', link: link(), direction: $('set-dir').value,
       rate: $('set-rate').value.trim(), delay: $('set-delay').value.trim(), loss: $('set-loss').value.trim() }));
     $('btn-off').addEventListener('click', () => act({ op: 'off', node: link() }));
