@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .model import LIVE_METRICS, LiveModel
+from .paths import Paths
 
 if TYPE_CHECKING:
     from ..scenario.runner import Progress, ScenarioRun
@@ -108,6 +109,7 @@ class RunFeed(Feed):
     def __init__(self, model: LiveModel):
         super().__init__(model, read_only=False)
         self.run: ScenarioRun | None = None
+        self.paths: Paths | None = None
 
     def on_progress(self, p: Progress) -> None:
         with self.lock:
@@ -116,6 +118,7 @@ class RunFeed(Feed):
                 self.model.status = "running" if p.run is not None else "settling"
                 if p.run is not None:
                     self.run = p.run
+                    self.paths = Paths(p.run.tb.plan)
                     for r in p.run.runners:
                         self.model.add_flow(r.spec.name, r.spec.kind)
             elif p.kind == "event" and p.record is not None:
@@ -126,6 +129,17 @@ class RunFeed(Feed):
             elif p.kind == "end":
                 self.model.status = p.text
 
+    def flow_paths(self, run: ScenarioRun) -> None:
+        """Each flow's path now: the routers' tables as last sampled, else the plan's routes."""
+        if self.paths is None:
+            return
+        rc = run.route_collector
+        tables = dict(rc.tables) if rc is not None else {}
+        for r in run.runners:
+            src, dst = r.spec.src, r.spec.dst
+            if src in self.paths.plan.nodes and dst in self.paths.plan.nodes:
+                self.model.set_path(r.spec.name, self.paths.path(src, dst, tables).doc())
+
     def refresh(self) -> None:
         """The flows that print as they go: their series so far (read here, not in the runner's thread)."""
         run = self.run
@@ -134,6 +148,7 @@ class RunFeed(Feed):
         if run.fault_context is not None:      # what the faults set each direction to (one-way cuts)
             current = list(run.fault_context.params.current.items())
             self.model.set_losses({k: p.loss_prob for k, p in current})
+        self.flow_paths(run)
         for r in run.runners:
             if r.spec.kind not in LIVE_FLOW_KINDS or r.started_at is None:
                 continue

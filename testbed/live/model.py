@@ -65,6 +65,7 @@ class LiveModel:
         self._sent_events = 0
         self._sent_points: dict[tuple[str, str], int] = {}
         self._sent_status = ""
+        self._sent_paths: dict[str, Any] = {}
         self.mark_sent()
 
     # ---- inputs
@@ -104,6 +105,10 @@ class LiveModel:
             lk["up"] = self._built_up[name] and not cut and lk["a"] not in off and lk["b"] not in off
             lk["blackhole"] = any(o["kind"] in BLACKHOLE_KINDS for o in on_it)
             lk["faults"] = sorted({o["label"] for o in on_it})
+
+    def set_path(self, flow: str, path: dict[str, Any]) -> None:
+        """The path the flow's packets take now (paths.FlowPath.doc())."""
+        self.flows.setdefault(flow, {"kind": "", "series": {}})["path"] = path
 
     def set_losses(self, losses: dict[tuple[str, str], float]) -> None:
         """The loss in effect on each (link, direction), as the fault machinery set it: a direction whose
@@ -176,6 +181,9 @@ class LiveModel:
                 if len(pts) > done:
                     out.append({"type": "metrics", "flow": flow, "kind": f["kind"], "metric": metric,
                                 "points": pts[done:]})
+        for flow, f in self.flows.items():
+            if f.get("path") is not None and self._sent_paths.get(flow) != f["path"]:
+                out.append({"type": "path", "flow": flow, **f["path"]})
         self.mark_sent()
         return {"t": round(self.t, 3), "status": self.status, "changes": out}
 
@@ -186,3 +194,4 @@ class LiveModel:
         self._sent_events = len(self.events)
         self._sent_points = {(f, m): len(p) for f, fl in self.flows.items() for m, p in fl["series"].items()}
         self._sent_status = self.status
+        self._sent_paths = {f: fl.get("path") for f, fl in self.flows.items()}

@@ -193,6 +193,7 @@ class ScenarioRun:
         self._live_ids: set[int] = set()           # id() of injected steps: their records say source "live"
         self._counter = itertools.count()
         self.fault_context: FaultContext | None = None   # the timeline's: live actions expand against it
+        self.route_collector: RouteCollector | None = None   # its tables: a live view's flow paths
 
     def inject(self, steps: list[Step], kind: str, spec: EventSpec | None = None) -> None:
         """Play fault steps (times relative to now) on the running timeline, from another thread: a live
@@ -243,7 +244,7 @@ class ScenarioRun:
             runners = self.runners = [RUNNERS[t.kind](t, ctx, i) for i, t in enumerate(sc.traffic)]
             uses_engine = any(lk.backend in ("engine", "medium") for lk in self.tb.plan.links)
             collector = EngineCollector(self.tb, ctx.t0_mono) if uses_engine else None
-            routes = RouteCollector(self.tb, ctx.t0_mono)
+            routes = self.route_collector = RouteCollector(self.tb, ctx.t0_mono)
             if collector:
                 collector.sample()
                 collector.start()

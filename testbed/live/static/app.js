@@ -66,6 +66,9 @@
         { selector: 'edge[state = "oneway"]', style: { 'line-color': '#8e24aa', 'line-style': 'dashed', width: 3 } },
         { selector: 'edge[cutdir = "ab"]', style: { 'target-arrow-shape': 'tee', 'target-arrow-color': '#8e24aa', 'arrow-scale': 1.4 } },
         { selector: 'edge[cutdir = "ba"]', style: { 'source-arrow-shape': 'tee', 'source-arrow-color': '#8e24aa', 'arrow-scale': 1.4 } },
+        // the path the chosen flow's packets take now
+        { selector: 'edge.path', style: { 'underlay-color': '#ffb300', 'underlay-opacity': 0.6, 'underlay-padding': 6 } },
+        { selector: 'node.path', style: { 'border-width': 3, 'border-color': '#ffb300' } },
         { selector: ':selected', style: { 'overlay-color': '#1565c0', 'overlay-opacity': 0.25, 'overlay-padding': 5 } },
       ],
     });
@@ -166,6 +169,12 @@
   }
 
   function wireActions() {
+    $('flow-list').addEventListener('click', (e) => {
+      const b = e.target.closest('button[data-flow]');
+      if (!b) return;
+      S.pathFlow = S.pathFlow === b.dataset.flow ? null : b.dataset.flow;   // a second click clears it
+      drawFlowList();
+    });
     const link = () => S.selected && S.selected.id;
     // cut and restore take the direction chosen beside `set`: both ways is the carrier, one way its loss
     $('btn-cut').addEventListener('click', () => act({ op: 'cut', link: link(), direction: $('set-dir').value }));
@@ -262,6 +271,35 @@
     p.plot.setData(p.data);
   }
 
+  // ---- flows and their paths
+
+  function drawFlowList() {
+    const names = Object.keys(S.flows).filter((n) => S.flows[n].path);
+    const key = names.join('\n');
+    if (key !== S.flowKey) {       // rebuilt only when the flows change: a click is not lost to a redraw
+      S.flowKey = key;
+      $('flow-list').innerHTML = names.map((n) => `<li><button type="button" data-flow="${esc(n)}">${esc(n)}</button></li>`).join('');
+    }
+    for (const b of $('flow-list').querySelectorAll('button')) b.classList.toggle('on', b.dataset.flow === S.pathFlow);
+    drawPath();
+  }
+
+  function drawPath() {
+    if (!S.cy) return;
+    const f = S.pathFlow && S.flows[S.pathFlow], p = f && f.path;
+    const key = p ? JSON.stringify([S.pathFlow, p.links, p.nodes]) : '';
+    if (key === S.pathKey) return;
+    S.pathKey = key;
+    S.cy.batch(() => {
+      S.cy.elements('.path').removeClass('path');
+      if (!p) return;
+      for (const l of p.links) S.cy.getElementById('L:' + l).addClass('path');
+      for (const n of p.nodes) S.cy.getElementById('N:' + n).addClass('path');
+    });
+    $('path-info').innerHTML = !p ? '' : `<b>${esc(S.pathFlow)}</b>: ${p.nodes.map(esc).join(' → ')}` +
+      (p.complete ? '' : ` <b>stops</b>: ${esc(p.why || '')}`);
+  }
+
   // ---- timeline
 
   function addEvent(ev) {
@@ -299,7 +337,7 @@
     S.events = []; S.seen = new Set();
     for (const ev of snap.events) addEvent(ev);
     S.flows = {};
-    for (const [name, f] of Object.entries(snap.flows)) S.flows[name] = { kind: f.kind, series: f.series };
+    for (const [name, f] of Object.entries(snap.flows)) S.flows[name] = { kind: f.kind, series: f.series, path: f.path };
     finish(t0, true);
   }
 
@@ -310,6 +348,10 @@
       if (c.type === 'link') setLink(c);
       else if (c.type === 'node') setNode(c);
       else if (c.type === 'event') addEvent(c.event);
+      else if (c.type === 'path') {
+        const f = S.flows[c.flow] || (S.flows[c.flow] = { kind: '', series: {} });
+        f.path = { nodes: c.nodes, links: c.links, complete: c.complete, why: c.why };
+      }
       else if (c.type === 'metrics') {
         const f = S.flows[c.flow] || (S.flows[c.flow] = { kind: c.kind, series: {} });
         const pts = f.series[c.metric] || (f.series[c.metric] = []);
@@ -330,6 +372,7 @@
     drawFlows();
     drawLink();
     drawTimeline();
+    drawFlowList();
     renderSelection();
     refreshTip();
     S.updates += 1;
