@@ -6,9 +6,10 @@ overhead, times the runs. The overhead is what a run costs besides its timeline:
 teardown, bring-up and settle (routing converged, every node reaching every other), starting the
 flows, writing results. It was measured on 2 cores with this repository: bench/experiment_overhead.py
 puts a fresh network's setup + settle at 0.31 s (2 hosts), 1.73 s (7 nodes, GEO) and 2.24 s (7 nodes,
-OSPF); full sweeps of the shipped experiments (bench/shipped_experiments.py) took 1.1 to 2.3 s per run
-beyond the timeline. OVERHEAD_BASE_S + OVERHEAD_PER_NODE_S per node covers those; a delay-heavy path
-settles slower (pings cross it), so the estimate adds each run's longest link delay × 4.
+OSPF); the full village-cache-loss sweep (5 nodes, 12 fresh networks; bench/shipped_experiments.py
+measures every shipped one) took 1.9 to 2.3 s per run beyond the timeline on a shared machine.
+OVERHEAD_BASE_S + OVERHEAD_PER_NODE_S per node covers those; a delay-heavy path settles slower (pings
+cross it), so the estimate adds each run's longest link delay × 4.
 """
 
 from __future__ import annotations
