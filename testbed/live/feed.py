@@ -13,6 +13,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from ..scenario.expect import evaluate
 from .model import LIVE_METRICS, LiveModel
 from .paths import Paths
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KEEP_BATCHES = 120       # a stream that fell further behind than this gets a fresh snapshot
+JUDGE_AFTER_S = 2.0     # a window is judged this long after its end: the last probes' replies are in
 LIVE_FLOW_KINDS = ("ping",)   # flows whose output can be read while they run (fping prints each reply)
 
 
@@ -160,3 +162,15 @@ class RunFeed(Feed):
             for metric, pts in fr.series.items():
                 if metric in LIVE_METRICS:
                     self.model.set_series(r.spec.name, metric, pts)
+            self.judge(run, r.spec.name, fr.series, fr.probes)
+
+    def judge(self, run: ScenarioRun, flow: str, series: dict[str, list[tuple[float, float]]],
+              probes: list[tuple[float, bool]]) -> None:
+        """Judge each expectation on `flow` whose window has ended, by the run's own evaluator, on the
+        samples so far. The run's end judges them again on everything: results.json's verdict is the one."""
+        for e in run.sc.expect:
+            if e.target != flow or e.window is None or self.model.t < e.window.end_s + JUDGE_AFTER_S:
+                continue
+            if any(v["expr"] == e.text for v in self.model.verdicts):
+                continue
+            self.model.add_verdict(dict(evaluate(e, series, probes).to_dict(), at_s=e.window.end_s))

@@ -57,6 +57,7 @@ class LiveModel:
         self.events: list[dict[str, Any]] = []
         self.upcoming = list(upcoming or [])
         self.flows: dict[str, dict[str, Any]] = {}        # name -> {kind, series: {metric: [[t, v]]}}
+        self.verdicts: list[dict[str, Any]] = []          # expectations judged so far (window ended), in order
         self.history: dict[str, list[list[float | None]]] = {}   # link -> [[t, ab bit/s, ba bit/s, ab rate, ba rate]]
         self._open: dict[int, dict[str, Any]] = {}        # seq -> the event document still in effect
         self._prev: dict[str, Any] | None = None          # the engine sample before the last
@@ -66,6 +67,7 @@ class LiveModel:
         self._sent_points: dict[tuple[str, str], int] = {}
         self._sent_status = ""
         self._sent_paths: dict[str, Any] = {}
+        self._sent_verdicts = 0
         self.mark_sent()
 
     # ---- inputs
@@ -109,6 +111,11 @@ class LiveModel:
     def set_path(self, flow: str, path: dict[str, Any]) -> None:
         """The path the flow's packets take now (paths.FlowPath.doc())."""
         self.flows.setdefault(flow, {"kind": "", "series": {}})["path"] = path
+
+    def add_verdict(self, doc: dict[str, Any]) -> None:
+        """An expectation judged (a Verdict.to_dict() with `at_s`, when it could be: its window's end)."""
+        if all(v["expr"] != doc["expr"] for v in self.verdicts):
+            self.verdicts.append(dict(doc))
 
     def set_losses(self, losses: dict[tuple[str, str], float]) -> None:
         """The loss in effect on each (link, direction), as the fault machinery set it: a direction whose
@@ -162,7 +169,7 @@ class LiveModel:
         return {"mode": self.mode, "name": self.name, "duration_s": self.duration_s, "t": round(self.t, 3),
                 "status": self.status, "geo": self.geo, "nodes": list(self.nodes.values()),
                 "links": list(self.links.values()), "events": list(self.events), "upcoming": self.upcoming,
-                "flows": self.flows}
+                "flows": self.flows, "verdicts": list(self.verdicts)}
 
     def changes(self) -> dict[str, Any]:
         """What changed since the last call, typed: link, node, event, metrics (and the time and status)."""
@@ -181,6 +188,8 @@ class LiveModel:
                 if len(pts) > done:
                     out.append({"type": "metrics", "flow": flow, "kind": f["kind"], "metric": metric,
                                 "points": pts[done:]})
+        for v in self.verdicts[self._sent_verdicts:]:
+            out.append({"type": "verdict", "verdict": v})
         for flow, f in self.flows.items():
             if f.get("path") is not None and self._sent_paths.get(flow) != f["path"]:
                 out.append({"type": "path", "flow": flow, **f["path"]})
@@ -194,4 +203,5 @@ class LiveModel:
         self._sent_events = len(self.events)
         self._sent_points = {(f, m): len(p) for f, fl in self.flows.items() for m, p in fl["series"].items()}
         self._sent_status = self.status
+        self._sent_verdicts = len(self.verdicts)
         self._sent_paths = {f: fl.get("path") for f, fl in self.flows.items()}

@@ -43,6 +43,10 @@ def frame(doc: dict[str, Any], topo: Topology, t: float,
     for s in samples:      # every one: the selected link's history is the plot's
         m.apply_sample(s)
     m.t = t
+    for v in doc.get("verdicts") or []:      # judged once its window ended (a windowless one: at the end)
+        at = v["window"][1] if v.get("window") else float(sc["duration_s"])
+        if at <= t:
+            m.add_verdict(dict(v, at_s=at))
     for name, f in doc["flows"].items():
         m.add_flow(name, f["kind"])
         for metric, pts in f["series"].items():

@@ -10,7 +10,7 @@
   // everything the page shows, kept as data (tests and the bench read it through window.tbLive)
   const S = {
     mode, t: 0, status: '', name: '', duration: 0, readOnly: true, nodes: {}, links: {}, events: [],
-    seen: new Set(), upcoming: [], flows: {}, selected: null, linkHist: [], plots: {}, cy: null,
+    seen: new Set(), upcoming: [], verdicts: [], flows: {}, selected: null, linkHist: [], plots: {}, cy: null,
     updates: 0, updateMs: [], paintMs: [], lastBatchT: -1, mapBuilt: false, endS: 0,
   };
   window.tbLive = S;
@@ -311,12 +311,18 @@
 
   function drawTimeline() {
     const ol = $('events');
-    const rows = S.events.filter((e) => e.kind !== 'traffic').map((e) =>
+    const rows = S.events.filter((e) => e.kind !== 'traffic').map((e) => [e.t_s,
       `<li class="${e.source === 'live' ? 'live' : ''} ${e.ok ? '' : 'failed'}" data-seq="${e.seq}"><span class="t">${e.t_s.toFixed(2)} s</span>${esc(e.label)}` +
-      `${e.source === 'live' ? '<span class="src">live</span>' : ''}${e.ok ? '' : ': ' + esc(e.error || 'failed')}</li>`);
+      `${e.source === 'live' ? '<span class="src">live</span>' : ''}${e.ok ? '' : ': ' + esc(e.error || 'failed')}</li>`]);
+    // each expectation's verdict once its window has ended, at that time, beside the events
+    for (const v of S.verdicts || []) {
+      rows.push([v.at_s, `<li class="verdict ${v.passed ? 'pass' : 'fail'}"><span class="t">${v.at_s.toFixed(2)} s</span>` +
+        `${v.passed ? '✔ passed' : '✘ failed'}: ${esc(v.expr)} (measured ${esc(v.measured_text || '–')}${v.note ? ', ' + esc(v.note) : ''})</li>`]);
+    }
+    rows.sort((a, b) => a[0] - b[0]);
     const next = S.upcoming.filter((u) => u.t_s > S.t).map((u) =>
       `<li class="upcoming"><span class="t">${u.t_s.toFixed(2)} s</span>${esc(u.label)} (upcoming)</li>`);
-    ol.innerHTML = rows.concat(next).join('');
+    ol.innerHTML = rows.map((r) => r[1]).concat(next).join('');
   }
 
   function drawHeader() {
@@ -334,7 +340,7 @@
     if (!S.mapBuilt) buildMap(snap);
     for (const n of snap.nodes) setNode(n);
     for (const l of snap.links) setLink(l);
-    S.events = []; S.seen = new Set();
+    S.events = []; S.seen = new Set(); S.verdicts = (snap.verdicts || []).slice();
     for (const ev of snap.events) addEvent(ev);
     S.flows = {};
     for (const [name, f] of Object.entries(snap.flows)) S.flows[name] = { kind: f.kind, series: f.series, path: f.path };
@@ -348,6 +354,7 @@
       if (c.type === 'link') setLink(c);
       else if (c.type === 'node') setNode(c);
       else if (c.type === 'event') addEvent(c.event);
+      else if (c.type === 'verdict') S.verdicts.push(c.verdict);
       else if (c.type === 'path') {
         const f = S.flows[c.flow] || (S.flows[c.flow] = { kind: '', series: {} });
         f.path = { nodes: c.nodes, links: c.links, complete: c.complete, why: c.why };
