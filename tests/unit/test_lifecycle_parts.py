@@ -83,6 +83,8 @@ def test_pids_in_finds_processes_by_their_network_namespace() -> None:
 
 
 def test_ctrl_c_during_a_deferred_block_is_raised_after_it() -> None:
+    # Python's own Ctrl-C handler, as in a CLI process (a test run earlier in this process may have left another)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     done = []
     with pytest.raises(KeyboardInterrupt):
         with interrupts.deferred():
