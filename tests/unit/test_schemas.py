@@ -74,11 +74,12 @@ def test_every_kind_of_file_is_found() -> None:
     assert len(FILES) > 40
 
 
-@pytest.mark.parametrize(("path", "kind"), FILES, ids=[str(p.relative_to(ROOT)) for p, _ in FILES])
-def test_every_file_the_loader_accepts_the_schema_accepts(path: Path, kind: str) -> None:
-    if not _accepted(kind, path):
-        pytest.skip("the loader refuses it (an invalid fixture)")
-    assert _errors(kind, load_yaml(path).data) == []
+def test_every_file_the_loader_accepts_the_schema_accepts() -> None:
+    # one test over every file (no skips): the invalid fixtures the loader refuses are the next test's
+    accepted = [(p, k) for p, k in FILES if _accepted(k, p)]
+    assert len(accepted) > 40
+    problems = {str(p.relative_to(ROOT)): e for p, k in accepted if (e := _errors(k, load_yaml(p).data))}
+    assert problems == {}
 
 
 def test_the_invalid_fixtures_are_flagged_by_the_schema_too() -> None:
