@@ -317,7 +317,7 @@ def _summary(console: Console, r) -> None:  # noqa: ANN001 - RunResult
             s += f" [red]{escape(str(f.summary['said']))}[/]"
         ft.add_row(name, f.kind, (f"[red]{escape(f.error)}[/] " if f.error else "") + s)
     console.print(ft)
-    failed = [e for e in r.events if not e.ok]
+    failed = [e for e in r.events if not e.ok and e.error != r.error]   # the run's own error is printed once, below
     if failed:
         console.print(f"[yellow]{len(failed)} event(s) failed:[/] " + "; ".join(f"{e.label}: {e.error}" for e in failed))
 
