@@ -27,6 +27,11 @@ class NodeHandle(Protocol):
         as the host's program, and wait for it: it never sees the node's files: (docs/security.md)."""
         ...
 
+    def ctl(self, argv: list[str], *, check: bool = False, timeout: float = 60.0,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run one of testbed's own tools (ip, ss, cat /proc/...) in the node's network namespace only."""
+        ...
+
     def popen(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         """Start argv inside the node (stopped at teardown and at power-off)."""
         ...

@@ -157,7 +157,7 @@ def restore_routes(run: Run, name: str) -> None:
     """Re-install the plan's static routes of a node (the kernel drops them when a link goes down)."""
     lines = route_lines(run, name)
     if lines:
-        cp = run.nodes[name].cmd(["ip", "-force", "-batch", "-"], input="\n".join(lines) + "\n")
+        cp = run.nodes[name].ctl(["ip", "-force", "-batch", "-"], input="\n".join(lines) + "\n")
         if cp.returncode != 0:
             log.debug("%s: some routes wait for a link: %s", name, cp.stderr.strip())
 

@@ -56,8 +56,14 @@ class EmuNode:
 
     def cmd(self, argv: list[str], *, check: bool = False, timeout: float = 60.0,
             input: str | None = None) -> subprocess.CompletedProcess:
+        """Run a program as the node runs it (its network and mount namespaces: its own files:, /etc/hosts,
+        FRR sockets) and wait; returns CompletedProcess (text stdout/stderr). For users' programs and scripts."""
+        return self._run(self.argv(argv), argv, check, timeout, input)
+
+    def ctl(self, argv: list[str], *, check: bool = False, timeout: float = 60.0,
+            input: str | None = None) -> subprocess.CompletedProcess:
         """Run one of testbed's own tools (ip, ss, ping, cat /proc/...) in the node's network namespace only,
-        as the host's program, and wait; returns CompletedProcess (text stdout/stderr)."""
+        as the host's program, and wait: nothing a topology's files: hold can change what runs."""
         return self._run(self.net_argv(argv), argv, check, timeout, input)
 
     def mount_cmd(self, argv: list[str]) -> subprocess.CompletedProcess:

@@ -219,7 +219,7 @@ class Testbed:
              interval_s: float = 0.2) -> PingResult:
         """Ping dst's address from src; dst may be a node name or an address."""
         addr = self.address_of(dst) if dst in self.plan.nodes else dst
-        cp = self.node(src).cmd(["ping", "-n", "-c", str(count), "-W", f"{timeout_s:g}", "-i", f"{interval_s:g}",
+        cp = self.node(src).ctl(["ping", "-n", "-c", str(count), "-W", f"{timeout_s:g}", "-i", f"{interval_s:g}",
                                  addr], timeout=count * (interval_s + timeout_s) + 10)
         return parse_ping(src, dst, addr, cp.stdout)
 

@@ -16,7 +16,7 @@ POLL_S = 0.05
 
 def listening(tb: Network, node: str, port: int) -> bool:
     """True when some program listens on TCP `port` in `node`'s network namespace (ss, like require_listening)."""
-    cp = tb.node(node).cmd(["ss", "-Hltn", f"sport = :{port}"], timeout=5)
+    cp = tb.node(node).ctl(["ss", "-Hltn", f"sport = :{port}"], timeout=5)
     return bool(cp.stdout.strip())
 
 

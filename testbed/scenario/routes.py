@@ -80,7 +80,7 @@ class RouteCollector(threading.Thread):
     def sample(self) -> None:
         for node in self.routers:
             try:
-                cp = self.tb.node(node).cmd(["ip", "-j", "route", "show"], timeout=5)
+                cp = self.tb.node(node).ctl(["ip", "-j", "route", "show"], timeout=5)
             except TestbedError as e:
                 log.warning("routes of %s: %s", node, e)
                 continue

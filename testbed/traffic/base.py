@@ -151,7 +151,7 @@ class Runner:
         client, and the flow would measure the wrong server."""
         deadline = time.monotonic() + timeout_s
         while True:
-            cp = self.ctx.tb.node(node).cmd(["ss", "-Hltnp", f"sport = :{port}"], timeout=5)
+            cp = self.ctx.tb.node(node).ctl(["ss", "-Hltnp", f"sport = :{port}"], timeout=5)
             if f"pid={server.pid}," in cp.stdout:
                 return
             if server.poll() is not None:

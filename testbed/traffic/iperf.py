@@ -178,7 +178,7 @@ class UdpRunner(IperfRunner):
 
     def _udp_now(self) -> dict[str, int] | None:
         try:
-            cp = self.ctx.tb.node(self.receiver).cmd(["cat", "/proc/net/snmp"], timeout=5)
+            cp = self.ctx.tb.node(self.receiver).ctl(["cat", "/proc/net/snmp"], timeout=5)
         except Exception as e:  # noqa: BLE001 - a node gone with a broken network: no count, not a crash
             log.debug("%s: no UDP counters from %s: %s", self.spec.name, self.receiver, e)
             return None

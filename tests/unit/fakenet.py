@@ -33,6 +33,11 @@ class FakeNode:
             return subprocess.CompletedProcess(argv, rc, out, err)
         return subprocess.CompletedProcess(argv, 0, "[]", "")
 
+    def ctl(self, argv: list[str], *, check: bool = False, timeout: float = 60.0,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """testbed's own tools: answered like cmd() (the fake has one view of a node)."""
+        return self.cmd(argv, check=check, timeout=timeout, input=input)
+
     def popen(self, argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         raise EmulationError(f"{self.name}: the fake network runs no programs ({argv[0]})")
 
