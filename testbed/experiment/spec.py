@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import units
-from ..errors import InputError, unknown
+from ..errors import InputError, excerpt, unknown
 from ..linkparams import OLD_DIRECTIONS, DirectionParams, LinkParams
 from ..scenario.expect import ExpectSyntaxError, parse_expectation, parse_metric
 from ..scenario.load import load_scenario
@@ -124,8 +124,13 @@ def load_experiment(file: str | Path, text: str | None = None, *, import_python:
     if not isinstance(sc_path, str) or not sc_path:
         pr.add(("scenario",) if "scenario" in data else (), 'an experiment needs "scenario": a scenario file')
         raise InputError(pr.items)
-    if not (base / sc_path).is_file():
-        pr.add(("scenario",), f'scenario file "{sc_path}" not found (looked for {base / sc_path})')
+    try:
+        found = (base / sc_path).is_file()
+    except OSError as e:        # a name too long for the filesystem, a loop of links
+        pr.add(("scenario",), f"scenario file {excerpt(sc_path)} cannot be looked up: {e.strerror}")
+        raise InputError(pr.items) from None
+    if not found:
+        pr.add(("scenario",), f"scenario file {excerpt(sc_path)} not found (looked for {excerpt(str(base / sc_path), 200)})")
         raise InputError(pr.items)
     sc = load_scenario(base / sc_path, import_python=import_python)   # its problems, located in its own file
     repeat = data.get("repeat", 1)

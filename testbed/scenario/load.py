@@ -103,8 +103,13 @@ def _topology(pr: Problems, data: dict[str, Any], base_dir: Path) -> tuple[Topol
                'a scenario needs "topology": the path of a topology file, relative to the scenario')
         return None, None
     path = base_dir / t
-    if not path.is_file():
-        pr.add(("topology",), f'topology file "{t}" not found (looked for {path})')
+    try:
+        found = path.is_file()
+    except OSError as e:        # a name too long for the filesystem, a loop of links: not a file we can read
+        pr.add(("topology",), f"topology file {excerpt(t)} cannot be looked up: {e.strerror}")
+        return None, None
+    if not found:
+        pr.add(("topology",), f'topology file {excerpt(t)} not found (looked for {excerpt(str(path), 200)})')
         return None, None
     try:
         return load_topology(path), path

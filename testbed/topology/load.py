@@ -349,8 +349,13 @@ def _files(pr: Problems, data: Any, path: tuple[Any, ...], base_dir: Path, kind:
             pr.add(path + (target,), f"expected a local file (relative to the topology), got {source!r}")
             continue
         src = (base_dir / source) if not Path(source).is_absolute() else Path(source)
-        if not src.is_file():
-            pr.add(path + (target,), f'"{source}" is not a file (looked for {src})')
+        try:
+            found = src.is_file()
+        except OSError as e:    # a name too long for the filesystem, a loop of links
+            pr.add(path + (target,), f"{excerpt(source)} cannot be looked up: {e.strerror}")
+            continue
+        if not found:
+            pr.add(path + (target,), f"{excerpt(source)} is not a file (looked for {excerpt(str(src), 200)})")
             continue
         out.append((norm, str(src.resolve())))
     return tuple(out)

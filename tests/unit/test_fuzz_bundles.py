@@ -14,13 +14,11 @@ the CLI end to end.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
 import random
 import shutil
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +27,7 @@ from typing import Any
 
 import pytest
 from contract_docs import results_json
+from timelimit import deadline
 
 from testbed.cli import main
 from testbed.errors import TestbedError
@@ -38,21 +37,6 @@ DOCS_PER_KIND = 260          # x 4 kinds: over 1,000 documents
 TIMEOUT_S = 5                # one document; the readers are bounded, a hang shows here
 
 
-class Hang(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def deadline(seconds: float) -> Iterator[None]:
-    def fire(signum: int, frame: object) -> None:
-        raise Hang(f"no answer within {seconds} s")
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 HOSTILE: list[Any] = [None, {}, [], "", 0, -1, 1e308, -1e308, 5e-324, 2 ** 63, -(2 ** 70), True, "x" * 5000,

@@ -20,7 +20,6 @@ import io
 import json
 import math
 import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
+from timelimit import deadline
 
 from testbed.engine.model import check_params
 from testbed.errors import InputError
@@ -122,21 +122,6 @@ def documents(draw: Any, seeds: dict[Path, Any], keys: list[str]) -> tuple[Path,
     return seed_path, text
 
 
-class _TimeLimit(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    def fire(signum: int, frame: object) -> None:
-        raise _TimeLimit(f"over {seconds}s")
-    old = signal.signal(signal.SIGALRM, fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _check_refusal(e: InputError, text: str) -> None:
@@ -163,7 +148,7 @@ def _check_plan(topo: Any, text: str) -> None:
 @given(documents(TOPOLOGIES, TOPO_KEYS))
 def test_fuzz_topologies(doc: tuple[Path, str]) -> None:
     seed, text = doc
-    with _time_limit(LIMIT_S):
+    with deadline(LIMIT_S):
         try:
             topo = load_topology(seed, text)
             _check_plan(topo, text)
@@ -175,7 +160,7 @@ def test_fuzz_topologies(doc: tuple[Path, str]) -> None:
 @given(documents(SCENARIOS, SCEN_KEYS))
 def test_fuzz_scenarios(doc: tuple[Path, str]) -> None:
     seed, text = doc
-    with _time_limit(LIMIT_S):
+    with deadline(LIMIT_S):
         try:
             sc = load_scenario(seed, text)
         except InputError as e:
@@ -199,7 +184,7 @@ def test_fuzz_expectations(text: str) -> None:
     doc = dict(SCENARIOS[seed])
     doc["expect"] = [text]
     body = yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
-    with _time_limit(LIMIT_S):
+    with deadline(LIMIT_S):
         try:
             load_scenario(seed, body)
         except InputError as e:
@@ -218,7 +203,7 @@ def test_cli_validate_and_plan_json_on_hostile_documents(seed: Path, tmp_path: P
         f.write_text(yaml.safe_dump(doc, allow_unicode=True))
         for argv in (["validate", str(f)], ["plan", "--json", str(f)]):
             out, err = io.StringIO(), io.StringIO()
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _time_limit(LIMIT_S):
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), deadline(LIMIT_S):
                 rc = main(argv)
             assert rc in (0, 2), (argv, value, err.getvalue())
             if rc == 2:

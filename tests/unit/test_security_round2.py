@@ -379,3 +379,13 @@ def test_routes_match_the_per_pair_planner_on_the_shipped_topologies(file: Path)
                 continue   # a host's own gateway overrides its default route: test_plan.py checks it
             got = [(r.dest, r.via, r.dev, r.cost) for r in plan.nodes[name].routes]
             assert got == rows, (file.name, routing, name)
+
+
+def test_a_path_too_long_for_the_filesystem_is_a_located_error_not_a_traceback(tmp_path: Path) -> None:
+    from testbed.scenario.load import load_scenario
+    f = tmp_path / "s.yaml"
+    f.write_text(f"name: s\ntopology: {'x' * 5000}\nduration: 10s\n")
+    with pytest.raises(InputError) as e:
+        load_scenario(f)
+    assert "topology: topology file" in str(e.value) and "cannot be looked up: File name too long" in str(e.value)
+    assert len(str(e.value)) < 400                      # the name is quoted in part, not echoed whole
