@@ -26,6 +26,7 @@ from ..errors import InputError
 from ..results.bundle import json_ready
 from ..results.contract import EXPERIMENT_SCHEMA, ContractError, ExperimentDoc, ResultsDoc, SummaryDoc
 from ..results.documents import check_shape, read_experiment, read_manifest, read_results, read_summary
+from ..results.inputs import sha256
 from ..results.status import JUDGED, fold, worst
 from ..safewrite import check_folder, write_text
 from ..scenario.expect import compare, evaluate_stored
@@ -33,11 +34,6 @@ from ..scenario.timescale import scaled
 from ..topology.plan import make_plan
 from .aggregate import STATUS_RULE, metric_value, summary_doc
 from .spec import Experiment, point_id
-
-
-def sha256(path: str) -> str | None:
-    from ..results.inputs import sha256 as h
-    return h(path)
 
 
 @dataclass
