@@ -13,6 +13,7 @@ from ..linkparams import DirectionParams
 from ..topology.load import load_topology
 from ..topology.plan import Plan, make_plan
 from ..units import format_duration, format_percent, format_rate
+from .engines_arg import engines_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "addresses per node, routes, and each link's per-direction parameters.")
     p.add_argument("file", metavar="FILE", help="topology YAML file")
     p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    engines_argument(p)
     p.add_argument("--cluster", metavar="CLUSTER", help="a cluster inventory (cluster.yaml): also show which server "
                                                          "each node runs on, the cut links and their cost "
                                                          "(docs/cluster.md)")
@@ -97,12 +99,12 @@ def render(plan: Plan, console: Console) -> None:
         console.print(f"[yellow]note:[/yellow] {note}")
 
 
-def capacity_text(plan: Plan) -> str:
+def capacity_text(plan: Plan, engines: int | None = None) -> str:
     """The engine capacity estimate of a plan in words (testbed.engine.capacity), or why there is none."""
     from ..engine.capacity import describe, plan_estimate
     from ..errors import InputError
     try:
-        return describe(plan_estimate(plan))
+        return describe(plan_estimate(plan, engines=engines))
     except InputError as e:     # a damaged calibration file must not hide the plan
         return f"engine capacity: unknown ({e})"
 
@@ -121,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         console = Console(width=None if sys.stdout.isatty() else 160)
         render(plan, console)
-        console.print(capacity_text(plan), markup=False, highlight=False)
+        console.print(capacity_text(plan, args.engines), markup=False, highlight=False)
         if placement:
             from .cluster_cmd import render_placement
             render_placement(placement, console)

@@ -21,6 +21,7 @@ from ..results.contract import MetricStatsDoc, SummaryDoc
 from ..results.documents import plain, read_results
 from ..results.status import EXIT_CODES
 from ..safewrite import check_folder, write_text
+from .engines_arg import engines_argument
 
 if TYPE_CHECKING:
     from ..engine.capacity import Calibration
@@ -46,6 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="multiply every timeline time by F (0.25: a 60 s scenario runs 15 s); "
                         "link delays and probe intervals are not scaled")
     g.add_argument("--duration", metavar="D", help='run for D (e.g. "20s"), scaling the timeline to fit')
+    engines_argument(p)
     p.add_argument("--quiet", "-q", action="store_true", help="no live progress, only the summary")
     # as `testbed up` has them (same words, same default)
     p.add_argument("--wait-timeout", type=float, default=60.0, metavar="S",
@@ -121,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     seed = sc.seed if args.seed is None else args.seed
     console.print(f"[bold]{sc.name}[/]: {sc.topology.name}, {units.format_duration(sc.duration_s)}"
                   f"{f' (time scale {scale:g})' if scale != 1 else ''}, seed {seed} -> {out}")
-    said = capacity_warning(plan)
+    said = capacity_warning(plan, engines=args.engines)
     if said:
         err.print(f"[bold yellow]capacity warning:[/] {escape(said)}")
     # SIGTERM / SIGHUP (a closed terminal) stop the run like Ctrl-C: results so far, then teardown
@@ -149,12 +151,12 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_CODES.get(result.status, 4)
 
 
-def capacity_warning(plan: Plan, cal: Calibration | None = None) -> str | None:
+def capacity_warning(plan: Plan, cal: Calibration | None = None, engines: int | None = None) -> str | None:
     """What to say before bring-up when the plan's link rates exceed what the engine can carry (else None)."""
     from ..engine.capacity import plan_estimate, warning
     from ..errors import InputError
     try:
-        return warning(plan_estimate(plan, cal))
+        return warning(plan_estimate(plan, cal, engines))
     except InputError as e:     # a damaged calibration file: say so, but never stop a run for an estimate
         return f"no engine capacity estimate: {e}"
 
@@ -166,7 +168,8 @@ def _one_run(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: fl
     try:
         result, paths = run_once(sc, plan, out, seed, scale, on_progress=display.update,
                                  on_up=_on_up(console, display), force_interfaces=tuple(args.force_interface),
-                                 bringup=_bringup(err, args), settle_timeout_s=args.wait_timeout, pcap=args.pcap)
+                                 bringup=_bringup(err, args), settle_timeout_s=args.wait_timeout, pcap=args.pcap,
+                                 engines=args.engines)
     finally:
         display.__exit__()
     _summary(console, result)

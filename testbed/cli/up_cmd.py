@@ -12,6 +12,7 @@ from ..errors import InputError, TestbedError, UsageError
 from ..scenario import live
 from ..topology.load import load_topology
 from ..topology.plan import make_plan
+from .engines_arg import engines_argument
 from .jobs import Jobs, parse_line, shell_argv
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force-interface", action="append", default=[], metavar="IFACE",
                    help="take this host interface for its external node even though it has an address or "
                         "the default route (it is given back as it was); repeatable")
+    engines_argument(p)
     p.add_argument("--no-wait", action="store_true", help="do not wait for routing to converge (adjacencies, routes, sample pings)")
     p.add_argument("--wait-timeout", type=float, default=60.0, metavar="S",
                    help="give routing this long to converge (default 60)")
@@ -81,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from .bringup_progress import BringUpProgress
     progress = BringUpProgress()
     tb = Testbed(plan, workdir=args.workdir, run_id=args.run_id, pcap=args.pcap,
-                 force_interfaces=tuple(args.force_interface), on_progress=progress)
+                 force_interfaces=tuple(args.force_interface), on_progress=progress, engines=args.engines)
     print(f"bringing up {plan.topology.name} (run {tb.run_id}) ...", file=sys.stderr, flush=True)
     with progress:
         tb.start()

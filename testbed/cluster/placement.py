@@ -11,10 +11,10 @@ from typing import Any
 import networkx as nx
 
 from ..errors import InputError, Problem, unknown
+from ..partition import cut_weight, partition
 from ..topology.model import Link, Topology
 from ..units import format_rate
 from .model import Cluster
-from .partition import cut_weight, partition
 
 # A node's share of a server's CPU, relative to a host's shell: a router adds zebra and ospfd and most
 # of the engine's per-port work; a switch is a kernel bridge; an external node is a port of the machine.

@@ -51,36 +51,93 @@ def shell_what(node: str) -> str:
 
 
 class Engine:
-    """The userspace link engine of the run: one daemon holding every engine link's TAPs."""
+    """The userspace link engine of the run: `count` daemons (one per core by default), each holding the
+    TAPs of its share of the engine links and sectors (engine/shards.py), behind one ShardedClient."""
 
-    WHAT = "the link engine"
-
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, count: int | None = None) -> None:
         self.run = run
-        self.proc: Any = None           # EngineProcess
-        self.client: Any = None         # EngineClient
+        self.wanted = count             # None: one per core
+        self.procs: list[Any] = []      # EngineProcess, one per shard
+        self.client: Any = None         # ShardedClient
+        self.spread: dict[str, int] = {}   # link or medium id -> shard
+
+    def what(self, i: int) -> str:
+        return "the link engine" if len(self.procs) <= 1 else f"link engine {i + 1} of {len(self.procs)}"
 
     def start(self) -> Any:
         from ..engine.client import EngineProcess
-        self.proc = EngineProcess(self.run.workdir / "engine", name=f"engine-{self.run.run_id}")
-        self.client = self.proc.start()
-        self.run.record(self.proc.pid, "testbed.engine.daemon", "engine")
-        cpushare.set_group_nice(self.proc.pid, cpushare.ENGINE_NICE)
-        assert self.proc.proc is not None
-        self.run.health.add(self.WHAT, self.proc.pid, popen_probe(self.proc.proc))
+        from ..engine.shards import ShardedClient, shard_count
+        weights = engine_weights(self.run.plan)
+        count = shard_count(self.wanted, len(weights))
+        self.spread = spread(weights, count)
+        self.procs = [EngineProcess(self.run.workdir / "engine", name=engine_name(self.run.run_id, i, count))
+                      for i in range(count)]
+        clients: list[Any] = [None] * count
+
+        def start(i: int) -> None:
+            clients[i] = self.procs[i].start()
+            pid = self.procs[i].pid
+            self.run.record(pid, "testbed.engine.daemon", "engine")
+            cpushare.set_group_nice(pid, cpushare.ENGINE_NICE)
+            self.run.health.add(self.what(i), pid, popen_probe(self.procs[i].proc))
+
+        # each start waits ~0.3 s for a fresh interpreter to answer: all at once
+        with ThreadPoolExecutor(count, thread_name_prefix="engine-start") as ex:
+            for f in [ex.submit(start, i) for i in range(count)]:
+                f.result()
+        self.client = ShardedClient(clients, self.spread)
         return self.client
 
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs if p.proc is not None]
+
     def stop(self) -> list[str]:
-        if self.proc is None:
+        if not self.procs:
             return []
-        self.run.health.remove(self.WHAT)
-        try:
-            self.proc.stop()
-        except Exception as e:  # keep tearing down the rest
-            return [f"engine: {e}"]
-        finally:
-            self.proc = self.client = None
-        return []
+        errors: list[str] = []
+
+        def stop(i: int) -> None:
+            self.run.health.remove(self.what(i))
+            try:
+                self.procs[i].stop()
+            except Exception as e:  # keep tearing down the rest
+                errors.append(f"{self.what(i)}: {e}")
+
+        # each daemon waits for the kernel to unregister its TAPs: all at once
+        with ThreadPoolExecutor(len(self.procs), thread_name_prefix="engine-stop") as ex:
+            list(ex.map(stop, range(len(self.procs))))
+        self.procs, self.client = [], None
+        return errors
+
+
+def engine_name(run_id: str, i: int, count: int) -> str:
+    """The daemon's name (its log file, its socket folder): engine-<run id>, then -e<i> when sharded."""
+    return f"engine-{run_id}" if count == 1 else f"engine-{run_id}-e{i}"
+
+
+def engine_weights(plan: Plan) -> dict[str, float]:
+    """Each engine link's and sector's share of a core at its configured rates, keyed as the engine knows
+    them (link name; medium id of a sector)."""
+    from ..engine.capacity import link_loads, load_calibration, load_weight
+    from ..errors import InputError
+    from . import media
+    try:
+        cal = load_calibration()
+    except InputError as e:     # no calibration: every link weighs the same
+        log.warning("engine links spread by count only: %s", e)
+        cal = None
+    sectors = {s.name: s for s in plan.topology.sectors}
+    out = {}
+    for ld in link_loads(plan.links, plan.topology.sectors):
+        key = media.medium_id(sectors[ld.name]) if ld.klass == "medium" else ld.name
+        out[key] = load_weight(ld, cal) if cal is not None else 1.0
+    return out
+
+
+def spread(weights: dict[str, float], count: int) -> dict[str, int]:
+    from ..engine.shards import assign
+    return assign(weights, count) if weights else {}
 
 
 class Shells:

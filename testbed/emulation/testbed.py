@@ -52,7 +52,7 @@ class Testbed:
     def __init__(self, plan: Plan, workdir: str | Path | None = None, run_id: str | None = None, *,
                  pcap: bool | Path = False, force_interfaces: tuple[str, ...] = (),
                  on_progress: Callable[[str, int, int], None] | None = None,
-                 daemon_window: int = DAEMON_WINDOW) -> None:
+                 daemon_window: int = DAEMON_WINDOW, engines: int | None = None) -> None:
         run_id = names.check_run_id(run_id) if run_id else names.new_run_id()
         self.run_id = run_id
         self._own_workdir = workdir is None
@@ -62,7 +62,7 @@ class Testbed:
         self.pcap = pcap
         self.force_interfaces = tuple(force_interfaces)   # host interfaces to take even though in use
         self.daemon_window = daemon_window
-        self._engine = Engine(self.run)
+        self._engine = Engine(self.run, engines)   # None: one engine daemon per core
         self._shells = Shells(self.run)
         self._ports = Ports(self.run)
         self._routing = RoutingDaemons(self.run, daemon_window)
@@ -109,6 +109,16 @@ class Testbed:
         return self._engine.client
 
     @property
+    def engines(self) -> int:
+        """How many engine daemons carry the links (0 when none runs)."""
+        return len(self._engine.procs)
+
+    @property
+    def engine_spread(self) -> dict[str, int]:
+        """Link or medium id -> the engine daemon holding it (engine/shards.py)."""
+        return dict(self._engine.spread)
+
+    @property
     def _daemons(self) -> dict[str, frr.RouterDaemons]:
         return self._routing.routers
 
@@ -139,6 +149,8 @@ class Testbed:
                                                   "workdir": str(run.workdir), "own_workdir": self._own_workdir})
             if backends & {"engine", "medium"}:
                 self._engine.start()
+            # how the links were carried is part of the run's environment (and of its capacity estimate)
+            self.host["engine_daemons"] = self.engines
             self._shells.start()
             self._ports.take()
             self.timings["nodes_s"] = time.monotonic() - t0
@@ -264,7 +276,7 @@ class Testbed:
             for daemon, p in d.procs.items():
                 per.setdefault(daemon, []).append(_pss_kb(p.pid))
         per["shell"] = [_pss_kb(n.pid) for n in self.nodes.values()]
-        engine_kb = _pss_kb(self._engine.proc.pid) if self._engine.proc is not None else 0
+        engine_kb = sum(_pss_kb(pid) for pid in self._engine.pids)
         routers = len(self.run.routers())
         mean = {k: round(sum(v) / len(v)) if v else 0 for k, v in per.items()}
         return {"routers": routers, "nodes": len(self.nodes),

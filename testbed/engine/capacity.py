@@ -4,8 +4,9 @@ The engine is one process: every frame of every engine link direction costs it C
 and write). capacity.json holds that cost per frame, measured on this machine by class of link
 (`python -m testbed.engine.calibrate`). The estimate takes the worst case a plan allows: every engine link
 and every sector channel busy at its configured rate, both ways, in full-size frames, and compares the CPU
-time that would take with the one core the engine has. Traffic rarely fills every link at once, so going
-over is a warning, never an error. docs/engine.md, "Capacity".
+time that would take with the core each engine daemon has (one daemon per core by default, the links spread
+over them: shards.py); the busiest daemon decides. Traffic rarely fills every link at once, so going over is
+a warning, never an error. docs/engine.md, "Capacity".
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..errors import InputError
 from ..linkparams import DirectionParams, LinkParams
 from ..textfile import read_text
 from ..units import format_percent, format_rate
+from .shards import assign, shard_count
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,6 @@ CALIBRATION_FILE = Path(__file__).with_name("capacity.json")
 CLASSES = ("plain", "loss_jitter", "aqm", "medium")
 FULL_FRAME_B = 1514            # what bulk traffic fills a link with (1500-byte MTU + Ethernet header)
 WARN_FRACTION = 0.8            # above this share of its core the engine queues frames and runs late
-ENGINE_CORES = 1               # one engine process today (issue 29: one per core)
 
 
 # -- the calibration ----------------------------------------------------------------------------------------
@@ -150,6 +151,18 @@ def link_loads(links: Iterable[_LinkLike], sectors: Iterable[_SectorLike] = ()) 
     return out
 
 
+UNBOUNDED_WEIGHT = 1.0     # a link without a rate may take a whole core: spread it as one
+
+
+def load_weight(ld: LinkLoad, cal: Calibration, frame_B: int = FULL_FRAME_B) -> float:
+    """The share of one core a link or sector needs at its configured rates (one without a rate: a core);
+    what the engine shards balance."""
+    if any(r is None for r in ld.rates_bps):
+        return UNBOUNDED_WEIGHT
+    rate = sum(r for r in ld.rates_bps if r is not None)
+    return max(rate / (8 * frame_B) * cal.cost(ld.klass, frame_B), 1e-9)
+
+
 # -- the estimate -----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -158,7 +171,7 @@ class LinkShare:
     klass: str
     rate_bps: float              # summed over its directions (channels)
     frames_per_s: float
-    fraction: float              # of the engine's capacity
+    fraction: float              # of the core of the engine daemon that holds it
 
 
 @dataclass(frozen=True)
@@ -169,10 +182,11 @@ class CapacityEstimate:
     links: tuple[LinkShare, ...]     # heaviest first
     unbounded: tuple[str, ...]       # engine links with a direction without a rate (or a trace)
     frames_per_s: float
-    fraction: float                  # CPU time needed / CPU time the engine has
-    capacity_bps: float              # what the engine forwards in all at this frame size, in plain links
-    engine_cores: int
+    fraction: float                  # CPU time needed / CPU time, of the busiest engine daemon
+    capacity_bps: float              # what the engines forward in all at this frame size, in plain links
+    engine_cores: int                # engine daemons, one core each
     calibration: dict[str, Any]      # the stamp
+    per_engine: tuple[float, ...] = ()   # each daemon's fraction, when the links are spread over several
 
     @property
     def over(self) -> bool:
@@ -183,7 +197,8 @@ class CapacityEstimate:
         return sum(s.rate_bps for s in self.links)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"frame_B": self.frame_B, "engine_cores": self.engine_cores, "links": len(self.links),
+        return {"frame_B": self.frame_B, "engine_cores": self.engine_cores, "per_engine": list(self.per_engine),
+                "links": len(self.links),
                 "rate_bps": self.rate_bps, "frames_per_s": self.frames_per_s, "fraction": self.fraction,
                 "warn_fraction": WARN_FRACTION, "capacity_bps": self.capacity_bps,
                 "heaviest": [{"link": s.name, "class": s.klass, "rate_bps": s.rate_bps, "fraction": s.fraction}
@@ -192,25 +207,33 @@ class CapacityEstimate:
 
 
 def estimate(loads: Iterable[LinkLoad], cal: Calibration, frame_B: int = FULL_FRAME_B,
-             engine_cores: int = ENGINE_CORES) -> CapacityEstimate:
-    """Every load at its configured rates in frames of frame_B, against engine_cores cores."""
+             engine_cores: int = 1) -> CapacityEstimate:
+    """Every load at its configured rates in frames of frame_B, spread over engine_cores daemons as the
+    run spreads them (shards.assign); `fraction` is the busiest daemon's."""
+    loads = list(loads)
     shares, unbounded = [], []
     for ld in loads:
         if any(r is None for r in ld.rates_bps):
             unbounded.append(ld.name)
         rate = sum(r for r in ld.rates_bps if r is not None)
         fps = rate / (8 * frame_B)
-        shares.append(LinkShare(ld.name, ld.klass, rate, fps, fps * cal.cost(ld.klass, frame_B) / engine_cores))
+        shares.append(LinkShare(ld.name, ld.klass, rate, fps, fps * cal.cost(ld.klass, frame_B)))
     shares.sort(key=lambda s: (-s.fraction, s.name))
+    per = [0.0] * engine_cores
+    where = assign({ld.name: load_weight(ld, cal) for ld in loads}, engine_cores) if loads else {}
+    for s in shares:
+        per[where[s.name]] += s.fraction
     capacity_fps = engine_cores / cal.cost("plain", frame_B)
     return CapacityEstimate(frame_B, tuple(shares), tuple(unbounded), sum(s.frames_per_s for s in shares),
-                            sum(s.fraction for s in shares), capacity_fps * 8 * frame_B, engine_cores,
-                            dict(cal.stamp))
+                            max(per), capacity_fps * 8 * frame_B, engine_cores, dict(cal.stamp),
+                            tuple(per) if engine_cores > 1 else ())
 
 
-def plan_estimate(plan: Any, cal: Calibration | None = None) -> CapacityEstimate:
-    """estimate() of a topology.plan.Plan (its links and its topology's sectors)."""
-    return estimate(link_loads(plan.links, plan.topology.sectors), cal or load_calibration())
+def plan_estimate(plan: Any, cal: Calibration | None = None, engines: int | None = None) -> CapacityEstimate:
+    """estimate() of a topology.plan.Plan (its links and its topology's sectors) over `engines` daemons
+    (None: as many as a run would start, one per core)."""
+    loads = link_loads(plan.links, plan.topology.sectors)
+    return estimate(loads, cal or load_calibration(), engine_cores=shard_count(engines, len(loads)))
 
 
 # -- words ---------------------------------------------------------------------------------------------
@@ -230,7 +253,7 @@ def describe(est: CapacityEstimate) -> str:
         return "engine capacity: no engine links or sectors: the engine has nothing to carry"
     text = (f"engine capacity: {len(est.links)} engine links/sectors at their configured rates both ways = "
             f"{format_rate(est.rate_bps)}, {est.frames_per_s:,.0f} frames/s of {est.frame_B} B: "
-            f"{format_percent(round(est.fraction, 3))} of what the engine's {_cores(est)} can carry "
+            f"{format_percent(round(est.fraction, 3))} of what {_cores(est)} can carry "
             f"(about {format_rate(est.capacity_bps)} in all; {_stamp_text(est.calibration)}); "
             f"heaviest: {_heaviest(est)}")
     if est.unbounded:
@@ -240,7 +263,10 @@ def describe(est: CapacityEstimate) -> str:
 
 
 def _cores(est: CapacityEstimate) -> str:
-    return "one core" if est.engine_cores == 1 else f"{est.engine_cores} cores"
+    if est.engine_cores == 1:
+        return "the engine's one core"
+    return (f"the busiest of {est.engine_cores} engine daemons (one core each; "
+            f"{' / '.join(format_percent(round(f, 3)) for f in est.per_engine)})")
 
 
 def warning(est: CapacityEstimate) -> str | None:
@@ -248,9 +274,10 @@ def warning(est: CapacityEstimate) -> str | None:
     if not est.over:
         return None
     return (f"if every engine link ran at its configured rate both ways, the link engine would need "
-            f"{format_percent(round(est.fraction, 3))} of its {_cores(est)} ({format_rate(est.rate_bps)} over "
+            f"{format_percent(round(est.fraction, 3))} of {_cores(est)} ({format_rate(est.rate_bps)} over "
             f"{len(est.links)} links/sectors; heaviest {_heaviest(est)}). It forwards about "
             f"{format_rate(est.capacity_bps)} of full-size frames in all ({_stamp_text(est.calibration)}); "
             "beyond that it queues frames and runs late, and delays measured then include its lateness. "
             "This is a warning, not an error: traffic seldom fills every link at once. To stay within it: "
-            "lower the link rates, use `backend: veth` for links that need no impairment, or use fewer links.")
+            "lower the link rates, use `backend: veth` for links that need no impairment, use fewer links, or "
+            "give the engine more cores (--engines N, one daemon per core).")

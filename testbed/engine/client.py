@@ -313,8 +313,9 @@ def _new_socket_dir(name: str) -> Path:
 
 
 def socket_dirs(name: str) -> list[Path]:
-    """Socket directories of engines called `name` (live or left by a crash): for cleanup tools."""
-    pattern = re.compile(re.escape(SOCKET_DIR_PREFIX + _safe_name(name)) + r"-[0-9a-f]{8}\Z")
+    """Socket directories of engines called `name`, or `name`-e<i> (the shards of one run's engine), live
+    or left by a crash: for cleanup tools."""
+    pattern = re.compile(re.escape(SOCKET_DIR_PREFIX + _safe_name(name)) + r"(-e[0-9]+)?-[0-9a-f]{8}\Z")
     try:
         return sorted(p for p in SOCKET_ROOT.iterdir() if p.is_dir() and pattern.match(p.name))
     except OSError:

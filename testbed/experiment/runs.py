@@ -43,15 +43,17 @@ def run_on(tb: Network, sc: Scenario, plan: Plan, out: Path, seed: int, scale: f
 def run_once(sc: Scenario, plan: Plan, out: Path, seed: int, scale: float, *,
              on_progress: Callable[[Progress], None] | None = None, on_up: Callable[[Testbed], None] | None = None,
              force_interfaces: tuple[str, ...] = (), bringup: Any = None, settle_timeout_s: float = 60.0,
-             pcap: bool = False) -> tuple[RunResult, dict[str, Path]]:
+             pcap: bool = False, engines: int | None = None) -> tuple[RunResult, dict[str, Path]]:
     """Bring the network up, play the timeline, write the bundle (before teardown), tear down.
 
     `bringup`, if given, is a context manager that is also Testbed's on_progress(step, done, total)
     (a progress bar over nodes, links, daemons): it is open during bring-up only. settle_timeout_s: how
     long routing may take to converge before t=0; pcap: capture every engine link to out/pcap/<link>.pcap
-    (the run's work folder goes at teardown, the results folder stays)."""
+    (the run's work folder goes at teardown, the results folder stays); engines: engine daemons (None: one
+    per core)."""
     from ..emulation import Testbed
-    tb = Testbed(plan, force_interfaces=force_interfaces, on_progress=bringup, pcap=out / "pcap" if pcap else False)
+    tb = Testbed(plan, force_interfaces=force_interfaces, on_progress=bringup, pcap=out / "pcap" if pcap else False,
+                 engines=engines)
     with bringup or contextlib.nullcontext():
         tb.start()                  # on failure it has torn down what it made
     with tb:

@@ -167,7 +167,7 @@ def manifest_doc(r: RunResult, run_id: str, plan: Any | None,
         "commands": r.commands,
         "engine": engine_summary(r.link_samples),
         # what the plan's link rates asked of the engine, as estimated before the run (engine/capacity.py)
-        **({"capacity": engine_capacity(plan)} if plan is not None else {}),
+        **({"capacity": engine_capacity(plan, r.host.get("engine_daemons"))} if plan is not None else {}),
         "schedule": schedule(r),
         "environment": environment(sc.topology, r.host),
         # a fresh bring-up, or a network reused from the run before and reset (testbed experiment)
@@ -178,12 +178,13 @@ def manifest_doc(r: RunResult, run_id: str, plan: Any | None,
     return check_shape(doc, ManifestDoc, f"manifest.json of run {run_id}")
 
 
-def engine_capacity(plan: Any) -> dict[str, Any]:
-    """The plan's worst case against the engine's measured capacity; the reason when there is no estimate."""
+def engine_capacity(plan: Any, engines: int | None = None) -> dict[str, Any]:
+    """The plan's worst case against the engine's measured capacity over the engine daemons the run had
+    (None: one per core, as a run would start); the reason when there is no estimate."""
     from ..engine.capacity import plan_estimate
     from ..errors import InputError
     try:
-        return plan_estimate(plan).to_dict()
+        return plan_estimate(plan, engines=engines or None).to_dict()
     except InputError as e:     # a damaged calibration file must not cost the run its manifest
         return {"error": str(e)}
 

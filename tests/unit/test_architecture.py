@@ -29,10 +29,11 @@ LAYERS: dict[str, set[str]] = {
     "yamlsource": {"errors", "textfile"},
     "probe": {"errors"},
     "procs": set(),
+    "partition": set(),                                      # pure: weighted graph over bins (cluster, engine shards)
     "topology": {"errors", "units", "linkparams", "yamlsource", "netenv"},
     "options": {"errors", "units", "topology"},
     "network": {"topology"},
-    "engine": {"errors", "units", "linkparams", "textfile", "safewrite", "probe", "procs"},
+    "engine": {"errors", "units", "linkparams", "textfile", "safewrite", "probe", "procs", "partition"},
     "traffic": {"errors", "units", "options", "stats", "probe", "procs", "safewrite"},
     "faults": {"errors", "units", "linkparams", "options", "topology", "energy"},
     "results": {"errors", "textfile", "safewrite", "netenv", "stats", "traffic",   # traffic: the metric table; runner types only
@@ -46,7 +47,7 @@ LAYERS: dict[str, set[str]] = {
     "experiment": {"errors", "units", "linkparams", "yamlsource", "topology", "scenario", "traffic", "results",
                    "emulation", "stats", "netenv", "interrupts", "safewrite"},
     "live": {"errors", "textfile", "topology", "viz", "faults", "scenario", "results", "report"},   # the browser view
-    "cluster": {"errors", "units", "yamlsource", "topology"},   # inventory, placement, server checks (issue 27)
+    "cluster": {"errors", "units", "yamlsource", "topology", "partition"},   # inventory, placement, server checks (issue 27)
     "pytest_plugin": {"errors", "topology", "scenario", "results", "emulation", "probe"},
     "cli": {"errors", "probe", "units", "linkparams", "yamlsource", "topology", "scenario", "results", "report", "viz",
             "emulation", "engine", "stats", "netenv", "experiment", "interrupts", "live", "safewrite",

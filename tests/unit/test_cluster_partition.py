@@ -11,7 +11,7 @@ import pytest
 
 from testbed.cli import main
 from testbed.cluster.load import load_cluster
-from testbed.cluster.partition import PartitionError, cut_weight, partition
+from testbed.partition import PartitionError, cut_weight, partition
 from testbed.cluster.placement import mtu_problems, place
 from testbed.errors import InputError
 from testbed.topology.load import load_topology

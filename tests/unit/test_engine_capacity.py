@@ -47,7 +47,7 @@ def _plan():
 
 
 def test_a_plan_with_known_rates_gives_the_expected_fraction_and_names_the_heaviest_link():
-    est = plan_estimate(_plan(), CAL)
+    est = plan_estimate(_plan(), CAL, engines=1)
     # r1--r2: 2 × 100 Mbit/s plain at 10 µs; r2--r3: 2 × 200 Mbit/s loss at 20 µs; the veth link costs nothing
     want = 200 * FPS_PER_MBIT * 10e-6 + 400 * FPS_PER_MBIT * 20e-6
     assert est.fraction == pytest.approx(want)
@@ -62,6 +62,19 @@ def test_a_plan_with_known_rates_gives_the_expected_fraction_and_names_the_heavi
     json.dumps(doc, allow_nan=False)          # the manifest stores it as strict JSON
 
 
+def test_two_engine_daemons_share_the_links_and_the_busiest_one_decides():
+    est = plan_estimate(_plan(), CAL, engines=2)
+    # the two links go to different daemons: r2--r3 alone needs 400 Mbit/s of loss-class frames
+    assert est.engine_cores == 2
+    assert sorted(est.per_engine) == pytest.approx(sorted([200 * FPS_PER_MBIT * 10e-6, 400 * FPS_PER_MBIT * 20e-6]))
+    assert est.fraction == pytest.approx(400 * FPS_PER_MBIT * 20e-6)
+    assert est.capacity_bps == pytest.approx(2 * 100_000 * 1514 * 8)
+    assert not est.over
+    assert "busiest of 2 engine daemons" in capacity_text(_plan(), engines=2)
+    # more daemons than links: no more daemons than there is work for
+    assert plan_estimate(_plan(), CAL, engines=8).engine_cores == 2
+
+
 def test_sectors_count_their_channel_once_and_links_without_a_rate_are_named():
     est = estimate([LinkLoad("s1", "medium", (50e6,)), LinkLoad("free", "plain", (None, 10e6))], CAL)
     assert est.fraction == pytest.approx(60 * FPS_PER_MBIT * 10e-6)
@@ -70,17 +83,18 @@ def test_sectors_count_their_channel_once_and_links_without_a_rate_are_named():
 
 
 def test_the_run_warning_names_the_heaviest_link_says_it_is_a_warning_and_what_to_do():
-    text = capacity_warning(_plan(), CAL)
+    text = capacity_warning(_plan(), CAL, engines=1)
     assert text is not None
     assert "82.6%" in text and "heaviest r2--r3 (400Mbit" in text
     assert "warning, not an error" in text
     assert "lower the link rates" in text and "backend: veth" in text and "fewer links" in text
+    assert "--engines N" in text
     assert "calibrated 2026-12-07 on Test CPU, 2 cores" in text
 
 
 def test_no_warning_below_eighty_percent():
     half = Calibration({k: {b: c / 2 for b, c in by.items()} for k, by in CAL.cost_s.items()}, CAL.stamp)
-    assert capacity_warning(_plan(), half) is None
+    assert capacity_warning(_plan(), half, engines=1) is None
 
 
 def test_plan_and_validate_print_the_estimate_from_the_shipped_calibration():

@@ -6,8 +6,8 @@ passes (single-node moves by best gain, within a balance window, keeping the bes
 This is the scheme METIS refines with, minus its coarsening; on the generated districts it cuts as few
 links as a tree allows (tests/unit/test_cluster_partition.py). Pinned nodes never move.
 
-Written for any graph and bins, so that sharding one engine per core (issue 29) can reuse it: it knows
-nothing of topologies or servers. Deterministic for a given seed.
+Written for any graph and bins: it places nodes on servers (cluster/placement.py) and links on engine
+processes (engine/shards.py), and knows nothing of either. Deterministic for a given seed.
 """
 
 from __future__ import annotations
