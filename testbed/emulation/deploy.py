@@ -72,20 +72,14 @@ class Engine:
         self.spread = spread(weights, count)
         self.procs = [EngineProcess(self.run.workdir / "engine", name=engine_name(self.run.run_id, i, count))
                       for i in range(count)]
-        clients: list[Any] = [None] * count
-
-        def start(i: int) -> None:
-            clients[i] = self.procs[i].start()
-            pid = self.procs[i].pid
-            self.run.record(pid, "testbed.engine.daemon", "engine")
-            cpushare.set_group_nice(pid, cpushare.ENGINE_NICE)
-            self.run.health.add(self.what(i), pid, popen_probe(self.procs[i].proc))
-
-        # each start waits ~0.3 s for a fresh interpreter to answer: all at once
-        with ThreadPoolExecutor(count, thread_name_prefix="engine-start") as ex:
-            for f in [ex.submit(start, i) for i in range(count)]:
-                f.result()
-        self.client = ShardedClient(clients, self.spread)
+        # Spawned from this thread, which outlives them: a daemon dies with the thread that forked it
+        # (PR_SET_PDEATHSIG). Each takes ~0.3 s to answer, so all are spawned before any is awaited.
+        for i, proc in enumerate(self.procs):
+            proc.spawn()
+            self.run.record(proc.pid, "testbed.engine.daemon", "engine")
+            cpushare.set_group_nice(proc.pid, cpushare.ENGINE_NICE)
+            self.run.health.add(self.what(i), proc.pid, popen_probe(proc.proc))
+        self.client = ShardedClient([proc.connect() for proc in self.procs], self.spread)
         return self.client
 
     @property

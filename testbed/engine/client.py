@@ -224,6 +224,12 @@ class EngineProcess:
 
     def start(self, timeout_s: float = 5.0) -> EngineClient:
         """Spawn the daemon and return a client once its socket answers."""
+        self.spawn()
+        return self.connect(timeout_s)
+
+    def spawn(self) -> None:
+        """Start the daemon without waiting for it (connect() waits). Call it from a thread that outlives
+        the daemon: with die_with_parent the daemon gets SIGTERM when the thread that forked it ends."""
         check_capabilities()
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._make_socket_dir()
@@ -249,6 +255,10 @@ class EngineProcess:
             stderr.close()
         self.pid = self.proc.pid
         log.info("engine started: pid %d, socket %s", self.pid, self.socket_path)
+
+    def connect(self, timeout_s: float = 5.0) -> EngineClient:
+        """A client once the spawned daemon's socket answers; the daemon's log tail if it died."""
+        assert self.proc is not None, "spawn() first"
         deadline = time.monotonic() + timeout_s
         while True:
             if self.proc.poll() is not None:

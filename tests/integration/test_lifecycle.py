@@ -143,10 +143,24 @@ def _run_id(proc: subprocess.Popen) -> str:
     return m.group(1)
 
 
+def engine_daemons(rid: str) -> dict[int, str]:
+    """pid -> the name the health watch gives each engine daemon of a run ("the link engine", or
+    "link engine 2 of 2" when the links are spread over several: its log is engine-<rid>-e1.log)."""
+    pids = [r.pid for r in read_records(names.marker_dir(rid)) if r.role == "engine"]
+    if len(pids) == 1:
+        return {pids[0]: "the link engine"}
+    out = {}
+    for pid in pids:
+        m = re.search(rf"engine-{rid}-e(\d+)\.log", Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"))
+        assert m, f"engine pid {pid} has no shard log in its command line"
+        out[pid] = f"link engine {int(m.group(1)) + 1} of {len(pids)}"
+    return out
+
+
 def _victim(rid: str, what: str) -> int:
     recs = read_records(names.marker_dir(rid))
     if what == "engine":
-        return next(r.pid for r in recs if r.role == "engine")
+        return max(engine_daemons(rid))
     if what == "ospfd":
         return next(r.pid for r in recs if r.role == "daemon" and "/frr/pop" in r.token
                     and Path(f"/proc/{r.pid}/comm").read_text().strip() == "ospfd")
@@ -163,6 +177,8 @@ def test_kill_9_of_a_component_mid_run_exits_4_naming_it(what: str, named: str, 
         read_until(p.stdout, "start tcp bulk", p, timeout_s=40)
         time.sleep(2.0)
         victim = _victim(rid, what)
+        if what == "engine":
+            named = engine_daemons(rid)[victim]
         os.kill(victim, signal.SIGKILL)
         t_kill = time.monotonic()
         stdout, stderr = p.communicate(timeout=30)
