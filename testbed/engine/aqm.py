@@ -17,12 +17,15 @@ import math
 import random
 from collections import deque
 from itertools import chain
+from typing import Any
 
 from testbed.linkparams import Aqm
 
 from .frames import flow_hash, mark_ce
 
-Item = tuple[bytes, float, bool, float]
+# The third field is the model's reorder flag (bool) or the medium's destination port (int); Any keeps
+# it a Python object in the compiled module, where a declared bool would reject (or coerce) an int.
+Item = tuple[bytes, float, Any, float]
 
 
 class _Flow:

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field, replace
 from operator import attrgetter
 from typing import Any
 
+from mypy_extensions import mypyc_attr
+
 from testbed.errors import InputError
 from testbed.linkparams import Aqm
 
@@ -41,6 +43,9 @@ SCHEDULERS = ("airtime", "throughput", "pf")
 AP = 0
 
 
+# Parameters stay plain Python classes when compiled (mypyc): the daemon reads their __dict__, and a
+# native class would turn an int rate into a float.
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True)
 class StationParams:
     """One station's radio: PHY rates (after MCS), loss after retries, its queues' limit."""
@@ -55,6 +60,7 @@ class StationParams:
         return replace(self, **changes)
 
 
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True)
 class MediumParams:
     """The channel: scheduler, TDD split, per-frame MAC overhead, one-hop delay."""
@@ -316,7 +322,7 @@ class Medium:
     def _enqueue(self, q: _Queue, frame: bytes, to: int, extra: float, now: float) -> None:
         q.frames_in += 1
         if q.aqm is not None and q.q:
-            q.aqm.enqueue((frame, extra, to, now), now)   # type: ignore[arg-type]  # (frame, extra, to, t)
+            q.aqm.enqueue((frame, extra, to, now), now)   # (frame, extra, to, t)
             return
         if len(q.q) >= q.limit:
             q.drops_queue += 1

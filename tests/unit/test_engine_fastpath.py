@@ -6,14 +6,15 @@ import random
 
 import pytest
 
+from testbed.engine import reference
 from testbed.engine.lateness import Lateness
 from testbed.engine.model import Direction
 from testbed.linkparams import DirectionParams as P
 from testbed.linkparams import GilbertElliott
 
 
-class GeneralPath(Direction):
-    """The same model with the delay-only fast path switched off."""
+class GeneralPath(reference.load("model").Direction):  # type: ignore[misc]
+    """The reference model with the delay-only fast path switched off (a compiled class has no Python subclasses)."""
 
     def _update_plain(self) -> None:
         super()._update_plain()

@@ -1,0 +1,37 @@
+"""Compile the link engine's per-frame modules with mypyc at install time (issue 29).
+
+Everything else lives in pyproject.toml. The .py sources stay the reference semantics: a compiled
+module sits beside its source as a .so, which Python's import prefers; testbed.engine.reference
+loads the sources themselves for the equivalence test, and testbed.engine.fastpath says which
+path runs. TESTBED_NO_MYPYC=1 installs without compiling (the reference path only).
+"""
+
+from __future__ import annotations
+
+import os
+
+from setuptools import setup
+
+# On the per-frame path: the model, its loss/jitter draws, the AQMs and the frame parsing they do,
+# the trace serializer, the shared medium, lateness recording. Not the daemon (I/O loop) nor client.
+ENGINE_MODULES = [
+    "testbed/engine/model.py",
+    "testbed/engine/loss.py",
+    "testbed/engine/jitter.py",
+    "testbed/engine/lateness.py",
+    "testbed/engine/aqm.py",
+    "testbed/engine/frames.py",
+    "testbed/engine/medium.py",
+    "testbed/engine/trace.py",
+]
+
+
+def _ext_modules() -> list:
+    if os.environ.get("TESTBED_NO_MYPYC"):
+        return []
+    from mypyc.build import mypycify
+    # opt_level 3 is mypyc's default; one named group: one shared library (testbed_engine__mypyc) for all of them, a stable name across rebuilds.
+    return mypycify(ENGINE_MODULES, opt_level="3", group_name="testbed_engine")
+
+
+setup(ext_modules=_ext_modules())
