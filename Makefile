@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := mininet bridge-utils iperf3 frr tcpdump fping iputils-ping iproute2 ethtool procps python3-venv chromium traceroute mtr-tiny curl openssh-server
+APT_PACKAGES := mininet bridge-utils iperf3 frr tcpdump fping iputils-ping iproute2 ethtool procps python3-venv chromium traceroute mtr-tiny curl openssh-server gcc python3-dev
 STAMP_APT := $(VENV)/.apt-done
 STAMP_PIP := $(VENV)/.pip-done
 
