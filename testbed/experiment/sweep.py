@@ -15,14 +15,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
 from .. import stats, units
-from ..errors import InputError
+from ..errors import InputError, UsageError
 from ..results.bundle import json_ready
 from ..results.contract import EXPERIMENT_SCHEMA, ContractError, ExperimentDoc, ResultsDoc, SummaryDoc
 from ..results.documents import check_shape, read_experiment, read_manifest, read_results, read_summary
@@ -69,12 +69,14 @@ def check_resume(exp: Experiment, out: Path) -> None:
 
 def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, fresh: bool = False,
                    on_tick: Callable[[Tick], None] | None = None,
-                   on_progress: Callable[[Any], None] | None = None) -> ExperimentDoc:
+                   on_progress: Callable[[Any], None] | None = None,
+                   runs: Collection[tuple[str, int]] | None = None) -> ExperimentDoc:
     """Run every point not yet complete; returns experiment.json's document. KeyboardInterrupt keeps what
     is complete (experiment.json is rewritten with those points) and is re-raised.
 
     Runs share one network while only link parameters and traffic change (experiment.reuse); fresh=True
-    builds a fresh one for every run. Each run's manifest says which way it went."""
+    builds a fresh one for every run. Each run's manifest says which way it went. runs: only these
+    (point id, repetition) pairs (parse_runs), the share --cluster gives one server."""
     from .runs import Networks, run_on
     tick = on_tick or (lambda t: None)
     check_folder(out, "--out")
@@ -83,7 +85,10 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, fresh: b
     elif (out / "experiment.json").exists():
         raise InputError(f"{out} already holds an experiment: use --resume to finish it, or another --out")
     points = exp.numbered_points()     # all, or the subset --points/--where chose
-    total = len(points) * exp.repeat
+    if runs is not None:
+        runs = set(runs)
+        points = [(i, pt) for i, pt in points if any(p == point_id(i, pt) for p, _ in runs)]
+    total = len(points) * exp.repeat if runs is None else len(runs)
     done = 0
     interrupted = False
     nets = Networks(fresh=fresh)
@@ -91,7 +96,7 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, fresh: b
         for i, point in points:
             pid = point_id(i, point)
             pdir = out / "points" / pid
-            if _complete(pdir, exp.repeat):
+            if runs is None and _complete(pdir, exp.repeat):
                 done += exp.repeat
                 tick(Tick(done, total, pid, exp.repeat, "done earlier"))
                 continue
@@ -103,6 +108,8 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, fresh: b
             origin = origin_of(exp, pid, point)
             for r in range(1, exp.repeat + 1):
                 rdir = pdir / f"run-{r:02d}"
+                if runs is not None and (pid, r) not in runs:
+                    continue
                 if _run_ok(rdir):
                     done += 1
                     continue
@@ -123,6 +130,33 @@ def run_experiment(exp: Experiment, out: Path, *, resume: bool = False, fresh: b
     if interrupted:
         raise KeyboardInterrupt
     return doc
+
+
+def parse_runs(exp: Experiment, text: str) -> set[tuple[str, int]]:
+    """--runs `p01:1,p03:2` (a point's id or its short pNN, a repetition) as (point id, repetition) pairs."""
+    ids = {point_id(i, pt): point_id(i, pt) for i, pt in exp.numbered_points()}
+    ids.update({full.split("-", 1)[0]: full for full in list(ids)})
+    out = set()
+    for word in (w.strip() for w in text.split(",") if w.strip()):
+        name, _, rep = word.rpartition(":")
+        if name not in ids or not rep.isdigit() or not 1 <= int(rep) <= exp.repeat:
+            raise UsageError(f'--runs: "{word}" is no run of this experiment: expected POINT:REPETITION like '
+                             f'p01:1, the point one of {", ".join(sorted(set(ids.values())))} and the repetition '
+                             f"1..{exp.repeat}")
+        out.add((ids[name], int(rep)))
+    if not out:
+        raise UsageError("--runs: no run named; expected POINT:REPETITION like p01:1,p01:2")
+    return out
+
+
+def pending_runs(exp: Experiment, out: Path) -> list[tuple[str, int]]:
+    """The (point id, repetition) pairs --resume would still run in `out`, in the order a sweep runs them."""
+    todo = []
+    for i, point in exp.numbered_points():
+        pid = point_id(i, point)
+        todo += [(pid, r) for r in range(1, exp.repeat + 1)
+                 if not _run_ok(out / "points" / pid / f"run-{r:02d}")]
+    return todo
 
 
 def origin_of(exp: Experiment, pid: str, point: dict[str, Any]) -> dict[str, Any]:
