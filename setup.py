@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from setuptools import setup
+from setuptools import Extension, setup
 
 # On the per-frame path: the model, its loss/jitter draws, the AQMs and the frame parsing they do,
 # the trace serializer, the shared medium, lateness recording. Not the daemon (I/O loop) nor client.
@@ -34,4 +34,8 @@ def _ext_modules() -> list:
     return mypycify(ENGINE_MODULES, opt_level="3", group_name="testbed_engine")
 
 
-setup(ext_modules=_ext_modules())
+# The daemon's frame I/O, a batch of TAP reads or writes per call: plain C (testbed/engine/tapio.py is
+# its fallback and reference).
+TAPIO = Extension("testbed.engine._tapio", ["testbed/engine/_tapio.c"], extra_compile_args=["-O2"])
+
+setup(ext_modules=[*_ext_modules(), TAPIO])
