@@ -485,8 +485,13 @@ class Medium:
                 return
             self._wait = None
             self._start(w)
-            if self._busy is None and self._wait == w:
+            if self._busy is None and self._waiting_until() == w:
                 return
+
+    def _waiting_until(self) -> float | None:
+        # Read through a call: after `self._wait = None` mypy takes the attribute for None until the
+        # next assignment it sees, and mypyc's compiled read would reject the float _start() set.
+        return self._wait
 
     def _advance_fdd(self, now: float) -> None:
         """Both channels up to `now`, the earlier transmission's end first (a relay crosses between them)."""
@@ -568,8 +573,11 @@ class Medium:
 
 def _counters(q: _Queue, rate_bps: float) -> dict[str, Any]:
     a = q.aqm
+    # `is not None`, not truth: a discipline's len() is its backlog, so an empty one is falsy and its
+    # drops and marks read 0 (the compiled module tests for None: the equivalence test caught the gap).
     return {"frames_in": q.frames_in, "frames_out": q.frames_out, "bytes_out": q.bytes_out,
             "airtime_s": q.airtime_s, "rate_bps": rate_bps,
-            "drops": {"queue": q.drops_queue + (a.overflow if a else 0), "loss": q.drops_loss,
-                      "aqm": a.drops if a else 0},
-            "ecn_marked": a.marks if a else 0, "queue_depth": len(q.q) + (len(a) if a else 0)}
+            "drops": {"queue": q.drops_queue + (a.overflow if a is not None else 0), "loss": q.drops_loss,
+                      "aqm": a.drops if a is not None else 0},
+            "ecn_marked": a.marks if a is not None else 0,
+            "queue_depth": len(q.q) + (len(a) if a is not None else 0)}
