@@ -5,18 +5,25 @@ One engine, unpaced iperf3 UDP (5 s) through one link of each class at 1514 and 
 is the TAP read and the write, which runs the receiving namespace's stack in the engine's context, as it does
 in a run). The rates are far above what the engine forwards, so the engine, not the serializer, is the limit.
 `python -m testbed.engine.calibrate --write` stores these as testbed/engine/capacity.json.
+
+Beside each row, the model alone (no kernel, no I/O) on the same class and frame size, in this process: the
+pure-Python reference (testbed.engine.reference) and the compiled modules the daemon runs (mypyc, setup.py).
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import struct
 import tempfile
 import time
+from types import ModuleType
 
 from bench.engine import FRAME_PAYLOAD, SECONDS, _udp_blast
 from bench.engine_capacity import _cpu
 from bench.nspair import NsPair
 from bench.nsstar import NsStar
+from testbed.engine import fastpath, reference
 from testbed.engine.client import EngineClient, EngineProcess
 from testbed.engine.medium import MediumParams, StationParams
 from testbed.linkparams import Aqm
@@ -77,6 +84,58 @@ def _row(klass: str, frame: int, frames: int, user_s: float, sys_s: float) -> di
             "cpu_us_per_frame": 1e6 * (user_s + sys_s) / n, "user_us": 1e6 * user_s / n, "sys_us": 1e6 * sys_s / n}
 
 
+MODEL_BATCHES, MODEL_BATCH, MODEL_REPEAT = 1500, 64, 3
+
+
+def _model_frame(frame: int, dst: bytes, flow: int) -> bytes:
+    """An Ethernet + IPv4 + UDP frame of `frame` bytes, one of 8 flows (FQ-CoDel hashes the 5-tuple)."""
+    payload = FRAME_PAYLOAD[frame]
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + payload, 0, 0x4000, 64, 17, 0, bytes((10, 0, 0, 1)),
+                     bytes((10, 0, 0, 2)))
+    return dst + b"\x02\x00\x00\x00\x00\x00" + b"\x08\x00" + ip + struct.pack("!HHHH", 5000 + flow, 5001, 8 + payload, 0) \
+        + bytes(payload)
+
+
+def _model_us(model: ModuleType, medium: ModuleType, klass: str, frame: int) -> float:
+    """CPU µs per frame of the model alone: 64-frame batches offered at 1 Gbit/s, due() after each, best of 3."""
+    ap = bytes((2, 0, 0, 0, 0, 0))
+    macs = [bytes((2, 0, 0, 0, 1, k)) for k in range(STATIONS)]
+    frames = [_model_frame(frame, macs[k % BUSY] if klass == "medium" else b"\x02" * 6, k % 8)
+              for k in range(MODEL_BATCH)]
+    gap = MODEL_BATCH * frame * 8 / 1e9
+    best = float("inf")
+    for _ in range(MODEL_REPEAT):   # best of: other work on the machine only ever adds time
+        if klass == "medium":
+            m = medium.Medium(medium.MediumParams(scheduler="airtime", stations={
+                f"s{k + 1}": medium.StationParams(rate_bps=FAST, queue_packets=1000) for k in range(STATIONS)}), 1)
+            m.learn(ap, 0)
+            for k, mac in enumerate(macs):
+                m.learn(mac, k + 1)
+            arrive, due = functools.partial(m.arrive_many, 0), m.due
+        else:
+            d = model.Direction(CLASSES[klass], 1, "ab")
+            arrive, due = d.arrive_many, d.due
+        now = 0.0
+        t0 = time.process_time()
+        for _ in range(MODEL_BATCHES):
+            now += gap
+            arrive(list(frames), now)
+            due(now)
+        best = min(best, time.process_time() - t0)
+    return 1e6 * best / (MODEL_BATCHES * MODEL_BATCH)
+
+
+def model_costs() -> dict[tuple[str, int], tuple[float, float]]:
+    """(class, frame_B) -> (reference µs, compiled µs) per frame, the model alone; no root needed."""
+    if not fastpath.compiled():
+        raise RuntimeError(f"the engine's fast path is not built: {fastpath.describe()}")
+    import testbed.engine.medium as fast_medium
+    import testbed.engine.model as fast_model
+    ref_model, ref_medium = reference.load("model"), reference.load("medium")
+    return {(k, f): (_model_us(ref_model, ref_medium, k, f), _model_us(fast_model, fast_medium, k, f))
+            for f in (1514, 64) for k in (*CLASSES, "medium")}
+
+
 def measure() -> list[dict]:
     """One row per class and frame size (needs root, iperf3)."""
     rows = []
@@ -93,4 +152,9 @@ def measure() -> list[dict]:
 
 
 def run() -> list[dict]:
-    return measure()
+    rows = measure()
+    model = model_costs()
+    for r in rows:
+        ref_us, fast_us = model[(r["class"], r["frame_B"])]
+        r.update({"model_reference_us": ref_us, "model_compiled_us": fast_us, "model_speedup": ref_us / fast_us})
+    return rows
