@@ -16,7 +16,7 @@ pfifo_fast the pinned environment sets.
 Engine columns: lateness p99 of the worst link direction and the largest max over all directions
 (counters zeroed just before the flows start), the frames the engine(s) wrote (every hop of a frame
 counts), and the engine processes' CPU time (user + sys, /proc/PID/stat) per frame written. The daemon
-busy-polls when its next departure is under ~20 us away, which at these frame rates is most of the time:
+busy-polls when its next departure is under ~20 us away, likely much of the time at these frame rates:
 cpu_us_per_frame is then an upper bound on the cost of a frame (a busy core divided by the frames), not
 the cost itself.
 
