@@ -26,8 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "fidelity needs the machine). Writes experiment.json, results.csv (tidy: one row "
                                    "per run and metric), junit.xml and report.html (metrics against parameters with "
                                    "95% confidence intervals). Ctrl-C keeps completed runs; --resume finishes the "
-                                   "sweep. Exit 0 every expectation on the aggregate holds, 1 one failed, 2 bad "
-                                   "input, 3 this machine cannot, 130 interrupted.")
+                                   "sweep. --cluster runs them on several servers at once (docs/cluster.md). Exit 0 "
+                                   "every expectation on the aggregate holds, 1 one failed, 2 bad input, 3 this "
+                                   "machine cannot, 4 a run errored or no server is left, 130 interrupted.")
     p.add_argument("file", metavar="FILE", help="an experiment file (experiments/*.yaml)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: results/<experiment>-<time>)")
     p.add_argument("--resume", action="store_true", help="skip the runs already complete in --out (the inputs' "

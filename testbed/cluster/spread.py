@@ -362,13 +362,14 @@ class Share:
 class Spread:
     """One spread sweep: the queue, the shares, and the local --out the runs come back into."""
 
-    def __init__(self, exp: Experiment, cluster: Cluster, out: Path, workdir: Path, *, fresh: bool,
-                 on_event: Callable[[Event], None]) -> None:
+    def __init__(self, exp: Experiment, cluster: Cluster, out: Path, workdir: Path, staging: Path, *,
+                 fresh: bool, on_event: Callable[[Event], None]) -> None:
+        """workdir: the ssh control sockets and logs (a short path: a socket's is limited to 107 bytes);
+        staging: pulled runs before they move into `out` (the same filesystem, so the move is a rename)."""
         self.exp, self.cluster, self.out, self.workdir, self.fresh = exp, cluster, out, workdir, fresh
+        self.staging = staging
         self.on_event = on_event
         self.inputs = pack_inputs(exp)
-        self.staging = workdir / "staging"
-        self.staging.mkdir()
         self.stopping = threading.Event()
         self.lost: dict[str, str] = {}
         self.ran_on: dict[str, list[Run]] = {s.name: [] for s in cluster.servers}
@@ -469,8 +470,10 @@ def spread_experiment(exp: Experiment, cluster: Cluster, out: Path, *, resume: b
     t0 = time.monotonic()
     todo = pending_runs(exp, out)
     interrupted = False
-    with tempfile.TemporaryDirectory(prefix=".spread-", dir=out) as tmp:
-        sweep = Spread(exp, cluster, out, Path(tmp), fresh=fresh, on_event=on_event or (lambda e: None))
+    with tempfile.TemporaryDirectory(prefix="tbspread-") as tmp, \
+            tempfile.TemporaryDirectory(prefix=".spread-", dir=out) as staging:
+        sweep = Spread(exp, cluster, out, Path(tmp), Path(staging), fresh=fresh,
+                       on_event=on_event or (lambda e: None))
         try:
             if todo:
                 sweep.run(todo)
@@ -480,7 +483,10 @@ def spread_experiment(exp: Experiment, cluster: Cluster, out: Path, *, resume: b
     outcome = Outcome(doc, dict(sweep.lost), sweep.ran_on, time.monotonic() - t0)
     if interrupted:
         raise KeyboardInterrupt
-    left = pending_runs(exp, out)
+    # runs that came back with an error are results like any other (as on one machine); only runs that
+    # never came back mean the servers ran out
+    back = {r for runs in sweep.ran_on.values() for r in runs}
+    left = [r for r in todo if r not in back]
     if left:
         raise ServersLost(sweep.lost or {"?": "no server took the runs"}, len(left), out)
     return outcome
