@@ -13,7 +13,8 @@ Beside it, the same district with `backend: veth` on every link (no delay: netem
 this kernel) and a tbf qdisc on each veth end at that end's rate, in place of the pass-through
 pfifo_fast the pinned environment sets.
 
-Engine columns: lateness p99 of the worst link direction and the largest max over all directions
+Engine columns: trunk_Mbit_s, the bytes the engine wrote on internet->gw over SECONDS (its own count of
+what all flows shared, beside iperf3's); lateness p99 of the worst link direction and the largest max over all directions
 (counters zeroed just before the flows start), the frames the engine(s) wrote (every hop of a frame
 counts), and the engine processes' CPU time (user + sys, /proc/PID/stat) per frame written. The daemon
 busy-polls when its next departure is under ~20 us away, likely much of the time at these frame rates:
@@ -236,7 +237,10 @@ def district_run(backend: str, tmp: Path, hosts: list[str], rates: dict[str, tup
         cpu = cpu_s(pids) - c0
         row.update({"goodput_Mbit_s": total, "flow_min": min(flows), "flow_max": max(flows)})
         if backend == "engine":
-            late = lateness(tb.link_stats() or {})
+            stats = tb.link_stats() or {}
+            late = lateness(stats)
+            # the engine's own count of the shared first hop: a check on iperf3's total
+            row["trunk_Mbit_s"] = stats["internet--gw"]["ab"]["bytes_out"] * 8 / SECONDS / 1e6
             row.update({k: late[k] for k in ("lat_p99_ms", "worst_dir", "lat_max_ms")})
             row.update({"engine_procs": len(pids), "frames": late["frames"], "cpu_s": cpu,
                         "cpu_us_per_frame": 1e6 * cpu / max(late["frames"], 1)})
@@ -274,6 +278,6 @@ def run() -> list[dict]:
     hops = sorted({h for _, h in chosen})
     for r in rows:
         r["flows"] = f"{FLOWS} x {SECONDS}s, {hops[0]}-{hops[-1]} hops"
-    order = ["run", "path", "flows", "goodput_Mbit_s", "x_veth", "flow_min", "flow_max", "lat_p99_ms",
+    order = ["run", "path", "flows", "goodput_Mbit_s", "x_veth", "trunk_Mbit_s", "flow_min", "flow_max", "lat_p99_ms",
              "worst_dir", "lat_max_ms", "engine_procs", "frames", "cpu_s", "cpu_us_per_frame", "up_s"]
     return [{k: r.get(k) for k in order} for r in rows]
