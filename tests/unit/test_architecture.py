@@ -45,7 +45,8 @@ LAYERS: dict[str, set[str]] = {
     "emulation": {"errors", "units", "linkparams", "topology", "network", "engine", "netenv", "probe", "procs",
                   "interrupts", "safewrite"},
     "experiment": {"errors", "units", "linkparams", "yamlsource", "topology", "scenario", "traffic", "results",
-                   "emulation", "stats", "netenv", "interrupts", "safewrite"},
+                   "emulation", "stats", "netenv", "interrupts", "safewrite",
+                   "cluster"},   # cluster: the inventory and ssh masters a sweep is spread over (spread.py)
     "live": {"errors", "textfile", "topology", "viz", "faults", "scenario", "results", "report"},   # the browser view
     "cluster": {"errors", "units", "yamlsource", "topology", "partition"},   # inventory, placement, server checks (issue 27)
     "pytest_plugin": {"errors", "topology", "scenario", "results", "emulation", "probe"},
@@ -147,7 +148,9 @@ rc_before = dict(matplotlib.rcParams)
 handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
 problems = []
 for name in json.loads(sys.argv[1]):
-    for m in [m for m in sys.modules if m == "testbed" or m.startswith("testbed.")]:
+    # Compiled (mypyc) engine modules stay: an extension module initialises once per process.
+    for m in [m for m in sys.modules if (m == "testbed" or m.startswith("testbed."))
+              and not (getattr(sys.modules[m], "__file__", None) or "").endswith(".so")]:
         del sys.modules[m]
     try:
         importlib.import_module(name)
