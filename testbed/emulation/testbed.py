@@ -151,6 +151,12 @@ class Testbed:
                 self._engine.start()
             # how the links were carried is part of the run's environment (and of its capacity estimate)
             self.host["engine_daemons"] = self.engines
+            if self.engine is not None:
+                info = self.engine.info()
+                self.host["engine_path"] = {"per_frame": info["per_frame"], "frame_io": info["frame_io"]}
+                if not info["per_frame"].startswith("compiled") or not info["frame_io"].startswith("C"):
+                    log.warning("the link engine runs its slower pure-Python path (%s; %s): same results, "
+                                "less capacity", info["per_frame"], info["frame_io"])
             self._shells.start()
             self._ports.take()
             self.timings["nodes_s"] = time.monotonic() - t0

@@ -153,6 +153,10 @@ class EngineClient:
     def ping(self) -> None:
         self._call("ping")
 
+    def info(self) -> dict[str, Any]:
+        """{"pid", "per_frame": compiled or reference, "frame_io": C or Python}."""
+        return dict(self._call("info"))
+
     def close(self) -> None:
         try:
             self._rfile.close()

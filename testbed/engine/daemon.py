@@ -471,6 +471,12 @@ class Engine:
     def op_ping(self) -> str:
         return "pong"
 
+    def op_info(self) -> dict[str, Any]:
+        """Which path this daemon's frames take: the per-frame modules compiled or not, the frame I/O in C or not."""
+        from . import fastpath
+        return {"pid": os.getpid(), "per_frame": fastpath.describe(),
+                "frame_io": "C (batched calls)" if tapio.COMPILED else "Python (tapio.py): `make setup` builds the C one"}
+
     def op_add_links(self, links: list[dict[str, Any]]) -> int:
         """Many links in one call; each may name the namespaces (netns_a/netns_b: a pid) to create
         its TAPs in. Those TAPs are left down: whoever owns the namespace configures them."""

@@ -141,6 +141,10 @@ class ShardedClient:
     def ping(self) -> None:
         self._each((i, "ping", {}) for i in range(len(self.clients)))
 
+    def info(self) -> dict[str, Any]:
+        """What the daemons run (the same install, so the first one's answer), and how many there are."""
+        return {**self.clients[0].info(), "daemons": len(self.clients)}
+
     def close(self) -> None:
         for c in self.clients:
             c.close()

@@ -51,6 +51,7 @@ def test_two_daemons_carry_one_path_exactly_and_a_change_reaches_the_right_one(m
     assert set(spread) == {"server--r1", "r1--r2", "r2--village"} and set(spread.values()) == {0, 1}
     assert len(set(tb._engine.pids)) == 2
     assert tb.host["engine_daemons"] == 2
+    assert tb.host["engine_path"] == {"per_frame": "compiled (mypyc)", "frame_io": "C (batched calls)"}
     tb.ping("server", "village", count=1)     # neighbours resolved (ARP) before the measured pings
     p = tb.ping("server", "village", count=5)
     assert p.received == 5
