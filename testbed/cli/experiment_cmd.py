@@ -158,7 +158,7 @@ def run_share(args: argparse.Namespace, exp: Any, runs: Any) -> int:
 
 def run_cluster(args: argparse.Namespace, exp: Any, cluster: Any, out: Path, console: Console) -> int:
     """The sweep spread over the inventory's servers (testbed.cluster.spread), one line per event."""
-    from ..cluster.spread import Event, ServersLost, spread_experiment
+    from ..experiment.spread import Event, ServersLost, spread_experiment
     from ..results.documents import read_experiment
     console.print(f"[bold]{exp.name}[/]: {len(exp.numbered_points())} points x {exp.repeat} repetitions over "
                   f"{len(cluster.servers)} servers ({', '.join(cluster.server_names)}) -> {out}")

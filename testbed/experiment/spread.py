@@ -34,13 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..cluster.model import Cluster, Server
+from ..cluster.remote import SSH_LOST, Connection
 from ..errors import EmulationError, InputError
-from ..experiment.spec import Experiment
-from ..results.contract import ExperimentDoc
+from ..results.contract import ContractError, ExperimentDoc
+from ..results.documents import MANIFEST_FILE, RESULTS_FILE, read_manifest, read_results
 from ..results.inputs import collect
 from ..safewrite import check_folder, write_text
-from .model import Cluster, Server
-from .remote import SSH_LOST, Connection
+from .spec import Experiment
 
 log = logging.getLogger(__name__)
 
@@ -399,11 +400,13 @@ class Spread:
 
     def place(self, staged: Path, dest: Path) -> None:
         """A pulled run folder into --out, its documents' paths mapped from the server's copies to ours."""
-        for name in ("manifest.json", "results.json"):
-            f = staged / name
-            if f.exists():
-                doc = map_paths(json.loads(f.read_text()), REMOTE_IN, self.inputs.root)
-                write_text(f, json.dumps(doc, indent=1) + "\n")
+        for read, name in ((read_manifest, MANIFEST_FILE), (read_results, RESULTS_FILE)):
+            try:
+                doc = read(staged)
+            except ContractError as e:      # kept as it came: not a complete run, so --resume makes it again
+                log.warning("a run pulled into %s: %s", dest, e)
+                continue
+            write_text(staged / name, json.dumps(map_paths(doc, REMOTE_IN, self.inputs.root), indent=1) + "\n")
         if dest.exists():           # a run an earlier sweep began and did not finish (not kept by --resume)
             shutil.rmtree(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -461,7 +464,7 @@ def spread_experiment(exp: Experiment, cluster: Cluster, out: Path, *, resume: b
     Same folder rules as a single-machine sweep: an --out holding an experiment needs resume=True and the
     same inputs. KeyboardInterrupt: the documents are written from what came back, then it is re-raised.
     Raises ServersLost (exit 4) when every server was lost with runs still to make."""
-    from ..experiment.sweep import check_resume, pending_runs, write_outputs
+    from .sweep import check_resume, pending_runs, write_outputs
     check_folder(out, "--out")
     if resume:
         check_resume(exp, out)
