@@ -37,6 +37,12 @@ log = logging.getLogger(__name__)
 READ_BATCH = 64          # frames read per readable fd per loop turn: bounds unfairness
 SPIN_S = 0.00015         # busy-poll this long before a departure instead of trusting the wake-up
 SPIN_RT_S = 0.00002      # as SCHED_FIFO the wake-up is prompt; a long spin would hit RT throttling
+# The spin is given up while the daemon is this busy (CPU time / wall time over the last window): with many
+# busy links departures come closer together than the spin, so it never sleeps, and at 95 % of a core the
+# kernel's RT throttling stalls a SCHED_FIFO daemon ~50 ms each second (a district's p99 lateness read 34-37
+# ms so). Without the spin a wake-up comes from the timer alone, tens of µs late instead of a few.
+SPIN_BUDGET = 0.6
+SPIN_WINDOW_S = 0.05
 FRAME_MAX = 65536
 PARAM_FIELDS = {f.name for f in fields(DirectionParams)}
 
@@ -144,6 +150,8 @@ class Engine:
         self.handlers: dict[int, Callable[[], None]] = {}
         self.conns: dict[int, _Conn] = {}
         self.running = True
+        self.spin_off = False          # the last window was too busy to spin (SPIN_BUDGET)
+        self.spin_off_windows = 0      # how often the spin was given up
         self.timer = MonotonicTimer()
         self._add_fd(self.timer.fd, self.timer.clear)
         self._sig_r, self._sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -350,8 +358,18 @@ class Engine:
         timer = self.timer
         heap = self.heap
         spin_s = self.spin_s
+        cpu = time.process_time
+        window_end, cpu_at = mono() + SPIN_WINDOW_S, cpu()
         while self.running:
             now = mono()
+            if now >= window_end:    # how busy was the last window: spin only with CPU to spare
+                used = cpu()
+                busy = (used - cpu_at) / (now - window_end + SPIN_WINDOW_S)
+                spin_s = self.spin_s if busy < SPIN_BUDGET else 0.0
+                if (spin_s == 0.0) != self.spin_off:
+                    self.spin_off = spin_s == 0.0
+                    self.spin_off_windows += self.spin_off
+                window_end, cpu_at = now + SPIN_WINDOW_S, used
             self._run_due(now)
             if heap:
                 wait = heap[0][0] - mono()
@@ -474,7 +492,8 @@ class Engine:
     def op_info(self) -> dict[str, Any]:
         """Which path this daemon's frames take: the per-frame modules compiled or not, the frame I/O in C or not."""
         from . import fastpath
-        return {"pid": os.getpid(), "per_frame": fastpath.describe(),
+        return {"pid": os.getpid(), "per_frame": fastpath.describe(), "spin_us": self.spin_s * 1e6,
+                "spin_given_up": self.spin_off_windows,
                 "frame_io": "C (batched calls)" if tapio.COMPILED else "Python (tapio.py): `make setup` builds the C one"}
 
     def op_add_links(self, links: list[dict[str, Any]]) -> int:
@@ -724,6 +743,9 @@ class Engine:
         self._close_hubs(list(self.hubs.values()))
         self.hubs.clear()
         log.info("closed %d links in %.2f s", n, time.monotonic() - t0)
+        if self.spin_off_windows:
+            log.info("the busy-poll was given up %d times (over %.0f %% of a core busy)", self.spin_off_windows,
+                     SPIN_BUDGET * 100)
         for conn in [c.sock for c in self.conns.values()]:
             conn.close()
         self.conns.clear()
