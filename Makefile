@@ -22,7 +22,10 @@ $(STAMP_APT):
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@touch $@
 
-$(STAMP_PIP): $(STAMP_APT) pyproject.toml
+# the engine's compiled modules sit beside their sources and win at import: rebuild when a source changes
+COMPILED_SOURCES := setup.py $(wildcard testbed/engine/*.py testbed/engine/*.c)
+
+$(STAMP_PIP): $(STAMP_APT) pyproject.toml $(COMPILED_SOURCES)
 	@$(PY) -m pip install -q --upgrade pip >/dev/null
 	@$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
