@@ -307,6 +307,8 @@ class Share:
                     exit_status = int(msg["exit"])
                     break
         finally:
+            if exit_status is None and why is not None and self.conn.alive():
+                self.stop("TERM")           # left early (a failed pull): its testbed must not run on unread
             with self.lock:
                 self.child = None
             try:

@@ -36,7 +36,7 @@ def emulation() -> None:
 def _testbed(*argv: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "testbed.cli", "experiment", str(EXP), *argv], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "COLUMNS": "200"})     # one line per event, not wrapped
+                            env={**os.environ, "COLUMNS": "1000"})     # one line per event, not wrapped
 
 
 def _finish(p: subprocess.Popen[str], timeout_s: float = 300) -> str:
@@ -156,7 +156,9 @@ def test_a_server_killed_mid_sweep_hands_its_runs_to_the_others(
         if "s2 lost" in line:
             noticed = time.monotonic()
             break
-    text = "".join(seen) + _finish(p)
+    # the rest through the same buffered reader (communicate() would read the pipe past lines it holds)
+    text = "".join(seen) + p.stdout.read()
+    p.wait(timeout=60)
     took = time.monotonic() - t0
     assert p.returncode == 0, text
     assert re.search(r"s2 lost: connection lost", text), text
@@ -172,3 +174,29 @@ def test_a_server_killed_mid_sweep_hands_its_runs_to_the_others(
     s2.proc.wait(timeout=10)           # s2's namespaces went with its PID 1
     with capsys.disabled():
         print(f"\nserver killed mid-sweep: lost noticed after {noticed - killed:.1f} s, 12 runs in {took:.1f} s")
+
+
+def test_ctrl_c_stops_every_server_and_keeps_the_runs_back(fake_cluster: FakeCluster, tmp_path: Path) -> None:  # noqa: F811
+    out = tmp_path / "sweep"
+    inventory = fake_cluster.inventory("vxlan")
+    # SIGINT as a terminal delivers it, to the whole process group (a background job has it ignored: undo that)
+    p = subprocess.Popen([sys.executable, "-m", "testbed.cli", "experiment", str(EXP), "--out", str(out),
+                          "--cluster", str(inventory)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, env={**os.environ, "COLUMNS": "1000"}, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert p.stdout is not None
+    seen = []
+    for line in p.stdout:              # two runs back, the next ones under way on every server
+        seen.append(line)
+        if line.startswith("[2/12]") and "running" not in line:
+            os.killpg(p.pid, signal.SIGINT)
+            break
+    text = "".join(seen) + p.stdout.read()
+    p.wait(timeout=120)
+    assert p.returncode == 130, text
+    assert f"--out {out} --resume --cluster {inventory}" in text
+    doc = json.loads((out / "experiment.json").read_text())
+    kept = sorted(str(d.relative_to(out)) for d in out.glob("points/*/run-*") if (d / "results.json").exists())
+    assert doc["status"] == "interrupted" and 2 <= sum(pt["runs"] for pt in doc["points"]) == len(kept) < 12
+    _inputs_are_local(out)
+    _nothing_left(fake_cluster.servers)
