@@ -27,6 +27,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -221,8 +222,12 @@ def _range(a: float, b: float, digits: int = 0) -> str:
     return f"{lo:,.{digits}f}-{hi:,.{digits}f}"
 
 
-def estimate(small: Measured, large: Measured, prov: Province) -> list[dict[str, Any]]:
+def estimate(small: Measured, large: Measured, prov: Province, small_up_s: Sequence[float] = (),
+             large_up_s: Sequence[float] = ()) -> list[dict[str, Any]]:
     """Per-server memory, bring-up and convergence for the province, each a range, from two measured rows.
+
+    small_up_s, large_up_s: every run's bring-up time at each size (default: the rows' own); the bring-up
+    exponent's range is what every pairing of them gives, so a noisy machine widens the range.
 
     Pure: no root, no network. The province is one OSPF area like the districts, so every router holds
     the whole province's routes whichever server it is on; a server's kernel announces each of its
@@ -240,10 +245,12 @@ def estimate(small: Measured, large: Measured, prov: Province) -> list[dict[str,
     # the machine's peak per router (kernel tables, testbed and hosts too), grown by its own fitted slope
     peak_per_route = max((large.peak_kib - small.peak_kib) / (large.routes - small.routes), kib_per_route)
     peak_gib = n * (large.peak_kib + peak_per_route * (routes - large.routes)) / 2**20
-    # bring-up: the measured exponent from the two sizes, against linear growth from the larger one
-    k_up = _exponent(small.up_s, large.up_s, small.routers, large.routers)
-    up_lin = large.up_s * n / large.routers
-    up_exp = large.up_s * (n / large.routers) ** k_up
+    # bring-up: linear growth from the larger size, and the exponents the runs measured, each from its own
+    # larger run (an exponent from a busy 300 with a quiet 100 belongs with the busy 300)
+    ks = [(_exponent(a, b, small.routers, large.routers), b)
+          for a in (small_up_s or [small.up_s]) for b in (large_up_s or [large.up_s])]
+    ups = [b * (n / large.routers) ** k for k, b in ks] + [large.up_s * n / large.routers]
+    k_lo, k_hi = min(k for k, _ in ks), max(k for k, _ in ks)
     # convergence: zebra CPU per router = a + b * (routes x listeners): b is the cost of one announcement
     # to one listener. The kernel holds the global RTNL lock while it announces (docs/performance.md), so
     # that part is serial however many cores a server has; the rest spreads over them.
@@ -279,9 +286,9 @@ def estimate(small: Measured, large: Measured, prov: Province) -> list[dict[str,
                   "per route (its own slope, machine-wide so noisier); "
                   f"against {SERVER_MEMORY_BYTES >> 30} GiB a server")},
         {"row": f"{name}: bring-up per server", "servers": prov.servers, "routers/server": n,
-         "up_s": _range(up_lin, up_exp),
+         "up_s": _range(min(ups), max(ups)),
          "from": (f"extrapolation: up_s {small.up_s:.1f} -> {large.up_s:.1f} s measured, exponent "
-                  f"{k_up:.2f} in routers, against linear; on this 2-core machine's speed (32 cores are not "
+                  f"{_range(k_lo, k_hi, 2)} in routers over every pair of runs, and linear; on this 2-core machine's speed (32 cores are not "
                   "credited: links and addresses go through the one RTNL lock); servers in parallel, "
                   f"ssh and tunnel set-up not counted; {inputs}")},
         {"row": f"{name}: convergence", "servers": prov.servers, "routers/server": n,
@@ -302,6 +309,7 @@ def run() -> list[dict[str, Any]]:
     runs = int(os.environ.get("BENCH_CLUSTER_RUNS", str(RUNS)))
     rows: list[dict[str, Any]] = []
     measured: list[Measured] = []
+    up_s: list[list[float]] = []
     with tempfile.TemporaryDirectory(prefix="testbed-bench-") as tmp:
         for n in sizes:
             tries = []
@@ -315,8 +323,9 @@ def run() -> list[dict[str, Any]]:
             row["runs (up+converged s)"] = ", ".join(f"{t.up_s:.1f}+{t.converged_s:.1f}" for _, t in tries)
             rows.append(row)
             measured.append(m)
+            up_s.append([t.up_s for _, t in tries])
         rows += pending_rows()
         if len(measured) >= 2:
             prov = place_province(province, tmp)
-            rows += estimate(measured[0], measured[-1], prov)
+            rows += estimate(measured[0], measured[-1], prov, up_s[0], up_s[-1])
     return rows

@@ -3,6 +3,7 @@ and the 2- and 3-server rows say they are not measured (no root: the estimate is
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
@@ -101,3 +102,12 @@ def test_tree_cpu_counts_this_process():
     after = tree_cpu_s()
     assert after["rest"] - before["rest"] >= 0.15
     assert after["zebra"] == before["zebra"] == 0.0
+
+
+def test_a_slow_run_widens_the_bring_up_range_with_its_own_exponent():
+    up100, up300 = 0.01 * 100 ** 1.5, 0.01 * 300 ** 1.5
+    row = _by_topic(estimate(_row(100), _row(300), PROV, [up100], [up300, 2 * up300]))["bring-up per server"]
+    k_slow = math.log(2 * up300 / up100) / math.log(3)
+    # linear from the kept run is the low end; the slow run, grown by its own steeper exponent, the high one
+    assert _bounds(row["up_s"]) == (round(up300 * 500 / 300), round(2 * up300 * (500 / 300) ** k_slow))
+    assert f"exponent 1.50-{k_slow:.2f} in routers over every pair of runs" in row["from"]
