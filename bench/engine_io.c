@@ -1,17 +1,19 @@
 /* engine_io: what one frame costs the link engine in system calls, per way of moving frames.
  *
  * Built and driven by bench/engine_io.py, inside a namespace the benchmark made:
- *   engine_io src IFACE SIZE SECONDS CPU
- *       writes SIZE-byte frames into IFACE as fast as it can (AF_PACKET, sendmmsg of 64) for SECONDS;
- *   engine_io fwd METHOD IN OUT SINK WARMUP_S WINDOW_S CPU
+ *   engine_io src IFACE SIZE SECONDS CPU RATE
+ *       writes SIZE-byte frames into IFACE for SECONDS: RATE 0 as fast as it can (AF_PACKET, sendmmsg
+ *       of 64), else RATE frames/s one at a time, each carrying the CLOCK_MONOTONIC time it was sent;
+ *   engine_io fwd METHOD IN OUT SINK WARMUP_S WINDOW_S CPU STAMP
  *       moves frames from IN to OUT with METHOD, pinned to CPU; prints "ready" once it listens, then,
  *       WARMUP_S after its first frames, measures WINDOW_S and prints one line of key=value results.
- *       SINK is the device whose rx_packets counter shows the frames really arrived.
+ *       SINK is the device whose rx_packets counter shows the frames really arrived. STAMP 1: also
+ *       how long each frame waited between its send and the forwarder holding it (p50/p99/max, us).
  * METHOD: tap   read()/write() on two TAPs, one frame per call (what the engine does today)
  *         pkt   AF_PACKET recv()/send() on veth ends, one frame per call
  *         mmsg  AF_PACKET recvmmsg()/sendmmsg() on veth ends, up to 64 frames per call
  *         ring  AF_PACKET TPACKET_V3 RX ring on IN, sendmmsg() on OUT
- *         uring io_uring on two TAPs: up to 64 reads and 64 writes per io_uring_enter()
+ *         uring io_uring on two TAPs: up to 64 reads in flight, writes queued as reads complete
  *   engine_io syscall CPU
  *       the round trip of one trivial system call (getppid), in ns.
  * Exit status 2 with a message on stderr when a call fails.
@@ -34,6 +36,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -91,6 +94,30 @@ static uint64_t g_f0, g_c0, g_x0;
 static struct rusage g_r0;
 static long g_sink0;
 static const char *g_sink;
+static int g_stamp;
+#define MAX_SAMPLES 200000
+static double g_wait[MAX_SAMPLES];
+static size_t g_nwait;
+
+/* With STAMP: the time since the source sent this frame (it wrote its send time after the header). */
+static inline void stamp(const void *frame) {
+    if (!g_stamp || g_state != 2 || g_nwait == MAX_SAMPLES) return;
+    double sent;
+    memcpy(&sent, (const uint8_t *)frame + 14, sizeof sent);
+    g_wait[g_nwait++] = now() - sent;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void print_waits(void) {
+    if (!g_stamp || g_nwait == 0) return;
+    qsort(g_wait, g_nwait, sizeof g_wait[0], cmp_double);
+    printf(" wait_p50_us=%.1f wait_p99_us=%.1f wait_max_us=%.1f", g_wait[g_nwait / 2] * 1e6,
+           g_wait[g_nwait * 99 / 100] * 1e6, g_wait[g_nwait - 1] * 1e6);
+}
 
 /* Called after every batch (every frame in the one-frame methods); reads the clock only every 32
  * frames so the per-frame methods do not pay for the measurement. Returns 1 when the window is over. */
@@ -113,10 +140,12 @@ static int tick(void) {
         struct rusage r;
         getrusage(RUSAGE_SELF, &r);
         long sink = rx_packets(g_sink);
-        printf("frames=%llu seconds=%.6f cpu_s=%.6f calls=%llu failed=%llu sink_rx=%ld vcsw=%ld ivcsw=%ld\n",
+        printf("frames=%llu seconds=%.6f cpu_s=%.6f calls=%llu failed=%llu sink_rx=%ld vcsw=%ld ivcsw=%ld",
                (unsigned long long)(g_frames - g_f0), t - g_t0, cpu_s(&r) - cpu_s(&g_r0),
                (unsigned long long)(g_calls - g_c0), (unsigned long long)(g_fail - g_x0),
                sink >= 0 && g_sink0 >= 0 ? sink - g_sink0 : -1L, r.ru_nvcsw - g_r0.ru_nvcsw, r.ru_nivcsw - g_r0.ru_nivcsw);
+        print_waits();
+        printf("\n");
         fflush(stdout);
         return 1;
     }
@@ -222,6 +251,7 @@ static void fwd_tap(const char *in, const char *out) {
             if (errno == EINTR) continue;
             die("read TAP");
         }
+        stamp(bufs[0]);
         ssize_t w = write(b, bufs[0], (size_t)n);
         g_calls++;
         if (w == n) g_frames++;
@@ -242,6 +272,7 @@ static void fwd_pkt(const char *in, const char *out) {
             if (errno == EINTR) continue;
             die("recv");
         }
+        stamp(bufs[0]);
         ssize_t w = send(b, bufs[0], (size_t)n, 0);
         g_calls++;
         if (w == n) g_frames++;
@@ -278,7 +309,10 @@ static void fwd_mmsg(const char *in, const char *out) {
             if (errno == EINTR) continue;
             die("recvmmsg");
         }
-        for (int i = 0; i < n; i++) siov[i].iov_len = rmsg[i].msg_len;
+        for (int i = 0; i < n; i++) {
+            siov[i].iov_len = rmsg[i].msg_len;
+            stamp(bufs[i]);
+        }
         send_all(b, smsg, n);
         if (tick()) return;
     }
@@ -314,6 +348,7 @@ static void fwd_ring(const char *in, const char *out) {
         for (unsigned i = 0; i < bd->hdr.bh1.num_pkts; i++) {
             siov[k].iov_base = (uint8_t *)h + h->tp_mac;
             siov[k].iov_len = h->tp_snaplen;
+            stamp(siov[k].iov_base);
             if (++k == BATCH) {
                 send_all(b, smsg, k);
                 k = 0;
@@ -340,6 +375,9 @@ struct uring {
 static void uring_init(struct uring *u, unsigned entries) {
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
+    /* One thread submits and reaps: completions' task work waits for our io_uring_enter instead of
+     * interrupting us (DEFER_TASKRUN, 6.1+). */
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN;
     u->fd = (int)syscall(__NR_io_uring_setup, entries, &p);
     if (u->fd < 0) die("io_uring_setup");
     size_t sq_size = p.sq_off.array + p.sq_entries * sizeof(unsigned);
@@ -380,53 +418,61 @@ static void uring_prep(struct uring *u, int op, int fd, void *buf, unsigned len,
 }
 
 static void fwd_uring(const char *in, const char *out) {
-    /* Non-blocking TAPs: a read that finds the queue empty completes at once with -EAGAIN instead
-     * of arming a poll (64 reads armed on one fd would all wake for every frame). */
+    /* A read of an empty TAP does not come back -EAGAIN (tun lacks FMODE_NOWAIT): io_uring arms a
+     * poll and completes the read when a frame arrives. So reads stay in flight across rounds, and
+     * each io_uring_enter submits the new writes and reads and waits for one completion. Every armed
+     * read wakes for each frame, so the number in flight follows the load: twice what the last round
+     * read, 1 to 64. */
     int a = tap_open(in, 1), b = tap_open(out, 1);
     struct uring u;
     uring_init(&u, 4 * BATCH);
-    int got[BATCH], lens[BATCH], ngot = 0, set = 0, reads = BATCH;
+    enum { FREE, READING, WRITING } state[BATCH];
+    for (int i = 0; i < BATCH; i++) state[i] = FREE;
+    int reading = 0, target = BATCH;
+    unsigned queued = 0;
     ready();
     for (;;) {
-        /* This round's writes (last round's frames) and reads (into the other half of bufs) go
-         * in one io_uring_enter; the writes are queued first, so frames keep their order. */
-        char (*wbuf)[BUF] = bufs + (set ^ 1) * BATCH, (*rbuf)[BUF] = bufs + set * BATCH;
-        for (int i = 0; i < ngot; i++) uring_prep(&u, IORING_OP_WRITE, b, wbuf[got[i]], (unsigned)lens[got[i]], (1ULL << 32) | (unsigned)got[i]);
-        for (int i = 0; i < reads; i++) uring_prep(&u, IORING_OP_READ, a, rbuf[i], BUF, (unsigned)i);
-        unsigned n = (unsigned)(ngot + reads);
+        for (int i = 0; i < BATCH && reading < target; i++) {
+            if (state[i] != FREE) continue;
+            uring_prep(&u, IORING_OP_READ, a, bufs[i], BUF, (unsigned)i);
+            state[i] = READING;
+            reading++;
+            queued++;
+        }
         __atomic_store_n(u.sq_tail, u.tail, __ATOMIC_RELEASE);
-        if (syscall(__NR_io_uring_enter, u.fd, n, n, IORING_ENTER_GETEVENTS, NULL, 0) < 0 && errno != EINTR)
+        if (syscall(__NR_io_uring_enter, u.fd, queued, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0 && errno != EINTR)
             die("io_uring_enter");
         g_calls++;
-        ngot = 0;
+        queued = 0;
+        int read_now = 0;
         unsigned head = *u.cq_head, tail = __atomic_load_n(u.cq_tail, __ATOMIC_ACQUIRE);
         for (; head != tail; head++) {
             struct io_uring_cqe *c = &u.cqes[head & *u.cq_mask];
             int slot = (int)(c->user_data & 0xffffffffu);
             if (c->user_data >> 32) {
+                state[slot] = FREE;
                 if (c->res > 0) g_frames++;
                 else if (c->res == -ENOBUFS || c->res == -EAGAIN) g_fail++;
                 else { errno = -c->res; die("io_uring write"); }
-            } else if (c->res > 0) {
-                lens[slot] = c->res;
-                got[ngot++] = slot;
-            } else if (c->res != -EAGAIN) {
+                continue;
+            }
+            reading--;
+            if (c->res > 0) {
+                /* Completion order is the order the frames left the TAP's queue: write in it. */
+                stamp(bufs[slot]);
+                uring_prep(&u, IORING_OP_WRITE, b, bufs[slot], (unsigned)c->res, (1ULL << 32) | (unsigned)slot);
+                state[slot] = WRITING;
+                queued++;
+                read_now++;
+            } else if (c->res == -EAGAIN || c->res == -EINTR) {
+                state[slot] = FREE;
+            } else {
                 errno = -c->res;
                 die("io_uring read");
             }
         }
         __atomic_store_n(u.cq_head, head, __ATOMIC_RELEASE);
-        /* A completion's slot order is the order the reads were issued, so sort to keep frame order. */
-        for (int i = 1; i < ngot; i++)
-            for (int j = i; j > 0 && got[j - 1] > got[j]; j--) { int t = got[j]; got[j] = got[j - 1]; got[j - 1] = t; }
-        set ^= 1;
-        /* Reads that find the queue empty are wasted work: ask for twice what the last round got. */
-        reads = ngot * 2 > BATCH ? BATCH : (ngot * 2 < 4 ? 4 : ngot * 2);
-        if (ngot == 0) {
-            struct pollfd p = {.fd = a, .events = POLLIN};
-            poll(&p, 1, 1000);
-            g_calls++;
-        }
+        target = read_now * 2 > BATCH ? BATCH : (read_now < 1 ? 1 : read_now * 2);
         if (tick()) return;
     }
 }
@@ -440,7 +486,7 @@ static void on_stop(int sig) {
     g_stop = 1;
 }
 
-static int source(const char *dev, int size, double seconds) {
+static int source(const char *dev, int size, double seconds, double rate) {
     int fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
     if (fd < 0) die("socket AF_PACKET");
     set_int(fd, SOL_PACKET, PACKET_QDISC_BYPASS, 1, "PACKET_QDISC_BYPASS");
@@ -469,8 +515,21 @@ static int source(const char *dev, int size, double seconds) {
     getrusage(RUSAGE_SELF, &r0);
     double t0 = now(), t = t0;
     const char *stop = "time";  /* why the source stopped: time, signal or device gone */
+    uint64_t k = 0;
     while ((t = now()) - t0 < seconds && !g_stop) {
-        int s = sendmmsg(fd, m, BATCH, 0);
+        int s;
+        if (rate > 0) {
+            /* Paced: one frame at its time, stamped just before it goes (sleep to an absolute time,
+             * so a late wake-up sends a short burst rather than drifting). */
+            double due = t0 + (double)k++ / rate;
+            struct timespec ts = {.tv_sec = (time_t)due, .tv_nsec = (long)((due - (double)(time_t)due) * 1e9)};
+            clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+            double at = now();
+            memcpy(frame + 14, &at, sizeof at);
+            s = sendmmsg(fd, m, 1, 0);
+        } else {
+            s = sendmmsg(fd, m, BATCH, 0);
+        }
         if (s >= 0) {
             sent += (uint64_t)s;
         } else if (is_drop(errno)) {
@@ -510,7 +569,7 @@ static int null_syscall(void) {
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc == 6 && strcmp(argv[1], "src") == 0) {
+    if (argc == 7 && strcmp(argv[1], "src") == 0) {
         pin(atoi(argv[5]));
         /* Nice -10: on a shared machine the source keeps most of its core (so the forwarder is fed)
          * without starving everyone else there the way a real-time source would. */
@@ -520,18 +579,20 @@ int main(int argc, char **argv) {
             fprintf(stderr, "engine_io: frame size %d outside 60..1514\n", size);
             return 2;
         }
-        return source(argv[2], size, atof(argv[4]));
+        prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0); /* paced sends on time, not 50 us late */
+        return source(argv[2], size, atof(argv[4]), atof(argv[6]));
     }
     if (argc == 3 && strcmp(argv[1], "syscall") == 0) {
         pin(atoi(argv[2]));
         return null_syscall();
     }
-    if (argc == 9 && strcmp(argv[1], "fwd") == 0) {
+    if (argc == 10 && strcmp(argv[1], "fwd") == 0) {
         const char *m = argv[2];
         g_sink = argv[5];
         g_warmup = atof(argv[6]);
         g_window = atof(argv[7]);
         pin(atoi(argv[8]));
+        g_stamp = atoi(argv[9]);
         realtime();
         if (strcmp(m, "tap") == 0) fwd_tap(argv[3], argv[4]);
         else if (strcmp(m, "pkt") == 0) fwd_pkt(argv[3], argv[4]);
@@ -544,7 +605,7 @@ int main(int argc, char **argv) {
         }
         return 0;
     }
-    fprintf(stderr, "usage: engine_io src IFACE SIZE SECONDS CPU | fwd METHOD IN OUT SINK WARMUP_S WINDOW_S CPU"
-                    " | syscall CPU\n");
+    fprintf(stderr, "usage: engine_io src IFACE SIZE SECONDS CPU RATE | fwd METHOD IN OUT SINK WARMUP_S WINDOW_S CPU"
+                    " STAMP | syscall CPU\n");
     return 2;
 }
