@@ -28,6 +28,7 @@ and 100 veth pairs (netlink, as pyroute2 does it), the plumbing a switch to veth
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import secrets
@@ -132,6 +133,9 @@ def namespace() -> Iterator[str]:
         _remove_ns(ns)
 
 
+_tap_serial = itertools.count()
+
+
 def _readline(p: subprocess.Popen[str], timeout_s: float) -> str:
     assert p.stdout is not None
     ready, _, _ = select.select([p.stdout], [], [], timeout_s)
@@ -144,7 +148,12 @@ def measure(ns: str, exe: Path, method: str, size: int, rate_fps: int = 0) -> di
     rate_fps 0: the source writes flat out; else it paces at rate_fps and stamps each frame, and the
     forwarder reports how long frames waited before it held them (wait_p50_us, wait_p99_us, wait_max_us).
     """
-    in_dev, out_dev, sink, src_dev = ("ta", "tb", "tb", "ta") if method in TAP_METHODS else ("a1", "b1", "b0", "a0")
+    if method in TAP_METHODS:
+        # Fresh names each run: the last run's TAPs may still be unregistering (RCU) when this one starts.
+        n = next(_tap_serial)
+        in_dev, out_dev, sink, src_dev = f"ta{n}", f"tb{n}", f"tb{n}", f"ta{n}"
+    else:
+        in_dev, out_dev, sink, src_dev = "a1", "b1", "b0", "a0"
     netns = ["ip", "netns", "exec", ns]
     fwd = subprocess.Popen([*netns, str(exe), "fwd", method, in_dev, out_dev, sink, str(WARMUP_S), str(WINDOW_S),
                             str(FWD_CPU), "1" if rate_fps else "0"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
