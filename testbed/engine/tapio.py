@@ -73,7 +73,7 @@ def py_pass_through(in_fd: int, out_fd: int, max_frames: int, now: float) -> tup
     return n, nbytes, errors, late
 
 
-def _compiled() -> ModuleType | None:
+def compiled_module() -> ModuleType | None:
     """The C version when the install built it (setup.py); testbed.engine.fastpath says which runs."""
     try:
         return importlib.import_module("testbed.engine._tapio")
@@ -81,7 +81,7 @@ def _compiled() -> ModuleType | None:
         return None
 
 
-_C = _compiled()
+_C = compiled_module()
 COMPILED = _C is not None
 read_batch: Callable[[int, int], list[bytes]] = _C.read_batch if _C is not None else py_read_batch
 write_batch: Callable[[int, list[tuple[float, bytes]]], tuple[int, list[float]]] = \
