@@ -13,7 +13,8 @@ import os
 from setuptools import Extension, setup
 
 # On the per-frame path: the model, its loss/jitter draws, the AQMs and the frame parsing they do,
-# the trace serializer, the shared medium, lateness recording. Not the daemon (I/O loop) nor client.
+# the trace serializer, the shared medium, lateness recording, and the daemon's event loop that drives
+# them (datapath). Not the daemon's control protocol nor the client.
 ENGINE_MODULES = [
     "testbed/engine/model.py",
     "testbed/engine/loss.py",
@@ -23,6 +24,7 @@ ENGINE_MODULES = [
     "testbed/engine/frames.py",
     "testbed/engine/medium.py",
     "testbed/engine/trace.py",
+    "testbed/engine/datapath.py",
 ]
 
 

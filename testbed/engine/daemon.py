@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import ctypes
 import functools
-import heapq
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from testbed.errors import CapabilityError, EmulationError, InputError, TestbedE
 from testbed.linkparams import Aqm, DirectionParams, GilbertElliott
 
 from . import sched, tap, tapio
+from .datapath import SPIN_BUDGET, DataPath, Hub, Link, Port
 from .medium import Medium, MediumParams, StationParams
 from .model import Direction
 from .pcap import PcapWriter
@@ -34,19 +34,9 @@ from .timer import MonotonicTimer, reduce_timer_slack
 
 log = logging.getLogger(__name__)
 
-READ_BATCH = 64          # frames read per readable fd per loop turn: bounds unfairness
 SPIN_S = 0.00015         # busy-poll this long before a departure instead of trusting the wake-up
 SPIN_RT_S = 0.00002      # as SCHED_FIFO the wake-up is prompt; a long spin would hit RT throttling
-# The spin is given up while the daemon is this busy (CPU time / wall time over the last window): with many
-# busy links departures come closer together than the spin, so it never sleeps, and at 95 % of a core the
-# kernel's RT throttling stalls a SCHED_FIFO daemon ~50 ms each second (a district's p99 lateness read 34-37
-# ms so). Without the spin a wake-up comes from the timer alone, tens of µs late instead of a few.
-SPIN_BUDGET = 0.6
-SPIN_WINDOW_S = 0.05
-FRAME_MAX = 65536
 PARAM_FIELDS = {f.name for f in fields(DirectionParams)}
-
-
 
 MAX_REQUEST_BYTES = 1 << 20          # a request line (add_link with its parameters is under 2 KB)
 MAX_PENDING_REPLY_BYTES = 8 << 20    # replies a client has not read; beyond, it is dropped
@@ -59,58 +49,6 @@ class _Conn:
     sock: socket.socket
     inbuf: bytearray = field(default_factory=bytearray)
     out: bytearray = field(default_factory=bytearray)
-
-
-class Lane:
-    """One direction of a link as the daemon sees it: model plus the fds it reads and writes."""
-
-    __slots__ = ("link", "model", "in_fd", "out_fd", "sched")
-
-    def __init__(self, link: Link, model: Direction, in_fd: int, out_fd: int) -> None:
-        self.link = link
-        self.model = model
-        self.in_fd = in_fd
-        self.out_fd = out_fd
-        self.sched: float | None = None   # time of this lane's live entry in the heap
-
-
-class Link:
-    """Two TAPs and the two lanes between them."""
-
-    def __init__(self, link_id: str, tap_a: str, tap_b: str, fd_a: int, fd_b: int,
-                 ab: Direction, ba: Direction, pcap: PcapWriter | None) -> None:
-        self.id = link_id
-        self.taps = (tap_a, tap_b)
-        self.fds = (fd_a, fd_b)
-        self.ab = Lane(self, ab, fd_a, fd_b)
-        self.ba = Lane(self, ba, fd_b, fd_a)
-        self.pcap = pcap
-        self.carrier = True
-
-
-class Hub:
-    """A shared medium as the daemon sees it: the model and one fd per port (0 = the AP)."""
-
-    __slots__ = ("id", "model", "taps", "fds", "sched", "write_errors")
-
-    def __init__(self, hub_id: str, model: Medium, taps: list[str], fds: list[int]) -> None:
-        self.id = hub_id
-        self.model = model
-        self.taps = taps
-        self.fds = fds
-        self.sched: float | None = None
-        self.write_errors = 0
-
-
-class Port:
-    """One TAP of a hub: reading it feeds the medium at this port."""
-
-    __slots__ = ("hub", "port", "in_fd")
-
-    def __init__(self, hub: Hub, port: int, fd: int) -> None:
-        self.hub = hub
-        self.port = port
-        self.in_fd = fd
 
 
 def medium_params_from(d: dict[str, Any]) -> MediumParams:
@@ -135,7 +73,7 @@ def params_from(d: dict[str, Any]) -> DirectionParams:
 
 
 class Engine:
-    """The event loop and the control protocol."""
+    """The control protocol over the data path (datapath.DataPath: the event loop, compiled when built)."""
 
     def __init__(self, socket_path: str, spin_s: float = SPIN_S, remove_socket_dir: bool = False) -> None:
         self.socket_path = socket_path
@@ -144,20 +82,32 @@ class Engine:
         self.links: dict[str, Link] = {}
         self.hubs: dict[str, Hub] = {}
         self.ep = select.epoll()
-        self.heap: list[tuple[float, int, Any]] = []     # (time, seq, Lane | Hub)
-        self._seq = 0
-        self.by_fd: dict[int, Any] = {}              # TAP fd -> the Lane (or hub Port) that reads it
-        self.handlers: dict[int, Callable[[], None]] = {}
-        self.conns: dict[int, _Conn] = {}
-        self.running = True
-        self.spin_off = False          # the last window was too busy to spin (SPIN_BUDGET)
-        self.spin_off_windows = 0      # how often the spin was given up
         self.timer = MonotonicTimer()
+        self.dp = DataPath(self.ep, self.timer, spin_s)
+        # the data path's own tables, shared: the control ops add and remove lanes in them
+        self.heap = self.dp.heap
+        self.by_fd = self.dp.by_fd                   # TAP fd -> the Lane (or hub Port) that reads it
+        self.handlers = self.dp.handlers             # every other fd -> what to do when it is readable
+        self._schedule = self.dp.schedule
+        self.conns: dict[int, _Conn] = {}
         self._add_fd(self.timer.fd, self.timer.clear)
         self._sig_r, self._sig_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._add_fd(self._sig_r, self._drain_sig)
         self.listener = self._listen(socket_path)
         self._add_fd(self.listener.fileno(), self._accept)
+
+    @property
+    def running(self) -> bool:
+        return self.dp.running
+
+    @running.setter
+    def running(self, value: bool) -> None:
+        self.dp.running = value
+
+    @property
+    def spin_off_windows(self) -> int:
+        """How often the busy-poll was given up (over SPIN_BUDGET of a core busy)."""
+        return self.dp.spin_off_windows
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -204,198 +154,9 @@ class Engine:
         except BlockingIOError:
             pass
 
-    # -- the data path ---------------------------------------------------------------------
-
-    def _schedule(self, lane: Lane | Hub) -> None:
-        t = lane.model.next_time()
-        if t is not None and (lane.sched is None or t < lane.sched):
-            lane.sched = t
-            self._seq += 1
-            heapq.heappush(self.heap, (t, self._seq, lane))
-
-    def _emit(self, lane: Lane, out: list[tuple[float, bytes]]) -> None:
-        fd = lane.out_fd
-        pcap = lane.link.pcap
-        if pcap is None:      # the batch in one call (C when built: tapio)
-            errors, lateness = tapio.write_batch(fd, out)
-            lane.model.lateness.extend(lateness)
-            if errors:
-                lane.model.write_errors += errors
-            return
-        write = os.write
-        mono = time.monotonic
-        late: list[float] = []
-        add = late.append
-        errors = 0
-        for due, frame in out:
-            try:
-                write(fd, frame)
-            except OSError:
-                # EIO while the peer TAP is down or moving namespaces; the frame is lost there.
-                errors += 1
-                continue
-            add(mono() - due)
-            if pcap is not None:
-                pcap.write(frame)
-        model = lane.model
-        model.lateness.extend(late)
-        if errors:
-            model.write_errors += errors
-
-    def _pass_through(self, lane: Lane, now: float) -> None:
-        """A plain wire (no impairment at all, nothing in flight): read and write straight through.
-
-        The model would schedule each frame at its read time `now` and return it at once; this does the
-        same without the heap, keeping its counters and lateness (write time minus `now`).
-        """
-        fd, out_fd = lane.in_fd, lane.out_fd
-        model = lane.model
-        pcap = lane.link.pcap
-        if pcap is None:      # the batch in one call (C when built: tapio)
-            n, nbytes, errors, lateness = tapio.pass_through(fd, out_fd, READ_BATCH, now)
-            model.frames_in += n
-            model.bytes_in += nbytes
-            model.frames_out += n     # the model counts a frame out when due, before the write
-            model.bytes_out += nbytes
-            model.lateness.extend(lateness)
-            if errors:
-                model.write_errors += errors
-            return
-        read, write, mono = os.read, os.write, time.monotonic
-        late: list[float] = []
-        add = late.append
-        n = nbytes = nout = bout = errors = 0
-        for _ in range(READ_BATCH):
-            try:
-                frame = read(fd, FRAME_MAX)
-            except BlockingIOError:
-                break
-            except OSError as e:
-                log.warning("link %s: read failed: %s", lane.link.id, e)
-                break
-            size = len(frame)
-            n += 1
-            nbytes += size
-            try:
-                write(out_fd, frame)
-            except OSError:
-                errors += 1
-                nout += 1      # the model counts a frame out when due, before the write
-                bout += size
-                continue
-            add(mono() - now)
-            nout += 1
-            bout += size
-            if pcap is not None:
-                pcap.write(frame)
-        model.frames_in += n
-        model.bytes_in += nbytes
-        model.frames_out += nout
-        model.bytes_out += bout
-        model.lateness.extend(late)
-        if errors:
-            model.write_errors += errors
-
-    def _read(self, lane: Lane, now: float) -> None:
-        model = lane.model
-        if model._plain and not model._line:
-            self._pass_through(lane, now)
-            return
-        try:
-            frames = tapio.read_batch(lane.in_fd, READ_BATCH)
-        except OSError as e:
-            log.warning("link %s: read failed: %s", lane.link.id, e)
-            frames = []
-        if frames:
-            model.arrive_many(frames, now)
-        out = model.due(now)
-        if out:
-            self._emit(lane, out)
-        self._schedule(lane)
-
-    def _run_due(self, now: float) -> None:
-        heap = self.heap
-        while heap and heap[0][0] <= now:
-            t, _, lane = heapq.heappop(heap)
-            if lane.sched != t:
-                continue  # superseded by an earlier entry, or the lane was removed
-            lane.sched = None
-            if type(lane) is Hub:
-                self._emit_hub(lane, lane.model.due(now))
-            else:
-                out = lane.model.due(now)
-                if out:
-                    self._emit(lane, out)
-            self._schedule(lane)
-
-    def _read_port(self, port: Port, now: float) -> None:
-        hub = port.hub
-        try:
-            frames = tapio.read_batch(port.in_fd, READ_BATCH)
-        except OSError as e:
-            log.warning("medium %s: read failed: %s", hub.id, e)
-            frames = []
-        if frames:
-            hub.model.arrive_many(port.port, frames, now)
-        self._emit_hub(hub, hub.model.due(now))
-        self._schedule(hub)
-
-    def _emit_hub(self, hub: Hub, out: list[tuple[float, int, bytes]]) -> None:
-        fds = hub.fds
-        write = os.write
-        for _, port, frame in out:
-            try:
-                write(fds[port], frame)
-            except OSError:
-                hub.write_errors += 1
-
     def run(self) -> None:
-        """Loop until SIGTERM/SIGINT."""
-        mono = time.monotonic
-        poll = self.ep.poll
-        handlers = self.handlers
-        by_fd = self.by_fd
-        timer = self.timer
-        heap = self.heap
-        spin_s = self.spin_s
-        cpu = time.process_time
-        window_end, cpu_at = mono() + SPIN_WINDOW_S, cpu()
-        while self.running:
-            now = mono()
-            if now >= window_end:    # how busy was the last window: spin only with CPU to spare
-                used = cpu()
-                busy = (used - cpu_at) / (now - window_end + SPIN_WINDOW_S)
-                spin_s = self.spin_s if busy < SPIN_BUDGET else 0.0
-                if (spin_s == 0.0) != self.spin_off:
-                    self.spin_off = spin_s == 0.0
-                    self.spin_off_windows += self.spin_off
-                window_end, cpu_at = now + SPIN_WINDOW_S, used
-            self._run_due(now)
-            if heap:
-                wait = heap[0][0] - mono()
-                if wait <= spin_s:
-                    timeout = 0.0  # spin: the next departure is too close to sleep through
-                else:
-                    timer.arm(heap[0][0] - spin_s)
-                    timeout = -1
-            else:
-                timer.disarm()
-                timeout = -1
-            events = poll(timeout)
-            if not events:
-                continue
-            now = mono()
-            for fd, _ in events:
-                lane = by_fd.get(fd)
-                if lane is not None:
-                    if type(lane) is Lane:
-                        self._read(lane, now)
-                    else:
-                        self._read_port(lane, now)
-                else:
-                    h = handlers.get(fd)
-                    if h is not None:
-                        h()
+        """Loop until SIGTERM/SIGINT, then close every link."""
+        self.dp.run()
         self.close()
 
     # -- control ---------------------------------------------------------------------------

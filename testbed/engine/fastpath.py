@@ -14,7 +14,7 @@ import logging
 log = logging.getLogger(__name__)
 
 # The same list as setup.py's ENGINE_MODULES (tests/unit/test_engine_fastpath.py holds them equal).
-MODULES = ("model", "loss", "jitter", "lateness", "aqm", "frames", "medium", "trace")
+MODULES = ("model", "loss", "jitter", "lateness", "aqm", "frames", "medium", "trace", "datapath")
 
 
 def is_compiled(name: str) -> bool:
