@@ -11,9 +11,9 @@ import pytest
 
 from testbed.cli import main
 from testbed.cluster.load import load_cluster
-from testbed.partition import PartitionError, cut_weight, partition
 from testbed.cluster.placement import mtu_problems, place
 from testbed.errors import InputError
+from testbed.partition import PartitionError, cut_weight, partition
 from testbed.topology.load import load_topology
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
