@@ -55,9 +55,16 @@ STOP_GRACE_S = 60                        # a stopped share's interrupted run wri
 # The session a share runs in. $1 python, $2 the experiment file (relative to the inputs), $3 --runs,
 # $4 --fresh or nothing. It waits for "go" (the inputs are in) and, at the end, for its stdin to close:
 # its tmpfs lives as long as it does, and the last run must be pulled before it goes.
+# testbed itself may be installed under /tmp (a checkout and its venv there): what it imports from is bound
+# back into the new /tmp from the old one, reached through an fd opened before the tmpfs hid it (not
+# canonicalized: mount would resolve /proc/self/fd/9 to the path "/tmp" and bind the new /tmp to itself).
 WRAPPER = r"""
 set -e
+keep=$("$1" -c 'import sys, testbed; print(sys.prefix); print(testbed.__file__)' | sed -n 's#^/tmp/\([^/]*\).*#\1#p' | sort -u)
+exec 9</tmp
 mount -t tmpfs -o mode=1777 testbed-sweep /tmp
+for d in $keep; do mkdir -p "/tmp/$d"; mount --no-canonicalize --bind "/proc/self/fd/9/$d" "/tmp/$d"; done
+exec 9<&-
 mkdir -p /tmp/testbed-sweep/in /tmp/testbed-sweep/out
 echo "{\"shell\": $$}"
 read go
