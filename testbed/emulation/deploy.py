@@ -66,10 +66,9 @@ class Engine:
 
     def start(self) -> Any:
         from ..engine.client import EngineProcess
-        from ..engine.shards import ShardedClient, shard_count
-        weights = engine_weights(self.run.plan)
-        count = shard_count(self.wanted, len(weights))
-        self.spread = spread(weights, count)
+        from ..engine.shards import ShardedClient
+        self.spread = engine_spread(self.run.plan, self.wanted)
+        count = max(self.spread.values(), default=0) + 1
         self.procs = [EngineProcess(self.run.workdir / "engine", name=engine_name(self.run.run_id, i, count))
                       for i in range(count)]
         # Spawned from this thread, which outlives them: a daemon dies with the thread that forked it
@@ -110,10 +109,11 @@ def engine_name(run_id: str, i: int, count: int) -> str:
     return f"engine-{run_id}" if count == 1 else f"engine-{run_id}-e{i}"
 
 
-def engine_weights(plan: Plan) -> dict[str, float]:
-    """Each engine link's and sector's share of a core at its configured rates, keyed as the engine knows
-    them (link name; medium id of a sector)."""
-    from ..engine.capacity import link_loads, load_calibration, load_weight
+def engine_spread(plan: Plan, wanted: int | None) -> dict[str, int]:
+    """Each engine link and sector -> the daemon holding it, keyed as the engine knows them (link name; medium
+    id of a sector): the same spread the capacity estimate assumes (engine.capacity.spread)."""
+    from ..engine.capacity import link_loads, load_calibration, spread
+    from ..engine.shards import shard_count
     from ..errors import InputError
     from . import media
     try:
@@ -121,17 +121,10 @@ def engine_weights(plan: Plan) -> dict[str, float]:
     except InputError as e:     # no calibration: every link weighs the same
         log.warning("engine links spread by count only: %s", e)
         cal = None
+    loads = link_loads(plan.links, plan.topology.sectors)
+    where = spread(loads, cal, shard_count(wanted, len(loads)))
     sectors = {s.name: s for s in plan.topology.sectors}
-    out = {}
-    for ld in link_loads(plan.links, plan.topology.sectors):
-        key = media.medium_id(sectors[ld.name]) if ld.klass == "medium" else ld.name
-        out[key] = load_weight(ld, cal) if cal is not None else 1.0
-    return out
-
-
-def spread(weights: dict[str, float], count: int) -> dict[str, int]:
-    from ..engine.shards import assign
-    return assign(weights, count) if weights else {}
+    return {media.medium_id(sectors[ld.name]) if ld.klass == "medium" else ld.name: where[ld.name] for ld in loads}
 
 
 class Shells:

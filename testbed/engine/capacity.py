@@ -163,6 +163,12 @@ def load_weight(ld: LinkLoad, cal: Calibration, frame_B: int = FULL_FRAME_B) -> 
     return max(rate / (8 * frame_B) * cal.cost(ld.klass, frame_B), 1e-9)
 
 
+def spread(loads: Iterable[LinkLoad], cal: Calibration | None, count: int) -> dict[str, int]:
+    """Link or sector name -> engine daemon: the run's spread, and the estimate's (no calibration: by count)."""
+    weights = {ld.name: load_weight(ld, cal) if cal is not None else 1.0 for ld in loads}
+    return assign(weights, count) if weights else {}
+
+
 # -- the estimate -----------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -220,7 +226,7 @@ def estimate(loads: Iterable[LinkLoad], cal: Calibration, frame_B: int = FULL_FR
         shares.append(LinkShare(ld.name, ld.klass, rate, fps, fps * cal.cost(ld.klass, frame_B)))
     shares.sort(key=lambda s: (-s.fraction, s.name))
     per = [0.0] * engine_cores
-    where = assign({ld.name: load_weight(ld, cal) for ld in loads}, engine_cores) if loads else {}
+    where = spread(loads, cal, engine_cores)
     for s in shares:
         per[where[s.name]] += s.fraction
     capacity_fps = engine_cores / cal.cost("plain", frame_B)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from testbed.emulation.deploy import engine_name, engine_weights
+from testbed.emulation.deploy import engine_name, engine_spread
+from testbed.engine.capacity import link_loads, load_calibration, load_weight, plan_estimate
 from testbed.engine.shards import ShardedClient, assign, shard_count
 from testbed.errors import EmulationError
 from testbed.topology.load import load_topology
@@ -115,11 +116,22 @@ links:
 
 
 def test_a_plan_weighs_its_engine_links_by_rate_and_leaves_veth_links_out():
-    w = engine_weights(make_plan(load_topology("shards.yaml", TOPO)))
+    plan = make_plan(load_topology("shards.yaml", TOPO))
+    w = {ld.name: load_weight(ld, load_calibration()) for ld in link_loads(plan.links)}
     assert set(w) == {"r1--r2", "r2--r3", "r3--h1"}
     assert w["r3--h1"] == pytest.approx(4 * w["r1--r2"])
-    a = assign(w, 2)
+    a = engine_spread(plan, 2)
     assert a["r1--r2"] == a["r2--r3"] != a["r3--h1"]
+
+
+def test_the_run_spreads_a_sector_as_the_estimate_counts_it():
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "integration" / "topologies" / "sector-three.yaml"
+    plan = make_plan(load_topology(str(path)))
+    # the sector is the engine's only work here: one daemon, keyed by the medium id the engine knows
+    assert engine_spread(plan, 2) == {"sector:sector": 0}
+    est = plan_estimate(plan, engines=2)
+    assert est.engine_cores == 1 and [s.klass for s in est.links] == ["medium"]
 
 
 def test_daemon_names_carry_the_run_id_and_the_shard():
