@@ -7,6 +7,7 @@ last stderr line in the flow table."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +89,12 @@ traffic:
     assert cp.returncode == 4, cp.stdout + cp.stderr
     doc = json.loads((out / "results.json").read_text())
     assert doc["status"] == "error"
-    assert 'flow "web": nothing listened on TCP port 8000 in server after waiting 1.5 s' in doc["error"]
+    err = doc["error"]
+    assert 'flow "web": nothing listened on TCP port 8000 in server after waiting' in err
+    assert "(wait_for timeout 1.5 s)" in err                               # the time asked for, stated exactly
+    m = re.search(r"after waiting ([0-9.]+) s", err)                       # the time measured, loosely
+    assert m, err
+    waited = float(m.group(1))
+    assert 1.5 <= waited < 5, err
     assert "boom: no origin" in cp.stdout                                   # the flow table says why prog failed
     assert doc["flows"]["prog"]["summary"]["said"] == "boom: no origin"
