@@ -60,6 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="give routing this long to converge (default 60)")
     p.add_argument("--live", action="store_true",
                    help="serve a live view in the browser (map, link rates, actions); prints its URL with a token")
+    p.add_argument("--cluster", metavar="CLUSTER",
+                   help="spread the network over the servers of this inventory (cluster.yaml; docs/cluster.md): "
+                        "OSPF topologies; the prompt then knows node commands, link-down/up and converged")
     p.add_argument("--live-listen", metavar="ADDR",
                    help="serve the live view on ADDR[:port] (implies --live; default 127.0.0.1)")
     p.set_defaults(func=run)
@@ -77,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
     from ..emulation import Testbed  # imports Mininet: only when a network is wanted
     from .filekind import require_topology
     require_topology(args.topology, "up")
+    if args.cluster:
+        from .cluster_up import run as run_spread
+        return run_spread(args)
     plan = make_plan(load_topology(args.topology))
     signal.signal(signal.SIGTERM, _raise_interrupt)
     signal.signal(signal.SIGHUP, _raise_interrupt)

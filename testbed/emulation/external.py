@@ -134,7 +134,7 @@ def port_problems(ports: Iterable[ExternalPort], links: list[dict[str, Any]], ad
             problems.append((f"{who} does not exist on this machine; interfaces here: {here or 'none'}",
                              f"plug the device's port in, or write an interface that exists under nodes.{port.node}"))
             continue
-        if d.get("link_type") == "loopback" or intf.startswith(names.PREFIX):
+        if d.get("link_type") == "loopback" or intf.startswith(names.PREFIX) and not names.is_cut_device(intf):
             problems.append((f"{who} is {'the loopback' if intf == 'lo' else 'a testbed interface'}",
                              "name the port a device is plugged into"))
             continue

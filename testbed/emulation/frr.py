@@ -64,7 +64,7 @@ LSA_ARRIVAL_MS = 0        # ...and accepts every newer copy (FRR: 5000 / 1000): 
 def ospfd_conf(plan: Plan, node: PlanNode, log_path: Path) -> str:
     """Every interface in area 0, point-to-point on router-router links, costs from the topology."""
     o = plan.topology.ospf
-    kinds = {n: pn.kind for n, pn in plan.nodes.items()}
+    kinds = {n: plan.peer_kind(n) for n in plan.nodes}
     lines = ["frr defaults traditional", f"hostname {node.name}", f"log file {log_path}", "!"]
     nets: list[str] = []
     passive: list[str] = []
@@ -98,7 +98,7 @@ def _network(address: str) -> str:
 
 def _has_router_neighbour(plan: Plan, node: PlanNode, intf) -> bool:
     if intf.lan is None:
-        return plan.nodes[intf.peer].kind == "router"
+        return plan.peer_kind(intf.peer) == "router"
     return any(i.lan == intf.lan and pn.kind == "router" and pn.name != node.name
                for pn in plan.nodes.values() for i in pn.interfaces)
 

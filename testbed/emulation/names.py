@@ -41,7 +41,17 @@ def tap_name(run_id: str, link_index: int, side: str) -> str:
 
 def owns_interface(run_id: str, ifname: str) -> bool:
     """True when ifname is one the run makes in the root namespace (whole id: tbn12345 never owns tbn123456...)."""
-    return re.fullmatch(rf"{PREFIX}{re.escape(check_run_id(run_id))}(?:l\d+[ab]|s\d+)", ifname) is not None
+    return re.fullmatch(rf"{PREFIX}{re.escape(check_run_id(run_id))}(?:l\d+[ab]|s\d+|x\d+)", ifname) is not None
+
+
+def cut_device(run_id: str, cut_index: int) -> str:
+    """The tunnel device one server of a cluster run makes for a cut link (docs/cluster.md): taken into the
+    run like an external node's host port, deleted at teardown, and by `testbed clean` after a crash."""
+    return f"{tag(check_run_id(run_id))}x{cut_index}"
+
+
+def is_cut_device(ifname: str) -> bool:
+    return re.fullmatch(rf"{PREFIX}[0-9a-f]{{5}}x\d+", ifname) is not None
 
 
 def bridge_name(run_id: str, switch_index: int) -> str:

@@ -289,6 +289,10 @@ class Testbed:
                 "per_router_kb": dict(mean, total=mean.get("zebra", 0) + mean.get("ospfd", 0) + mean["shell"]),
                 "engine_kb": engine_kb, "total_kb": sum(map(sum, per.values())) + engine_kb}
 
+    def vty(self, router: str, daemon: str, command: str) -> str:
+        """One command to a router's FRR daemon ("ospfd", "zebra") over its vty socket: its answer's text."""
+        return readiness.vty_command(self._daemons[router].path(f"{daemon}.vty"), command)
+
     def link_down(self, name: str) -> None:
         """Cut a link: carrier off at both ends (routing daemons see the interfaces go down)."""
         self._links().cut(self._link(name).name, True)

@@ -105,6 +105,9 @@ class Plan:
     lans: tuple[Lan, ...]
     routing: str
     notes: tuple[str, ...] = field(default=())
+    # one server's part of a network spread over a cluster (cluster/subplan.py): each cut link's far end is an
+    # external node standing in for a node on another server; stand-in name -> the kind of the node it stands for
+    stand_ins: dict[str, str] = field(default_factory=dict)
 
     _by_name: dict[str, PlanLink] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -114,6 +117,10 @@ class Plan:
 
     def link(self, name: str) -> PlanLink:
         return self._by_name[name]
+
+    def peer_kind(self, node: str) -> str:
+        """A node's kind as its neighbours see it: a stand-in for a node on another server has that node's."""
+        return self.stand_ins.get(node) or self.nodes[node].kind
 
     def address_of(self, node: str) -> str:
         """The address other nodes should use to reach `node` (loopback, else first interface)."""

@@ -1,0 +1,398 @@
+"""A network spread over the servers of a cluster: the coordinator (docs/cluster.md, "Bring-up").
+
+The topology is planned once, here, and placed (cluster/placement.py). Each server then gets, over its
+one ssh master (cluster/remote.py), a folder /run/testbed-cluster/<run id> holding the topology file and a
+spec (its name, the placement, the cut links and every server's tunnel address), and one session running
+`python -m testbed.cluster.agent` on it (cluster/agent.py): its part of the plan, brought up as an ordinary
+Testbed with the same run id. Requests go to the agent of the node (or, for a cut link, to both agents)
+as JSON lines; readiness is judged here, over the global plan, from what every router says.
+
+A server whose session ends before it was told to (its ssh master lost the connection: ssh's
+ServerAliveInterval notices within about 10 s) is lost: every request waiting on it fails, and the run
+ends with ClusterLost (exit 4) naming it, after the other servers have torn down.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import logging
+import tarfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..emulation import readiness
+from ..emulation.ping import parse_ping
+from ..errors import CapabilityError, EmulationError, InputError, Problem
+from ..topology.load import load_topology
+from ..topology.plan import Plan, make_plan
+from .model import Cluster, Server
+from .placement import Placement, mtu_problems, place
+from .remote import Connection
+from .subplan import Cut, cuts
+
+log = logging.getLogger(__name__)
+
+REMOTE_ROOT = "/run/testbed-cluster"
+UP_TIMEOUT_S = 900.0
+DOWN_TIMEOUT_S = 180.0
+TOPOLOGY_FILE = "topology.yaml"
+SPEC_FILE = "spec.json"
+
+
+class ClusterLost(EmulationError):
+    """A server of the run was lost (exit 4): its name and why."""
+
+    def __init__(self, lost: dict[str, str]) -> None:
+        self.lost = dict(lost)
+        super().__init__("lost server" + ("s " if len(lost) > 1 else " ")
+                         + "; ".join(f"{s} ({why})" for s, why in lost.items())
+                         + ": its part of the network is gone, so the run cannot be judged")
+
+
+@dataclass
+class Answer:
+    """A command's outcome in a node: like subprocess.CompletedProcess, text."""
+
+    returncode: int | None
+    stdout: str
+    stderr: str
+
+
+class Member:
+    """One server of the run: its ssh master, its agent's session and the answers it still owes."""
+
+    def __init__(self, net: ClusterNetwork, server: Server) -> None:
+        self.net, self.server = net, server
+        self.conn = Connection(net.cluster, server, net.workdir)
+        self.remote_dir = f"{REMOTE_ROOT}/{net.run_id}"
+        self.proc: Any = None
+        self.ids = itertools.count(1)
+        self.pending: dict[int, Future[dict[str, Any]]] = {}
+        self.lock = threading.Lock()
+        self.info: dict[str, Any] | None = None
+        self.error: tuple[str, int] | None = None        # (message, exit code) when its part could not come up
+        self.done: dict[str, Any] | None = None          # the agent's last word
+        self.ended = threading.Event()                   # its session is over
+        self.came_up = threading.Event()                 # up, error or ended
+        self.errfile = net.workdir / f"{server.name}.agent.err"
+
+    @property
+    def name(self) -> str:
+        return self.server.name
+
+    def start(self, inputs: bytes) -> None:
+        why = self.conn.open()
+        if why is not None:
+            raise CapabilityError(f"server {self.name}: ssh failed: {why}",
+                                  "run `testbed cluster check` on the inventory")
+        for argv, data in ((["mkdir", "-p", "-m", "700", self.remote_dir], None),
+                           (["tar", "-x", "-C", self.remote_dir], inputs)):
+            cp = self.conn.run(argv, input=data)
+            if cp.returncode != 0:
+                raise EmulationError(f"server {self.name}: {' '.join(argv[:2])} failed: "
+                                     f"{cp.stderr.decode(errors='replace').strip()[-300:]}")
+        argv = [self.server.python, "-m", "testbed.cluster.agent", f"{self.remote_dir}/{SPEC_FILE}"]
+        self.proc = self.conn.popen(argv, stdin=-1, stdout=-1, stderr=self.errfile.open("wb"))
+        threading.Thread(target=self._read, name=f"agent-{self.name}", daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            try:
+                msg = json.loads(raw)
+            except ValueError:
+                continue
+            if not isinstance(msg, dict):
+                continue
+            if "id" in msg:
+                with self.lock:
+                    fut = self.pending.pop(int(msg["id"] or 0), None)
+                if fut is not None:
+                    fut.set_result(msg)
+            elif "up" in msg:
+                self.info = msg["up"]
+                self.came_up.set()
+            elif "error" in msg:
+                self.error = (str(msg["error"]), int(msg.get("exit", 4)))
+                self.came_up.set()
+            elif "down" in msg:
+                self.done = msg["down"]
+        self.proc.wait()
+        self.ended.set()
+        self.came_up.set()
+        if self.done is None and not self.net.stopping.is_set():
+            self.net.lose(self.name, self._why_lost())
+        with self.lock:
+            waiting, self.pending = list(self.pending.values()), {}
+        for fut in waiting:
+            fut.set_result({"lost": True})
+
+    def _why_lost(self) -> str:
+        try:
+            tail = self.errfile.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            tail = []
+        ssh = [t for t in tail if "ssh" in t.lower() or "connection" in t.lower() or "timeout" in t.lower()]
+        rc = self.proc.returncode if self.proc is not None else None
+        return (ssh[-1] if ssh else f"its session ended (ssh exit {rc})")[:300]
+
+    def request(self, op: str, timeout_s: float = 120.0, **kw: Any) -> dict[str, Any]:
+        """Send one request; its answer. ClusterLost when this server is lost before it answers."""
+        if self.ended.is_set():
+            raise ClusterLost(self.net.lost or {self.name: "its session had ended"})
+        fut: Future[dict[str, Any]] = Future()
+        with self.lock:
+            rid = next(self.ids)
+            self.pending[rid] = fut
+        line = json.dumps({"id": rid, "op": op, **kw}) + "\n"
+        try:
+            assert self.proc is not None and self.proc.stdin is not None
+            self.proc.stdin.write(line.encode())
+            self.proc.stdin.flush()
+        except (OSError, ValueError):
+            self.ended.wait(30)
+            raise ClusterLost(self.net.lost or {self.name: "its session ended"}) from None
+        try:
+            ans = fut.result(timeout=timeout_s)
+        except TimeoutError:
+            with self.lock:
+                self.pending.pop(rid, None)
+            raise EmulationError(f"server {self.name} did not answer {op} within {timeout_s:g} s") from None
+        if ans.get("lost"):
+            raise ClusterLost(self.net.lost or {self.name: "its session ended"})
+        if "error" in ans:
+            raise EmulationError(f"server {self.name}: {ans['error']}")
+        return ans
+
+    def stop(self) -> list[str]:
+        """Tell the agent to tear down, wait for it, remove its folder, close the master. What is left."""
+        left: list[str] = []
+        if self.proc is not None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(b'{"op": "down"}\n')
+                self.proc.stdin.close()
+            except (OSError, ValueError):
+                pass
+            if not self.ended.wait(DOWN_TIMEOUT_S):
+                self.proc.kill()        # our ssh: the agent sees SIGHUP and still tears down
+                left.append(f"server {self.name}: its part did not finish tearing down in {DOWN_TIMEOUT_S:g} s")
+            if self.done is not None:
+                left += [f"server {self.name}: {x}" for x in self.done.get("left", [])]
+        if self.conn.opened and self.name not in self.net.lost:
+            self.conn.run(["rm", "-rf", "--", self.remote_dir], timeout_s=30)
+        self.conn.close()
+        return left
+
+
+class ClusterNetwork:
+    """The network of one topology spread over a cluster; start() brings it up, stop() takes it down."""
+
+    def __init__(self, topology: str | Path, cluster: Cluster, workdir: Path, run_id: str | None = None, *,
+                 engines: int | None = 1, on_progress: Callable[[str], None] | None = None) -> None:
+        from ..emulation import names
+        self.topology_file = Path(topology)
+        self.cluster, self.workdir = cluster, workdir
+        self.run_id = names.check_run_id(run_id) if run_id else names.new_run_id()
+        self.engines = engines
+        self.on_progress = on_progress or (lambda text: None)
+        topo = load_topology(self.topology_file)
+        refuse_files(topo)
+        self.plan: Plan = make_plan(topo)
+        self.placement: Placement = place(topo, cluster)
+        if problems := mtu_problems(cluster, self.placement):
+            raise InputError(problems)
+        self.cuts: list[Cut] = cuts(self.plan, self.placement.assignment, self.run_id)
+        self.members = {s.name: Member(self, s) for s in cluster.servers if self.placement.nodes_on(s.name)}
+        self.lost: dict[str, str] = {}
+        self.stopping = threading.Event()
+        self.timings: dict[str, float] = {}
+        self.down_links: set[str] = set()
+
+    # ---- life cycle ------------------------------------------------------------------------------
+
+    def lose(self, server: str, why: str) -> None:
+        if server not in self.lost:
+            log.error("server %s lost: %s", server, why)
+            self.lost[server] = why
+            self.on_progress(f"server {server} lost: {why}")
+
+    def spec(self, server: str) -> dict[str, Any]:
+        return {"server": server, "run_id": self.run_id, "topology": f"{REMOTE_ROOT}/{self.run_id}/{TOPOLOGY_FILE}",
+                "assignment": self.placement.assignment, "tunnel": self.cluster.tunnel,
+                "cuts": [c.__dict__ for c in self.cuts], "engines": self.engines,
+                "endpoints": {s.name: s.endpoint for s in self.cluster.servers}}
+
+    def inputs(self, server: str) -> bytes:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for name, data in ((TOPOLOGY_FILE, self.topology_file.read_bytes()),
+                               (SPEC_FILE, json.dumps(self.spec(server)).encode())):
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(data), 0o600
+                tar.addfile(info, io.BytesIO(data))
+        return buf.getvalue()
+
+    def start(self, timeout_s: float = UP_TIMEOUT_S) -> ClusterNetwork:
+        """Every server's part up (in parallel); on any failure everything is torn down and the error raised."""
+        t0 = time.monotonic()
+        try:
+            _each(self.members.values(), lambda m: m.start(self.inputs(m.name)))
+            self.on_progress(f"{len(self.members)} servers starting their parts ({len(self.cuts)} cut links)")
+            deadline = time.monotonic() + timeout_s
+            for m in self.members.values():
+                m.came_up.wait(max(0.0, deadline - time.monotonic()))
+            failed = {m.name: m.error[0] for m in self.members.values() if m.error}
+            if self.lost:
+                raise ClusterLost(self.lost)
+            if failed:
+                raise EmulationError("; ".join(f"server {s}: {why}" for s, why in failed.items()))
+            slow = [m.name for m in self.members.values() if m.info is None]
+            if slow:
+                raise EmulationError(f"server{'s' if len(slow) > 1 else ''} {', '.join(slow)} did not bring "
+                                     f"{'their parts' if len(slow) > 1 else 'its part'} up in {timeout_s:g} s")
+        except BaseException:
+            self.stop()
+            raise
+        self.timings["up_s"] = time.monotonic() - t0
+        return self
+
+    def stop(self) -> list[str]:
+        """Every server's part down (in parallel); what is left anywhere."""
+        self.stopping.set()
+        t0 = time.monotonic()
+        lefts = _each(self.members.values(), lambda m: m.stop(), collect=True)
+        self.timings["down_s"] = time.monotonic() - t0
+        return [x for left in lefts for x in left]
+
+    def check_lost(self) -> None:
+        if self.lost:
+            raise ClusterLost(self.lost)
+
+    # ---- what runs where -------------------------------------------------------------------------
+
+    def server_of(self, node: str) -> str:
+        try:
+            return self.placement.assignment[node]
+        except KeyError:
+            raise EmulationError(f'no node "{node}"; nodes: {", ".join(sorted(self.plan.nodes))}') from None
+
+    def member(self, node: str) -> Member:
+        return self.members[self.server_of(node)]
+
+    def exec(self, node: str, argv: Sequence[str], timeout_s: float = 60.0, as_node: bool = False) -> Answer:
+        """Run argv in a node, on its server (ctl: testbed's own tools; as_node: as the node runs programs)."""
+        ans = self.member(node).request("exec", timeout_s + 30, node=node, argv=list(argv), timeout=timeout_s,
+                                        as_node=as_node)
+        return Answer(ans.get("rc"), str(ans.get("out", "")), str(ans.get("err", "")))
+
+    def link(self, op: str, name: str, **kw: Any) -> None:
+        """link-down, link-up or set-link on a link: on both of its servers when it is cut (the owner applies
+        the parameters; both ends lose carrier, as on one machine)."""
+        try:
+            lk = self.plan.link(name)
+        except KeyError:
+            raise EmulationError(f'no link "{name}"; links: {", ".join(x.name for x in self.plan.links[:20])}'
+                                 + (" ..." if len(self.plan.links) > 20 else "")) from None
+        servers = sorted({self.server_of(lk.a.node), self.server_of(lk.b.node)})
+        if op == "set-link":
+            servers = [self.server_of(lk.a.node)]
+        _each([self.members[s] for s in servers], lambda m: m.request(op, link=name, **kw))
+        if op == "link-down":
+            self.down_links.add(name)
+        elif op == "link-up":
+            self.down_links.discard(name)
+
+    def address_of(self, node: str) -> str:
+        return self.plan.address_of(node)
+
+    # ---- readiness, judged over the whole plan ------------------------------------------------------
+
+    def routing_state(self) -> dict[str, dict[str, str | None]]:
+        """Every router's OSPF neighbours and kernel routes, asked of all servers at once."""
+        routers = [n for n, pn in self.plan.nodes.items() if pn.kind == "router"]
+        by_server: dict[str, list[str]] = {}
+        for r in routers:
+            by_server.setdefault(self.server_of(r), []).append(r)
+        answers = _each([self.members[s] for s in by_server],
+                        lambda m: m.request("routing", 120, routers=by_server[m.name])["routers"], collect=True)
+        out: dict[str, dict[str, str | None]] = {}
+        for a in answers:
+            out.update(a)
+        return out
+
+    def wait_converged(self, timeout_s: float = 120.0, poll_s: float = 1.0, probes: int = 3) -> readiness.Readiness:
+        """Every planned adjacency Full (cut links too), every router's table complete, pings along the
+        longest paths answered; EmulationError saying what is missing when timeout_s passes first."""
+        t0 = time.monotonic()
+        want = readiness.expected(self.plan, self.down_links, set(), probes)
+        rep = readiness.Readiness(routers=len(want.prefixes), adjacencies=sum(map(len, want.neighbours.values())),
+                                  prefixes=sum(map(len, want.prefixes.values())))
+        while True:
+            self.check_lost()
+            rep.rounds += 1
+            state = self.routing_state()
+            rep.missing_adjacencies, rep.missing_routes = [], {}
+            for r, nb in want.neighbours.items():
+                text = state.get(r, {}).get("neighbours")
+                bad = ["ospfd unreadable"] if text is None else \
+                    readiness.missing_adjacencies(nb, readiness.ospf_neighbour_states(text))
+                rep.missing_adjacencies += [f"{r} -> {b}" for b in bad]
+            for r, prefixes in want.prefixes.items():
+                routes = state.get(r, {}).get("routes")
+                missing = sorted(prefixes - readiness.route_prefixes(routes or ""))
+                if missing:
+                    rep.missing_routes[r] = missing
+            if not rep.missing_adjacencies and not rep.missing_routes:
+                rep.phases_s["routes"] = time.monotonic() - t0
+                rep.pings = self.probe(want.probes)
+                if all(p["ok"] for p in rep.pings):
+                    rep.ok = True
+                    rep.waited_s = time.monotonic() - t0
+                    return rep
+            if time.monotonic() - t0 > timeout_s:
+                rep.waited_s = time.monotonic() - t0
+                raise EmulationError(f"routing did not converge across the cluster in {timeout_s:g} s: "
+                                     f"{rep.problem()}")
+            time.sleep(poll_s)
+
+    def probe(self, probes: Iterable[tuple[str, str, int]]) -> list[dict[str, Any]]:
+        def one(p: tuple[str, str, int]) -> dict[str, Any]:
+            src, dst, hops = p
+            addr = self.address_of(dst)
+            ans = self.exec(src, ["ping", "-n", "-c", "3", "-i", "0.2", "-W", "1", "-t", "255", addr], 30)
+            res = parse_ping(src, dst, addr, ans.stdout)
+            return {"src": src, "dst": dst, "hops": hops, "ok": res.ok,
+                    "rtt_ms": round(res.rtt_avg_ms, 3) if res.rtt_avg_ms is not None else None}
+        return _each(list(probes), one, collect=True)
+
+
+def refuse_files(topo: Any) -> None:
+    """Nodes' private files would have to be copied to their servers: not yet."""
+    with_files = [n.name for n in topo.nodes if n.files or n.dirs]
+    if with_files:
+        line, col = topo.marks.get(with_files[0], (0, 0))
+        raise InputError([Problem(topo.file, line, col, f"nodes.{with_files[0]}",
+                                  f"nodes with files: or dirs: ({', '.join(with_files[:5])}) cannot be spread "
+                                  "over a cluster yet; run this topology on one machine")])
+
+
+def _each(items: Iterable[Any], fn: Callable[[Any], Any], collect: bool = False) -> list[Any]:
+    """fn on every item at once; the results in order, or the first error after all finished."""
+    items = list(items)
+    if not items:
+        return []
+    with ThreadPoolExecutor(len(items)) as pool:
+        futures = [pool.submit(fn, x) for x in items]
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    lost = [e for e in errors if isinstance(e, ClusterLost)]
+    if lost or errors:
+        raise (lost or errors)[0]  # type: ignore[misc]
+    return [f.result() for f in futures] if collect else []
