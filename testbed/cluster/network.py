@@ -378,7 +378,7 @@ def refuse_files(topo: Any) -> None:
     """Nodes' private files would have to be copied to their servers: not yet."""
     with_files = [n.name for n in topo.nodes if n.files or n.dirs]
     if with_files:
-        line, col = topo.marks.get(with_files[0], (0, 0))
+        line, col = topo.marks.get(f"node:{with_files[0]}", (0, 0))
         raise InputError([Problem(topo.file, line, col, f"nodes.{with_files[0]}",
                                   f"nodes with files: or dirs: ({', '.join(with_files[:5])}) cannot be spread "
                                   "over a cluster yet; run this topology on one machine")])

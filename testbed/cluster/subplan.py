@@ -65,7 +65,7 @@ def cuts(plan: Plan, assignment: dict[str, str], run_id: str) -> list[Cut]:
         if sa == sb:
             continue
         if lk.backend == "medium" or kinds[lk.a.node] in LAN_KINDS or kinds[lk.b.node] in LAN_KINDS:
-            line, col = plan.topology.marks.get(lk.name, (0, 0))
+            line, col = plan.topology.marks.get(f"link:{lk.index}", (0, 0))
             problems.append(Problem(plan.topology.file, line, col, f"links.{lk.name}",
                                     f"link {lk.name} would join {lk.a.node} on {sa} to {lk.b.node} on {sb}, but a LAN "
                                     "or a radio sector runs on one server; pin its members to one server (a node's "

@@ -1,0 +1,191 @@
+"""A network spread over a fake cluster of 3 servers (tests/integration/cluster_fixture.py, issue 27): a
+generated 40-router OSPF district placed over the servers with more than 11 nodes each (mininet#1078's
+limit), vxlan cut links across a 1500-byte underlay.
+
+What a user would check: OSPF Full on every cut link, the largest `ping -M do` crosses a cut and one byte
+more does not, iperf3 across a cut 20 Mbit/s 30 ms link measures what the same link does on one machine,
+a cut link taken down reconverges within the dead interval, a server lost mid-run ends the run with exit 4
+naming it, and nothing is left on any server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import networkx as nx
+import pytest
+import yaml
+from cluster_fixture import FakeCluster, fake_cluster  # noqa: F401  (the fixture)
+from conftest import require_emulation
+
+from bench.district import district
+from testbed.cluster.load import load_cluster
+from testbed.cluster.network import ClusterNetwork
+from testbed.cluster.remote import Connection
+
+ROOT = Path(__file__).resolve().parents[2]
+CUT_MTU = 1450            # the fake underlay carries 1500: a vxlan cut link carries 1450 (docs/cluster.md)
+DEAD_S = 4
+
+
+@pytest.fixture(autouse=True)
+def emulation() -> None:
+    require_emulation(ospf=True)
+
+
+def _topology(tmp: Path, routers: int) -> Path:
+    d = district(routers, ospf_hello_s=1, ospf_dead_s=DEAD_S)
+    d["defaults"]["link"] = {"mtu": CUT_MTU}
+    # the iperf3 pair: a 20 Mbit/s, 30 ms link between routers pinned to two servers
+    d["nodes"].update({"ra": {"kind": "router", "server": "s1"}, "rb": {"kind": "router", "server": "s2"},
+                       "ha": {"kind": "host", "server": "s1"}, "hb": {"kind": "host", "server": "s2"}})
+    d["links"] += [{"endpoints": ["ra", "rb"], "rate": "20Mbit", "delay": "30ms", "queue": 100},
+                   {"endpoints": ["ha", "ra"], "profile": "lan"}, {"endpoints": ["rb", "hb"], "profile": "lan"},
+                   {"endpoints": ["gw", "ra"], "profile": "lan", "cost": 100}]
+    f = tmp / f"district-{routers}.yaml"
+    f.write_text(yaml.safe_dump(d, sort_keys=False))
+    return f
+
+
+def _leftovers(fc: FakeCluster, inventory: Path, run_id: str) -> dict[str, list[str]]:
+    """What of the run is left on each server still up (the same check `testbed clean` trusts)."""
+    cluster = load_cluster(inventory)
+    out = {}
+    for s in cluster.servers:
+        conn = Connection(cluster, s, fc.tmp)
+        code = f"from testbed.emulation.clean import leftovers; import json; print(json.dumps(leftovers({run_id!r})))"
+        cp = subprocess.run(conn.argv([s.python, "-c", code]), capture_output=True, text=True, timeout=60)
+        if cp.returncode == 255:       # a server the test killed
+            continue
+        assert cp.returncode == 0, cp.stderr
+        left = json.loads(cp.stdout.strip().splitlines()[-1])
+        listed = subprocess.run(conn.argv(["ls", "/run/testbed-cluster"]), capture_output=True, text=True)
+        left += [f"folder {x}" for x in listed.stdout.split() if x == run_id]
+        out[s.name] = left
+    return out
+
+
+def _iperf(net, src: str, dst: str, seconds: int = 8) -> float:
+    """Mbit/s a CUBIC flow src -> dst received."""
+    srv = net.exec(dst, ["iperf3", "-s", "-1", "-D", "-p", "5201"], as_node=True)
+    assert srv.returncode == 0, srv.stderr
+    time.sleep(0.5)
+    ans = net.exec(src, ["iperf3", "-c", net.address_of(dst), "-p", "5201", "-t", str(seconds), "-J", "-C", "cubic"],
+                   timeout_s=seconds + 30, as_node=True)
+    assert ans.returncode == 0, ans.stdout[-2000:] + ans.stderr
+    return json.loads(ans.stdout)["end"]["sum_received"]["bits_per_second"] / 1e6
+
+
+class _Local:
+    """The same calls on one machine's Testbed (the baseline)."""
+
+    def __init__(self, tb) -> None:
+        self.tb = tb
+
+    def exec(self, node: str, argv: list[str], timeout_s: float = 60, as_node: bool = False):
+        return self.tb.node(node).cmd(argv, timeout=timeout_s)
+
+    def address_of(self, node: str) -> str:
+        return self.tb.address_of(node)
+
+
+def test_a_district_spread_over_three_servers(fake_cluster: FakeCluster, tmp_path: Path) -> None:  # noqa: F811
+    topo = _topology(tmp_path, 40)
+    inventory = fake_cluster.inventory("vxlan")
+    net = ClusterNetwork(topo, load_cluster(inventory), tmp_path, engines=1)
+    per_server = {s: len(net.placement.nodes_on(s)) for s in net.members}
+    assert len(per_server) == 3 and min(per_server.values()) > 11, per_server
+    assert len(net.cuts) >= 3
+    net.start()
+    try:
+        rd = net.wait_converged(180)
+        assert rd.ok
+        # OSPF Full on both ends of every cut link
+        state = net.routing_state()
+        from testbed.emulation import readiness
+        rid = {n: pn.loopback.split("/")[0] for n, pn in net.plan.nodes.items() if pn.loopback}
+        for c in net.cuts:
+            lk = net.plan.link(c.link)
+            for me, peer in ((lk.a.node, lk.b.node), (lk.b.node, lk.a.node)):
+                states = readiness.ospf_neighbour_states(state[me]["neighbours"] or "")
+                assert "Full" in states.get(rid[peer], []), (c.link, me, states)
+        # the largest unfragmented ping crosses a cut; one byte more is refused at the sender
+        c = next(c for c in net.cuts if c.link != "ra--rb")
+        lk = net.plan.link(c.link)
+        far = net.address_of(lk.b.node)
+        ok = net.exec(lk.a.node, ["ping", "-n", "-M", "do", "-s", str(CUT_MTU - 28), "-c", "2", "-W", "2", far])
+        assert ok.returncode == 0 and " 0% packet loss" in ok.stdout, ok.stdout + ok.stderr
+        big = net.exec(lk.a.node, ["ping", "-n", "-M", "do", "-s", str(CUT_MTU - 27), "-c", "1", "-W", "2", far])
+        assert big.returncode != 0 and "mtu" in (big.stdout + big.stderr).lower(), big.stdout + big.stderr
+        # iperf3 across the cut 20 Mbit/s, 30 ms link
+        spread_mbps = _iperf(net, "ha", "hb")
+        # a cut link taken down: both servers' ends lose carrier, routing reconverges within the dead interval
+        g = nx.Graph([(x.a.node, x.b.node) for x in net.plan.links])
+        redundant = [c for c in net.cuts if c.link != "ra--rb" and
+                     nx.has_path(nx.restricted_view(g, [], [tuple(c.link.split("--"))]), *c.link.split("--"))]
+        target = (redundant or [c])[0].link
+        t0 = time.monotonic()
+        net.link("link-down", target)
+        rd = net.wait_converged(30, poll_s=0.2)
+        took = time.monotonic() - t0
+        assert rd.ok and took < DEAD_S, (target, took, rd.problem())
+        net.link("link-up", target)
+        assert net.wait_converged(60).ok
+    finally:
+        left = net.stop()
+    assert left == []
+    assert _leftovers(fake_cluster, inventory, net.run_id) == {"s1": [], "s2": [], "s3": []}
+
+    # the baseline: the same 20 Mbit/s, 30 ms link on one machine
+    from testbed.emulation import Testbed
+    from testbed.topology.load import load_topology
+    from testbed.topology.plan import make_plan
+    one = tmp_path / "pair.yaml"
+    one.write_text(yaml.safe_dump({
+        "name": "pair", "defaults": {"routing": "ospf", "link": {"mtu": CUT_MTU}},
+        "ospf": {"hello": "1s", "dead": f"{DEAD_S}s"},
+        "nodes": {"ra": {"kind": "router"}, "rb": {"kind": "router"}, "ha": {"kind": "host"}, "hb": {"kind": "host"}},
+        "links": [{"endpoints": ["ra", "rb"], "rate": "20Mbit", "delay": "30ms", "queue": 100},
+                  {"endpoints": ["ha", "ra"], "profile": "lan"}, {"endpoints": ["rb", "hb"], "profile": "lan"}]}))
+    with Testbed(make_plan(load_topology(one)), engines=1) as tb:
+        tb.wait_converged(60)
+        local_mbps = _iperf(_Local(tb), "ha", "hb")
+    print("MEASURED", per_server, len(net.cuts), spread_mbps, local_mbps, target, took, net.timings)
+    assert abs(spread_mbps - local_mbps) <= 0.05 * local_mbps, (spread_mbps, local_mbps)
+    assert 15 < local_mbps < 20.5, local_mbps
+
+
+def test_a_lost_server_ends_the_run_with_exit_4_naming_it(fake_cluster: FakeCluster, tmp_path: Path) -> None:  # noqa: F811
+    topo = _topology(tmp_path, 12)
+    inventory = fake_cluster.inventory("vxlan")
+    # a command that runs long on s2 while s2 is lost: the run must end, say which server, and tear down the rest
+    p = subprocess.Popen([sys.executable, "-m", "testbed.cli", "up", str(topo), "--cluster", str(inventory),
+                          "--run-id", "c1a2b", "--run", "hb sleep 300"], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    assert p.stderr is not None
+    seen = []
+    for line in p.stderr:
+        seen.append(line)
+        if "routing converged" in line:
+            break
+        assert p.poll() is None or line, "".join(seen)
+    else:
+        pytest.fail("".join(seen))
+    time.sleep(1)
+    s2 = next(s for s in fake_cluster.servers if s.name == "s2")
+    os.kill(s2.init_pid, signal.SIGKILL)       # the server is gone: its namespaces with it
+    try:
+        _, rest = p.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGTERM)
+        raise
+    err = "".join(seen) + rest
+    assert p.returncode == 4, err
+    assert "lost server s2" in err, err
+    assert _leftovers(fake_cluster, inventory, "c1a2b") == {"s1": [], "s3": []}
