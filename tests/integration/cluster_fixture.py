@@ -15,6 +15,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,28 +171,34 @@ def _teardown(cluster: FakeCluster) -> None:
     subprocess.run(["ip", "link", "del", cluster.bridge], capture_output=True)
 
 
-@pytest.fixture
-def fake_cluster(tmp_path: Path) -> Iterator[FakeCluster]:
-    """Three fake servers on a 1500-byte bridge, torn down after the test; asserts nothing of them is left."""
+def missing_prerequisites() -> str | None:
+    """Why this machine cannot run a fake cluster, or None."""
     for prog in ("unshare", "nsenter", "ssh", "ssh-keygen", "ssh-keyscan", SSHD):
         if shutil.which(prog) is None:
-            skip_or_fail(f"the fake cluster needs {prog} (apt-get install openssh-server util-linux)")
+            return f"the fake cluster needs {prog} (apt-get install openssh-server util-linux)"
     if os.geteuid() != 0:
-        skip_or_fail("the fake cluster needs root (namespaces, a bridge)")
+        return "the fake cluster needs root (namespaces, a bridge)"
+    return None
+
+
+@contextmanager
+def start_fake_cluster(tmp: Path, servers: int = 3, max_sessions: int = 64) -> Iterator[FakeCluster]:
+    """`servers` fake servers on a 1500-byte bridge, keys and ssh_config in tmp; torn down on leaving, and
+    (when the body did not raise) asserts nothing of them is left. The caller checks missing_prerequisites()."""
     run_id = secrets.token_hex(3)
     subnet = f"{SUBNET_BASE}.{int(run_id[:2], 16) % 250 + 1}"
-    cluster = FakeCluster(run_id, tmp_path, f"tbc{run_id}b")
-    _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "id_ed25519"))
-    cluster.ssh_config = tmp_path / "ssh_config"
-    cluster.ssh_config.write_text(f"Host *\n  User root\n  IdentityFile {tmp_path / 'id_ed25519'}\n"
-                                  f"  IdentitiesOnly yes\n  UserKnownHostsFile {tmp_path / 'known_hosts'}\n"
+    cluster = FakeCluster(run_id, tmp, f"tbc{run_id}b")
+    _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp / "id_ed25519"))
+    cluster.ssh_config = tmp / "ssh_config"
+    cluster.ssh_config.write_text(f"Host *\n  User root\n  IdentityFile {tmp / 'id_ed25519'}\n"
+                                  f"  IdentitiesOnly yes\n  UserKnownHostsFile {tmp / 'known_hosts'}\n"
                                   "  StrictHostKeyChecking yes\n  LogLevel ERROR\n")
     try:
         _run("ip", "link", "add", cluster.bridge, "mtu", "1500", "type", "bridge")
         _run("ip", "addr", "add", f"{subnet}.254/24", "dev", cluster.bridge)
         _run("ip", "link", "set", cluster.bridge, "up")
-        for i in range(3):
-            _start(cluster, i, subnet, max_sessions=64)
+        for i in range(servers):
+            _start(cluster, i, subnet, max_sessions=max_sessions)
         _wait_ready(cluster)
         yield cluster
     finally:
@@ -199,3 +206,12 @@ def fake_cluster(tmp_path: Path) -> Iterator[FakeCluster]:
     left = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     assert f"tbc{run_id}" not in left, left
     assert all(not Path(f"/proc/{s.proc.pid}").exists() or s.proc.returncode is not None for s in cluster.servers)
+
+
+@pytest.fixture
+def fake_cluster(tmp_path: Path) -> Iterator[FakeCluster]:
+    """Three fake servers on a 1500-byte bridge, torn down after the test; asserts nothing of them is left."""
+    if (why := missing_prerequisites()) is not None:
+        skip_or_fail(why)
+    with start_fake_cluster(tmp_path, 3) as cluster:
+        yield cluster
