@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .. import probe
+from ..cluster.network import stale_folders
 from ..emulation import names
 from ..emulation.clean import clean
 
@@ -21,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "and is not touched. Exit 4 when a process outlived SIGKILL (its run stays marked).")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing when there is nothing to clean")
     p.add_argument("--force", action="store_true", help="also clean runs whose owner process is still alive")
+    p.add_argument("--cluster", metavar="CLUSTER",
+                   help="clean every server of this inventory (cluster.yaml) too, each over ssh, the same way")
     p.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="only these runs")
     p.set_defaults(func=run)
 
@@ -29,7 +32,11 @@ def run(args: argparse.Namespace) -> int:
     for rid in args.run_ids:      # bad input is exit 2 even without root
         names.check_run_id(rid)
     probe.check_root()
+    if args.cluster:
+        return _clean_cluster(args)
     rep = clean(force=args.force, run_ids=args.run_ids or None)
+    for folder in stale_folders(args.run_ids):
+        rep.folders.append(folder)
     for rid in rep.unknown:
         print(f"run {rid}: no such run here (no marker {names.marker_dir(rid)}), nothing touched")
     for rid in [] if args.quiet else rep.skipped_live:
@@ -55,3 +62,35 @@ def run(args: argparse.Namespace) -> int:
         print("error: these processes outlived SIGKILL (stuck in the kernel?); their runs stay marked: "
               + "; ".join(rep.survivors), file=sys.stderr)
     return 4 if rep.problems or rep.survivors else 0
+
+
+def _clean_cluster(args: argparse.Namespace) -> int:
+    """`testbed clean` here and on every server of the inventory (in parallel); the worst exit status."""
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
+
+    from ..cluster.load import load_cluster
+    from ..cluster.remote import Connection
+    cluster = load_cluster(args.cluster)
+    argv = ["clean", *(["--force"] if args.force else []), *(["-q"] if args.quiet else []), *args.run_ids]
+
+    def one(server) -> tuple[str, int, str]:
+        with tempfile.TemporaryDirectory(prefix="tbclean-", dir="/tmp") as tmp:
+            conn = Connection(cluster, server, Path(tmp))
+            why = conn.open()
+            if why is not None:
+                return server.name, 3, f"ssh failed: {why}"
+            try:
+                cp = conn.run([server.python, "-m", "testbed.cli", *argv], timeout_s=300)
+                return server.name, cp.returncode, (cp.stdout + cp.stderr).decode(errors="replace").strip()
+            finally:
+                conn.close()
+    with ThreadPoolExecutor(len(cluster.servers)) as pool:
+        results = list(pool.map(one, cluster.servers))
+    rc = 0
+    for name, code, text in results:
+        for line in text.splitlines() or ["(nothing said)"]:
+            print(f"{name}: {line}")
+        rc = max(rc, code)
+    return rc

@@ -188,8 +188,10 @@ class Agent:
         return {"ok": True}
 
     def serve(self, requests: IO[str]) -> None:
-        """Answer requests until stdin ends or says down."""
-        with ThreadPoolExecutor(REQUESTS_AT_ONCE) as pool:
+        """Answer requests until stdin ends or says down. Requests still running then are not waited for:
+        teardown stops the programs they run (they live in the nodes' namespaces), which ends them."""
+        pool = ThreadPoolExecutor(REQUESTS_AT_ONCE)
+        try:
             for line in requests:
                 try:
                     req = json.loads(line)
@@ -200,6 +202,8 @@ class Agent:
                 if req.get("op") == "down":
                     break
                 pool.submit(self._answer, req)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def _answer(self, req: dict[str, Any]) -> None:
         self.lines.send({"id": req.get("id"), **self.handle(req)})

@@ -186,7 +186,13 @@ class Member:
                 left.append(f"server {self.name}: its part did not finish tearing down in {DOWN_TIMEOUT_S:g} s")
             if self.done is not None:
                 left += [f"server {self.name}: {x}" for x in self.done.get("left", [])]
-        if self.conn.opened and self.name not in self.net.lost:
+        if self.conn.opened and self.done is None and self.conn.alive():
+            # the agent died (killed, crashed) but the server is there: what its part left, `testbed clean` removes
+            cp = self.conn.run([self.server.python, "-m", "testbed.cli", "clean", self.net.run_id], timeout_s=180)
+            if cp.returncode != 0:
+                left.append(f"server {self.name}: testbed clean {self.net.run_id} exited {cp.returncode}: "
+                            f"{cp.stderr.decode(errors='replace').strip()[-300:]}")
+        if self.conn.opened and self.conn.alive():
             self.conn.run(["rm", "-rf", "--", self.remote_dir], timeout_s=30)
         self.conn.close()
         return left
@@ -372,6 +378,27 @@ class ClusterNetwork:
             return {"src": src, "dst": dst, "hops": hops, "ok": res.ok,
                     "rtt_ms": round(res.rtt_avg_ms, 3) if res.rtt_avg_ms is not None else None}
         return _each(list(probes), one, collect=True)
+
+
+def stale_folders(run_ids: Sequence[str] = (), min_age_s: float = 60.0) -> list[str]:
+    """Remove this server's cluster folders (/run/testbed-cluster/<run id>) of runs that are gone: no marker
+    left (`testbed clean` removed it, or the part never came up) and older than min_age_s (an agent reads its
+    folder as it starts). Only these runs, when named. The folders removed."""
+    import shutil
+
+    from ..emulation import names
+    root = Path(REMOTE_ROOT)
+    if not root.is_dir():
+        return []
+    out = []
+    for d in sorted(root.iterdir()):
+        if not names.RUN_ID_RE.fullmatch(d.name) or (run_ids and d.name not in run_ids):
+            continue
+        if names.marker_dir(d.name).exists() or time.time() - d.stat().st_mtime < min_age_s:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        out.append(str(d))
+    return out
 
 
 def refuse_files(topo: Any) -> None:

@@ -156,17 +156,35 @@ def test_a_district_spread_over_three_servers(fake_cluster: FakeCluster, tmp_pat
     with Testbed(make_plan(load_topology(one)), engines=1) as tb:
         tb.wait_converged(60)
         local_mbps = _iperf(_Local(tb), "ha", "hb")
-    print("MEASURED", per_server, len(net.cuts), spread_mbps, local_mbps, target, took, net.timings)
+
     assert abs(spread_mbps - local_mbps) <= 0.05 * local_mbps, (spread_mbps, local_mbps)
     assert 15 < local_mbps < 20.5, local_mbps
 
 
-def test_a_lost_server_ends_the_run_with_exit_4_naming_it(fake_cluster: FakeCluster, tmp_path: Path) -> None:  # noqa: F811
+def _agent_pid(run_id: str, server_init: int) -> int:
+    """The agent's pid (as the host sees it) in one fake server's PID namespace."""
+    ns = os.readlink(f"/proc/{server_init}/ns/pid")
+    for p in Path("/proc").iterdir():
+        try:
+            if p.name.isdigit() and os.readlink(p / "ns" / "pid") == ns and \
+                    b"testbed.cluster.agent" in (p / "cmdline").read_bytes() and \
+                    run_id.encode() in (p / "cmdline").read_bytes():
+                return int(p.name)
+        except OSError:
+            continue
+    raise AssertionError("no agent found")
+
+
+@pytest.mark.parametrize("how", ["server", "agent", "ctrl-c"])
+def test_a_lost_server_or_an_interrupt_ends_the_run_and_leaves_nothing(fake_cluster: FakeCluster, tmp_path: Path,  # noqa: F811
+                                                                         how: str) -> None:
+    """A server killed (exit 4 naming it), one server's agent killed -9 (exit 4 naming the server; its part
+    cleaned over ssh), Ctrl-C to the whole process group (exit 130): the rest torn down, nothing left."""
     topo = _topology(tmp_path, 12)
     inventory = fake_cluster.inventory("vxlan")
-    # a command that runs long on s2 while s2 is lost: the run must end, say which server, and tear down the rest
+    run_id = {"server": "c1a2b", "agent": "c1a2c", "ctrl-c": "c1a2d"}[how]
     p = subprocess.Popen([sys.executable, "-m", "testbed.cli", "up", str(topo), "--cluster", str(inventory),
-                          "--run-id", "c1a2b", "--run", "hb sleep 300"], cwd=ROOT, stdout=subprocess.PIPE,
+                          "--run-id", run_id, "--run", "hb sleep 300"], cwd=ROOT, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, start_new_session=True)
     assert p.stderr is not None
     seen = []
@@ -174,18 +192,29 @@ def test_a_lost_server_ends_the_run_with_exit_4_naming_it(fake_cluster: FakeClus
         seen.append(line)
         if "routing converged" in line:
             break
-        assert p.poll() is None or line, "".join(seen)
     else:
+        p.wait()
         pytest.fail("".join(seen))
     time.sleep(1)
     s2 = next(s for s in fake_cluster.servers if s.name == "s2")
-    os.kill(s2.init_pid, signal.SIGKILL)       # the server is gone: its namespaces with it
+    if how == "server":
+        os.kill(s2.init_pid, signal.SIGKILL)       # the server is gone: its namespaces with it
+    elif how == "agent":
+        os.kill(_agent_pid(run_id, s2.init_pid), signal.SIGKILL)
+    else:
+        os.killpg(p.pid, signal.SIGINT)            # a terminal's Ctrl-C reaches the whole group
     try:
-        _, rest = p.communicate(timeout=120)
+        _, rest = p.communicate(timeout=180)
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGTERM)
         raise
     err = "".join(seen) + rest
-    assert p.returncode == 4, err
-    assert "lost server s2" in err, err
-    assert _leftovers(fake_cluster, inventory, "c1a2b") == {"s1": [], "s3": []}
+    if how == "ctrl-c":
+        assert p.returncode == 130, err
+        assert _leftovers(fake_cluster, inventory, run_id) == {"s1": [], "s2": [], "s3": []}
+    else:
+        assert p.returncode == 4, err
+        assert "lost server s2" in err, err
+        want = {"s1": [], "s3": []} if how == "server" else {"s1": [], "s2": [], "s3": []}
+        assert _leftovers(fake_cluster, inventory, run_id) == want
+    assert "left behind" not in err, err
