@@ -24,7 +24,8 @@ import yaml
 from cluster_fixture import FakeCluster, fake_cluster  # noqa: F401  (the fixture)
 from conftest import require_emulation
 
-from bench.district import district
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.district import district  # noqa: E402
 from testbed.cluster.load import load_cluster
 from testbed.cluster.network import ClusterNetwork
 from testbed.cluster.remote import Connection

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from bench.district import district
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.district import district  # noqa: E402
 from testbed.cluster.load import load_cluster
 from testbed.cluster.placement import place
 from testbed.cluster.subplan import cuts, server_plan, stand_in_name, vni
