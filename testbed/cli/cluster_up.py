@@ -18,6 +18,7 @@ from ..cluster.load import load_cluster
 from ..cluster.network import ClusterLost, ClusterNetwork
 from ..errors import InputError, TestbedError, UsageError
 from .jobs import parse_line
+from .up_cmd import print_nodes, resolve_names
 
 HELP = """commands (a network spread over servers):
   NODE CMD [ARGS...]     run CMD inside NODE, on its server (node names in ARGS become their addresses)
@@ -137,9 +138,7 @@ def _dispatch(net: ClusterNetwork, cmd: str, rest: list[str]) -> int:
         print(HELP)
         return 0
     if cmd == "nodes":
-        for name, pn in plan.nodes.items():
-            addr = plan.address_of(name) if pn.kind not in ("switch", "sector") else "-"
-            print(f"{name:20} {pn.kind:7} {addr:16} {net.server_of(name)}")
+        print_nodes(plan, net.server_of)
         return 0
     if cmd == "links":
         cut = {c.link: c for c in net.cuts}
@@ -158,8 +157,7 @@ def _dispatch(net: ClusterNetwork, cmd: str, rest: list[str]) -> int:
     if cmd in plan.nodes:
         if not rest:
             raise UsageError(f"usage: {cmd} COMMAND [ARGS...]")
-        argv = [plan.address_of(w) if w in plan.nodes and plan.nodes[w].kind not in ("switch", "sector") else w
-                for w in rest]
+        argv = resolve_names(plan, rest)
         t0 = time.monotonic()
         ans = net.exec(cmd, argv, timeout_s=3600, as_node=True)
         sys.stdout.write(ans.stdout)

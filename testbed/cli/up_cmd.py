@@ -6,12 +6,13 @@ import argparse
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, TestbedError, UsageError
 from ..scenario import live
 from ..topology.load import load_topology
-from ..topology.plan import make_plan
+from ..topology.plan import Plan, make_plan
 from .engines_arg import engines_argument
 from .jobs import Jobs, parse_line, shell_argv
 
@@ -216,9 +217,7 @@ def _dispatch(tb, cmd: str, rest: list[str]) -> int:
         print(HELP)
         return 0
     if cmd == "nodes":
-        for name, pn in plan.nodes.items():
-            addr = plan.address_of(name) if pn.kind not in ("switch", "sector") else "-"
-            print(f"{name:20} {pn.kind:7} {addr:16} {'on' if tb.is_powered(name) else 'OFF'}")
+        print_nodes(plan, lambda name: "on" if tb.is_powered(name) else "OFF")
         return 0
     if cmd == "links":
         for lk in plan.links:
@@ -266,4 +265,17 @@ def _node_argv(tb, node: str, rest: list[str], shell: str | None = None) -> list
                          f"`node-up {node}` first")
     if shell is not None:
         return shell_argv(shell)
-    return [plan.address_of(w) if w in plan.nodes and plan.nodes[w].kind not in ("switch", "sector") else w for w in rest]
+    return resolve_names(plan, rest)
+
+
+def resolve_names(plan: Plan, words: list[str]) -> list[str]:
+    """A command's words with node names turned into the nodes' addresses (switches and sectors have none)."""
+    return [plan.address_of(w) if w in plan.nodes and plan.nodes[w].kind not in ("switch", "sector") else w
+            for w in words]
+
+
+def print_nodes(plan: Plan, status: Callable[[str], str]) -> None:
+    """The `nodes` listing: name, kind, address, and what `status` says of each."""
+    for name, pn in plan.nodes.items():
+        addr = plan.address_of(name) if pn.kind not in ("switch", "sector") else "-"
+        print(f"{name:20} {pn.kind:7} {addr:16} {status(name)}")
