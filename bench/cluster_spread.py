@@ -126,12 +126,13 @@ def baseline(topo: Path, routers: int) -> dict[str, Any]:
     plan = make_plan(load_topology(str(topo)))
     load0 = _load()
     tb = Testbed(plan, engines=1)
-    row: dict[str, Any] = {"row": "this machine (Testbed)", "servers": 0, "routers": routers,
+    row: dict[str, Any] = {"row": "this machine (Testbed)", "servers": "-", "routers": routers,
                            "nodes/server": str(len(plan.nodes)), "cut_links": 0}
     t0 = time.monotonic()
     try:
         tb.start()
         row["up_s"] = time.monotonic() - t0
+        row["part_up_s"] = None         # one part: up_s (the cluster rows' column order)
         row["converged_s"] = tb.wait_converged(timeout_s=CONVERGE_TIMEOUT_S).waited_s
         kib, procs = tree_pss_kib(os.getpid())
         row["memory/server_mib"] = f"{kib / 1024:,.0f}"
