@@ -66,6 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--live-listen", metavar="ADDR",
                    help="serve the live view on ADDR[:port] (implies --live; default 127.0.0.1): anything but "
                         "loopback lets other machines reach it, behind its token")
+    p.add_argument("--cluster", metavar="CLUSTER",
+                   help="spread the network over the servers of this inventory (cluster.yaml): the same timeline "
+                        "and results, plus each server's logs under OUT/servers/ (docs/cluster.md)")
     p.set_defaults(func=run)
 
 
@@ -166,10 +169,16 @@ def _one_run(args: argparse.Namespace, sc, plan, out: Path, seed: int, scale: fl
     """One run into out with the progress display, then its summary and any measurement warnings."""
     from ..experiment.runs import run_once
     try:
-        result, paths = run_once(sc, plan, out, seed, scale, on_progress=display.update,
-                                 on_up=_on_up(console, display), force_interfaces=tuple(args.force_interface),
-                                 bringup=_bringup(err, args), settle_timeout_s=args.wait_timeout, pcap=args.pcap,
-                                 engines=args.engines)
+        if args.cluster:
+            from .cluster_run import run_spread
+            result, paths = run_spread(args, sc, plan, out, seed, scale, on_progress=display.update,
+                                       on_up=_on_up(console, display),
+                                       say=lambda text: err.print(text, markup=False, highlight=False))
+        else:
+            result, paths = run_once(sc, plan, out, seed, scale, on_progress=display.update,
+                                     on_up=_on_up(console, display), force_interfaces=tuple(args.force_interface),
+                                     bringup=_bringup(err, args), settle_timeout_s=args.wait_timeout, pcap=args.pcap,
+                                     engines=args.engines)
     finally:
         display.__exit__()
     _summary(console, result)

@@ -14,8 +14,11 @@ it could not come up, answers, and {"down": {"left": [...]}} last. Logs go to st
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -26,14 +29,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
-from ..errors import CapabilityError, TestbedError
+from ..errors import CapabilityError, NetworkBroken, TestbedError
 from ..topology.load import load_topology
 from ..topology.plan import make_plan
 from .subplan import VXLAN_PORT, Cut, server_plan
 
 log = logging.getLogger(__name__)
 
-OUTPUT_CAP = 1 << 20          # bytes of a command's stdout/stderr sent back
+OUTPUT_CAP = 1 << 24          # bytes of a command's stdout/stderr sent back at once
 REQUESTS_AT_ONCE = 16
 
 
@@ -113,6 +116,8 @@ class Agent:
         self.tb: Any = None
         self.tunnels: list[str] = []
         self.faults = threading.Lock()      # link changes one at a time
+        self.keys = itertools.count(1)
+        self.spawned: dict[str, tuple[subprocess.Popen[bytes], Path, Path]] = {}
 
     def up(self) -> None:
         from ..emulation import Testbed, names  # imports Mininet
@@ -128,20 +133,24 @@ class Agent:
         self.tb.start()
         self.lines.send({"up": {"server": self.server, "seconds": round(time.monotonic() - t0, 3),
                                 "nodes": sorted(n for n in sub.nodes if n not in sub.stand_ins),
-                                "tunnels": self.tunnels, "engines": self.tb.engines,
+                                "tunnels": self.tunnels, "engines": self.tb.engines, "pid": os.getpid(),
+                                "host": self.tb.host,
                                 "workdir": str(self.tb.workdir)}})
 
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         ops: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-            "exec": self.exec, "routing": self.routing, "link-down": self.link_change,
-            "link-up": self.link_change, "set-link": self.link_change, "health": self.health}
+            "exec": self.exec, "routing": self.routing, "health": self.health,
+            "link-down": self.fault, "link-up": self.fault, "set-link": self.fault, "blackhole": self.fault,
+            "power-off": self.fault, "power-on": self.fault, "set-station": self.fault, "reseed": self.fault,
+            "spawn": self.spawn, "poll": self.poll, "signal": self.signal, "output": self.output,
+            "stats": self.stats, "memory": self.memory, "clock": lambda req: {"t": time.time()}}
         op = str(req.get("op"))
         if op not in ops:
             return {"error": f"unknown request {op!r}; known: {', '.join(ops)}"}
         try:
             return ops[op](req)
         except TestbedError as e:
-            return {"error": str(e), "exit": e.exit_code}
+            return {"error": str(e), "exit": e.exit_code, "kind": type(e).__name__}
         except (KeyError, ValueError, TypeError, OSError, subprocess.SubprocessError) as e:
             return {"error": f"{type(e).__name__}: {e}"}
 
@@ -150,7 +159,7 @@ class Agent:
         argv = [str(a) for a in req["argv"]]
         how = node.cmd if req.get("as_node") else node.ctl
         try:
-            cp = how(argv, timeout=float(req.get("timeout", 60)))
+            cp = how(argv, timeout=float(req.get("timeout", 60)), input=req.get("input"))
         except subprocess.TimeoutExpired as e:
             return {"rc": None, "out": _text(e.stdout), "err": f"timed out after {req.get('timeout', 60)} s"}
         return {"rc": cp.returncode, "out": cp.stdout[-OUTPUT_CAP:], "err": cp.stderr[-OUTPUT_CAP:]}
@@ -169,23 +178,73 @@ class Agent:
         with ThreadPoolExecutor(8) as pool:
             return {"routers": dict(pool.map(ask, [str(r) for r in req["routers"]]))}
 
-    def link_change(self, req: dict[str, Any]) -> dict[str, Any]:
-        link, op = str(req["link"]), str(req["op"])
+    def fault(self, req: dict[str, Any]) -> dict[str, Any]:
+        """A change of the network (the Network protocol's calls), one at a time."""
+        op, tb = str(req["op"]), self.tb
         with self.faults:
             if op == "link-down":
-                self.tb.link_down(link)
+                tb.link_down(str(req["link"]))
             elif op == "link-up":
-                self.tb.link_up(link)
+                tb.link_up(str(req["link"]))
+            elif op == "blackhole":
+                tb.blackhole(str(req["link"]), bool(req.get("on", True)))
+            elif op == "set-link":
+                tb.set_link(str(req["link"]), str(req.get("direction", "both")), **decode_changes(req["changes"]))
+            elif op == "power-off":
+                tb.power_off(str(req["node"]))
+            elif op == "power-on":
+                tb.power_on(str(req["node"]))
+            elif op == "set-station":
+                tb.set_station(str(req["sector"]), str(req["station"]), **dict(req["changes"]))
             else:
-                self.tb.set_link(link, str(req.get("direction", "both")), **dict(req.get("changes", {})))
+                tb.reseed_links(int(req["seed"]))
         return {"ok": True}
 
     def health(self, req: dict[str, Any]) -> dict[str, Any]:
         try:
             self.tb.check_health()
-        except TestbedError as e:
-            return {"ok": False, "why": str(e)}
+        except NetworkBroken as e:
+            return {"ok": False, "what": e.what, "pid": e.pid, "how": e.how}
         return {"ok": True}
+
+    # programs left running in a node (the traffic tools): the output goes to files here, sent back on request
+    def spawn(self, req: dict[str, Any]) -> dict[str, Any]:
+        key = f"p{next(self.keys)}"
+        out = self.tb.workdir / "spawned" / f"{key}.out"
+        out.parent.mkdir(exist_ok=True)
+        err = out.with_suffix(".err")
+        with out.open("wb") as fo, err.open("wb") as fe:
+            p = self.tb.node(str(req["node"])).popen([str(a) for a in req["argv"]], stdout=fo,
+                                                     stderr=subprocess.STDOUT if req.get("merge") else fe)
+        self.spawned[key] = (p, out, err)
+        return {"key": key, "pid": p.pid}
+
+    def poll(self, req: dict[str, Any]) -> dict[str, Any]:
+        p, _, _ = self.spawned[str(req["key"])]
+        return {"rc": p.poll()}
+
+    def signal(self, req: dict[str, Any]) -> dict[str, Any]:
+        p, _, _ = self.spawned[str(req["key"])]
+        if p.poll() is None:
+            p.send_signal(int(req["signal"]))
+        return {"rc": p.poll()}
+
+    def output(self, req: dict[str, Any]) -> dict[str, Any]:
+        """What a program wrote from byte `offset` on (stdout, and stderr when kept apart), and whether it ended."""
+        p, out, err = self.spawned[str(req["key"])]
+        rc = p.poll()
+        got = {}
+        for name, f, off in (("out", out, int(req.get("offset", 0))), ("err", err, int(req.get("err_offset", 0)))):
+            with f.open("rb") as fh:
+                fh.seek(off)
+                got[name] = base64.b64encode(fh.read(OUTPUT_CAP)).decode()
+        return {"rc": rc, **got}
+
+    def stats(self, req: dict[str, Any]) -> dict[str, Any]:
+        return {"stats": self.tb.link_stats()}
+
+    def memory(self, req: dict[str, Any]) -> dict[str, Any]:
+        return {"memory": self.tb.memory()}
 
     def serve(self, requests: IO[str]) -> None:
         """Answer requests until stdin ends or says down. Requests still running then are not waited for:
@@ -217,6 +276,17 @@ class Agent:
                 left.append(str(e))
         left += [f"tunnel {d}" for d in remove_tunnels(self.tunnels)]
         return left
+
+
+def decode_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """set_link's changes as JSON carried them: the loss model and the AQM back as their dataclasses."""
+    from ..linkparams import Aqm, GilbertElliott
+    out = dict(changes)
+    if isinstance(out.get("loss_ge"), dict):
+        out["loss_ge"] = GilbertElliott(**out["loss_ge"])
+    if isinstance(out.get("aqm"), dict):
+        out["aqm"] = Aqm(**out["aqm"])
+    return out
 
 
 def _text(b: bytes | str | None) -> str:

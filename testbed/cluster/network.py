@@ -14,10 +14,14 @@ ends with ClusterLost (exit 4) naming it, after the other servers have torn down
 
 from __future__ import annotations
 
+import base64
 import io
 import itertools
 import json
 import logging
+import os
+import signal
+import subprocess
 import tarfile
 import threading
 import time
@@ -25,13 +29,14 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..emulation import readiness
 from ..emulation.ping import parse_ping
-from ..errors import CapabilityError, EmulationError, InputError, Problem
+from ..errors import CapabilityError, EmulationError, InputError, NetworkBroken, Problem, UsageError
 from ..topology.load import load_topology
 from ..topology.plan import Plan, make_plan
+from .check import clock_offset
 from .model import Cluster, Server
 from .placement import Placement, mtu_problems, place
 from .remote import Connection
@@ -42,6 +47,9 @@ log = logging.getLogger(__name__)
 REMOTE_ROOT = "/run/testbed-cluster"
 UP_TIMEOUT_S = 900.0
 DOWN_TIMEOUT_S = 180.0
+POLL_S = 0.05
+ONE_WAY_RESOLUTION_S = 1e-4    # a one-way delay across servers must be exact to 0.1 ms, or it is refused
+OUTPUT_CHUNK = 1 << 24         # the agent's OUTPUT_CAP: a full chunk means there may be more
 TOPOLOGY_FILE = "topology.yaml"
 SPEC_FILE = "spec.json"
 
@@ -198,11 +206,127 @@ class Member:
         return left
 
 
+class RemoteProcess:
+    """A program left running in a node on another server, as much of subprocess.Popen as the traffic tools use:
+    pid (as that server sees it), poll, wait, send_signal, terminate, kill, returncode. What it writes is
+    copied into the local files it was given as it is read back (at every poll that finds it ended, and at
+    wait), so the results folder holds the same raw files as on one machine."""
+
+    def __init__(self, member: Member, node: str, argv: list[str], stdout: Any, stderr: Any) -> None:
+        self.member, self.args = member, argv
+        merge = stderr == subprocess.STDOUT
+        ans = member.request("spawn", node=node, argv=argv, merge=merge)
+        self.key, self.pid = str(ans["key"]), int(ans["pid"])
+        self.returncode: int | None = None
+        # the callers close their file objects once popen returns (a local child keeps its own copy): so do we
+        self._out = os.dup(stdout.fileno()) if hasattr(stdout, "fileno") else None
+        self._err = os.dup(stderr.fileno()) if hasattr(stderr, "fileno") and not merge else None
+        self._offsets = [0, 0]
+
+    def _drain(self) -> None:
+        while True:
+            ans = self.member.request("output", key=self.key, offset=self._offsets[0], err_offset=self._offsets[1])
+            more = False
+            for i, (name, fd) in enumerate((("out", self._out), ("err", self._err))):
+                data = base64.b64decode(ans.get(name, ""))
+                self._offsets[i] += len(data)
+                if fd is not None and data:
+                    os.write(fd, data)
+                more = more or len(data) >= OUTPUT_CHUNK
+            if not more:
+                return
+
+    def _ended(self, rc: int) -> int:
+        if self.returncode is None:
+            self._drain()
+            for fd in (self._out, self._err):
+                if fd is not None:
+                    os.close(fd)
+            self._out = self._err = None
+            self.returncode = rc
+        return rc
+
+    def poll(self) -> int | None:
+        if self.returncode is not None:
+            return self.returncode
+        try:
+            rc = self.member.request("poll", key=self.key).get("rc")
+        except ClusterLost:
+            return self._lost()
+        return None if rc is None else self._ended(int(rc))
+
+    def _lost(self) -> int:
+        """Its server is gone, and the program with it: ended, without the rest of its output."""
+        for fd in (self._out, self._err):
+            if fd is not None:
+                os.close(fd)
+        self._out = self._err = None
+        self.returncode = -signal.SIGKILL
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while (rc := self.poll()) is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(self.args, timeout or 0)
+            time.sleep(POLL_S)
+        return rc
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            try:
+                self.member.request("signal", key=self.key, signal=int(sig))
+            except ClusterLost:
+                self._lost()
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class RemoteNode:
+    """A node on another server: NodeHandle's calls, carried by its server's agent."""
+
+    def __init__(self, net: ClusterNetwork, name: str) -> None:
+        self.net, self.name = net, name
+
+    def _run(self, argv: list[str], check: bool, timeout: float, input: str | None,
+             as_node: bool) -> subprocess.CompletedProcess[str]:
+        ans = self.net.member(self.name).request("exec", timeout + 30, node=self.name, argv=list(argv),
+                                                 timeout=timeout, as_node=as_node, input=input)
+        if ans.get("rc") is None:
+            raise subprocess.TimeoutExpired(argv, timeout, output=ans.get("out"))
+        cp = subprocess.CompletedProcess(argv, int(ans["rc"]), str(ans.get("out", "")), str(ans.get("err", "")))
+        if check:
+            cp.check_returncode()
+        return cp
+
+    def cmd(self, argv: list[str], *, check: bool = False, timeout: float = 60.0,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return self._run(argv, check, timeout, input, True)
+
+    def ctl(self, argv: list[str], *, check: bool = False, timeout: float = 60.0,
+            input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return self._run(argv, check, timeout, input, False)
+
+    def popen(self, argv: list[str], **kwargs: Any) -> Any:
+        unknown = set(kwargs) - {"stdout", "stderr", "stdin", "start_new_session"}
+        if unknown:
+            raise EmulationError(f"{self.name}: starting a program on another server cannot take "
+                                 f"{', '.join(sorted(unknown))}")
+        return RemoteProcess(self.net.member(self.name), self.name, list(argv), kwargs.get("stdout"),
+                             kwargs.get("stderr"))
+
+
 class ClusterNetwork:
     """The network of one topology spread over a cluster; start() brings it up, stop() takes it down."""
 
     def __init__(self, topology: str | Path, cluster: Cluster, workdir: Path, run_id: str | None = None, *,
-                 engines: int | None = 1, on_progress: Callable[[str], None] | None = None) -> None:
+                 engines: int | None = 1, on_progress: Callable[[str], None] | None = None,
+                 plan: Plan | None = None) -> None:
+        """plan: the plan a caller made of the same file, checked to be what the servers will make of it."""
         from ..emulation import names
         self.topology_file = Path(topology)
         self.cluster, self.workdir = cluster, workdir
@@ -212,15 +336,22 @@ class ClusterNetwork:
         topo = load_topology(self.topology_file)
         refuse_files(topo)
         self.plan: Plan = make_plan(topo)
+        if plan is not None and plan.to_dict() != self.plan.to_dict():
+            raise UsageError(f"the network to spread is not {self.topology_file} as written (a scenario or an "
+                             "experiment point changed it): that cannot be spread over a cluster yet")
         self.placement: Placement = place(topo, cluster)
         if problems := mtu_problems(cluster, self.placement):
             raise InputError(problems)
         self.cuts: list[Cut] = cuts(self.plan, self.placement.assignment, self.run_id)
         self.members = {s.name: Member(self, s) for s in cluster.servers if self.placement.nodes_on(s.name)}
         self.lost: dict[str, str] = {}
+        self.lost_at: dict[str, float] = {}
         self.stopping = threading.Event()
         self.timings: dict[str, float] = {}
         self.down_links: set[str] = set()
+        self.off: set[str] = set()
+        self.host: dict[str, Any] = {}             # this machine's is not the servers': each server's is in `cluster`
+        self.clocks: dict[str, dict[str, float]] = {}
 
     # ---- life cycle ------------------------------------------------------------------------------
 
@@ -228,6 +359,7 @@ class ClusterNetwork:
         if server not in self.lost:
             log.error("server %s lost: %s", server, why)
             self.lost[server] = why
+            self.lost_at[server] = time.monotonic()
             self.on_progress(f"server {server} lost: {why}")
 
     def spec(self, server: str) -> dict[str, Any]:
@@ -308,7 +440,7 @@ class ClusterNetwork:
             raise EmulationError(f'no link "{name}"; links: {", ".join(x.name for x in self.plan.links[:20])}'
                                  + (" ..." if len(self.plan.links) > 20 else "")) from None
         servers = sorted({self.server_of(lk.a.node), self.server_of(lk.b.node)})
-        if op == "set-link":
+        if op in ("set-link", "blackhole"):     # the owner's half carries the link's frames' fate
             servers = [self.server_of(lk.a.node)]
         _each([self.members[s] for s in servers], lambda m: m.request(op, link=name, **kw))
         if op == "link-down":
@@ -318,6 +450,153 @@ class ClusterNetwork:
 
     def address_of(self, node: str) -> str:
         return self.plan.address_of(node)
+
+    # ---- the Network protocol (testbed/network.py): what a scenario's timeline calls -----------------------
+
+    def node(self, name: str) -> RemoteNode:
+        self.server_of(name)
+        return RemoteNode(self, name)
+
+    def link_down(self, name: str) -> None:
+        self.link("link-down", name)
+
+    def link_up(self, name: str) -> None:
+        self.link("link-up", name)
+
+    def blackhole(self, name: str, on: bool = True) -> None:
+        self.link("blackhole", name, on=on)
+
+    def set_link(self, name: str, direction: str = "both", **changes: Any) -> None:
+        self.link("set-link", name, direction=direction, changes=_jsonable(changes))
+
+    def set_station(self, sector: str, station: str, **changes: Any) -> None:
+        self.member(sector).request("set-station", sector=sector, station=station, changes=_jsonable(changes))
+
+    def power_off(self, node: str) -> None:
+        """Power a node off: on its server, and the far half of each of its cut links loses carrier too."""
+        self.member(node).request("power-off", node=node)
+        self.off.add(node)
+
+    def power_on(self, node: str) -> None:
+        self.member(node).request("power-on", node=node)
+        self.off.discard(node)
+
+    def reseed_links(self, seed: int) -> None:
+        _each(self.members.values(), lambda m: m.request("reseed", seed=seed))
+
+    def check_health(self) -> None:
+        """NetworkBroken when a server is lost or a part on one has died (the timeline calls this often)."""
+        if self.lost:
+            server, why = next(iter(self.lost.items()))
+            info = self.members[server].info or {}
+            raise NetworkBroken(f"server {server}'s agent", int(info.get("pid", 0)), f"lost: {why}",
+                                self.lost_at.get(server, time.monotonic()))
+        answers = _each(self.members.values(), lambda m: (m.name, m.request("health", 30)), collect=True)
+        for server, ans in answers:
+            if not ans.get("ok"):
+                raise NetworkBroken(f"on {server}: {ans.get('what')}", int(ans.get("pid", 0)), str(ans.get("how")),
+                                    time.monotonic())
+
+    def link_stats(self) -> dict[str, Any] | None:
+        """Every engine link's counters; a cut link's are its owner's (the far half is a plain wire)."""
+        owner = {c.link: c.owner for c in self.cuts}
+        answers = _each(self.members.values(), lambda m: (m.name, m.request("stats", 60).get("stats")),
+                        collect=True)
+        out: dict[str, Any] = {}
+        for server, stats in answers:
+            for link, st in (stats or {}).items():
+                if owner.get(link, server) == server:
+                    out[link] = st
+        return out or None
+
+    def memory(self) -> dict[str, Any]:
+        """Every server's memory() summed (routers, nodes, engine and total KiB), per router averaged."""
+        parts = _each(self.members.values(), lambda m: m.request("memory", 120)["memory"], collect=True)
+        routers = sum(p["routers"] for p in parts)
+        per: dict[str, float] = {}
+        for p in parts:
+            for k, v in p["per_router_kb"].items():
+                per[k] = per.get(k, 0) + v * p["routers"]
+        return {"routers": routers, "nodes": sum(p["nodes"] for p in parts),
+                "per_router_kb": {k: round(v / routers) if routers else 0 for k, v in per.items()},
+                "engine_kb": sum(p["engine_kb"] for p in parts), "total_kb": sum(p["total_kb"] for p in parts),
+                "servers": {m: p["total_kb"] for m, p in zip(self.members, parts, strict=True)}}
+
+    def wait_reachable(self, timeout_s: float = 60.0) -> float:
+        return float(self.wait_converged(timeout_s).waited_s)
+
+    # ---- clocks and the results bundle ---------------------------------------------------------------------
+
+    def measure_clocks(self, samples: int = 5) -> dict[str, dict[str, float]]:
+        """Each server's clock offset from this machine's (NTP's estimate over the agent's own session: the
+        quickest of `samples` round trips) and its error bound (half that round trip), in seconds."""
+        def one(m: Member) -> tuple[str, dict[str, float]]:
+            got = []
+            for _ in range(samples):
+                t0 = time.time()
+                t = float(m.request("clock", 30)["t"])
+                got.append((t0, t, time.time()))
+            offset, error = clock_offset(got)
+            return m.name, {"offset_s": round(offset, 6), "error_s": round(error, 6)}
+        self.clocks = dict(_each(self.members.values(), one, collect=True))
+        return self.clocks
+
+    def one_way_problems(self, flows: Iterable[Any]) -> list[str]:
+        """Flows that would compare two servers' clocks (a one-way delay between nodes on different servers)
+        when the clocks are known to agree less well than such a metric's resolution."""
+        from ..traffic.kinds import TRAFFIC_KINDS
+        out = []
+        for f in flows:
+            kind = TRAFFIC_KINDS.get(f.kind)
+            if kind is None or not any(m.two_clocks for m in kind.measures) or f.src is None or f.dst is None:
+                continue
+            a, b = self.server_of(f.src), self.server_of(f.dst)
+            if a == b:
+                continue
+            ca, cb = (self.clocks.get(s, {"offset_s": 0.0, "error_s": float("inf")}) for s in (a, b))
+            # the delay is not corrected: the servers' difference counts, and both bounds
+            error = abs(ca["offset_s"] - cb["offset_s"]) + ca["error_s"] + cb["error_s"]
+            if error > ONE_WAY_RESOLUTION_S:
+                out.append(f'flow "{f.name}" measures one-way delay from {f.src} (on {a}) to {f.dst} (on {b}): the '
+                           f"two servers' clocks are known to agree only within {error * 1e3:.3f} ms (measured), "
+                           f"coarser than the {ONE_WAY_RESOLUTION_S * 1e3:g} ms a delay is judged to; pin both "
+                           "ends to one server (a node's `server:`) or measure a round trip (kind: ping)")
+        return out
+
+    def cluster_doc(self) -> dict[str, Any]:
+        """What the manifest says of the cluster: servers (their nodes, host facts, clocks), cut links."""
+        return {"run_id": self.run_id, "tunnel": self.cluster.tunnel,
+                "servers": {s: {"nodes": len(self.placement.nodes_on(s)), "address": m.server.address,
+                                "clock": self.clocks.get(s), "host": (m.info or {}).get("host", {}),
+                                "engines": (m.info or {}).get("engines"), "up_s": (m.info or {}).get("seconds")}
+                            for s, m in self.members.items()},
+                "cut_links": [{"link": c.link, "owner": c.owner, "other": c.other, "mtu": c.mtu} for c in self.cuts],
+                "lost": dict(self.lost)}
+
+    def gather(self, into: Path) -> dict[str, str]:
+        """Each server's work folder (FRR and engine logs, its marker's copy) into `into`/<server>/; the
+        servers whose folder could not be brought back, and why."""
+        problems: dict[str, str] = {}
+
+        def one(m: Member) -> None:
+            folder = (m.info or {}).get("workdir")
+            if not folder or m.name in self.lost:
+                problems[m.name] = "lost" if m.name in self.lost else "no work folder"
+                return
+            dest = into / m.name
+            dest.mkdir(parents=True, exist_ok=True)
+            tar_file = into / f".{m.name}.tar"
+            with tar_file.open("wb") as f:
+                rc, err = m.conn.pull(["tar", "-c", "-C", folder, "--exclude=*.sock", "--exclude=*.vty",
+                                       "--exclude=spawned", "."], f)
+            if rc != 0:
+                problems[m.name] = err or f"tar exited {rc}"
+            else:
+                with tarfile.open(tar_file) as tar:
+                    tar.extractall(dest, filter="data")
+            tar_file.unlink(missing_ok=True)
+        _each(self.members.values(), one)
+        return problems
 
     # ---- readiness, judged over the whole plan ------------------------------------------------------
 
@@ -380,6 +659,13 @@ class ClusterNetwork:
         return _each(list(probes), one, collect=True)
 
 
+def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
+    """set_link's changes for a JSON line: the loss model and the AQM (dataclasses) as dicts."""
+    import dataclasses
+    return {k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) and not isinstance(v, type) else v
+            for k, v in changes.items()}
+
+
 def stale_folders(run_ids: Sequence[str] = (), min_age_s: float = 60.0) -> list[str]:
     """Remove this server's cluster folders (/run/testbed-cluster/<run id>) of runs that are gone: no marker
     left (`testbed clean` removed it, or the part never came up) and older than min_age_s (an agent reads its
@@ -423,3 +709,11 @@ def _each(items: Iterable[Any], fn: Callable[[Any], Any], collect: bool = False)
     if lost or errors:
         raise (lost or errors)[0]  # type: ignore[misc]
     return [f.result() for f in futures] if collect else []
+
+
+if TYPE_CHECKING:
+    from ..network import Network
+
+    def _conforms(net: ClusterNetwork) -> Network:
+        """Never called: mypy fails here the moment ClusterNetwork stops offering what Network promises."""
+        return net

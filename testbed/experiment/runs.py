@@ -26,15 +26,18 @@ def run_on(tb: Network, sc: Scenario, plan: Plan, out: Path, seed: int, scale: f
            network: dict[str, Any] | None = None,
            experiment: dict[str, Any] | None = None,
            on_start: Callable[[], None] | None = None,
-           settle_timeout_s: float = 60.0) -> tuple[RunResult, dict[str, Path]]:
+           settle_timeout_s: float = 60.0,
+           cluster: Callable[[], dict[str, Any]] | None = None) -> tuple[RunResult, dict[str, Path]]:
     """Play the timeline on a running network and write the bundle (a second Ctrl-C waits for it).
-    on_start runs first inside the run, so an interrupt in it still leaves results."""
+    on_start runs first inside the run, so an interrupt in it still leaves results; cluster says, once the
+    run is over, what the manifest records of the servers a spread network ran on."""
     from ..results.bundle import write_bundle
     out.mkdir(parents=True, exist_ok=True)
     result = ScenarioRun(sc, tb, out, seed=seed, time_scale=scale, on_progress=on_progress, on_start=on_start,
                          settle_timeout_s=settle_timeout_s).run()
     result.network = dict(network or {})
     result.experiment = dict(experiment or {})
+    result.cluster = cluster() if cluster is not None else {}
     with interrupts.deferred(reraise=result.status != "interrupted"):
         paths = write_bundle(result, out, tb.run_id, plan)
     return result, paths

@@ -174,6 +174,8 @@ def manifest_doc(r: RunResult, run_id: str, plan: Any | None,
         "network": r.network or {"way": "fresh", "reason": None},
         # a run of an experiment point: which, so `reproduce` reapplies the point wherever the run is moved
         **({"experiment": r.experiment} if r.experiment else {}),
+        # spread over servers: each server's nodes, host facts and clock offset, the cut links, servers lost
+        **({"cluster": r.cluster} if r.cluster else {}),
     })
     return check_shape(doc, ManifestDoc, f"manifest.json of run {run_id}")
 

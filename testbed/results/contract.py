@@ -312,6 +312,7 @@ class ManifestDoc(TypedDict):
     experiment: NotRequired[ExperimentOriginDoc]
     copies: NotRequired[CopiesDoc]   # RUN/inputs/: the bundle's own copies of the inputs (results/inputs.py)
     capacity: NotRequired[Opaque]    # the plan's engine capacity estimate (engine/capacity.py to_dict)
+    cluster: NotRequired[Opaque]     # a run spread over servers: servers, clocks, cut links (cluster/network.py)
 
 
 class MetricStatsDoc(TypedDict):

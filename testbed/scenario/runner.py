@@ -76,6 +76,7 @@ class RunResult:
     power: dict[str, list[tuple[float, float]]] = field(default_factory=dict)   # node -> state of charge series
     network: dict[str, Any] = field(default_factory=dict)   # how the run got its network (experiment.reuse.Way)
     experiment: dict[str, Any] = field(default_factory=dict)   # the experiment point it is a run of, if any
+    cluster: dict[str, Any] = field(default_factory=dict)      # the servers it was spread over, if any
     readiness: dict[str, Any] = field(default_factory=dict)       # the convergence check before t=0
     memory: dict[str, Any] = field(default_factory=dict)          # resident memory per router, engine, total
     # the live view's actions as events at the scenario time they were taken (the manifest keeps them, so

@@ -53,6 +53,7 @@ class Metric:
     meaning: str                     # one line, for docs/metrics.md
     plot: str = ""                   # the axis label of its own panel in the run report; "" = no panel of its own
     stats: tuple[str, ...] = SERIES_STATS
+    two_clocks: bool = False         # compares the sender's clock with the receiver's (a one-way delay)
 
 
 # Derived from a probing flow's probes (not a series of results.json): the same function computes it
@@ -107,11 +108,12 @@ def url_path(v: object) -> str:
 
 def _back(m: Metric, plot: str = "") -> Metric:
     """The same metric measured on the way back of a two-way voip call."""
-    return Metric(f"{m.name}_back", m.unit, m.higher_is_better, f"{m.meaning}; on the way back (two_way)", plot)
+    return Metric(f"{m.name}_back", m.unit, m.higher_is_better, f"{m.meaning}; on the way back (two_way)", plot,
+                  two_clocks=m.two_clocks)
 
 
 _DELAY = Metric("delay", DELAY, False, "one-way delay of each packet received, at its send time (sender and "
-                "receiver share one host clock)")
+                "receiver share one host clock)", two_clocks=True)
 _JITTER = Metric("jitter", DELAY, False, "interarrival jitter (RFC 3550) after each packet received", plot="jitter")
 _LOSS = Metric("loss", SHARE, False, "1 for each packet lost, 0 for each received, at its send time: the mean is "
                "the fraction lost", plot="loss")

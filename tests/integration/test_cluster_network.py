@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -219,3 +220,79 @@ def test_a_lost_server_or_an_interrupt_ends_the_run_and_leaves_nothing(fake_clus
         want = {"s1": [], "s3": []} if how == "server" else {"s1": [], "s2": [], "s3": []}
         assert _leftovers(fake_cluster, inventory, run_id) == want
     assert "left behind" not in err, err
+
+
+TRIANGLE = {
+    "name": "triangle", "defaults": {"routing": "ospf", "link": {"mtu": CUT_MTU}},
+    "ospf": {"hello": "1s", "dead": f"{DEAD_S}s"},
+    "nodes": {"ra": {"kind": "router", "server": "s1"}, "rb": {"kind": "router", "server": "s2"},
+              "rc": {"kind": "router", "server": "s3"},
+              "ha": {"kind": "host", "server": "s1"}, "hb": {"kind": "host", "server": "s2"}},
+    "links": [{"endpoints": ["ra", "rb"], "rate": "20Mbit", "delay": "30ms"},
+              {"endpoints": ["ra", "rc"], "rate": "20Mbit", "delay": "5ms", "cost": 50},
+              {"endpoints": ["rc", "rb"], "rate": "20Mbit", "delay": "5ms", "cost": 50},
+              {"endpoints": ["ha", "ra"], "profile": "lan"}, {"endpoints": ["rb", "hb"], "profile": "lan"}]}
+
+
+def _scenario(tmp: Path, traffic: list[dict], expect: list[str]) -> Path:
+    (tmp / "triangle.yaml").write_text(yaml.safe_dump(TRIANGLE, sort_keys=False))
+    f = tmp / "spread.yaml"
+    f.write_text(yaml.safe_dump({"name": "spread", "topology": "triangle.yaml", "seed": 3, "duration": "12s",
+                                 "traffic": traffic, "events": [{"at": "5s", "do": "link-down", "link": "ra--rb",
+                                                                 "for": "3s"}],
+                                 "expect": expect}, sort_keys=False))
+    return f
+
+
+def test_a_scenario_runs_on_a_spread_network_with_one_bundle(fake_cluster: FakeCluster, tmp_path: Path) -> None:  # noqa: F811
+    """`testbed run --cluster`: the timeline's flows and a cut-link fault across three servers, judged as on one
+    machine; one bundle with the servers' clocks, the cut links' counters from their owners, the servers' logs."""
+    sc = _scenario(tmp_path, [
+        {"name": "probe", "kind": "ping", "from": "ha", "to": "hb", "interval": "100ms", "timeout": "2s"},
+        {"name": "bulk", "kind": "tcp", "from": "ha", "to": "hb", "start": "1s", "duration": "10s", "cc": "cubic"}],
+        ["probe.rtt.p50 > 55ms during 1s..5s", "outage(probe) < 3s", "bulk.throughput.mean > 10Mbit during 1s..5s"])
+    inventory = fake_cluster.inventory("vxlan")
+    out = tmp_path / "out"
+    cp = subprocess.run([sys.executable, "-m", "testbed.cli", "run", str(sc), "--cluster", str(inventory),
+                         "--out", str(out), "-q", "--no-report"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert cp.returncode == 0, cp.stdout[-3000:] + cp.stderr[-3000:]
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["status"] == "passed" and all(e["passed"] for e in doc["expectations"]), doc["expectations"]
+    man = json.loads((out / "manifest.json").read_text())
+    cl = man["cluster"]
+    assert set(cl["servers"]) == {"s1", "s2", "s3"} and cl["lost"] == {}
+    for s in cl["servers"].values():
+        assert s["clock"]["error_s"] < 0.05 and abs(s["clock"]["offset_s"]) < 0.05   # one kernel's clock
+    cut = {c["link"]: c for c in cl["cut_links"]}
+    assert cut["ra--rb"]["owner"] == "s1" and set(cut) == {"ra--rb", "ra--rc", "rc--rb"}
+    # the cut link's counters are its owner's: the frames it carried, and what the link-down cost
+    ab = man["engine"]["ra--rb"]["ab"]
+    assert ab["frames_out"] > 1000 and ab["drops"]["link_down"] > 0, ab
+    for s in ("s1", "s2", "s3"):
+        assert any((out / "servers" / s).rglob("*.log")), sorted(p.name for p in (out / "servers" / s).rglob("*"))
+    run_id = cl["run_id"]
+    assert _leftovers(fake_cluster, inventory, run_id) == {"s1": [], "s2": [], "s3": []}
+
+
+def test_a_one_way_delay_across_servers_is_judged_against_the_measured_clocks(fake_cluster: FakeCluster,  # noqa: F811
+                                                                              tmp_path: Path) -> None:
+    """voip measures one-way delay by two clocks: across servers it runs only when the servers' clocks are known
+    to agree within 0.1 ms, and is otherwise refused (exit 3) with the measured bound and the fix."""
+    sc = _scenario(tmp_path, [{"name": "call", "kind": "voip", "from": "ha", "to": "hb", "start": "1s"}],
+                   ["call.loss < 50%"])
+    inventory = fake_cluster.inventory("vxlan")
+    out = tmp_path / "out"
+    cp = subprocess.run([sys.executable, "-m", "testbed.cli", "run", str(sc), "--cluster", str(inventory),
+                         "--out", str(out), "-q", "--no-report"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                        env={**os.environ, "COLUMNS": "1000"})
+    text = cp.stdout + cp.stderr
+    said = re.search(r"agree only within ([0-9.]+) ms", text)
+    if said:
+        assert cp.returncode == 3, text
+        assert float(said.group(1)) > 0.1
+        assert 'flow "call" measures one-way delay from ha (on s1) to hb (on s2)' in text
+        assert "pin both ends to one server" in text
+    else:       # clocks this close: the call ran, and the manifest shows why it could
+        assert cp.returncode == 0, text
+        clocks = json.loads((out / "manifest.json").read_text())["cluster"]["servers"]
+        assert all(c["clock"]["error_s"] * 2 <= 1e-4 for c in clocks.values())
