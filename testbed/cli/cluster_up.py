@@ -18,7 +18,7 @@ from ..cluster.load import load_cluster
 from ..cluster.network import ClusterLost, ClusterNetwork
 from ..errors import InputError, TestbedError, UsageError
 from .jobs import parse_line
-from .up_cmd import print_nodes, resolve_names
+from .prompt_nodes import print_nodes, resolve_names
 
 HELP = """commands (a network spread over servers):
   NODE CMD [ARGS...]     run CMD inside NODE, on its server (node names in ARGS become their addresses)

@@ -6,15 +6,15 @@ import argparse
 import signal
 import sys
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import InputError, TestbedError, UsageError
 from ..scenario import live
 from ..topology.load import load_topology
-from ..topology.plan import Plan, make_plan
+from ..topology.plan import make_plan
 from .engines_arg import engines_argument
 from .jobs import Jobs, parse_line, shell_argv
+from .prompt_nodes import print_nodes, resolve_names
 
 if TYPE_CHECKING:
     from ..network import Network
@@ -267,15 +267,3 @@ def _node_argv(tb, node: str, rest: list[str], shell: str | None = None) -> list
         return shell_argv(shell)
     return resolve_names(plan, rest)
 
-
-def resolve_names(plan: Plan, words: list[str]) -> list[str]:
-    """A command's words with node names turned into the nodes' addresses (switches and sectors have none)."""
-    return [plan.address_of(w) if w in plan.nodes and plan.nodes[w].kind not in ("switch", "sector") else w
-            for w in words]
-
-
-def print_nodes(plan: Plan, status: Callable[[str], str]) -> None:
-    """The `nodes` listing: name, kind, address, and what `status` says of each."""
-    for name, pn in plan.nodes.items():
-        addr = plan.address_of(name) if pn.kind not in ("switch", "sector") else "-"
-        print(f"{name:20} {pn.kind:7} {addr:16} {status(name)}")
