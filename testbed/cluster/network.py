@@ -669,7 +669,7 @@ def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
 def stale_folders(run_ids: Sequence[str] = (), min_age_s: float = 60.0) -> list[str]:
     """Remove this server's cluster folders (/run/testbed-cluster/<run id>) of runs that are gone: no marker
     left (`testbed clean` removed it, or the part never came up) and older than min_age_s (an agent reads its
-    folder as it starts). Only these runs, when named. The folders removed."""
+    folder as it starts). Only these runs, when named (then whatever their age). The folders removed."""
     import shutil
 
     from ..emulation import names
@@ -680,7 +680,8 @@ def stale_folders(run_ids: Sequence[str] = (), min_age_s: float = 60.0) -> list[
     for d in sorted(root.iterdir()):
         if not names.RUN_ID_RE.fullmatch(d.name) or (run_ids and d.name not in run_ids):
             continue
-        if names.marker_dir(d.name).exists() or time.time() - d.stat().st_mtime < min_age_s:
+        young = time.time() - d.stat().st_mtime < min_age_s and not run_ids    # a run named is meant, however young
+        if names.marker_dir(d.name).exists() or young:
             continue
         shutil.rmtree(d, ignore_errors=True)
         out.append(str(d))

@@ -177,14 +177,14 @@ def _agent_pid(run_id: str, server_init: int) -> int:
     raise AssertionError("no agent found")
 
 
-@pytest.mark.parametrize("how", ["server", "agent", "ctrl-c"])
+@pytest.mark.parametrize("how", ["server", "agent", "ctrl-c", "agent-and-coordinator"])
 def test_a_lost_server_or_an_interrupt_ends_the_run_and_leaves_nothing(fake_cluster: FakeCluster, tmp_path: Path,  # noqa: F811
                                                                          how: str) -> None:
     """A server killed (exit 4 naming it), one server's agent killed -9 (exit 4 naming the server; its part
     cleaned over ssh), Ctrl-C to the whole process group (exit 130): the rest torn down, nothing left."""
     topo = _topology(tmp_path, 12)
     inventory = fake_cluster.inventory("vxlan")
-    run_id = {"server": "c1a2b", "agent": "c1a2c", "ctrl-c": "c1a2d"}[how]
+    run_id = {"server": "c1a2b", "agent": "c1a2c", "ctrl-c": "c1a2d", "agent-and-coordinator": "c1a2e"}[how]
     p = subprocess.Popen([sys.executable, "-m", "testbed.cli", "up", str(topo), "--cluster", str(inventory),
                           "--run-id", run_id, "--run", "hb sleep 300"], cwd=ROOT, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -203,6 +203,21 @@ def test_a_lost_server_or_an_interrupt_ends_the_run_and_leaves_nothing(fake_clus
         os.kill(s2.init_pid, signal.SIGKILL)       # the server is gone: its namespaces with it
     elif how == "agent":
         os.kill(_agent_pid(run_id, s2.init_pid), signal.SIGKILL)
+    elif how == "agent-and-coordinator":
+        # nobody left to clean up s2's part: `testbed clean --cluster` must find it there
+        os.kill(_agent_pid(run_id, s2.init_pid), signal.SIGKILL)
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait(timeout=30)
+        deadline = time.monotonic() + 90        # s1's and s3's agents see their stdin end and tear down
+        while not ((left := _leftovers(fake_cluster, inventory, run_id))["s1"] == left["s3"] == [] and left["s2"]):
+            assert time.monotonic() < deadline, left
+            time.sleep(1)
+        cp = subprocess.run([sys.executable, "-m", "testbed.cli", "clean", "--cluster", str(inventory), run_id],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert cp.returncode == 0, cp.stdout + cp.stderr
+        assert f"s2: run {run_id}: cleaned" in cp.stdout, cp.stdout
+        assert _leftovers(fake_cluster, inventory, run_id) == {"s1": [], "s2": [], "s3": []}
+        return
     else:
         os.killpg(p.pid, signal.SIGINT)            # a terminal's Ctrl-C reaches the whole group
     try:

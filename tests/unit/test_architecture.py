@@ -48,7 +48,9 @@ LAYERS: dict[str, set[str]] = {
                    "emulation", "stats", "netenv", "interrupts", "safewrite",
                    "cluster"},   # cluster: the inventory and ssh masters a sweep is spread over (spread.py)
     "live": {"errors", "textfile", "topology", "viz", "faults", "scenario", "results", "report"},   # the browser view
-    "cluster": {"errors", "units", "yamlsource", "topology", "partition"},   # inventory, placement, server checks (issue 27)
+    "cluster": {"errors", "units", "yamlsource", "topology", "partition",   # inventory, placement, server checks (issue 27)
+                "linkparams", "network", "emulation", "traffic"},   # a network spread over servers: an agent's Testbed,
+                                                                    # readiness judged here, the metrics' clocks
     "pytest_plugin": {"errors", "topology", "scenario", "results", "emulation", "probe"},
     "cli": {"errors", "probe", "units", "linkparams", "yamlsource", "topology", "scenario", "results", "report", "viz",
             "emulation", "engine", "stats", "netenv", "experiment", "interrupts", "live", "safewrite",
