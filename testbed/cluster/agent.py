@@ -326,8 +326,20 @@ def main(argv: list[str]) -> int:
     finally:
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             signal.signal(sig, signal.SIG_IGN)      # teardown runs to its end
-        lines.send({"down": {"server": agent.server, "left": agent.down()}})
+        left = agent.down()
+        if not left:      # its folder (topology, spec) goes with it; the coordinator may be gone
+            remove_folder(Path(argv[0]).parent, spec.get("run_id"))
+        lines.send({"down": {"server": agent.server, "left": left}})
     return code
+
+
+def remove_folder(folder: Path, run_id: object) -> None:
+    """The folder the coordinator gave this agent (/run/testbed-cluster/<run id>), and nothing else."""
+    import shutil
+
+    from .network import REMOTE_ROOT
+    if folder.parent == Path(REMOTE_ROOT) and folder.name == run_id:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
