@@ -6,8 +6,7 @@ ospfd and the node shell; the engines' total), the machine's peak memory above i
 seconds of this process and everything it started (FRR daemons, shells, engine, helpers) per router,
 split by phase, zebra and ospfd apart. Kernel work in softirq or kworkers is not in those seconds.
 
-The rows for 2 and 3 fake servers are listed as not measured: the distributed bring-up they need
-(nodes on several servers, cut links as tunnels) is not built (docs/cluster.md, "Not built yet").
+The rows for 1, 2 and 3 fake servers are bench/cluster_spread.py's (a district spread over servers).
 
 Estimated, from those rows only (docs/cluster.md, "What a province would take (estimate)"): a
 5,000-router district placed on 10 servers of 32 cores by testbed's own placement (the cut links and
@@ -157,13 +156,6 @@ def measure(n: int, tmp: str) -> tuple[dict[str, Any], Measured]:
                     f"to converged zebra {1000 * m.zebra_cpu_s:.0f} ms, ospfd {1000 * m.ospfd_cpu_s:.0f} ms, "
                     f"rest {1000 * both['rest'] / n:.0f} ms")}
     return row, m
-
-
-def pending_rows() -> list[dict[str, Any]]:
-    """The issue's 2- and 3-server rows, said to be missing rather than left out."""
-    return [{"row": f"{k} fake servers, 300 routers", "servers": k, "routers": 300,
-             "from": "not measured: waits for the distributed bring-up (docs/cluster.md, Not built yet)"}
-            for k in (2, 3)]
 
 
 # ---- the province: placement and estimate ----------------------------------------------------------------
@@ -324,7 +316,6 @@ def run() -> list[dict[str, Any]]:
             rows.append(row)
             measured.append(m)
             up_s.append([t.up_s for _, t in tries])
-        rows += pending_rows()
         if len(measured) >= 2:
             prov = place_province(province, tmp)
             rows += estimate(measured[0], measured[-1], prov, up_s[0], up_s[-1])

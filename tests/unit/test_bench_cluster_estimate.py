@@ -15,7 +15,6 @@ from bench.cluster_estimate import (  # noqa: E402
     Measured,
     Province,
     estimate,
-    pending_rows,
     tree_cpu_s,
 )
 
@@ -85,13 +84,6 @@ def test_convergence_high_end_is_the_serial_announcements_plus_the_parallel_rest
     assert _bounds(row["converged_s"])[1] == round(high)
     assert f"serial under RTNL {serial:.0f} s (50 ns each" in row["from"]
     assert "ospfd exponent 1.00" in row["from"]
-
-
-def test_two_and_three_server_rows_say_they_wait_for_the_distributed_bring_up():
-    rows = pending_rows()
-    assert [r["servers"] for r in rows] == [2, 3]
-    assert all(r["routers"] == 300 and "up_s" not in r for r in rows)
-    assert all(r["from"].startswith("not measured: waits for the distributed bring-up") for r in rows)
 
 
 def test_tree_cpu_counts_this_process():
