@@ -25,7 +25,7 @@ def run_spread(args: argparse.Namespace, sc: Any, plan: Any, out: Path, seed: in
     from ..cluster.network import ClusterNetwork
     from ..emulation import names
     from ..experiment.runs import run_on
-    for bad, given in (("--repeat", args.repeat), ("--pcap", args.pcap), ("--live", args.live or args.live_listen),
+    for bad, given in (("--repeat", args.repeat), ("--live", args.live or args.live_listen),
                        ("--force-interface", args.force_interface)):
         if given:
             raise UsageError(f"{bad} does not work with --cluster yet")
@@ -34,7 +34,7 @@ def run_spread(args: argparse.Namespace, sc: Any, plan: Any, out: Path, seed: in
     workdir = Path(tempfile.mkdtemp(prefix=f"tbc-{run_id}-", dir="/tmp"))   # ssh control sockets: a short path
     try:
         net = ClusterNetwork(sc.topology.file, cluster, workdir, run_id, engines=args.engines or 1,
-                             on_progress=say, plan=plan)
+                             on_progress=say, plan=plan, pcap=args.pcap)
         say(f"spreading over {len(net.members)} servers: "
             + ", ".join(f"{s} {len(net.placement.nodes_on(s))} nodes" for s in net.members)
             + f"; {len(net.cuts)} cut links over {cluster.tunnel}")

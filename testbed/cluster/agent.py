@@ -129,7 +129,7 @@ class Agent:
         device = {c.link: names.cut_device(spec["run_id"], c.index) for c in mine}
         sub = server_plan(plan, spec["assignment"], self.server, cuts, device)
         self.tunnels = make_tunnels(spec["tunnel"], mine, device, self.server, spec["endpoints"])
-        self.tb = Testbed(sub, run_id=spec["run_id"], engines=spec.get("engines"))
+        self.tb = Testbed(sub, run_id=spec["run_id"], engines=spec.get("engines"), pcap=bool(spec.get("pcap")))
         self.tb.start()
         self.lines.send({"up": {"server": self.server, "seconds": round(time.monotonic() - t0, 3),
                                 "nodes": sorted(n for n in sub.nodes if n not in sub.stand_ins),

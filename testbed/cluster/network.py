@@ -325,13 +325,14 @@ class ClusterNetwork:
 
     def __init__(self, topology: str | Path, cluster: Cluster, workdir: Path, run_id: str | None = None, *,
                  engines: int | None = 1, on_progress: Callable[[str], None] | None = None,
-                 plan: Plan | None = None) -> None:
+                 plan: Plan | None = None, pcap: bool = False) -> None:
         """plan: the plan a caller made of the same file, checked to be what the servers will make of it."""
         from ..emulation import names
         self.topology_file = Path(topology)
         self.cluster, self.workdir = cluster, workdir
         self.run_id = names.check_run_id(run_id) if run_id else names.new_run_id()
         self.engines = engines
+        self.pcap = pcap       # every engine link captured on its server, gathered into one pcap/ folder
         self.on_progress = on_progress or (lambda text: None)
         topo = load_topology(self.topology_file)
         refuse_files(topo)
@@ -365,7 +366,7 @@ class ClusterNetwork:
     def spec(self, server: str) -> dict[str, Any]:
         return {"server": server, "run_id": self.run_id, "topology": f"{REMOTE_ROOT}/{self.run_id}/{TOPOLOGY_FILE}",
                 "assignment": self.placement.assignment, "tunnel": self.cluster.tunnel,
-                "cuts": [c.__dict__ for c in self.cuts], "engines": self.engines,
+                "cuts": [c.__dict__ for c in self.cuts], "engines": self.engines, "pcap": self.pcap,
                 "endpoints": {s.name: s.endpoint for s in self.cluster.servers}}
 
     def inputs(self, server: str) -> bytes:
@@ -596,7 +597,24 @@ class ClusterNetwork:
                     tar.extractall(dest, filter="data")
             tar_file.unlink(missing_ok=True)
         _each(self.members.values(), one)
+        if self.pcap:
+            self._pcaps(into)
         return problems
+
+    def _pcaps(self, into: Path) -> None:
+        """Each link's capture into `into`/../pcap/<link>.pcap, as on one machine: a cut link's from its owner
+        (the other half is a plain wire that saw the same frames after the link's fate), the others from the
+        one server that had them."""
+        owner = {c.link: c.owner for c in self.cuts}
+        dest = into.parent / "pcap"
+        dest.mkdir(exist_ok=True)
+        for server in self.members:
+            folder = into / server / "pcap"
+            for f in sorted(folder.glob("*.pcap")) if folder.is_dir() else []:
+                if owner.get(f.stem, server) == server:
+                    f.replace(dest / f.name)
+                else:
+                    f.unlink()
 
     # ---- readiness, judged over the whole plan ------------------------------------------------------
 

@@ -249,10 +249,10 @@ TRIANGLE = {
               {"endpoints": ["ha", "ra"], "profile": "lan"}, {"endpoints": ["rb", "hb"], "profile": "lan"}]}
 
 
-def _scenario(tmp: Path, traffic: list[dict], expect: list[str]) -> Path:
+def _scenario(tmp: Path, traffic: list[dict], expect: list[str], duration: str = "12s") -> Path:
     (tmp / "triangle.yaml").write_text(yaml.safe_dump(TRIANGLE, sort_keys=False))
     f = tmp / "spread.yaml"
-    f.write_text(yaml.safe_dump({"name": "spread", "topology": "triangle.yaml", "seed": 3, "duration": "12s",
+    f.write_text(yaml.safe_dump({"name": "spread", "topology": "triangle.yaml", "seed": 3, "duration": duration,
                                  "traffic": traffic, "events": [{"at": "5s", "do": "link-down", "link": "ra--rb",
                                                                  "for": "3s"}],
                                  "expect": expect}, sort_keys=False))
@@ -269,7 +269,8 @@ def test_a_scenario_runs_on_a_spread_network_with_one_bundle(fake_cluster: FakeC
     inventory = fake_cluster.inventory("vxlan")
     out = tmp_path / "out"
     cp = subprocess.run([sys.executable, "-m", "testbed.cli", "run", str(sc), "--cluster", str(inventory),
-                         "--out", str(out), "-q", "--no-report"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+                         "--out", str(out), "-q", "--no-report", "--pcap"], cwd=ROOT, capture_output=True, text=True,
+                        timeout=600)
     assert cp.returncode == 0, cp.stdout[-3000:] + cp.stderr[-3000:]
     doc = json.loads((out / "results.json").read_text())
     assert doc["status"] == "passed" and all(e["passed"] for e in doc["expectations"]), doc["expectations"]
@@ -285,8 +286,40 @@ def test_a_scenario_runs_on_a_spread_network_with_one_bundle(fake_cluster: FakeC
     assert ab["frames_out"] > 1000 and ab["drops"]["link_down"] > 0, ab
     for s in ("s1", "s2", "s3"):
         assert any((out / "servers" / s).rglob("*.log")), sorted(p.name for p in (out / "servers" / s).rglob("*"))
+    # one capture per engine link, as on one machine: a cut link's from its owner
+    pcaps = {f.stem: f.stat().st_size for f in (out / "pcap").glob("*.pcap")}
+    assert set(cut) <= set(pcaps) and pcaps["ra--rb"] > 100_000, pcaps
+    assert [f for s in ("s1", "s2", "s3") for f in (out / "servers" / s / "pcap").glob("*.pcap")] == []
     run_id = cl["run_id"]
     assert _leftovers(fake_cluster, inventory, run_id) == {"s1": [], "s2": [], "s3": []}
+
+
+def test_a_server_lost_mid_run_ends_it_broken_with_exit_4_and_the_results_so_far(fake_cluster: FakeCluster,  # noqa: F811
+                                                                                  tmp_path: Path) -> None:
+    sc = _scenario(tmp_path, [
+        {"name": "probe", "kind": "ping", "from": "ha", "to": "hb", "interval": "100ms", "timeout": "2s"}],
+        ["probe.loss < 50%"], duration="60s")     # the loss is seen long before the end
+    inventory = fake_cluster.inventory("vxlan")
+    out = tmp_path / "out"
+    p = subprocess.Popen([sys.executable, "-m", "testbed.cli", "run", str(sc), "--cluster", str(inventory),
+                          "--out", str(out), "--no-report"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, start_new_session=True, env={**os.environ, "COLUMNS": "1000"})
+    deadline = time.monotonic() + 240
+    while not (out / "raw").is_dir():      # the timeline has started
+        assert p.poll() is None and time.monotonic() < deadline, p.communicate()[0]
+        time.sleep(0.2)
+    time.sleep(3)
+    s3 = next(s for s in fake_cluster.servers if s.name == "s3")
+    os.kill(s3.init_pid, signal.SIGKILL)
+    text, _ = p.communicate(timeout=180)
+    assert p.returncode == 4, text
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["status"] == "broken", doc["status"]
+    assert "server s3" in doc["error"] and "lost" in doc["error"], doc["error"]
+    assert doc["flows"]["probe"]["summary"], doc["flows"]["probe"]      # what was measured before is kept
+    assert json.loads((out / "manifest.json").read_text())["cluster"]["lost"].keys() == {"s3"}
+    assert _leftovers(fake_cluster, inventory, json.loads((out / "manifest.json").read_text())["run_id"]) == \
+        {"s1": [], "s2": []}
 
 
 def test_a_one_way_delay_across_servers_is_judged_against_the_measured_clocks(fake_cluster: FakeCluster,  # noqa: F811
