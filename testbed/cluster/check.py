@@ -29,7 +29,8 @@ CONNECT_TIMEOUT_S = 5
 COMMAND_TIMEOUT_S = 60
 CLOCK_SAMPLES = 5
 CLOCK_LIMIT_S = 0.005      # servers apart by more than this make cross-server one-way delays meaningless
-SESSION_MARGIN = 4         # ssh sessions beyond one per node: the engine, FRR's start, readiness, collection
+SESSIONS = 4               # ssh sessions testbed opens at once on a server, however many nodes it runs: the agent
+                           # (cluster/agent.py) or a sweep's share, one command, one pull of results, one spare
 VERSIONED = ("testbed", "testbed_source", "mininet", "frr")
 
 
@@ -185,14 +186,15 @@ def _sshd(server: Server, sshd: Mapping[str, Any], nodes: int | None) -> Finding
         return Finding(name, "sshd", False, f"cannot read sshd's settings on {name} (sshd -T): "
                                             f"{_last(str(sshd.get('output', '')))}",
                        f"log in as root on {name} (`user: root` in cluster.yaml): sshd -T reads the host keys")
-    need = (nodes or 0) + SESSION_MARGIN
-    if nodes is not None and sessions < need:
-        return Finding(name, "sshd", False, f"{name} places {nodes} nodes, each a session on one control connection "
-                                            f"(mininet#1078), but sshd allows MaxSessions {sessions}",
-                       f"set `MaxSessions {max(need, 64)}` in /etc/ssh/sshd_config on {name} and reload sshd "
+    placed = f", {nodes} nodes placed" if nodes is not None else ""
+    if sessions < SESSIONS:
+        return Finding(name, "sshd", False, f"{name}'s sshd allows MaxSessions {sessions}, but testbed opens up to "
+                                            f"{SESSIONS} sessions at once on one connection{placed}",
+                       f"set `MaxSessions {SESSIONS * 4}` in /etc/ssh/sshd_config on {name} and reload sshd "
                        "(systemctl reload ssh)")
-    room = f"room for {sessions - SESSION_MARGIN} nodes" if nodes is None else f"{nodes} nodes placed"
-    return Finding(name, "sshd", True, f"MaxSessions {sessions} ({room}), MaxStartups {startups}")
+    # one agent per server carries every node, so the count of nodes does not matter (mininet#1078 does not arise)
+    return Finding(name, "sshd", True, f"MaxSessions {sessions} (testbed needs {SESSIONS}{placed}), "
+                                       f"MaxStartups {startups}")
 
 
 def judge_clock(server: Server, offset: float, error: float) -> Finding:
