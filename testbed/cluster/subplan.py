@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from ..errors import InputError, Problem
 from ..linkparams import DirectionParams, LinkParams
 from ..topology.model import LAN_KINDS, Node
+from ..topology.nameservice import own_names
 from ..topology.plan import Plan, PlanLink, PlanNode
 
 VXLAN_PORT = 4789          # IANA's VXLAN port
@@ -135,4 +136,5 @@ def server_plan(plan: Plan, assignment: dict[str, str], server: str, cut_list: l
     sub_topo = replace(topo, nodes=tuple(tnodes), links=tuple(tlinks),
                        sectors=tuple(s for s in topo.sectors if s.name in here))
     lans = tuple(lan for lan in plan.lans if lan.name in here)
-    return Plan(sub_topo, ordered, tuple(links), lans, plan.routing, plan.notes, stand_ins=stand_ins)
+    return Plan(sub_topo, ordered, tuple(links), lans, plan.routing, plan.notes, stand_ins=stand_ins,
+                names=tuple(own_names(plan)))

@@ -20,11 +20,14 @@ def hosts_text(plan: Plan, run_id: str) -> str:
     """An /etc/hosts naming every node that has an address (routers by their loopback)."""
     lines = [f"# testbed run {run_id}: {plan.topology.name}", "127.0.0.1\tlocalhost",
              "::1\tlocalhost ip6-localhost ip6-loopback"]
-    for name, pn in plan.nodes.items():
-        if pn.kind in ("switch", "sector") or not (pn.loopback or pn.addresses):
-            continue
-        lines.append(f"{plan.address_of(name)}\t{name}")
+    lines += [f"{address}\t{name}" for name, address in plan.names or own_names(plan)]
     return "\n".join(lines) + "\n"
+
+
+def own_names(plan: Plan) -> list[tuple[str, str]]:
+    """(name, address) of every node of the plan that has an address (routers by their loopback)."""
+    return [(name, plan.address_of(name)) for name, pn in plan.nodes.items()
+            if pn.kind not in ("switch", "sector") and (pn.loopback or pn.addresses)]
 
 
 def resolv_text(dns: str | None, run_id: str) -> str:

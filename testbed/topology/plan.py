@@ -108,6 +108,8 @@ class Plan:
     # one server's part of a network spread over a cluster (cluster/subplan.py): each cut link's far end is an
     # external node standing in for a node on another server; stand-in name -> the kind of the node it stands for
     stand_ins: dict[str, str] = field(default_factory=dict)
+    # ...and every node's name and address in the whole network, so names resolve in /etc/hosts across servers
+    names: tuple[tuple[str, str], ...] = ()
 
     _by_name: dict[str, PlanLink] = field(default_factory=dict, init=False, repr=False, compare=False)
 

@@ -125,6 +125,9 @@ def test_a_district_spread_over_three_servers(fake_cluster: FakeCluster, tmp_pat
         assert ok.returncode == 0 and " 0% packet loss" in ok.stdout, ok.stdout + ok.stderr
         big = net.exec(lk.a.node, ["ping", "-n", "-M", "do", "-s", str(CUT_MTU - 27), "-c", "1", "-W", "2", far])
         assert big.returncode != 0 and "mtu" in (big.stdout + big.stderr).lower(), big.stdout + big.stderr
+        # names resolve across servers, as on one machine
+        name = net.exec("ha", ["getent", "hosts", "hb"], as_node=True)
+        assert name.stdout.split()[:1] == [net.address_of("hb")], name.stdout + name.stderr
         # iperf3 across the cut 20 Mbit/s, 30 ms link
         spread_mbps = _iperf(net, "ha", "hb")
         # a cut link taken down: both servers' ends lose carrier, routing reconverges within the dead interval

@@ -16,6 +16,7 @@ from testbed.cluster.subplan import cuts, server_plan, stand_in_name, vni
 from testbed.emulation import frr, names
 from testbed.errors import InputError
 from testbed.topology.load import load_topology
+from testbed.topology.nameservice import hosts_text
 from testbed.topology.plan import make_plan
 
 INVENTORY = """tunnel: vxlan
@@ -73,6 +74,10 @@ def test_every_node_runs_on_exactly_one_server_and_every_cut_has_two_ends(tmp_pa
                     if i.peer in sub.stand_ins:
                         assert f"passive-interface {i.name}\n" not in conf + "\n"
     assert set(seen) == set(plan.nodes)
+    # every node's name resolves in every server's nodes (/etc/hosts), the stand-ins' names nowhere
+    hosts = hosts_text(sub, "abcde")
+    assert all(f"{plan.address_of(n)}\t{n}\n" in hosts for n in plan.nodes)
+    assert "cut" not in hosts
     assert all(len(v) == 2 for v in halves.values()) and set(halves) == {c.link for c in cut_list}
 
 
