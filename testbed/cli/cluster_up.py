@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from ..cluster.load import load_cluster
-from ..cluster.network import ClusterLost, ClusterNetwork
+from ..cluster.member import ClusterLost
+from ..cluster.network import ClusterNetwork
 from ..errors import InputError, TestbedError, UsageError
 from .jobs import parse_line
 from .prompt_nodes import print_nodes, resolve_names

@@ -337,7 +337,7 @@ def remove_folder(folder: Path, run_id: object) -> None:
     """The folder the coordinator gave this agent (/run/testbed-cluster/<run id>), and nothing else."""
     import shutil
 
-    from .network import REMOTE_ROOT
+    from .member import REMOTE_ROOT
     if folder.parent == Path(REMOTE_ROOT) and folder.name == run_id:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -14,310 +14,33 @@ ends with ClusterLost (exit 4) naming it, after the other servers have torn down
 
 from __future__ import annotations
 
-import base64
 import io
-import itertools
 import json
 import logging
-import os
-import signal
-import subprocess
 import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..emulation import readiness
 from ..emulation.ping import parse_ping
-from ..errors import CapabilityError, EmulationError, InputError, NetworkBroken, Problem, UsageError
+from ..errors import EmulationError, InputError, NetworkBroken, Problem, UsageError
 from ..topology.load import load_topology
 from ..topology.plan import Plan, make_plan
 from .check import clock_offset
-from .model import Cluster, Server
+from .member import REMOTE_ROOT, SPEC_FILE, TOPOLOGY_FILE, Answer, ClusterLost, Member
+from .model import Cluster
 from .placement import Placement, mtu_problems, place
-from .remote import Connection
+from .remote_nodes import RemoteNode
 from .subplan import Cut, cuts
 
 log = logging.getLogger(__name__)
 
-REMOTE_ROOT = "/run/testbed-cluster"
 UP_TIMEOUT_S = 900.0
-DOWN_TIMEOUT_S = 180.0
-POLL_S = 0.05
 ONE_WAY_RESOLUTION_S = 1e-4    # a one-way delay across servers must be exact to 0.1 ms, or it is refused
-OUTPUT_CHUNK = 1 << 24         # the agent's OUTPUT_CAP: a full chunk means there may be more
-TOPOLOGY_FILE = "topology.yaml"
-SPEC_FILE = "spec.json"
-
-
-class ClusterLost(EmulationError):
-    """A server of the run was lost (exit 4): its name and why."""
-
-    def __init__(self, lost: dict[str, str]) -> None:
-        self.lost = dict(lost)
-        super().__init__("lost server" + ("s " if len(lost) > 1 else " ")
-                         + "; ".join(f"{s} ({why})" for s, why in lost.items())
-                         + ": its part of the network is gone, so the run cannot be judged")
-
-
-@dataclass
-class Answer:
-    """A command's outcome in a node: like subprocess.CompletedProcess, text."""
-
-    returncode: int | None
-    stdout: str
-    stderr: str
-
-
-class Member:
-    """One server of the run: its ssh master, its agent's session and the answers it still owes."""
-
-    def __init__(self, net: ClusterNetwork, server: Server) -> None:
-        self.net, self.server = net, server
-        self.conn = Connection(net.cluster, server, net.workdir)
-        self.remote_dir = f"{REMOTE_ROOT}/{net.run_id}"
-        self.proc: Any = None
-        self.ids = itertools.count(1)
-        self.pending: dict[int, Future[dict[str, Any]]] = {}
-        self.lock = threading.Lock()
-        self.info: dict[str, Any] | None = None
-        self.error: tuple[str, int] | None = None        # (message, exit code) when its part could not come up
-        self.done: dict[str, Any] | None = None          # the agent's last word
-        self.ended = threading.Event()                   # its session is over
-        self.came_up = threading.Event()                 # up, error or ended
-        self.errfile = net.workdir / f"{server.name}.agent.err"
-
-    @property
-    def name(self) -> str:
-        return self.server.name
-
-    def start(self, inputs: bytes) -> None:
-        why = self.conn.open()
-        if why is not None:
-            raise CapabilityError(f"server {self.name}: ssh failed: {why}",
-                                  "run `testbed cluster check` on the inventory")
-        for argv, data in ((["mkdir", "-p", "-m", "700", self.remote_dir], None),
-                           (["tar", "-x", "-C", self.remote_dir], inputs)):
-            cp = self.conn.run(argv, input=data)
-            if cp.returncode != 0:
-                raise EmulationError(f"server {self.name}: {' '.join(argv[:2])} failed: "
-                                     f"{cp.stderr.decode(errors='replace').strip()[-300:]}")
-        argv = [self.server.python, "-m", "testbed.cluster.agent", f"{self.remote_dir}/{SPEC_FILE}"]
-        self.proc = self.conn.popen(argv, stdin=-1, stdout=-1, stderr=self.errfile.open("wb"))
-        threading.Thread(target=self._read, name=f"agent-{self.name}", daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            try:
-                msg = json.loads(raw)
-            except ValueError:
-                continue
-            if not isinstance(msg, dict):
-                continue
-            if "id" in msg:
-                with self.lock:
-                    fut = self.pending.pop(int(msg["id"] or 0), None)
-                if fut is not None:
-                    fut.set_result(msg)
-            elif "up" in msg:
-                self.info = msg["up"]
-                self.came_up.set()
-            elif "error" in msg:
-                self.error = (str(msg["error"]), int(msg.get("exit", 4)))
-                self.came_up.set()
-            elif "down" in msg:
-                self.done = msg["down"]
-        self.proc.wait()
-        self.ended.set()
-        self.came_up.set()
-        if self.done is None and not self.net.stopping.is_set():
-            self.net.lose(self.name, self._why_lost())
-        with self.lock:
-            waiting, self.pending = list(self.pending.values()), {}
-        for fut in waiting:
-            fut.set_result({"lost": True})
-
-    def _why_lost(self) -> str:
-        try:
-            tail = self.errfile.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            tail = []
-        ssh = [t for t in tail if "ssh" in t.lower() or "connection" in t.lower() or "timeout" in t.lower()]
-        rc = self.proc.returncode if self.proc is not None else None
-        return (ssh[-1] if ssh else f"its session ended (ssh exit {rc})")[:300]
-
-    def request(self, op: str, timeout_s: float = 120.0, **kw: Any) -> dict[str, Any]:
-        """Send one request; its answer. ClusterLost when this server is lost before it answers."""
-        if self.ended.is_set():
-            raise ClusterLost(self.net.lost or {self.name: "its session had ended"})
-        fut: Future[dict[str, Any]] = Future()
-        with self.lock:
-            rid = next(self.ids)
-            self.pending[rid] = fut
-        line = json.dumps({"id": rid, "op": op, **kw}) + "\n"
-        try:
-            assert self.proc is not None and self.proc.stdin is not None
-            self.proc.stdin.write(line.encode())
-            self.proc.stdin.flush()
-        except (OSError, ValueError):
-            self.ended.wait(30)
-            raise ClusterLost(self.net.lost or {self.name: "its session ended"}) from None
-        try:
-            ans = fut.result(timeout=timeout_s)
-        except TimeoutError:
-            with self.lock:
-                self.pending.pop(rid, None)
-            raise EmulationError(f"server {self.name} did not answer {op} within {timeout_s:g} s") from None
-        if ans.get("lost"):
-            raise ClusterLost(self.net.lost or {self.name: "its session ended"})
-        if "error" in ans:
-            raise EmulationError(f"server {self.name}: {ans['error']}")
-        return ans
-
-    def stop(self) -> list[str]:
-        """Tell the agent to tear down, wait for it, remove its folder, close the master. What is left."""
-        left: list[str] = []
-        if self.proc is not None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.write(b'{"op": "down"}\n')
-                self.proc.stdin.close()
-            except (OSError, ValueError):
-                pass
-            if not self.ended.wait(DOWN_TIMEOUT_S):
-                self.proc.kill()        # our ssh: the agent sees SIGHUP and still tears down
-                left.append(f"server {self.name}: its part did not finish tearing down in {DOWN_TIMEOUT_S:g} s")
-            if self.done is not None:
-                left += [f"server {self.name}: {x}" for x in self.done.get("left", [])]
-        if self.conn.opened and self.done is None and self.conn.alive():
-            # the agent died (killed, crashed) but the server is there: what its part left, `testbed clean` removes
-            cp = self.conn.run([self.server.python, "-m", "testbed.cli", "clean", self.net.run_id], timeout_s=180)
-            if cp.returncode != 0:
-                left.append(f"server {self.name}: testbed clean {self.net.run_id} exited {cp.returncode}: "
-                            f"{cp.stderr.decode(errors='replace').strip()[-300:]}")
-        if self.conn.opened and self.conn.alive():
-            self.conn.run(["rm", "-rf", "--", self.remote_dir], timeout_s=30)
-        self.conn.close()
-        return left
-
-
-class RemoteProcess:
-    """A program left running in a node on another server, as much of subprocess.Popen as the traffic tools use:
-    pid (as that server sees it), poll, wait, send_signal, terminate, kill, returncode. What it writes is
-    copied into the local files it was given as it is read back (at every poll that finds it ended, and at
-    wait), so the results folder holds the same raw files as on one machine."""
-
-    def __init__(self, member: Member, node: str, argv: list[str], stdout: Any, stderr: Any) -> None:
-        self.member, self.args = member, argv
-        merge = stderr == subprocess.STDOUT
-        ans = member.request("spawn", node=node, argv=argv, merge=merge)
-        self.key, self.pid = str(ans["key"]), int(ans["pid"])
-        self.returncode: int | None = None
-        # the callers close their file objects once popen returns (a local child keeps its own copy): so do we
-        self._out = os.dup(stdout.fileno()) if hasattr(stdout, "fileno") else None
-        self._err = os.dup(stderr.fileno()) if hasattr(stderr, "fileno") and not merge else None
-        self._offsets = [0, 0]
-
-    def _drain(self) -> None:
-        while True:
-            ans = self.member.request("output", key=self.key, offset=self._offsets[0], err_offset=self._offsets[1])
-            more = False
-            for i, (name, fd) in enumerate((("out", self._out), ("err", self._err))):
-                data = base64.b64decode(ans.get(name, ""))
-                self._offsets[i] += len(data)
-                if fd is not None and data:
-                    os.write(fd, data)
-                more = more or len(data) >= OUTPUT_CHUNK
-            if not more:
-                return
-
-    def _ended(self, rc: int) -> int:
-        if self.returncode is None:
-            self._drain()
-            for fd in (self._out, self._err):
-                if fd is not None:
-                    os.close(fd)
-            self._out = self._err = None
-            self.returncode = rc
-        return rc
-
-    def poll(self) -> int | None:
-        if self.returncode is not None:
-            return self.returncode
-        try:
-            rc = self.member.request("poll", key=self.key).get("rc")
-        except ClusterLost:
-            return self._lost()
-        return None if rc is None else self._ended(int(rc))
-
-    def _lost(self) -> int:
-        """Its server is gone, and the program with it: ended, without the rest of its output."""
-        for fd in (self._out, self._err):
-            if fd is not None:
-                os.close(fd)
-        self._out = self._err = None
-        self.returncode = -signal.SIGKILL
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while (rc := self.poll()) is None:
-            if deadline is not None and time.monotonic() >= deadline:
-                raise subprocess.TimeoutExpired(self.args, timeout or 0)
-            time.sleep(POLL_S)
-        return rc
-
-    def send_signal(self, sig: int) -> None:
-        if self.returncode is None:
-            try:
-                self.member.request("signal", key=self.key, signal=int(sig))
-            except ClusterLost:
-                self._lost()
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)
-
-
-class RemoteNode:
-    """A node on another server: NodeHandle's calls, carried by its server's agent."""
-
-    def __init__(self, net: ClusterNetwork, name: str) -> None:
-        self.net, self.name = net, name
-
-    def _run(self, argv: list[str], check: bool, timeout: float, input: str | None,
-             as_node: bool) -> subprocess.CompletedProcess[str]:
-        ans = self.net.member(self.name).request("exec", timeout + 30, node=self.name, argv=list(argv),
-                                                 timeout=timeout, as_node=as_node, input=input)
-        if ans.get("rc") is None:
-            raise subprocess.TimeoutExpired(argv, timeout, output=ans.get("out"))
-        cp = subprocess.CompletedProcess(argv, int(ans["rc"]), str(ans.get("out", "")), str(ans.get("err", "")))
-        if check:
-            cp.check_returncode()
-        return cp
-
-    def cmd(self, argv: list[str], *, check: bool = False, timeout: float = 60.0,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return self._run(argv, check, timeout, input, True)
-
-    def ctl(self, argv: list[str], *, check: bool = False, timeout: float = 60.0,
-            input: str | None = None) -> subprocess.CompletedProcess[str]:
-        return self._run(argv, check, timeout, input, False)
-
-    def popen(self, argv: list[str], **kwargs: Any) -> Any:
-        unknown = set(kwargs) - {"stdout", "stderr", "stdin", "start_new_session"}
-        if unknown:
-            raise EmulationError(f"{self.name}: starting a program on another server cannot take "
-                                 f"{', '.join(sorted(unknown))}")
-        return RemoteProcess(self.net.member(self.name), self.name, list(argv), kwargs.get("stdout"),
-                             kwargs.get("stderr"))
 
 
 class ClusterNetwork:
