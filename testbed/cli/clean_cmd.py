@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing when there is nothing to clean")
     p.add_argument("--force", action="store_true", help="also clean runs whose owner process is still alive")
     p.add_argument("--cluster", metavar="CLUSTER",
-                   help="clean every server of this inventory (cluster.yaml) too, each over ssh, the same way")
+                   help="clean every server of this inventory (cluster.yaml), each over ssh, the same way, "
+                        "instead of this machine")
     p.add_argument("run_ids", nargs="*", metavar="RUN_ID", help="only these runs")
     p.set_defaults(func=run)
 
@@ -35,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
     if args.cluster:
         return _clean_cluster(args)
     rep = clean(force=args.force, run_ids=args.run_ids or None)
-    for folder in stale_folders(args.run_ids):
-        rep.folders.append(folder)
+    folders, tunnels = stale_folders(args.run_ids)
+    rep.folders += folders
+    rep.interfaces += tunnels
     for rid in rep.unknown:
         print(f"run {rid}: no such run here (no marker {names.marker_dir(rid)}), nothing touched")
     for rid in [] if args.quiet else rep.skipped_live:
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     for problem in rep.problems:
         print(f"problem: {problem} (the run's marker is kept; run `testbed clean` again once fixed)",
               file=sys.stderr)
-    if not rep.runs and not rep.skipped_live and not args.quiet:
+    if not rep.runs and not rep.skipped_live and not rep.folders and not args.quiet:
         print("nothing to clean")
     if rep.survivors:
         print("error: these processes outlived SIGKILL (stuck in the kernel?); their runs stay marked: "
@@ -65,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _clean_cluster(args: argparse.Namespace) -> int:
-    """`testbed clean` here and on every server of the inventory (in parallel); the worst exit status."""
+    """`testbed clean` on every server of the inventory (in parallel; this machine only if it is one of them,
+    reached over ssh like the others); the worst exit status."""
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
     from pathlib import Path
@@ -76,6 +79,12 @@ def _clean_cluster(args: argparse.Namespace) -> int:
     argv = ["clean", *(["--force"] if args.force else []), *(["-q"] if args.quiet else []), *args.run_ids]
 
     def one(server) -> tuple[str, int, str]:
+        try:
+            return _clean_one(server)
+        except Exception as e:      # one server's trouble is its row, never the others'
+            return server.name, 4, f"clean failed: {type(e).__name__}: {e}"
+
+    def _clean_one(server) -> tuple[str, int, str]:
         with tempfile.TemporaryDirectory(prefix="tbclean-", dir="/tmp") as tmp:
             conn = Connection(cluster, server, Path(tmp))
             why = conn.open()

@@ -53,6 +53,8 @@ def run_spread(args: argparse.Namespace, sc: Any, plan: Any, out: Path, seed: in
         finally:
             for x in net.stop():
                 say(f"left behind: {x} (run `testbed clean --cluster {args.cluster}`)")
+            for note in net.notes:
+                say(f"note: {note.replace('CLUSTER', str(args.cluster))}")
         return result, paths
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -32,11 +32,14 @@ from typing import IO, Any
 from ..errors import CapabilityError, NetworkBroken, TestbedError
 from ..topology.load import load_topology
 from ..topology.plan import make_plan
+from .member import REMOTE_ROOT, TUNNELS_FILE
 from .subplan import VXLAN_PORT, Cut, server_plan
 
 log = logging.getLogger(__name__)
 
-OUTPUT_CAP = 1 << 24          # bytes of a command's stdout/stderr sent back at once
+OUTPUT_CAP = 1 << 24          # bytes of a command's stdout/stderr sent back (the tail of a longer one)
+CHUNK = 1 << 20               # bytes of a running program's output per answer: other answers are not held up
+DEAF_S = 30.0                 # no line from the coordinator this long (it beats every 5 s): it is gone, tear down
 REQUESTS_AT_ONCE = 16
 
 
@@ -71,12 +74,15 @@ def tunnel_argv(kind: str, device: str, cut: Cut, local: str, remote: str, under
 
 
 def make_tunnels(kind: str, cuts: list[Cut], device: dict[str, str], server: str,
-                 endpoints: dict[str, str]) -> list[str]:
+                 endpoints: dict[str, str], record: Path | None = None) -> list[str]:
     """Make this server's tunnel for each cut; the devices made (CapabilityError, after removing them, when
-    one cannot be made or cannot carry the link's frames)."""
+    one cannot be made or cannot carry the link's frames). `record`: a file listing each device before it is
+    made, so a `testbed clean` after this process is killed finds them."""
     made: list[str] = []
     try:
         for cut in cuts:
+            if record is not None:
+                record.write_text(json.dumps([*made, device[cut.link]]))
             remote = endpoints[cut.other if cut.owner == server else cut.owner]
             route = _ip(["-j", "route", "get", remote])
             try:
@@ -116,6 +122,7 @@ class Agent:
         self.tb: Any = None
         self.tunnels: list[str] = []
         self.faults = threading.Lock()      # link changes one at a time
+        self.heard = time.monotonic()       # the last line from the coordinator
         self.keys = itertools.count(1)
         self.spawned: dict[str, tuple[subprocess.Popen[bytes], Path, Path]] = {}
 
@@ -124,11 +131,16 @@ class Agent:
         spec = self.spec
         t0 = time.monotonic()
         plan = make_plan(load_topology(spec["topology"]))
+        from .network import plan_digest
+        if spec.get("plan_sha256") and plan_digest(plan) != spec["plan_sha256"]:
+            raise CapabilityError(f"{self.server} plans {Path(spec['topology']).name} differently from the coordinator",
+                                  "install the same testbed there (`testbed cluster check` compares the versions)")
         cuts = [Cut(**c) for c in spec["cuts"]]
         mine = [c for c in cuts if self.server in (c.owner, c.other)]
         device = {c.link: names.cut_device(spec["run_id"], c.index) for c in mine}
         sub = server_plan(plan, spec["assignment"], self.server, cuts, device)
-        self.tunnels = make_tunnels(spec["tunnel"], mine, device, self.server, spec["endpoints"])
+        self.tunnels = make_tunnels(spec["tunnel"], mine, device, self.server, spec["endpoints"],
+                                    record=Path(spec["topology"]).parent / TUNNELS_FILE)
         self.tb = Testbed(sub, run_id=spec["run_id"], engines=spec.get("engines"), pcap=bool(spec.get("pcap")))
         self.tb.start()
         self.lines.send({"up": {"server": self.server, "seconds": round(time.monotonic() - t0, 3),
@@ -155,13 +167,11 @@ class Agent:
             return {"error": f"{type(e).__name__}: {e}"}
 
     def exec(self, req: dict[str, Any]) -> dict[str, Any]:
+        """A command in a node, waited for (a timeout is the node's own EmulationError, as on one machine)."""
         node = self.tb.node(str(req["node"]))
         argv = [str(a) for a in req["argv"]]
         how = node.cmd if req.get("as_node") else node.ctl
-        try:
-            cp = how(argv, timeout=float(req.get("timeout", 60)), input=req.get("input"))
-        except subprocess.TimeoutExpired as e:
-            return {"rc": None, "out": _text(e.stdout), "err": f"timed out after {req.get('timeout', 60)} s"}
+        cp = how(argv, timeout=float(req.get("timeout", 60)), input=req.get("input"))
         return {"rc": cp.returncode, "out": cp.stdout[-OUTPUT_CAP:], "err": cp.stderr[-OUTPUT_CAP:]}
 
     def routing(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -237,7 +247,7 @@ class Agent:
         for name, f, off in (("out", out, int(req.get("offset", 0))), ("err", err, int(req.get("err_offset", 0)))):
             with f.open("rb") as fh:
                 fh.seek(off)
-                got[name] = base64.b64encode(fh.read(OUTPUT_CAP)).decode()
+                got[name] = base64.b64encode(fh.read(CHUNK)).decode()
         return {"rc": rc, **got}
 
     def stats(self, req: dict[str, Any]) -> dict[str, Any]:
@@ -250,6 +260,8 @@ class Agent:
         """Answer requests until stdin ends or says down. Requests still running then are not waited for:
         teardown stops the programs they run (they live in the nodes' namespaces), which ends them."""
         pool = ThreadPoolExecutor(REQUESTS_AT_ONCE)
+        self.heard = time.monotonic()
+        threading.Thread(target=self._deaf_watch, name="deaf-watch", daemon=True).start()
         try:
             for line in requests:
                 try:
@@ -258,14 +270,32 @@ class Agent:
                     continue
                 if not isinstance(req, dict):
                     continue
+                self.heard = time.monotonic()
                 if req.get("op") == "down":
                     break
+                if req.get("op") == "beat":
+                    continue
                 pool.submit(self._answer, req)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
+    def _deaf_watch(self) -> None:
+        """The coordinator beats every few seconds: silence this long means it (or the network to it) is gone,
+        which by itself ends no ssh session here; stop as on SIGTERM."""
+        while True:
+            time.sleep(1.0)
+            if time.monotonic() - self.heard > DEAF_S:
+                log.error("no word from the coordinator in %.0f s: tearing down", DEAF_S)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
     def _answer(self, req: dict[str, Any]) -> None:
-        self.lines.send({"id": req.get("id"), **self.handle(req)})
+        try:
+            ans = self.handle(req)
+        except Exception as e:      # every request is answered: the coordinator waits for it
+            log.exception("request %s failed", req.get("op"))
+            ans = {"error": f"{type(e).__name__}: {e}"}
+        self.lines.send({"id": req.get("id"), **ans})
 
     def down(self) -> list[str]:
         left: list[str] = []
@@ -287,12 +317,6 @@ def decode_changes(changes: dict[str, Any]) -> dict[str, Any]:
     if isinstance(out.get("aqm"), dict):
         out["aqm"] = Aqm(**out["aqm"])
     return out
-
-
-def _text(b: bytes | str | None) -> str:
-    if b is None:
-        return ""
-    return b.decode(errors="replace") if isinstance(b, bytes) else b
 
 
 class _Stop(KeyboardInterrupt):
@@ -337,10 +361,11 @@ def remove_folder(folder: Path, run_id: object) -> None:
     """The folder the coordinator gave this agent (/run/testbed-cluster/<run id>), and nothing else."""
     import shutil
 
-    from .member import REMOTE_ROOT
     if folder.parent == Path(REMOTE_ROOT) and folder.name == run_id:
         shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    rc = main(sys.argv[1:])
+    sys.stdout.flush()
+    os._exit(rc)      # not sys.exit: that would wait for requests still running, whose programs teardown stopped

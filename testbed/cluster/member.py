@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CapabilityError, EmulationError
+from ..errors import CapabilityError, EmulationError, InputError, TestbedError
 from .model import Server
 from .remote import Connection
 
@@ -24,8 +24,11 @@ if TYPE_CHECKING:
 
 REMOTE_ROOT = "/run/testbed-cluster"    # <run id>/: the topology and the spec an agent starts from
 SPEC_FILE = "spec.json"
+TUNNELS_FILE = "tunnels.json"           # the tunnel devices its agent made: `clean` deletes them with the folder
 TOPOLOGY_FILE = "topology.yaml"
 DOWN_TIMEOUT_S = 180.0
+BEAT_S = 5.0                            # the coordinator's heartbeat; the agent tears down after AGENT_DEAF_S
+SSH_LOST = 255                          # ssh's own exit status when the connection failed or was lost
 
 
 class ClusterLost(EmulationError):
@@ -42,7 +45,7 @@ class ClusterLost(EmulationError):
 class Answer:
     """A command's outcome in a node: like subprocess.CompletedProcess, text."""
 
-    returncode: int | None
+    returncode: int
     stdout: str
     stderr: str
 
@@ -57,7 +60,9 @@ class Member:
         self.proc: Any = None
         self.ids = itertools.count(1)
         self.pending: dict[int, Future[dict[str, Any]]] = {}
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()                     # pending and ids
+        self.writing = threading.Lock()                  # one line at a time into the agent's stdin
+        self.starting = threading.Lock()                 # held while start() runs: stop() waits for it
         self.info: dict[str, Any] | None = None
         self.error: tuple[str, int] | None = None        # (message, exit code) when its part could not come up
         self.done: dict[str, Any] | None = None          # the agent's last word
@@ -70,19 +75,48 @@ class Member:
         return self.server.name
 
     def start(self, inputs: bytes) -> None:
-        why = self.conn.open()
-        if why is not None:
-            raise CapabilityError(f"server {self.name}: ssh failed: {why}",
-                                  "run `testbed cluster check` on the inventory")
-        for argv, data in ((["mkdir", "-p", "-m", "700", self.remote_dir], None),
-                           (["tar", "-x", "-C", self.remote_dir], inputs)):
-            cp = self.conn.run(argv, input=data)
-            if cp.returncode != 0:
-                raise EmulationError(f"server {self.name}: {' '.join(argv[:2])} failed: "
-                                     f"{cp.stderr.decode(errors='replace').strip()[-300:]}")
-        argv = [self.server.python, "-m", "testbed.cluster.agent", f"{self.remote_dir}/{SPEC_FILE}"]
-        self.proc = self.conn.popen(argv, stdin=-1, stdout=-1, stderr=self.errfile.open("wb"))
-        threading.Thread(target=self._read, name=f"agent-{self.name}", daemon=True).start()
+        """Connect, send the inputs, start the agent: each step only while the run is not being stopped (a
+        Ctrl-C meanwhile must not leave a part coming up after stop() said all was down)."""
+        with self.starting:
+            self._step()
+            why = self.conn.open()
+            if why is not None:
+                raise CapabilityError(f"server {self.name}: ssh failed: {why}",
+                                      "run `testbed cluster check` on the inventory")
+            for argv, data in ((["mkdir", "-p", "-m", "700", self.remote_dir], None),
+                               (["tar", "-x", "-C", self.remote_dir], inputs)):
+                self._step()
+                cp = self.conn.run(argv, input=data)
+                if cp.returncode != 0:
+                    raise EmulationError(f"server {self.name}: {' '.join(argv[:2])} failed: "
+                                         f"{cp.stderr.decode(errors='replace').strip()[-300:]}")
+            self._step()
+            argv = [self.server.python, "-m", "testbed.cluster.agent", f"{self.remote_dir}/{SPEC_FILE}"]
+            with self.errfile.open("wb") as err:     # the child has its own copy
+                self.proc = self.conn.popen(argv, stdin=-1, stdout=-1, stderr=err)
+            threading.Thread(target=self._read, name=f"agent-{self.name}", daemon=True).start()
+            threading.Thread(target=self._beat, name=f"beat-{self.name}", daemon=True).start()
+
+    def _step(self) -> None:
+        if self.net.stopping.is_set():
+            raise EmulationError(f"server {self.name}: not started: the run is being stopped")
+
+    def _beat(self) -> None:
+        """A line every BEAT_S while the session lasts: an agent that hears nothing for long (its coordinator or
+        the network to it gone, which ends no ssh session by itself) tears its part down."""
+        while not self.ended.wait(BEAT_S) and not self.net.stopping.is_set():
+            if not self._write(b'{"op": "beat"}\n'):
+                return
+
+    def _write(self, line: bytes) -> bool:
+        with self.writing:
+            try:
+                assert self.proc is not None and self.proc.stdin is not None
+                self.proc.stdin.write(line)
+                self.proc.stdin.flush()
+                return True
+            except (OSError, ValueError):
+                return False
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -107,40 +141,39 @@ class Member:
             elif "down" in msg:
                 self.done = msg["down"]
         self.proc.wait()
+        if self.done is None and not self.net.stopping.is_set():
+            self.net.lose(self.name, self._why_lost())       # before anyone waiting on `ended` looks
         self.ended.set()
         self.came_up.set()
-        if self.done is None and not self.net.stopping.is_set():
-            self.net.lose(self.name, self._why_lost())
         with self.lock:
             waiting, self.pending = list(self.pending.values()), {}
         for fut in waiting:
             fut.set_result({"lost": True})
 
     def _why_lost(self) -> str:
+        """ssh's own reason when the connection went (exit 255), else the agent's last words (it failed)."""
         try:
-            tail = self.errfile.read_text(errors="replace").strip().splitlines()
+            tail = [t for t in self.errfile.read_text(errors="replace").strip().splitlines() if t.strip()]
         except OSError:
             tail = []
-        ssh = [t for t in tail if "ssh" in t.lower() or "connection" in t.lower() or "timeout" in t.lower()]
         rc = self.proc.returncode if self.proc is not None else None
-        return (ssh[-1] if ssh else f"its session ended (ssh exit {rc})")[:300]
+        if rc == SSH_LOST:
+            ssh = [t for t in tail if "ssh" in t.lower() or "connection" in t.lower() or "timeout" in t.lower()]
+            return (ssh[-1] if ssh else f"its session ended (ssh exit {rc})")[:300]
+        return (f"its agent failed (exit {rc})" + (f": {tail[-1]}" if tail else ""))[:300]
 
     def request(self, op: str, timeout_s: float = 120.0, **kw: Any) -> dict[str, Any]:
-        """Send one request; its answer. ClusterLost when this server is lost before it answers."""
+        """Send one request; its answer. ClusterLost when this server is lost before it answers; the agent's
+        own error as the same kind of error (exit code) it was there."""
         if self.ended.is_set():
             raise ClusterLost(self.net.lost or {self.name: "its session had ended"})
         fut: Future[dict[str, Any]] = Future()
         with self.lock:
             rid = next(self.ids)
             self.pending[rid] = fut
-        line = json.dumps({"id": rid, "op": op, **kw}) + "\n"
-        try:
-            assert self.proc is not None and self.proc.stdin is not None
-            self.proc.stdin.write(line.encode())
-            self.proc.stdin.flush()
-        except (OSError, ValueError):
+        if not self._write((json.dumps({"id": rid, "op": op, **kw}) + "\n").encode()):
             self.ended.wait(30)
-            raise ClusterLost(self.net.lost or {self.name: "its session ended"}) from None
+            raise ClusterLost(self.net.lost or {self.name: "its session ended"})
         try:
             ans = fut.result(timeout=timeout_s)
         except TimeoutError:
@@ -150,31 +183,50 @@ class Member:
         if ans.get("lost"):
             raise ClusterLost(self.net.lost or {self.name: "its session ended"})
         if "error" in ans:
-            raise EmulationError(f"server {self.name}: {ans['error']}")
+            raise _error(f"server {self.name}: {ans['error']}", ans.get("kind"))
         return ans
 
-    def stop(self) -> list[str]:
-        """Tell the agent to tear down, wait for it, remove its folder, close the master. What is left."""
+    def stop(self) -> tuple[list[str], list[str]]:
+        """Tell the agent to tear down, wait for it, remove its folder, close the master.
+        (what is left there, notes: what may be left where we cannot see)."""
         left: list[str] = []
+        notes: list[str] = []
+        with self.starting:      # a start() in progress gives up at its next step; then it is ours to stop
+            pass
         if self.proc is not None:
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.write(b'{"op": "down"}\n')
-                self.proc.stdin.close()
-            except (OSError, ValueError):
-                pass
+            self._write(b'{"op": "down"}\n')
+            with self.writing:
+                try:
+                    self.proc.stdin.close()
+                except (OSError, ValueError):
+                    pass
             if not self.ended.wait(DOWN_TIMEOUT_S):
-                self.proc.kill()        # our ssh: the agent sees SIGHUP and still tears down
+                self.proc.kill()   # our ssh: the channel closes, the agent's stdin ends and it tears down
                 left.append(f"server {self.name}: its part did not finish tearing down in {DOWN_TIMEOUT_S:g} s")
+                self.ended.wait(30)
             if self.done is not None:
                 left += [f"server {self.name}: {x}" for x in self.done.get("left", [])]
-        if self.conn.opened and self.done is None and self.conn.alive():
+        reachable = self.conn.opened and self.conn.alive()
+        if reachable and self.done is None:
             # the agent died (killed, crashed) but the server is there: what its part left, `testbed clean` removes
             cp = self.conn.run([self.server.python, "-m", "testbed.cli", "clean", self.net.run_id], timeout_s=180)
             if cp.returncode != 0:
                 left.append(f"server {self.name}: testbed clean {self.net.run_id} exited {cp.returncode}: "
                             f"{cp.stderr.decode(errors='replace').strip()[-300:]}")
-        if self.conn.opened and self.conn.alive():
+        elif not reachable and self.name in self.net.lost:
+            notes.append(f"server {self.name} was lost: if it is still up, what its part left there is removed by "
+                         "`testbed clean --cluster CLUSTER`")
+        if reachable:
             self.conn.run(["rm", "-rf", "--", self.remote_dir], timeout_s=30)
         self.conn.close()
-        return left
+        return left, notes
+
+
+def _error(message: str, kind: Any) -> TestbedError:
+    """The agent's error as the kind it was there: bad input stays exit 2, a missing capability exit 3."""
+    if kind == "InputError":
+        return InputError(message)
+    if kind == "CapabilityError":
+        what, _, fix = message.partition("\n  fix: ")
+        return CapabilityError(what, fix or "see the server's own log")
+    return EmulationError(message)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
 import tarfile
 import threading
 import time
@@ -31,7 +32,7 @@ from ..errors import EmulationError, InputError, NetworkBroken, Problem, UsageEr
 from ..topology.load import load_topology
 from ..topology.plan import Plan, make_plan
 from .check import clock_offset
-from .member import REMOTE_ROOT, SPEC_FILE, TOPOLOGY_FILE, Answer, ClusterLost, Member
+from .member import REMOTE_ROOT, SPEC_FILE, TUNNELS_FILE, Answer, ClusterLost, Member
 from .model import Cluster
 from .placement import Placement, mtu_problems, place
 from .remote_nodes import RemoteNode
@@ -72,8 +73,9 @@ class ClusterNetwork:
         self.lost_at: dict[str, float] = {}
         self.stopping = threading.Event()
         self.timings: dict[str, float] = {}
-        self.down_links: set[str] = set()
+        self.down_links: set[str] = {lk.name for lk in self.plan.links if not lk.up}   # as one machine starts
         self.off: set[str] = set()
+        self.notes: list[str] = []                  # what stop() cannot see: a lost server's part
         self.host: dict[str, Any] = {}             # this machine's is not the servers': each server's is in `cluster`
         self.clocks: dict[str, dict[str, float]] = {}
 
@@ -87,7 +89,8 @@ class ClusterNetwork:
             self.on_progress(f"server {server} lost: {why}")
 
     def spec(self, server: str) -> dict[str, Any]:
-        return {"server": server, "run_id": self.run_id, "topology": f"{REMOTE_ROOT}/{self.run_id}/{TOPOLOGY_FILE}",
+        return {"server": server, "run_id": self.run_id, "plan_sha256": plan_digest(self.plan),
+                "topology": f"{REMOTE_ROOT}/{self.run_id}/{self.topology_file.name}",
                 "assignment": self.placement.assignment, "tunnel": self.cluster.tunnel,
                 "cuts": [c.__dict__ for c in self.cuts], "engines": self.engines, "pcap": self.pcap,
                 "endpoints": {s.name: s.endpoint for s in self.cluster.servers}}
@@ -95,7 +98,7 @@ class ClusterNetwork:
     def inputs(self, server: str) -> bytes:
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
-            for name, data in ((TOPOLOGY_FILE, self.topology_file.read_bytes()),
+            for name, data in ((self.topology_file.name, self.topology_file.read_bytes()),
                                (SPEC_FILE, json.dumps(self.spec(server)).encode())):
                 info = tarfile.TarInfo(name)
                 info.size, info.mode = len(data), 0o600
@@ -109,8 +112,12 @@ class ClusterNetwork:
             _each(self.members.values(), lambda m: m.start(self.inputs(m.name)))
             self.on_progress(f"{len(self.members)} servers starting their parts ({len(self.cuts)} cut links)")
             deadline = time.monotonic() + timeout_s
-            for m in self.members.values():
-                m.came_up.wait(max(0.0, deadline - time.monotonic()))
+            waiting = list(self.members.values())
+            while waiting and time.monotonic() < deadline and not self.lost:
+                waiting = [m for m in waiting if not m.came_up.is_set()]
+                if any(m.error for m in self.members.values()):
+                    break               # one part failed: the others are stopped at once, not awaited
+                time.sleep(0.1)
             failed = {m.name: m.error[0] for m in self.members.values() if m.error}
             if self.lost:
                 raise ClusterLost(self.lost)
@@ -127,12 +134,22 @@ class ClusterNetwork:
         return self
 
     def stop(self) -> list[str]:
-        """Every server's part down (in parallel); what is left anywhere."""
+        """Every server's part down (in parallel, a Ctrl-C meanwhile held until the end); what is left anywhere.
+        What cannot be seen (a lost server's part) goes to self.notes."""
+        from .. import interrupts
         self.stopping.set()
         t0 = time.monotonic()
-        lefts = _each(self.members.values(), lambda m: m.stop(), collect=True)
+
+        def one(m: Member) -> tuple[list[str], list[str]]:
+            try:
+                return m.stop()
+            except Exception as e:      # one server's trouble must not keep the others' teardown from being said
+                return [f"server {m.name}: stopping it failed: {type(e).__name__}: {e}"], []
+        with interrupts.deferred():
+            results = _each(self.members.values(), one, collect=True)
         self.timings["down_s"] = time.monotonic() - t0
-        return [x for left in lefts for x in left]
+        self.notes = [n for _, notes in results for n in notes]
+        return [x for left, _ in results for x in left]
 
     def check_lost(self) -> None:
         if self.lost:
@@ -153,7 +170,7 @@ class ClusterNetwork:
         """Run argv in a node, on its server (ctl: testbed's own tools; as_node: as the node runs programs)."""
         ans = self.member(node).request("exec", timeout_s + 30, node=node, argv=list(argv), timeout=timeout_s,
                                         as_node=as_node)
-        return Answer(ans.get("rc"), str(ans.get("out", "")), str(ans.get("err", "")))
+        return Answer(int(ans["rc"]), str(ans.get("out", "")), str(ans.get("err", "")))
 
     def link(self, op: str, name: str, **kw: Any) -> None:
         """link-down, link-up or set-link on a link: on both of its servers when it is cut (the owner applies
@@ -197,13 +214,27 @@ class ClusterNetwork:
         self.member(sector).request("set-station", sector=sector, station=station, changes=_jsonable(changes))
 
     def power_off(self, node: str) -> None:
-        """Power a node off: on its server, and the far half of each of its cut links loses carrier too."""
+        """Power a node off: on its server; the far half of each of its cut links loses carrier too, as the
+        far end's interface would on one machine."""
         self.member(node).request("power-off", node=node)
         self.off.add(node)
+        _each(self._far_halves(node), lambda f: self.members[f[0]].request("link-down", link=f[1]))
 
     def power_on(self, node: str) -> None:
         self.member(node).request("power-on", node=node)
         self.off.discard(node)
+        far = [(s, link) for s, link in self._far_halves(node) if link not in self.down_links]
+        _each(far, lambda f: self.members[f[0]].request("link-up", link=f[1]))
+
+    def _far_halves(self, node: str) -> list[tuple[str, str]]:
+        """(server, link) of the other half of each cut link of `node`."""
+        here = self.server_of(node)
+        out = []
+        for c in self.cuts:
+            lk = self.plan.link(c.link)
+            if node in (lk.a.node, lk.b.node):
+                out.append((c.other if here == c.owner else c.owner, c.link))
+        return out
 
     def reseed_links(self, seed: int) -> None:
         _each(self.members.values(), lambda m: m.request("reseed", seed=seed))
@@ -211,15 +242,20 @@ class ClusterNetwork:
     def check_health(self) -> None:
         """NetworkBroken when a server is lost or a part on one has died (the timeline calls this often)."""
         if self.lost:
-            server, why = next(iter(self.lost.items()))
-            info = self.members[server].info or {}
-            raise NetworkBroken(f"server {server}'s agent", int(info.get("pid", 0)), f"lost: {why}",
-                                self.lost_at.get(server, time.monotonic()))
-        answers = _each(self.members.values(), lambda m: (m.name, m.request("health", 30)), collect=True)
+            raise self._broken(*next(iter(self.lost.items())))
+        try:
+            answers = _each(self.members.values(), lambda m: (m.name, m.request("health", 30)), collect=True)
+        except ClusterLost as e:       # lost while asking: the same verdict as lost before
+            raise self._broken(*next(iter(e.lost.items()))) from None
         for server, ans in answers:
             if not ans.get("ok"):
                 raise NetworkBroken(f"on {server}: {ans.get('what')}", int(ans.get("pid", 0)), str(ans.get("how")),
                                     time.monotonic())
+
+    def _broken(self, server: str, why: str) -> NetworkBroken:
+        info = self.members[server].info or {}
+        return NetworkBroken(f"server {server}'s agent", int(info.get("pid", 0)), f"lost: {why}",
+                             self.lost_at.get(server, time.monotonic()))
 
     def link_stats(self) -> dict[str, Any] | None:
         """Every engine link's counters; a cut link's are its owner's (the far half is a plain wire)."""
@@ -310,15 +346,19 @@ class ClusterNetwork:
             dest = into / m.name
             dest.mkdir(parents=True, exist_ok=True)
             tar_file = into / f".{m.name}.tar"
-            with tar_file.open("wb") as f:
-                rc, err = m.conn.pull(["tar", "-c", "-C", folder, "--exclude=*.sock", "--exclude=*.vty",
-                                       "--exclude=spawned", "."], f)
-            if rc != 0:
-                problems[m.name] = err or f"tar exited {rc}"
-            else:
-                with tarfile.open(tar_file) as tar:
-                    tar.extractall(dest, filter="data")
-            tar_file.unlink(missing_ok=True)
+            try:
+                with tar_file.open("wb") as f:     # logs still being written: tar's "file changed" (exit 1) is fine
+                    rc, err = m.conn.pull(["tar", "-c", "-C", folder, "--warning=no-file-changed",
+                                           "--exclude=*.sock", "--exclude=*.vty", "--exclude=spawned", "."], f)
+                if rc not in (0, 1):
+                    problems[m.name] = err or f"tar exited {rc}"
+                else:
+                    with tarfile.open(tar_file) as tar:
+                        tar.extractall(dest, filter="data")
+            except (OSError, tarfile.TarError, subprocess.SubprocessError) as e:
+                problems[m.name] = f"{type(e).__name__}: {e}"
+            finally:
+                tar_file.unlink(missing_ok=True)
         _each(self.members.values(), one)
         if self.pcap:
             self._pcaps(into)
@@ -358,7 +398,7 @@ class ClusterNetwork:
         """Every planned adjacency Full (cut links too), every router's table complete, pings along the
         longest paths answered; EmulationError saying what is missing when timeout_s passes first."""
         t0 = time.monotonic()
-        want = readiness.expected(self.plan, self.down_links, set(), probes)
+        want = readiness.expected(self.plan, self.down_links, self.off, probes)
         rep = readiness.Readiness(routers=len(want.prefixes), adjacencies=sum(map(len, want.neighbours.values())),
                                   prefixes=sum(map(len, want.prefixes.values())))
         while True:
@@ -400,6 +440,12 @@ class ClusterNetwork:
         return _each(list(probes), one, collect=True)
 
 
+def plan_digest(plan: Plan) -> str:
+    """What every server must make of the topology file: the same plan (same testbed, same file)."""
+    import hashlib
+    return hashlib.sha256(json.dumps(plan.to_dict(), sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
     """set_link's changes for a JSON line: the loss model and the AQM (dataclasses) as dicts."""
     import dataclasses
@@ -407,26 +453,40 @@ def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
             for k, v in changes.items()}
 
 
-def stale_folders(run_ids: Sequence[str] = (), min_age_s: float = 60.0) -> list[str]:
+def stale_folders(run_ids: Sequence[str] = (), min_age_s: float = 60.0) -> tuple[list[str], list[str]]:
     """Remove this server's cluster folders (/run/testbed-cluster/<run id>) of runs that are gone: no marker
     left (`testbed clean` removed it, or the part never came up) and older than min_age_s (an agent reads its
-    folder as it starts). Only these runs, when named (then whatever their age). The folders removed."""
+    folder as it starts). Only these runs, when named (then whatever their age). The folder is the record of
+    the tunnels its agent made (TUNNELS_FILE): made before its Testbed's marker, deleted after it, so a killed
+    agent's are found here. (folders removed, tunnel devices deleted)."""
     import shutil
 
     from ..emulation import names
     root = Path(REMOTE_ROOT)
     if not root.is_dir():
-        return []
-    out = []
+        return [], []
+    folders, tunnels = [], []
     for d in sorted(root.iterdir()):
         if not names.RUN_ID_RE.fullmatch(d.name) or (run_ids and d.name not in run_ids):
             continue
         young = time.time() - d.stat().st_mtime < min_age_s and not run_ids    # a run named is meant, however young
         if names.marker_dir(d.name).exists() or young:
             continue
+        for dev in recorded_tunnels(d):
+            if names.owns_interface(d.name, dev) and \
+                    subprocess.run(["ip", "link", "del", dev], capture_output=True).returncode == 0:
+                tunnels.append(dev)
         shutil.rmtree(d, ignore_errors=True)
-        out.append(str(d))
-    return out
+        folders.append(str(d))
+    return folders, tunnels
+
+
+def recorded_tunnels(folder: Path) -> list[str]:
+    try:
+        devs = json.loads((folder / TUNNELS_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    return [str(d) for d in devs] if isinstance(devs, list) else []
 
 
 def refuse_files(topo: Any) -> None:

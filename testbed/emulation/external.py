@@ -98,7 +98,7 @@ def check(plan: Plan, force: Iterable[str] = ()) -> None:
         return
     problems = port_problems(ports, _json(["ip", "-j", "-d", "link", "show"]), _json(["ip", "-j", "addr", "show"]),
                              [r for fam in ("-4", "-6") for r in _json(["ip", "-j", fam, "route", "show", "table", "all"])],
-                             force)
+                             force, own={p.interface for p in ports if p.node in plan.stand_ins})
     if problems:
         raise CapabilityError("\n".join(p[0] for p in problems), "; ".join(dict.fromkeys(p[1] for p in problems)))
 
@@ -114,15 +114,17 @@ def _carries_traffic(r: dict[str, Any]) -> bool:
 
 
 def port_problems(ports: Iterable[ExternalPort], links: list[dict[str, Any]], addrs: list[dict[str, Any]],
-                  routes: list[dict[str, Any]], force: Iterable[str] = ()) -> list[tuple[str, str]]:
+                  routes: list[dict[str, Any]], force: Iterable[str] = (),
+                  own: Iterable[str] = ()) -> list[tuple[str, str]]:
     """(problem, fix) for each port that may not be taken: pure, on `ip -j -d link`, `ip -j addr` and
     `ip -j route show table all` (both families) output.
 
     A port is busy when it carries a route in any table (policy routing keeps a default route outside
     main), has an address, is a bridge or bond port, or has a device stacked on it (a VLAN or macvlan
     whose link is the port, a port enslaved to it): taking it would take that device's traffic too,
-    and a VLAN carrying the default route would cut the machine off just the same."""
-    force = set(force)
+    and a VLAN carrying the default route would cut the machine off just the same. `own`: this run's own
+    tunnel devices for its cut links (a network spread over servers), the only testbed devices a port may be."""
+    force, own = set(force), set(own)
     by_name = {d.get("ifname"): d for d in links}
     addr_of = {d.get("ifname"): _real_addresses(d.get("addr_info", [])) for d in addrs}
     problems = []
@@ -134,7 +136,7 @@ def port_problems(ports: Iterable[ExternalPort], links: list[dict[str, Any]], ad
             problems.append((f"{who} does not exist on this machine; interfaces here: {here or 'none'}",
                              f"plug the device's port in, or write an interface that exists under nodes.{port.node}"))
             continue
-        if d.get("link_type") == "loopback" or intf.startswith(names.PREFIX) and not names.is_cut_device(intf):
+        if d.get("link_type") == "loopback" or intf.startswith(names.PREFIX) and intf not in own:
             problems.append((f"{who} is {'the loopback' if intf == 'lo' else 'a testbed interface'}",
                              "name the port a device is plugged into"))
             continue

@@ -50,10 +50,6 @@ def cut_device(run_id: str, cut_index: int) -> str:
     return f"{tag(check_run_id(run_id))}x{cut_index}"
 
 
-def is_cut_device(ifname: str) -> bool:
-    return re.fullmatch(rf"{PREFIX}[0-9a-f]{{5}}x\d+", ifname) is not None
-
-
 def bridge_name(run_id: str, switch_index: int) -> str:
     return f"{tag(run_id)}s{switch_index}"
 

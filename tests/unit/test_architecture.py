@@ -49,7 +49,7 @@ LAYERS: dict[str, set[str]] = {
                    "cluster"},   # cluster: the inventory and ssh masters a sweep is spread over (spread.py)
     "live": {"errors", "textfile", "topology", "viz", "faults", "scenario", "results", "report"},   # the browser view
     "cluster": {"errors", "units", "yamlsource", "topology", "partition",   # inventory, placement, server checks (issue 27)
-                "linkparams", "network", "emulation", "traffic"},   # a network spread over servers: an agent's Testbed,
+                "linkparams", "network", "emulation", "traffic", "interrupts"},   # a network spread over servers: an agent's Testbed,
                                                                     # readiness judged here, the metrics' clocks
     "pytest_plugin": {"errors", "topology", "scenario", "results", "emulation", "probe"},
     "cli": {"errors", "probe", "units", "linkparams", "yamlsource", "topology", "scenario", "results", "report", "viz",

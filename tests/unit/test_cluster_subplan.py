@@ -14,10 +14,11 @@ from testbed.cluster.load import load_cluster
 from testbed.cluster.placement import place
 from testbed.cluster.subplan import cuts, server_plan, stand_in_name, vni
 from testbed.emulation import frr, names
+from testbed.emulation.external import port_problems
 from testbed.errors import InputError
 from testbed.topology.load import load_topology
 from testbed.topology.nameservice import hosts_text
-from testbed.topology.plan import make_plan
+from testbed.topology.plan import ExternalPort, make_plan
 
 INVENTORY = """tunnel: vxlan
 servers:
@@ -98,8 +99,34 @@ def test_static_routing_and_a_split_lan_are_refused_with_the_reason(tmp_path: Pa
 
 
 def test_names_and_vnis() -> None:
-    assert names.cut_device("abcde", 7) == "tbnabcdex7" and names.is_cut_device("tbnabcdex7")
+    assert names.cut_device("abcde", 7) == "tbnabcdex7"
     assert names.owns_interface("abcde", "tbnabcdex7") and not names.owns_interface("abcdf", "tbnabcdex7")
-    assert not names.is_cut_device("tbnabcdel7a")
+    # a run's own tunnel may be a stand-in's port; another run's tunnel (or any testbed device) never
+    port = ExternalPort("cut7-t9", "tbnabcdex7", "t8--t9", None, None, "t8")
+    links = [{"ifname": "tbnabcdex7", "link_type": "ether"}]
+    assert port_problems([port], links, [], [], own={"tbnabcdex7"}) == []
+    assert "is a testbed interface" in port_problems([port], links, [], [])[0][0]
     assert 1 << 20 <= vni("fffff", 999) < 1 << 24 and vni("abcde", 0) != vni("abcde", 1)
     assert stand_in_name(type("C", (), {"index": 3})(), "t9") == "cut3-t9"   # type: ignore[arg-type]
+
+
+def test_clean_finds_a_killed_agents_tunnels_through_its_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An agent killed before its Testbed's marker existed leaves tunnels no marker names: its folder does."""
+    import json
+
+    from testbed.cluster import network
+    root, markers = tmp_path / "cluster", tmp_path / "markers"
+    monkeypatch.setattr(network, "REMOTE_ROOT", str(root))
+    monkeypatch.setattr(names, "MARKER_ROOT", markers)
+    deleted: list[list[str]] = []
+    monkeypatch.setattr(network.subprocess, "run",
+                        lambda argv, **kw: deleted.append(list(argv)) or type("R", (), {"returncode": 0})())
+    for rid, devs in (("abcde", ["tbnabcdex0", "tbnabcdex1", "eth0", "tbnfffffx0"]), ("12345", ["tbn12345x0"])):
+        (root / rid).mkdir(parents=True)
+        (root / rid / "tunnels.json").write_text(json.dumps(devs))
+    (markers / "12345").mkdir(parents=True)            # a run still marked is not touched
+    folders, tunnels = network.stale_folders(["abcde", "12345"])
+    assert folders == [str(root / "abcde")] and tunnels == ["tbnabcdex0", "tbnabcdex1"]   # only its own names
+    assert deleted == [["ip", "link", "del", "tbnabcdex0"], ["ip", "link", "del", "tbnabcdex1"]]
+    assert (root / "12345").is_dir() and not (root / "abcde").exists()
+    assert network.stale_folders() == ([], [])         # unnamed: only folders older than a minute
