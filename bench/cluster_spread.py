@@ -41,6 +41,8 @@ from typing import Any
 
 import yaml
 
+from testbed.procs import pss_kib
+
 from .district import district
 
 TITLE = "Cluster: a district on 1, 2 and 3 fake servers beside one machine (bring-up, convergence, teardown, memory)"
@@ -89,16 +91,6 @@ def _children() -> dict[int, list[int]]:
     return out
 
 
-def _pss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 def tree_pss_kib(root: int) -> tuple[int, int]:
     """(PSS in KiB, processes) of root and every descendant."""
     children = _children()
@@ -106,7 +98,7 @@ def tree_pss_kib(root: int) -> tuple[int, int]:
     while todo:
         pid = todo.pop()
         todo += children.get(pid, [])
-        total += _pss_kib(pid)
+        total += pss_kib(pid)
         count += 1
     return total, count
 

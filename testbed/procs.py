@@ -1,4 +1,5 @@
-"""Stopping a child process we started: the one way it is done everywhere (runners, engine, nodes, bench).
+"""Stopping a child process we started: the one way it is done everywhere (runners, engine, nodes, bench);
+and what a process costs in memory.
 
 A child is stopped by its own pid only (never by name), gently first so it can report what it saw
 (iperf3 prints its summary on SIGINT), then harder, and always reaped.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import subprocess
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -33,3 +35,14 @@ def stop_process(p: subprocess.Popen[Any], *, first: signal.Signals = signal.SIG
         except subprocess.TimeoutExpired:
             log.debug("pid %d ignored %s", p.pid, sig.name)
     return p.poll()
+
+
+def pss_kib(pid: int) -> int:
+    """A process's proportional set size in KiB (shared pages counted once across processes; 0 when gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0

@@ -28,6 +28,7 @@ from typing import Any
 from .. import interrupts, netenv, probe
 from ..errors import CapabilityError, EmulationError, InputError, unknown
 from ..network import link_seed
+from ..procs import pss_kib
 from ..topology.plan import Plan, PlanLink
 from . import configure, external, frr, media, names, readiness, runs, teardown
 from . import workdir as workdir_mod
@@ -280,9 +281,9 @@ class Testbed:
         per: dict[str, list[int]] = {"zebra": [], "ospfd": [], "shell": []}
         for d in self._daemons.values():
             for daemon, p in d.procs.items():
-                per.setdefault(daemon, []).append(_pss_kb(p.pid))
-        per["shell"] = [_pss_kb(n.pid) for n in self.nodes.values()]
-        engine_kb = sum(_pss_kb(pid) for pid in self._engine.pids)
+                per.setdefault(daemon, []).append(pss_kib(p.pid))
+        per["shell"] = [pss_kib(n.pid) for n in self.nodes.values()]
+        engine_kb = sum(pss_kib(pid) for pid in self._engine.pids)
         routers = len(self.run.routers())
         mean = {k: round(sum(v) / len(v)) if v else 0 for k, v in per.items()}
         return {"routers": routers, "nodes": len(self.nodes),
@@ -432,14 +433,3 @@ class Testbed:
         if self.links is None:
             raise EmulationError("the testbed is not running")
         return self.links
-
-
-def _pss_kb(pid: int) -> int:
-    """A process's proportional set size in KiB (0 when it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0
