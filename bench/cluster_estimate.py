@@ -76,7 +76,7 @@ class Measured:
 
 # ---- CPU of this process and its descendants -------------------------------------------------------
 
-def _proc_stats() -> dict[int, tuple[int, str, float]]:
+def proc_stats() -> dict[int, tuple[int, str, float]]:
     """pid -> (ppid, comm, CPU seconds of it and its reaped children), from /proc/PID/stat."""
     tick = os.sysconf("SC_CLK_TCK")
     out = {}
@@ -96,7 +96,7 @@ def _proc_stats() -> dict[int, tuple[int, str, float]]:
 
 def tree_cpu_s() -> dict[str, float]:
     """CPU seconds of this process and every descendant, live or reaped: zebra, ospfd and the rest."""
-    stats = _proc_stats()
+    stats = proc_stats()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _, _) in stats.items():
         children.setdefault(ppid, []).append(pid)

@@ -43,6 +43,7 @@ import yaml
 
 from testbed.procs import pss_kib
 
+from .cluster_estimate import proc_stats
 from .district import district
 
 TITLE = "Cluster: a district on 1, 2 and 3 fake servers beside one machine (bring-up, convergence, teardown, memory)"
@@ -77,23 +78,11 @@ def topology(tmp: Path, routers: int) -> Path:
 
 # ---- memory: PSS of a process tree ----------------------------------------------------------------------
 
-def _children() -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            text = (d / "stat").read_text()
-        except OSError:      # it ended while we looked
-            continue
-        ppid = int(text[text.rindex(")") + 2:].split()[1])
-        out.setdefault(ppid, []).append(int(d.name))
-    return out
-
-
 def tree_pss_kib(root: int) -> tuple[int, int]:
     """(PSS in KiB, processes) of root and every descendant."""
-    children = _children()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in proc_stats().items():
+        children.setdefault(ppid, []).append(pid)
     todo, total, count = [root], 0, 0
     while todo:
         pid = todo.pop()

@@ -12,7 +12,6 @@ import itertools
 import json
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CapabilityError, EmulationError, InputError, TestbedError
@@ -39,15 +38,6 @@ class ClusterLost(EmulationError):
         super().__init__("lost server" + ("s " if len(lost) > 1 else " ")
                          + "; ".join(f"{s} ({why})" for s, why in lost.items())
                          + ": its part of the network is gone, so the run cannot be judged")
-
-
-@dataclass
-class Answer:
-    """A command's outcome in a node: like subprocess.CompletedProcess, text."""
-
-    returncode: int
-    stdout: str
-    stderr: str
 
 
 class Member:

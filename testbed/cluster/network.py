@@ -32,7 +32,7 @@ from ..errors import EmulationError, InputError, NetworkBroken, Problem, UsageEr
 from ..topology.load import load_topology
 from ..topology.plan import Plan, make_plan
 from .check import clock_offset
-from .member import REMOTE_ROOT, SPEC_FILE, TUNNELS_FILE, Answer, ClusterLost, Member
+from .member import REMOTE_ROOT, SPEC_FILE, TUNNELS_FILE, ClusterLost, Member
 from .model import Cluster
 from .placement import Placement, mtu_problems, place
 from .remote_nodes import RemoteNode
@@ -166,11 +166,11 @@ class ClusterNetwork:
     def member(self, node: str) -> Member:
         return self.members[self.server_of(node)]
 
-    def exec(self, node: str, argv: Sequence[str], timeout_s: float = 60.0, as_node: bool = False) -> Answer:
+    def exec(self, node: str, argv: Sequence[str], timeout_s: float = 60.0,
+             as_node: bool = False) -> subprocess.CompletedProcess[str]:
         """Run argv in a node, on its server (ctl: testbed's own tools; as_node: as the node runs programs)."""
-        ans = self.member(node).request("exec", timeout_s + 30, node=node, argv=list(argv), timeout=timeout_s,
-                                        as_node=as_node)
-        return Answer(int(ans["rc"]), str(ans.get("out", "")), str(ans.get("err", "")))
+        handle = self.node(node)
+        return (handle.cmd if as_node else handle.ctl)(list(argv), timeout=timeout_s)
 
     def link(self, op: str, name: str, **kw: Any) -> None:
         """link-down, link-up or set-link on a link: on both of its servers when it is cut (the owner applies
